@@ -1,0 +1,477 @@
+//! The typed configuration: what the master and workers read, built from the ordered entries
+//! of `source` by the rules of the option table in `options`.
+//!
+//! Owns: value syntax (booleans, numbers, sizes, modes, addresses), unknown-key warnings and
+//! `strict`, defaults. Must not: bind sockets, start Python, or print (it returns warnings).
+
+pub mod options;
+pub mod source;
+
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+
+use options::{OptionSpec, ValueKind};
+use source::{Entry, Origin};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// The binary uwsgi protocol (what nginx's `uwsgi_pass` speaks).
+    Uwsgi,
+    Http,
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Protocol::Uwsgi => "uwsgi",
+            Protocol::Http => "http",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenAddress {
+    Unix(PathBuf),
+    Tcp(SocketAddr),
+}
+
+impl fmt::Display for ListenAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListenAddress::Unix(path) => write!(f, "{}", path.display()),
+            ListenAddress::Tcp(addr) => write!(f, "{addr}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SocketSpec {
+    pub address: ListenAddress,
+    pub protocol: Protocol,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub chdir: Option<PathBuf>,
+    pub module: Option<String>,
+    pub wsgi_file: Option<PathBuf>,
+    pub callable: String,
+    pub pythonpath: Vec<PathBuf>,
+    pub home: Option<PathBuf>,
+    pub env: Vec<(String, String)>,
+    pub lazy_apps: bool,
+    pub need_app: bool,
+    pub processes: usize,
+    pub threads: usize,
+    pub max_requests: u64,
+    pub pidfile: Option<PathBuf>,
+    pub sockets: Vec<SocketSpec>,
+    pub listen_backlog: i32,
+    pub chmod_socket: Option<u32>,
+    pub vacuum: bool,
+    pub buffer_size: usize,
+    pub limit_post: u64,
+    pub disable_logging: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            chdir: None,
+            module: None,
+            wsgi_file: None,
+            callable: "application".into(),
+            pythonpath: Vec::new(),
+            home: None,
+            env: Vec::new(),
+            lazy_apps: false,
+            need_app: false,
+            processes: 1,
+            threads: 1,
+            max_requests: 0,
+            pidfile: None,
+            sockets: Vec::new(),
+            listen_backlog: 100,
+            chmod_socket: None,
+            vacuum: false,
+            buffer_size: 8192,
+            limit_post: 0,
+            disable_logging: false,
+        }
+    }
+}
+
+/// A fatal configuration error: where, which option, what is wrong.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub origin: Origin,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.origin, self.message)
+    }
+}
+
+impl From<source::SourceError> for ConfigError {
+    fn from(e: source::SourceError) -> Self {
+        ConfigError {
+            origin: e.origin,
+            message: e.message,
+        }
+    }
+}
+
+/// The configuration plus the warnings the caller should log (unknown keys, no-ops).
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<String>,
+}
+
+pub fn build(entries: &[Entry]) -> Result<Loaded, ConfigError> {
+    let strict = entries
+        .iter()
+        .filter(|e| options::normalize(&e.key) == "strict")
+        .try_fold(false, |_, e| parse_flag(e))?;
+    let mut config = Config::default();
+    let mut warnings = Vec::new();
+    for entry in entries {
+        let Some(spec) = options::find(&entry.key) else {
+            let hint = options::suggest(&entry.key)
+                .map(|s| format!("; did you mean '{s}'?"))
+                .unwrap_or_default();
+            if strict {
+                return Err(ConfigError {
+                    origin: entry.origin.clone(),
+                    message: format!("unknown option '{}' (strict mode){hint}", entry.key),
+                });
+            }
+            warnings.push(format!(
+                "{}: unknown option '{}' ignored{hint}",
+                entry.origin, entry.key
+            ));
+            continue;
+        };
+        apply(&mut config, spec, entry)?;
+    }
+    Ok(Loaded { config, warnings })
+}
+
+/// Checks that need the whole configuration, run after `build` when the server is to start.
+pub fn check_complete(config: &Config) -> Result<(), String> {
+    if config.module.is_none() && config.wsgi_file.is_none() {
+        return Err("no application given: set 'module' or 'wsgi-file'".into());
+    }
+    Ok(())
+}
+
+fn error(entry: &Entry, spec: &OptionSpec, message: impl fmt::Display) -> ConfigError {
+    let value = entry.value.as_deref().unwrap_or("");
+    ConfigError {
+        origin: entry.origin.clone(),
+        message: format!("option '{}' = '{value}': {message}", spec.name),
+    }
+}
+
+fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), ConfigError> {
+    let text = || entry.value.clone().unwrap_or_default();
+    let number = || parse_number(entry).map_err(|m| error(entry, spec, m));
+    let flag = || parse_flag(entry);
+    match spec.name {
+        "chdir" => config.chdir = Some(PathBuf::from(non_empty(entry, spec)?)),
+        "module" => {
+            let value = non_empty(entry, spec)?;
+            match value.split_once(':') {
+                Some((module, callable)) => {
+                    config.module = Some(module.to_string());
+                    config.callable = callable.to_string();
+                }
+                None => config.module = Some(value),
+            }
+        }
+        "wsgi-file" => config.wsgi_file = Some(PathBuf::from(non_empty(entry, spec)?)),
+        "callable" => config.callable = non_empty(entry, spec)?,
+        "pythonpath" => config
+            .pythonpath
+            .push(PathBuf::from(non_empty(entry, spec)?)),
+        "home" => config.home = Some(PathBuf::from(non_empty(entry, spec)?)),
+        "env" => {
+            let value = text();
+            let (key, val) = value
+                .split_once('=')
+                .filter(|(k, _)| !k.is_empty())
+                .ok_or_else(|| error(entry, spec, "expected KEY=VALUE"))?;
+            config.env.push((key.to_string(), val.to_string()));
+        }
+        "lazy-apps" => config.lazy_apps = flag()?,
+        "need-app" => config.need_app = flag()?,
+        "processes" => {
+            config.processes = usize::try_from(number()?).unwrap_or(usize::MAX);
+            if config.processes == 0 {
+                return Err(error(entry, spec, "must be at least 1"));
+            }
+        }
+        "threads" => {
+            config.threads = usize::try_from(number()?).unwrap_or(usize::MAX);
+            if config.threads == 0 {
+                return Err(error(entry, spec, "must be at least 1"));
+            }
+        }
+        "max-requests" => config.max_requests = number()?,
+        "pidfile" => config.pidfile = Some(PathBuf::from(non_empty(entry, spec)?)),
+        "socket" | "http-socket" | "http" => {
+            let protocol = if spec.name == "socket" {
+                Protocol::Uwsgi
+            } else {
+                Protocol::Http
+            };
+            let address =
+                parse_address(&non_empty(entry, spec)?).map_err(|m| error(entry, spec, m))?;
+            config.sockets.push(SocketSpec { address, protocol });
+        }
+        "listen" => {
+            config.listen_backlog = i32::try_from(number()?)
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| error(entry, spec, "must be between 1 and 2147483647"))?;
+        }
+        "chmod-socket" => {
+            config.chmod_socket = Some(parse_mode(&text()).map_err(|m| error(entry, spec, m))?)
+        }
+        "vacuum" => config.vacuum = flag()?,
+        "buffer-size" => {
+            let size = parse_bytes(entry).map_err(|m| error(entry, spec, m))?;
+            if !(1024..=1 << 20).contains(&size) {
+                return Err(error(entry, spec, "must be between 1024 and 1048576 bytes"));
+            }
+            config.buffer_size = size as usize;
+        }
+        "limit-post" => {
+            config.limit_post = parse_bytes(entry).map_err(|m| error(entry, spec, m))?
+        }
+        "disable-logging" => config.disable_logging = flag()?,
+        "strict" | "master" | "enable-threads" | "die-on-term" => {
+            flag()?;
+        }
+        "plugins" => check_plugins(entry, spec)?,
+        "ini" => unreachable!("ini entries are expanded while reading"),
+        other => unreachable!("option '{other}' is in the table but not applied"),
+    }
+    if spec.kind == ValueKind::Ignored {
+        debug_assert!(spec.support == options::Support::NoOp);
+    }
+    Ok(())
+}
+
+fn non_empty(entry: &Entry, spec: &OptionSpec) -> Result<String, ConfigError> {
+    match entry.value.as_deref().map(str::trim) {
+        Some(v) if !v.is_empty() => Ok(v.to_string()),
+        _ => Err(error(entry, spec, "needs a value")),
+    }
+}
+
+/// uWSGI reads any value other than false/off/no/0 as true; we accept the usual words and a
+/// trailing comment (`True # ...` appears in real files) and refuse anything else.
+fn parse_flag(entry: &Entry) -> Result<bool, ConfigError> {
+    let Some(value) = entry.value.as_deref() else {
+        return Ok(true);
+    };
+    let word = value
+        .split_once([' ', '\t'])
+        .filter(|(_, rest)| rest.trim_start().starts_with(['#', ';']))
+        .map_or(value, |(word, _)| word)
+        .trim()
+        .to_ascii_lowercase();
+    match word.as_str() {
+        "" | "true" | "yes" | "on" | "1" => Ok(true),
+        "false" | "no" | "off" | "0" => Ok(false),
+        _ => Err(ConfigError {
+            origin: entry.origin.clone(),
+            message: format!(
+                "option '{}' = '{value}': expected true/false, yes/no, on/off or 1/0",
+                entry.key
+            ),
+        }),
+    }
+}
+
+fn parse_number(entry: &Entry) -> Result<u64, String> {
+    match entry.value.as_deref().map(str::trim) {
+        None | Some("") => Ok(1),
+        Some(v) => v
+            .parse::<u64>()
+            .map_err(|_| "expected a whole number".to_string()),
+    }
+}
+
+fn parse_bytes(entry: &Entry) -> Result<u64, String> {
+    let value = entry
+        .value
+        .as_deref()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let (digits, multiplier) = match value.chars().last() {
+        Some('k') => (&value[..value.len() - 1], 1u64 << 10),
+        Some('m') => (&value[..value.len() - 1], 1 << 20),
+        Some('g') => (&value[..value.len() - 1], 1 << 30),
+        _ => (value.as_str(), 1),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(multiplier))
+        .ok_or_else(|| "expected a size in bytes (optionally with k, m or g)".to_string())
+}
+
+fn parse_mode(value: &str) -> Result<u32, String> {
+    let value = value.trim();
+    if value.is_empty() || value == "1" {
+        return Ok(0o666);
+    }
+    if value.len() == 3 && value.chars().all(|c| ('0'..='7').contains(&c)) {
+        return Ok(u32::from_str_radix(value, 8).expect("checked octal digits"));
+    }
+    Err("expected three octal digits such as 660".into())
+}
+
+/// `host:port`, `:port` (all IPv4 interfaces), `[v6]:port`, or else a unix socket path.
+pub fn parse_address(value: &str) -> Result<ListenAddress, String> {
+    if value.starts_with('@') {
+        return Err("abstract unix sockets are not supported".into());
+    }
+    if value.starts_with('/') || value.starts_with('.') || !value.contains(':') {
+        return Ok(ListenAddress::Unix(PathBuf::from(value)));
+    }
+    let (host, port) = value.rsplit_once(':').expect("checked ':'");
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("'{port}' is not a port number"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let host = if host.is_empty() || host == "*" {
+        "0.0.0.0"
+    } else {
+        host
+    };
+    (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve '{host}': {e}"))?
+        .next()
+        .map(ListenAddress::Tcp)
+        .ok_or_else(|| format!("'{host}' has no address"))
+}
+
+fn check_plugins(entry: &Entry, spec: &OptionSpec) -> Result<(), ConfigError> {
+    for plugin in entry.value.as_deref().unwrap_or("").split(',') {
+        let plugin = plugin.trim();
+        let is_python = plugin.is_empty()
+            || plugin == "python"
+            || plugin == "python3"
+            || plugin.starts_with("python3")
+                && plugin[7..].chars().all(|c| c.is_ascii_digit() || c == '_');
+        if !is_python && plugin != "http" {
+            return Err(error(
+                entry,
+                spec,
+                format!("plugin '{plugin}' is not available: rwsgi has Python and HTTP built in"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: &str, value: Option<&str>) -> Entry {
+        Entry {
+            key: key.into(),
+            value: value.map(Into::into),
+            origin: Origin::File {
+                path: "app.ini".into(),
+                line: 5,
+            },
+        }
+    }
+
+    #[test]
+    fn typed_values() {
+        let loaded = build(&[
+            entry("workers", Some("4")),
+            entry("module", Some("pkg.app:make")),
+            entry("http-socket", Some(":8000")),
+            entry("socket", Some("/run/app.sock")),
+            entry("chmod-socket", None),
+            entry("buffer-size", Some("32k")),
+            entry("vacuum", Some("True # remove sockets")),
+            entry("lazy_apps", Some("off")),
+        ])
+        .unwrap();
+        let c = loaded.config;
+        assert_eq!(c.processes, 4);
+        assert_eq!(c.module.as_deref(), Some("pkg.app"));
+        assert_eq!(c.callable, "make");
+        assert_eq!(
+            c.sockets[0].address,
+            ListenAddress::Tcp("0.0.0.0:8000".parse().unwrap())
+        );
+        assert_eq!(c.sockets[0].protocol, Protocol::Http);
+        assert_eq!(
+            c.sockets[1].address,
+            ListenAddress::Unix("/run/app.sock".into())
+        );
+        assert_eq!(c.chmod_socket, Some(0o666));
+        assert_eq!(c.buffer_size, 32768);
+        assert!(c.vacuum);
+        assert!(!c.lazy_apps);
+    }
+
+    #[test]
+    fn unknown_keys_warn_or_fail_under_strict() {
+        let loaded = build(&[entry("procesess", Some("2"))]).unwrap();
+        assert_eq!(
+            loaded.warnings,
+            vec!["app.ini:5: unknown option 'procesess' ignored; did you mean 'processes'?"]
+        );
+        let err = build(&[entry("strict", None), entry("procesess", Some("2"))]).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("app.ini:5: unknown option 'procesess'"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn invalid_values_are_fatal_and_named() {
+        let err = build(&[entry("processes", Some("many"))]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "app.ini:5: option 'processes' = 'many': expected a whole number"
+        );
+        assert!(build(&[entry("chmod-socket", Some("rw-rw"))]).is_err());
+        assert!(build(&[entry("master", Some("maybe"))]).is_err());
+        assert!(build(&[entry("http-socket", Some("127.0.0.1:http"))]).is_err());
+        assert!(build(&[entry("plugins", Some("php"))]).is_err());
+        assert!(build(&[entry("plugins", Some("python311"))]).is_ok());
+    }
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            parse_address("[::1]:9000").unwrap(),
+            ListenAddress::Tcp("[::1]:9000".parse().unwrap())
+        );
+        assert_eq!(
+            parse_address("127.0.0.1:0").unwrap(),
+            ListenAddress::Tcp("127.0.0.1:0".parse().unwrap())
+        );
+        assert_eq!(
+            parse_address("app.sock").unwrap(),
+            ListenAddress::Unix("app.sock".into())
+        );
+    }
+}

@@ -1,0 +1,243 @@
+//! The one table of every option rwsgi knows: name, aliases, value kind, default and help.
+//!
+//! The command line, the INI reader, `--help` and the man pages all read this table, so they
+//! cannot disagree. It holds descriptions only: parsing values into a typed configuration
+//! belongs to `config::build`, and nothing here touches the file system or the process.
+
+/// How an option's value is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    /// `true/false/yes/no/on/off/1/0`; no value means true (uWSGI's `uwsgi_opt_true`).
+    Flag,
+    /// A whole number; no value means 1, as in uWSGI.
+    Number,
+    /// A byte size: a number, optionally with a `k`/`m`/`g` suffix.
+    Bytes,
+    /// Free text; the last occurrence wins.
+    Text,
+    /// Free text; every occurrence is kept in order (sockets, env, pythonpath...).
+    List,
+    /// Accepted for compatibility and ignored (with the reason given in the help text).
+    Ignored,
+}
+
+/// Whether rwsgi does what uWSGI does with the option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// Behaves as in uWSGI (differences are documented in the help text and man page).
+    Honoured,
+    /// Accepted so existing files run, but has no effect; the help text says why.
+    NoOp,
+}
+
+#[derive(Debug)]
+pub struct OptionSpec {
+    pub name: &'static str,
+    /// Other long names and one-letter short forms (`-p`), all meaning the same option.
+    pub aliases: &'static [&'static str],
+    pub kind: ValueKind,
+    /// The default as a user would write it; empty when there is none.
+    pub default: &'static str,
+    /// What the value looks like, for help and the man page (`N`, `PATH`, `ADDR`...).
+    pub metavar: &'static str,
+    pub support: Support,
+    pub help: &'static str,
+}
+
+macro_rules! opt {
+    ($name:literal, [$($alias:literal),*], $kind:ident, $default:literal, $metavar:literal, $support:ident, $help:literal) => {
+        OptionSpec {
+            name: $name,
+            aliases: &[$($alias),*],
+            kind: ValueKind::$kind,
+            default: $default,
+            metavar: $metavar,
+            support: Support::$support,
+            help: $help,
+        }
+    };
+}
+
+pub static OPTIONS: &[OptionSpec] = &[
+    // Configuration files.
+    opt!("ini", [], List, "", "FILE[:SECTION]", Honoured,
+        "read options from the [uwsgi] section (or SECTION) of an INI file, in place"),
+    opt!("strict", [], Flag, "false", "", Honoured,
+        "make unknown options fatal instead of a warning"),
+    // The application.
+    opt!("chdir", [], Text, "", "DIR", Honoured,
+        "change to DIR before loading the application"),
+    opt!("module", ["wsgi", "w"], Text, "", "MOD[:CALLABLE]", Honoured,
+        "import the WSGI application from a Python module (callable defaults to `callable`)"),
+    opt!("wsgi-file", ["file"], Text, "", "PATH", Honoured,
+        "load the WSGI application from a Python file"),
+    opt!("callable", [], Text, "application", "NAME", Honoured,
+        "name of the WSGI callable in the module or file"),
+    opt!("pythonpath", ["python-path", "pp"], List, "", "DIR", Honoured,
+        "add DIR to sys.path (repeatable)"),
+    opt!("home", ["virtualenv", "venv", "pyhome", "H"], Text, "", "DIR", Honoured,
+        "use the virtualenv (or Python home) at DIR"),
+    opt!("env", [], List, "", "KEY=VALUE", Honoured,
+        "set an environment variable before the application loads (repeatable)"),
+    opt!("lazy-apps", [], Flag, "false", "", Honoured,
+        "load the application in each worker after fork instead of once in the master"),
+    opt!("need-app", [], Flag, "false", "", Honoured,
+        "exit with status 22 when the application cannot be loaded"),
+    // Processes.
+    opt!("processes", ["workers", "p"], Number, "1", "N", Honoured,
+        "number of worker processes"),
+    opt!("threads", [], Number, "1", "N", Honoured,
+        "Python threads per worker; 1 calls the application on the worker's event-loop thread"),
+    opt!("master", ["M"], Flag, "true", "", NoOp,
+        "accepted: rwsgi always runs a master process"),
+    opt!("enable-threads", ["T"], Flag, "true", "", NoOp,
+        "accepted: application threads always run (the GIL is released while serving I/O)"),
+    opt!("max-requests", ["R"], Number, "0", "N", Honoured,
+        "recycle a worker after it has served N requests (0: never)"),
+    opt!("pidfile", [], Text, "", "PATH", Honoured,
+        "write the master's PID to PATH"),
+    // Sockets.
+    opt!("socket", ["uwsgi-socket", "s"], List, "", "ADDR", Honoured,
+        "listen for the uwsgi protocol (nginx uwsgi_pass) on a unix path or HOST:PORT (repeatable)"),
+    opt!("http-socket", [], List, "", "ADDR", Honoured,
+        "listen for HTTP/1.1 on a unix path or HOST:PORT (repeatable)"),
+    opt!("http", [], List, "", "ADDR", Honoured,
+        "listen for HTTP/1.1 on ADDR; workers serve it directly (uWSGI starts a router process)"),
+    opt!("listen", ["l"], Number, "100", "N", Honoured,
+        "listen(2) backlog of every socket rwsgi binds"),
+    opt!("chmod-socket", ["C"], Text, "", "MODE", Honoured,
+        "mode of unix sockets rwsgi binds: three octal digits; no value means 666"),
+    opt!("vacuum", [], Flag, "false", "", Honoured,
+        "on exit remove the unix sockets rwsgi bound and its pidfile"),
+    opt!("buffer-size", ["b"], Bytes, "8192", "BYTES", Honoured,
+        "largest request head (HTTP request line and headers, or uwsgi vars block); at most 65535 for uwsgi"),
+    opt!("limit-post", [], Bytes, "0", "BYTES", Honoured,
+        "largest request body accepted (0: no limit); larger gets 413"),
+    // Logging.
+    opt!("disable-logging", ["L"], Flag, "false", "", Honoured,
+        "do not log one line per request"),
+    // Accepted for compatibility.
+    opt!("plugins", ["plugin"], Ignored, "", "LIST", NoOp,
+        "accepted for python plugins: the interpreter is built in"),
+    opt!("die-on-term", [], Flag, "true", "", NoOp,
+        "accepted: SIGTERM always means graceful stop in rwsgi"),
+];
+
+/// Finds an option by its name or one of its aliases; `-` and `_` are interchangeable.
+pub fn find(name: &str) -> Option<&'static OptionSpec> {
+    let wanted = normalize(name);
+    OPTIONS
+        .iter()
+        .find(|spec| spec.name == wanted || spec.aliases.iter().any(|alias| *alias == wanted))
+}
+
+pub fn normalize(name: &str) -> String {
+    name.trim().to_ascii_lowercase().replace('_', "-")
+}
+
+/// The closest known name to a misspelt one, if it is close enough to be a likely typo.
+pub fn suggest(name: &str) -> Option<&'static str> {
+    let wanted = normalize(name);
+    let mut best: Option<(usize, &'static str)> = None;
+    for spec in OPTIONS {
+        for candidate in std::iter::once(&spec.name).chain(spec.aliases.iter()) {
+            if candidate.len() < 3 {
+                continue;
+            }
+            let distance = edit_distance(&wanted, candidate);
+            let prefix_match = candidate.starts_with(&wanted) && wanted.len() >= 4;
+            let limit = (candidate.len() / 3).max(1);
+            if (distance <= limit || prefix_match) && best.is_none_or(|(d, _)| distance < d) {
+                best = Some((distance, spec.name));
+            }
+        }
+    }
+    best.map(|(_, name)| name)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+/// `rwsgi --help`: one line per option, starting with `--name`.
+pub fn help_text() -> String {
+    let mut out = String::from(
+        "usage: rwsgi [--ini FILE] [--OPTION VALUE]... [FILE.ini]\n\
+         A uWSGI-compatible WSGI server. Options may also be written in an INI file's [uwsgi]\n\
+         section; `-` and `_` are interchangeable in names.\n\n",
+    );
+    for spec in OPTIONS {
+        let mut names = format!("--{}", spec.name);
+        if !spec.metavar.is_empty() {
+            names.push(' ');
+            names.push_str(spec.metavar);
+        }
+        let mut line = format!("{names:<30} {}", spec.help);
+        if !spec.default.is_empty() {
+            line.push_str(&format!(" [default: {}]", spec.default));
+        }
+        let aliases: Vec<String> = spec
+            .aliases
+            .iter()
+            .map(|a| {
+                if a.len() == 1 {
+                    format!("-{a}")
+                } else {
+                    format!("--{a}")
+                }
+            })
+            .collect();
+        if !aliases.is_empty() {
+            line.push_str(&format!(" (also {})", aliases.join(", ")));
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out.push_str(&format!("{:<30} print this help and exit\n", "--help"));
+    out.push_str(&format!("{:<30} print the version and exit\n", "--version"));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_aliases_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for spec in OPTIONS {
+            for name in std::iter::once(&spec.name).chain(spec.aliases.iter()) {
+                assert!(
+                    seen.insert(*name),
+                    "{name} appears twice in the option table"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn lookup_accepts_aliases_and_underscores() {
+        assert_eq!(find("workers").unwrap().name, "processes");
+        assert_eq!(find("lazy_apps").unwrap().name, "lazy-apps");
+        assert_eq!(find("uwsgi-socket").unwrap().name, "socket");
+        assert!(find("procesess").is_none());
+    }
+
+    #[test]
+    fn suggestions_catch_common_typos() {
+        assert_eq!(suggest("procesess"), Some("processes"));
+        assert_eq!(suggest("vaccum"), Some("vacuum"));
+        assert_eq!(suggest("chmod-sock"), Some("chmod-socket"));
+        assert_eq!(suggest("base"), None);
+    }
+}

@@ -1,0 +1,528 @@
+//! Turns the command line and INI files into one ordered list of `key = value` entries, each
+//! remembering where it was written, as uWSGI does before it interprets anything.
+//!
+//! Owns: argv splitting, the uWSGI INI dialect (sections, repeated keys, `ini =` includes
+//! expanded in place, magic `%x` variables), and the later `$(ENV)` / `%(option)` passes.
+//! Must not: interpret option values (that is `config::build`) or warn about unknown keys.
+//!
+//! Why not the rust-ini crate: uWSGI's dialect has no quoting, escapes or inline comments,
+//! and every error must name the file and line; rust-ini keeps no line numbers.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use super::options::{self, ValueKind};
+
+/// Where an entry was written, for error messages: `app.ini:5` or `command line`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    CommandLine,
+    File { path: Rc<str>, line: usize },
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::CommandLine => write!(f, "command line"),
+            Origin::File { path, line } => write!(f, "{path}:{line}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// As written (not normalized), so placeholders can refer to it exactly.
+    pub key: String,
+    /// `None` when the key was written without `=` (a flag set to true).
+    pub value: Option<String>,
+    pub origin: Origin,
+}
+
+#[derive(Debug)]
+pub struct SourceError {
+    pub origin: Origin,
+    pub message: String,
+}
+
+impl fmt::Display for SourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.origin, self.message)
+    }
+}
+
+/// What the command line asked for besides options.
+#[derive(Debug)]
+pub enum Request {
+    Serve(Vec<Entry>),
+    Help,
+    Version,
+}
+
+const MAX_INCLUDE_DEPTH: usize = 16;
+
+/// Reads argv (without the program name) into entries, expanding INI files in place.
+pub fn from_args(args: &[String]) -> Result<Request, SourceError> {
+    let mut reader = Reader::default();
+    let mut entries = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let arg = &args[i];
+        i += 1;
+        if arg == "--help" || arg == "-h" {
+            return Ok(Request::Help);
+        }
+        if arg == "--version" {
+            return Ok(Request::Version);
+        }
+        let Some(stripped) = arg.strip_prefix('-') else {
+            if arg.ends_with(".ini") || arg.contains(".ini:") {
+                reader.include(arg, &Origin::CommandLine, &mut entries, 0)?;
+                continue;
+            }
+            return Err(SourceError {
+                origin: Origin::CommandLine,
+                message: format!("unexpected argument '{arg}' (options start with --)"),
+            });
+        };
+        let stripped = stripped.strip_prefix('-').unwrap_or(stripped);
+        let (name, inline_value) = match stripped.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (stripped, None),
+        };
+        let Some(spec) = options::find(name) else {
+            let hint = options::suggest(name)
+                .map(|s| format!("; did you mean '--{s}'?"))
+                .unwrap_or_default();
+            return Err(SourceError {
+                origin: Origin::CommandLine,
+                message: format!("unknown option '--{name}'{hint}"),
+            });
+        };
+        let value = match inline_value {
+            Some(v) => Some(v),
+            None if spec.kind == ValueKind::Flag => None,
+            None => match args.get(i) {
+                Some(next) if !looks_like_option(next) => {
+                    i += 1;
+                    Some(next.clone())
+                }
+                _ => None,
+            },
+        };
+        if spec.name == "ini" {
+            let file = value.ok_or_else(|| SourceError {
+                origin: Origin::CommandLine,
+                message: "option '--ini' needs a file name".into(),
+            })?;
+            reader.include(&file, &Origin::CommandLine, &mut entries, 0)?;
+            continue;
+        }
+        entries.push(Entry {
+            key: name.to_string(),
+            value,
+            origin: Origin::CommandLine,
+        });
+    }
+    expand_references(&mut entries);
+    Ok(Request::Serve(entries))
+}
+
+fn looks_like_option(arg: &str) -> bool {
+    arg.len() > 1 && arg.starts_with('-') && !arg[1..].starts_with(|c: char| c.is_ascii_digit())
+}
+
+#[derive(Default)]
+struct Reader {
+    /// `ini = :section` re-reads the file loaded last.
+    last_file: Option<PathBuf>,
+}
+
+impl Reader {
+    fn include(
+        &mut self,
+        spec: &str,
+        from: &Origin,
+        out: &mut Vec<Entry>,
+        depth: usize,
+    ) -> Result<(), SourceError> {
+        if depth > MAX_INCLUDE_DEPTH {
+            return Err(SourceError {
+                origin: from.clone(),
+                message: format!(
+                    "ini files include each other more than {MAX_INCLUDE_DEPTH} deep (a loop?)"
+                ),
+            });
+        }
+        let (path, section) = self.split_section(spec, from)?;
+        let text = std::fs::read_to_string(&path).map_err(|e| SourceError {
+            origin: from.clone(),
+            message: format!("cannot read ini file '{}': {e}", path.display()),
+        })?;
+        self.last_file = Some(path.clone());
+        let absolute = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
+        let magic = MagicVariables::for_file(spec, &path, &absolute, &section);
+        let display: Rc<str> = Rc::from(path.display().to_string());
+        let mut in_section = false;
+        let mut found_section = false;
+        for (index, raw_line) in text.split('\n').enumerate() {
+            let line = raw_line.trim_matches([' ', '\t', '\r']);
+            if line.is_empty() || line.starts_with(';') || line.starts_with('#') {
+                continue;
+            }
+            if line.starts_with('[') && line.ends_with(']') {
+                in_section = line[1..line.len() - 1].trim() == section;
+                found_section |= in_section;
+                continue;
+            }
+            if !in_section {
+                continue;
+            }
+            let origin = Origin::File {
+                path: display.clone(),
+                line: index + 1,
+            };
+            let (key, value) = match line.split_once('=') {
+                Some((k, v)) => (k.trim(), Some(magic.expand(v.trim()))),
+                None => (line, None),
+            };
+            if options::normalize(key) == "ini" {
+                let target = value.unwrap_or_default();
+                self.include(&target, &origin, out, depth + 1)?;
+                continue;
+            }
+            out.push(Entry {
+                key: key.to_string(),
+                value,
+                origin,
+            });
+        }
+        if !found_section {
+            crate::log::warn(&format!(
+                "{}: no [{section}] section; nothing read from it",
+                path.display()
+            ));
+        }
+        Ok(())
+    }
+
+    fn split_section(&self, spec: &str, from: &Origin) -> Result<(PathBuf, String), SourceError> {
+        if let Some(section) = spec.strip_prefix(':') {
+            let last = self.last_file.clone().ok_or_else(|| SourceError {
+                origin: from.clone(),
+                message: format!("'ini = {spec}' names a section but no ini file was read before"),
+            })?;
+            return Ok((last, section.to_string()));
+        }
+        if let Some((file, section)) = spec.rsplit_once(':') {
+            if !section.is_empty() && !section.contains('/') && Path::new(file).is_file() {
+                return Ok((PathBuf::from(file), section.to_string()));
+            }
+        }
+        Ok((PathBuf::from(spec), "uwsgi".to_string()))
+    }
+}
+
+/// uWSGI's `%d %p %s %n %e %c %o %x %h %k %%` and friends, fixed per file while it is read.
+struct MagicVariables {
+    values: [(char, String); 13],
+}
+
+impl MagicVariables {
+    fn for_file(given: &str, path: &Path, absolute: &Path, section: &str) -> Self {
+        let dir = absolute.parent().unwrap_or(Path::new("/"));
+        let mut dir_slash = dir.display().to_string();
+        if !dir_slash.ends_with('/') {
+            dir_slash.push('/');
+        }
+        let file_name = path
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let extension = path
+            .extension()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let dir_name = dir
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let hostname = nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let uid = nix::unistd::getuid();
+        let user = nix::unistd::User::from_uid(uid)
+            .ok()
+            .flatten()
+            .map(|u| u.name)
+            .unwrap_or_default();
+        Self {
+            values: [
+                ('d', dir_slash),
+                ('p', absolute.display().to_string()),
+                ('s', file_name),
+                ('n', stem),
+                ('e', extension),
+                ('c', dir_name),
+                ('o', given.to_string()),
+                ('x', format!("{}:{section}", path.display())),
+                ('h', hostname),
+                ('k', cpus.to_string()),
+                ('u', uid.to_string()),
+                ('U', user),
+                ('V', env!("CARGO_PKG_VERSION").to_string()),
+            ],
+        }
+    }
+
+    fn expand(&self, value: &str) -> String {
+        let mut out = String::with_capacity(value.len());
+        let mut chars = value.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c != '%' {
+                out.push(c);
+                continue;
+            }
+            match chars.peek().copied() {
+                Some('%') => {
+                    chars.next();
+                    out.push('%');
+                }
+                // `%(name)` is a placeholder, resolved after every file is read.
+                Some('(') | None => out.push('%'),
+                Some(letter) if letter.is_ascii_alphanumeric() || letter == '[' => {
+                    chars.next();
+                    if let Some((_, v)) = self.values.iter().find(|(l, _)| *l == letter) {
+                        out.push_str(v);
+                    }
+                    // Unknown letters expand to nothing, as in uWSGI.
+                }
+                Some(_) => out.push('%'),
+            }
+        }
+        out
+    }
+}
+
+/// After all files are read: `$(NAME)` from the environment, then `%(key)` from the first
+/// entry with that key (any key, so made-up keys serve as variables, as in uWSGI).
+fn expand_references(entries: &mut [Entry]) {
+    for entry in entries.iter_mut() {
+        if let Some(value) = &entry.value {
+            if value.contains("$(") {
+                entry.value = Some(expand_environment(value));
+            }
+        }
+    }
+    // A placeholder may refer to a key whose value holds another placeholder: a few rounds.
+    for _ in 0..8 {
+        let mut changed = false;
+        for index in 0..entries.len() {
+            let Some(value) = entries[index].value.clone() else {
+                continue;
+            };
+            if !value.contains("%(") {
+                continue;
+            }
+            let expanded = expand_placeholders(&value, entries);
+            if expanded != value {
+                entries[index].value = Some(expanded);
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+}
+
+fn expand_environment(value: &str) -> String {
+    replace_references(value, "$(", |name| std::env::var(name).ok())
+}
+
+fn expand_placeholders(value: &str, entries: &[Entry]) -> String {
+    replace_references(value, "%(", |name| {
+        let wanted = options::normalize(name);
+        entries
+            .iter()
+            .find(|e| e.key == name || options::normalize(&e.key) == wanted)
+            .map(|e| e.value.clone().unwrap_or_else(|| "true".into()))
+    })
+}
+
+/// Replaces `<opener>name)` by `lookup(name)`; unknown names are left as written.
+fn replace_references(
+    value: &str,
+    opener: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(start) = rest.find(opener) {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + opener.len()..];
+        match after.find(')') {
+            Some(end) => {
+                let name = &after[..end];
+                match lookup(name) {
+                    Some(v) => out.push_str(&v),
+                    None => out.push_str(&rest[start..start + opener.len() + end + 1]),
+                }
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn serve(list: &[&str]) -> Vec<Entry> {
+        match from_args(&args(list)).unwrap() {
+            Request::Serve(entries) => entries,
+            other => panic!("expected entries, got {other:?}"),
+        }
+    }
+
+    fn write_temp(name: &str, text: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("rwsgi-source-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn command_line_forms() {
+        let entries = serve(&[
+            "--processes",
+            "4",
+            "--master",
+            "--http-socket=:8000",
+            "-s",
+            "/tmp/a.sock",
+        ]);
+        let pairs: Vec<(&str, Option<&str>)> = entries
+            .iter()
+            .map(|e| (e.key.as_str(), e.value.as_deref()))
+            .collect();
+        assert_eq!(
+            pairs,
+            vec![
+                ("processes", Some("4")),
+                ("master", None),
+                ("http-socket", Some(":8000")),
+                ("s", Some("/tmp/a.sock"))
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_command_line_option_is_an_error_with_a_hint() {
+        let err = from_args(&args(&["--procesess", "2"])).unwrap_err();
+        assert!(
+            err.message.contains("did you mean '--processes'"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn ini_repeated_keys_magic_and_placeholders() {
+        let path = write_temp(
+            "app.ini",
+            "[other]\nsocket = nope\n[uwsgi]\n; comment\nbase = /srv/%n\nsocket = a.sock\nsocket = b.sock\nchdir = %(base)/src\nvacuum\nenv = X=$(RWSGI_TEST_NEVER_SET)\nkey = v ; not a comment\n",
+        );
+        let entries = serve(&["--ini", path.to_str().unwrap()]);
+        let get = |k: &str| -> Vec<Option<String>> {
+            entries
+                .iter()
+                .filter(|e| e.key == k)
+                .map(|e| e.value.clone())
+                .collect()
+        };
+        assert_eq!(
+            get("socket"),
+            vec![Some("a.sock".into()), Some("b.sock".into())]
+        );
+        assert_eq!(get("chdir"), vec![Some("/srv/app/src".into())]);
+        assert_eq!(get("vacuum"), vec![None]);
+        assert_eq!(get("env"), vec![Some("X=$(RWSGI_TEST_NEVER_SET)".into())]);
+        assert_eq!(get("key"), vec![Some("v ; not a comment".into())]);
+        let chdir = entries.iter().find(|e| e.key == "chdir").unwrap();
+        assert!(
+            matches!(&chdir.origin, Origin::File { line: 8, .. }),
+            "{:?}",
+            chdir.origin
+        );
+        let dir = path.parent().unwrap().display().to_string();
+        let magic = serve(&[
+            "--ini",
+            write_temp("m.ini", "[uwsgi]\nchdir = %d\npidfile = %c/%s\n")
+                .to_str()
+                .unwrap(),
+        ]);
+        assert_eq!(magic[0].value.as_deref(), Some(format!("{dir}/").as_str()));
+        assert!(magic[1].value.as_deref().unwrap().ends_with("/m.ini"));
+    }
+
+    #[test]
+    fn includes_expand_in_place_and_sections_can_be_chosen() {
+        let base = write_temp(
+            "base.ini",
+            "[uwsgi]\nprocesses = 2\n[prod]\nprocesses = 8\n",
+        );
+        let main = write_temp(
+            "main.ini",
+            &format!(
+                "[uwsgi]\nmaster = true\nini = {}\nthreads = 2\nini = :prod\n",
+                base.display()
+            ),
+        );
+        let entries = serve(&[main.to_str().unwrap()]);
+        let keys: Vec<(&str, Option<&str>)> = entries
+            .iter()
+            .map(|e| (e.key.as_str(), e.value.as_deref()))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                ("master", Some("true")),
+                ("processes", Some("2")),
+                ("threads", Some("2")),
+                ("processes", Some("8"))
+            ]
+        );
+    }
+
+    #[test]
+    fn a_missing_ini_file_names_the_including_line() {
+        let main = write_temp("broken.ini", "[uwsgi]\n\nini = /nonexistent/x.ini\n");
+        let err = from_args(&args(&["--ini", main.to_str().unwrap()])).unwrap_err();
+        assert!(err.to_string().contains("broken.ini:3"), "{err}");
+    }
+
+    #[test]
+    fn environment_references() {
+        std::env::set_var("RWSGI_SOURCE_TEST", "42");
+        assert_eq!(expand_environment("n=$(RWSGI_SOURCE_TEST)!"), "n=42!");
+    }
+}

@@ -1,0 +1,49 @@
+//! rwsgi's entry point: read the configuration, report what is wrong with it (exit status
+//! 2), or hand it to the master.
+//!
+//! Must not: contain server logic; everything past option handling lives in `master`.
+
+mod config;
+mod log;
+mod master;
+mod net;
+mod protocol;
+mod worker;
+mod wsgi;
+
+use config::source::{self, Request};
+
+/// Exit status for a configuration the server cannot start with.
+const EXIT_BAD_CONFIG: i32 = 2;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let entries = match source::from_args(&args) {
+        Ok(Request::Serve(entries)) => entries,
+        Ok(Request::Help) => {
+            print!("{}", config::options::help_text());
+            return;
+        }
+        Ok(Request::Version) => {
+            println!("rwsgi {}", env!("CARGO_PKG_VERSION"));
+            return;
+        }
+        Err(e) => fail(&e.to_string()),
+    };
+    let loaded = match config::build(&entries) {
+        Ok(loaded) => loaded,
+        Err(e) => fail(&e.to_string()),
+    };
+    for warning in &loaded.warnings {
+        log::warn(warning);
+    }
+    if let Err(message) = config::check_complete(&loaded.config) {
+        fail(&message);
+    }
+    std::process::exit(master::run(loaded.config));
+}
+
+fn fail(message: &str) -> ! {
+    log::error(message);
+    std::process::exit(EXIT_BAD_CONFIG);
+}

@@ -1,0 +1,50 @@
+//! Signals as data: the master blocks the signals it handles and reads them from a
+//! signalfd in its loop; a forked worker restores default dispositions and an empty mask.
+//!
+//! Owns: the set of master signals and the child-side reset. Must not: decide what a
+//! signal means (the arbiter does).
+
+use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+pub const MASTER_SIGNALS: [Signal; 8] = [
+    Signal::SIGTERM,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGHUP,
+    Signal::SIGCHLD,
+    Signal::SIGUSR1,
+    Signal::SIGTTIN,
+    Signal::SIGTTOU,
+];
+
+fn master_set() -> SigSet {
+    let mut set = SigSet::empty();
+    for signal in MASTER_SIGNALS {
+        set.add(signal);
+    }
+    set
+}
+
+/// Blocks the master's signals and returns a descriptor that reads them.
+pub fn master_signalfd() -> nix::Result<SignalFd> {
+    let set = master_set();
+    set.thread_block()?;
+    SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+}
+
+/// In a freshly forked worker: default dispositions, nothing blocked, SIGPIPE ignored
+/// (a client that hangs up must be an error return, not a dead worker), and death with
+/// the master.
+pub fn reset_in_child() {
+    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    for signal in MASTER_SIGNALS {
+        // SAFETY: installing SIG_DFL runs no handler code.
+        let _ = unsafe { sigaction(signal, &default) };
+    }
+    let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+    // SAFETY: SIG_IGN runs no handler code.
+    let _ = unsafe { sigaction(Signal::SIGPIPE, &ignore) };
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+}

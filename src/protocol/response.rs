@@ -1,0 +1,300 @@
+//! Response heads: validating what the application passed to `start_response` and writing
+//! the status line and header block with the framing the connection chose.
+//!
+//! Owns: status and header syntax checks (no CR/LF/NUL: response splitting is impossible),
+//! hop-by-hop filtering, Date formatting, head serialization. Must not: do I/O or decide
+//! keep-alive (the connection does).
+
+use std::fmt;
+
+/// A status and headers the application gave, already validated and serialized.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResponseStart {
+    pub status: u16,
+    /// `200 OK`, as the application wrote it.
+    pub status_text: Vec<u8>,
+    /// `Name: value\r\n` lines, hop-by-hop and Content-Length removed.
+    pub headers: Vec<u8>,
+    pub content_length: Option<u64>,
+    /// The application sent `Connection: close`.
+    pub close_requested: bool,
+    pub has_date: bool,
+    pub has_server: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderError(pub String);
+
+impl fmt::Display for HeaderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl ResponseStart {
+    pub fn new(status: &str) -> Result<Self, HeaderError> {
+        let bytes = status.as_bytes();
+        let valid = bytes.len() >= 4
+            && bytes[..3].iter().all(u8::is_ascii_digit)
+            && bytes[3] == b' '
+            && bytes[0] != b'0'
+            && status
+                .chars()
+                .all(|c| (c as u32) <= 0xff && !c.is_control());
+        if !valid {
+            return Err(HeaderError(format!(
+                "invalid status {status:?} (expected \"NNN Reason\")"
+            )));
+        }
+        let code = status[..3].parse().expect("three digits");
+        Ok(ResponseStart {
+            status: code,
+            status_text: latin1(status),
+            ..Default::default()
+        })
+    }
+
+    pub fn add_header(&mut self, name: &str, value: &str) -> Result<(), HeaderError> {
+        if name.is_empty() || !name.bytes().all(is_token_byte) {
+            return Err(HeaderError(format!("invalid header name {name:?}")));
+        }
+        if value
+            .chars()
+            .any(|c| (c as u32) > 0xff || (c.is_control() && c != '\t'))
+        {
+            return Err(HeaderError(format!(
+                "invalid value for header {name}: control or non-latin-1 character"
+            )));
+        }
+        let lower = name.to_ascii_lowercase();
+        match lower.as_str() {
+            "content-length" => {
+                let n = value
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|_| HeaderError(format!("invalid Content-Length {value:?}")))?;
+                if self.content_length.is_some_and(|previous| previous != n) {
+                    return Err(HeaderError("conflicting Content-Length headers".into()));
+                }
+                self.content_length = Some(n);
+                return Ok(());
+            }
+            "connection" => {
+                self.close_requested |= value
+                    .split(',')
+                    .any(|o| o.trim().eq_ignore_ascii_case("close"));
+                return Ok(());
+            }
+            // Hop-by-hop: the server frames the message itself (PEP 3333 forbids these).
+            "keep-alive"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade" => return Ok(()),
+            "date" => self.has_date = true,
+            "server" => self.has_server = true,
+            _ => {}
+        }
+        self.headers.extend_from_slice(name.as_bytes());
+        self.headers.extend_from_slice(b": ");
+        self.headers.extend_from_slice(&latin1(value.trim()));
+        self.headers.extend_from_slice(b"\r\n");
+        Ok(())
+    }
+
+    /// Statuses whose responses never carry a body.
+    pub fn forbids_body(&self) -> bool {
+        (100..200).contains(&self.status) || self.status == 204 || self.status == 304
+    }
+}
+
+/// How the body that follows the head is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    Length(u64),
+    Chunked,
+    /// Ends when the connection closes (HTTP/1.0 without a known length, or uwsgi).
+    UntilClose,
+    /// 204, 304, 1xx: no body and, for 1xx/204, no Content-Length either.
+    NoBody,
+}
+
+/// Writes the complete head. `version` is what the status line speaks.
+pub fn write_head(
+    out: &mut Vec<u8>,
+    version: &[u8],
+    start: &ResponseStart,
+    framing: Framing,
+    close: bool,
+    date: &[u8],
+) {
+    out.extend_from_slice(version);
+    out.push(b' ');
+    out.extend_from_slice(&start.status_text);
+    out.extend_from_slice(b"\r\n");
+    if !start.has_server {
+        out.extend_from_slice(b"Server: rwsgi\r\n");
+    }
+    if !start.has_date {
+        out.extend_from_slice(b"Date: ");
+        out.extend_from_slice(date);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(&start.headers);
+    match framing {
+        Framing::Length(n) => {
+            out.extend_from_slice(b"Content-Length: ");
+            push_decimal(out, n);
+            out.extend_from_slice(b"\r\n");
+        }
+        Framing::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        Framing::NoBody if start.status == 304 => {
+            if let Some(n) = start.content_length {
+                out.extend_from_slice(b"Content-Length: ");
+                push_decimal(out, n);
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+        Framing::UntilClose | Framing::NoBody => {}
+    }
+    if close {
+        out.extend_from_slice(b"Connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A small error response the server itself produces (4xx for bad requests, 500...).
+pub fn simple_response(
+    out: &mut Vec<u8>,
+    status: u16,
+    reason: &str,
+    body: &str,
+    close: bool,
+    date: &[u8],
+) {
+    let mut start = ResponseStart {
+        status,
+        status_text: format!("{status} {reason}").into_bytes(),
+        ..Default::default()
+    };
+    start
+        .headers
+        .extend_from_slice(b"Content-Type: text/plain; charset=utf-8\r\n");
+    write_head(
+        out,
+        b"HTTP/1.1",
+        &start,
+        Framing::Length(body.len() as u64),
+        close,
+        date,
+    );
+    out.extend_from_slice(body.as_bytes());
+}
+
+pub fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[start..]);
+}
+
+fn latin1(s: &str) -> Vec<u8> {
+    if s.is_ascii() {
+        return s.as_bytes().to_vec();
+    }
+    s.chars().map(|c| c as u32 as u8).collect()
+}
+
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) for a Unix time.
+pub fn http_date(unix_seconds: u64) -> [u8; 29] {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = unix_seconds / 86400;
+    let secs = unix_seconds % 86400;
+    // Howard Hinnant's civil-from-days.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let text = format!(
+        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
+        DAYS[(days % 7) as usize],
+        day,
+        MONTHS[(month - 1) as usize],
+        year,
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    );
+    let mut out = [0u8; 29];
+    out.copy_from_slice(text.as_bytes());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(&http_date(784_111_777), b"Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(&http_date(1_795_000_000), b"Mon, 18 Nov 2026 10:26:40 GMT");
+    }
+
+    #[test]
+    fn header_validation() {
+        let mut start = ResponseStart::new("200 OK").unwrap();
+        start.add_header("Content-Type", "text/plain").unwrap();
+        start.add_header("Content-Length", "5").unwrap();
+        start.add_header("Transfer-Encoding", "chunked").unwrap();
+        start.add_header("Connection", "close").unwrap();
+        assert!(start.add_header("X-Bad", "a\r\nSet-Cookie: x").is_err());
+        assert!(start.add_header("X Bad", "a").is_err());
+        assert!(start.add_header("X-Snow", "\u{2603}").is_err());
+        assert_eq!(start.headers, b"Content-Type: text/plain\r\n");
+        assert_eq!(start.content_length, Some(5));
+        assert!(start.close_requested);
+        assert!(ResponseStart::new("200").is_err());
+        assert!(ResponseStart::new("20x OK").is_err());
+        assert!(ResponseStart::new("200 OK\r\n").is_err());
+    }
+
+    #[test]
+    fn head_layout() {
+        let mut start = ResponseStart::new("200 OK").unwrap();
+        start.add_header("X-A", "1").unwrap();
+        let mut out = Vec::new();
+        write_head(
+            &mut out,
+            b"HTTP/1.1",
+            &start,
+            Framing::Length(12),
+            true,
+            b"DATE",
+        );
+        assert_eq!(
+            out,
+            b"HTTP/1.1 200 OK\r\nServer: rwsgi\r\nDate: DATE\r\nX-A: 1\r\nContent-Length: 12\r\nConnection: close\r\n\r\n"
+        );
+    }
+}

@@ -1,0 +1,299 @@
+//! One client connection: read a request (HTTP/1.1 with keep-alive and pipelining, or one
+//! uwsgi packet), read its body, hand it to `respond`, repeat or close.
+//!
+//! Owns: read timeouts, the request-head size limit, refusing malformed requests with the
+//! right status (the worker lives on), closing idle connections when the worker drains.
+//! Must not: call Python (respond does) or parse bytes itself (protocol does).
+
+use std::future::Future;
+use std::io;
+use std::os::fd::AsFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
+
+use super::body::{self, BodyError};
+use super::respond::{self, Exchange, RequestLog};
+use super::Shared;
+use crate::config::Protocol;
+use crate::protocol::http::{self, BodyFraming, HttpError, RequestHead};
+use crate::protocol::response;
+use crate::protocol::uwsgi;
+use crate::wsgi::environ::{self, Endpoint};
+use crate::wsgi::objects::{Body, Input};
+
+/// A client must finish sending a request head within this time.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(60);
+/// An idle keep-alive connection is closed after this time.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
+/// A response write that makes no progress for this long is abandoned.
+pub const WRITE_STALL: Duration = Duration::from_secs(60);
+
+/// A client socket the worker can serve (TCP or unix).
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + AsFd + 'static {
+    fn writable(&self) -> impl Future<Output = io::Result<()>>;
+    fn try_write_with<R>(&self, f: impl FnOnce() -> io::Result<R>) -> io::Result<R>;
+}
+
+impl Stream for tokio::net::TcpStream {
+    fn writable(&self) -> impl Future<Output = io::Result<()>> {
+        tokio::net::TcpStream::writable(self)
+    }
+    fn try_write_with<R>(&self, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
+        self.try_io(tokio::io::Interest::WRITABLE, f)
+    }
+}
+
+impl Stream for tokio::net::UnixStream {
+    fn writable(&self) -> impl Future<Output = io::Result<()>> {
+        tokio::net::UnixStream::writable(self)
+    }
+    fn try_write_with<R>(&self, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
+        self.try_io(tokio::io::Interest::WRITABLE, f)
+    }
+}
+
+pub async fn serve<S: Stream>(
+    stream: S,
+    protocol: Protocol,
+    endpoint: Endpoint,
+    shared: Arc<Shared>,
+) {
+    match protocol {
+        Protocol::Http => serve_http(stream, endpoint, shared).await,
+        Protocol::Uwsgi => serve_uwsgi(stream, endpoint, shared).await,
+    }
+}
+
+enum HeadRead {
+    Head(RequestHead),
+    Closed,
+    Refuse(HttpError),
+}
+
+async fn serve_http<S: Stream>(mut stream: S, endpoint: Endpoint, shared: Arc<Shared>) {
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut drain = shared.drain_signal();
+    loop {
+        let head = match read_http_head(&mut stream, &mut buf, &shared, &mut drain).await {
+            HeadRead::Head(head) => head,
+            HeadRead::Closed => return,
+            HeadRead::Refuse(e) => return refuse(&mut stream, &endpoint, e.status, e.reason).await,
+        };
+        let mut pending = buf.split_off(head.len);
+        if let BodyFraming::Length(n) = head.framing {
+            if shared.limit_post > 0 && n > shared.limit_post {
+                return refuse(&mut stream, &endpoint, 413, "body larger than limit-post").await;
+            }
+        }
+        if head.expect_continue && pending.is_empty() {
+            if stream
+                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        let body = match head.framing {
+            BodyFraming::None => Ok(Body::Memory(Vec::new())),
+            BodyFraming::Length(n) => body::read_exact_body(&mut stream, &mut pending, n).await,
+            BodyFraming::Chunked => {
+                body::read_chunked_body(&mut stream, &mut pending, shared.limit_post).await
+            }
+        };
+        let body = match body {
+            Ok(body) => body,
+            Err(BodyError::Refuse(status, reason)) => {
+                return refuse(&mut stream, &endpoint, status, reason).await
+            }
+            Err(BodyError::Gone) => return,
+            Err(BodyError::Io(e)) => {
+                crate::log::warn(&format!("{}: reading request body: {e}", peer(&endpoint)));
+                return;
+            }
+        };
+        let last = shared.count_request();
+        let method = &buf[head.method.clone()];
+        let exchange = Exchange {
+            protocol: Protocol::Http,
+            chunked_allowed: head.minor_version == 1,
+            head_request: method == b"HEAD",
+            keep_alive: head.keep_alive && !last && !shared.draining(),
+            log: shared.log_requests.then(|| RequestLog {
+                method: String::from_utf8_lossy(method).into_owned(),
+                uri: String::from_utf8_lossy(&buf[head.target.clone()]).into_owned(),
+                remote: peer(&endpoint),
+            }),
+        };
+        let keep_going = respond::respond(&mut stream, &shared, exchange, |py| {
+            environ::http_environ(
+                py,
+                &shared.template,
+                &buf,
+                &head,
+                &endpoint,
+                Input::new(body),
+            )
+        })
+        .await;
+        if !keep_going {
+            return;
+        }
+        buf.clear();
+        buf.extend_from_slice(&pending);
+    }
+}
+
+async fn read_http_head<S: Stream>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+    shared: &Shared,
+    drain: &mut watch::Receiver<bool>,
+) -> HeadRead {
+    loop {
+        if !buf.is_empty() {
+            match http::parse_request(buf) {
+                Ok(Some(head)) => return HeadRead::Head(head),
+                Ok(None) => {}
+                Err(e) => return HeadRead::Refuse(e),
+            }
+            if buf.len() >= shared.buffer_size {
+                return HeadRead::Refuse(http::head_too_large(buf));
+            }
+        }
+        let idle = buf.is_empty();
+        if idle && shared.draining() {
+            return HeadRead::Closed;
+        }
+        let limit = if idle { KEEPALIVE_IDLE } else { HEAD_TIMEOUT };
+        buf.reserve(4096);
+        let read = tokio::select! {
+            read = tokio::time::timeout(limit, stream.read_buf(buf)) => read,
+            _ = drain.wait_for(|d| *d), if idle => return HeadRead::Closed,
+        };
+        match read {
+            Ok(Ok(0)) | Ok(Err(_)) => return HeadRead::Closed,
+            Ok(Ok(_)) => {}
+            Err(_) if idle => return HeadRead::Closed,
+            Err(_) => {
+                return HeadRead::Refuse(HttpError {
+                    status: 408,
+                    reason: "request head not received in time",
+                })
+            }
+        }
+    }
+}
+
+async fn serve_uwsgi<S: Stream>(mut stream: S, endpoint: Endpoint, shared: Arc<Shared>) {
+    let max = shared.buffer_size.min(65535);
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let packet = loop {
+        match uwsgi::parse_packet(&buf, max) {
+            Ok(Some(packet)) => break packet,
+            Ok(None) => {}
+            Err(e) => {
+                crate::log::warn(&format!(
+                    "{}: {e}; connection closed",
+                    peer_or_socket(&endpoint)
+                ));
+                return;
+            }
+        }
+        buf.reserve(4096);
+        match tokio::time::timeout(HEAD_TIMEOUT, stream.read_buf(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            _ => return,
+        }
+    };
+    let content_length = match uwsgi::find_var(&buf, &packet, b"CONTENT_LENGTH") {
+        None | Some(b"") => 0,
+        Some(value) => match std::str::from_utf8(value)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            Some(n) => n,
+            None => {
+                crate::log::warn(&format!(
+                    "{}: invalid CONTENT_LENGTH in uwsgi request",
+                    peer_or_socket(&endpoint)
+                ));
+                return refuse(&mut stream, &endpoint, 400, "invalid CONTENT_LENGTH").await;
+            }
+        },
+    };
+    if shared.limit_post > 0 && content_length > shared.limit_post {
+        return refuse(&mut stream, &endpoint, 413, "body larger than limit-post").await;
+    }
+    let mut pending = buf.split_off(packet.len);
+    let body = match body::read_exact_body(&mut stream, &mut pending, content_length).await {
+        Ok(body) => body,
+        Err(_) => return,
+    };
+    shared.count_request();
+    let var = |key: &[u8]| uwsgi::find_var(&buf, &packet, key).unwrap_or_default();
+    let exchange = Exchange {
+        protocol: Protocol::Uwsgi,
+        chunked_allowed: false,
+        head_request: var(b"REQUEST_METHOD") == b"HEAD",
+        keep_alive: false,
+        log: shared.log_requests.then(|| RequestLog {
+            method: String::from_utf8_lossy(var(b"REQUEST_METHOD")).into_owned(),
+            uri: String::from_utf8_lossy(var(b"REQUEST_URI")).into_owned(),
+            remote: String::from_utf8_lossy(var(b"REMOTE_ADDR")).into_owned(),
+        }),
+    };
+    respond::respond(&mut stream, &shared, exchange, |py| {
+        environ::uwsgi_environ(py, &shared.template, &buf, &packet, Input::new(body))
+    })
+    .await;
+}
+
+fn peer(endpoint: &Endpoint) -> String {
+    if endpoint.remote_addr.is_empty() {
+        "unix peer".to_string()
+    } else {
+        format!("{}:{}", endpoint.remote_addr, endpoint.remote_port)
+    }
+}
+
+fn peer_or_socket(endpoint: &Endpoint) -> String {
+    peer(endpoint)
+}
+
+/// Answers a request that will not reach the application, then closes the connection
+/// gently (shutdown, then drain briefly) so the client reads the answer instead of a reset.
+async fn refuse<S: Stream>(stream: &mut S, endpoint: &Endpoint, status: u16, reason: &str) {
+    crate::log::warn(&format!("{}: {status} {reason}", peer(endpoint)));
+    let phrase = http::reason_phrase(status);
+    let mut out = Vec::with_capacity(256);
+    response::simple_response(
+        &mut out,
+        status,
+        phrase,
+        &format!("{status} {phrase}: {reason}\n"),
+        true,
+        &respond::current_date(),
+    );
+    if tokio::time::timeout(WRITE_STALL, stream.write_all(&out))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let _ = stream.shutdown().await;
+    let mut sink = [0u8; 8192];
+    let linger = async {
+        let mut drained = 0usize;
+        while drained < 1 << 20 {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => drained += n,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), linger).await;
+}

@@ -1,0 +1,265 @@
+//! A worker process: after fork, one non-blocking event loop per thread over every listener
+//! and connection; with `threads = 1` Python runs on that same thread, with no hand-off.
+//!
+//! Owns: the child's process setup (signals, parent-death signal, lazy app import), the
+//! per-thread runtimes, accepting, draining on SIGTERM/SIGHUP or max-requests, and the
+//! worker's exit. Must not: fork, bind, or outlive the master.
+
+mod body;
+mod connection;
+mod respond;
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use tokio::sync::watch;
+
+use crate::config::{Config, ListenAddress, Protocol};
+use crate::net::Listener;
+use crate::wsgi::environ::{Endpoint, EnvironTemplate};
+use crate::wsgi::interpreter;
+
+/// Exit status of a worker whose application could not be loaded (uWSGI's 22).
+pub const EXIT_NO_APP: i32 = 22;
+
+/// What every thread of a worker shares.
+pub struct Shared {
+    pub id: usize,
+    pub app: Option<Py<PyAny>>,
+    pub template: EnvironTemplate,
+    pub buffer_size: usize,
+    pub limit_post: u64,
+    pub log_requests: bool,
+    pub max_requests: u64,
+    served: AtomicU64,
+    drain: watch::Sender<bool>,
+}
+
+impl Shared {
+    pub fn draining(&self) -> bool {
+        *self.drain.borrow()
+    }
+
+    pub fn start_drain(&self) {
+        self.drain.send_replace(true);
+    }
+
+    pub fn drain_signal(&self) -> watch::Receiver<bool> {
+        self.drain.subscribe()
+    }
+
+    /// Counts a request; true when it is the last one before recycling.
+    pub fn count_request(&self) -> bool {
+        let served = self.served.fetch_add(1, Ordering::Relaxed) + 1;
+        let last = self.max_requests > 0 && served >= self.max_requests;
+        if last {
+            self.start_drain();
+        }
+        last
+    }
+
+    pub fn served(&self) -> u64 {
+        self.served.load(Ordering::Relaxed)
+    }
+}
+
+/// Runs worker `id` in a freshly forked child; never returns.
+pub fn run(id: usize, config: &Config, listeners: &[Listener], preloaded: Option<&Py<PyAny>>) -> ! {
+    crate::log::set_worker_id(id);
+    crate::master::signals::reset_in_child();
+    let app = if config.lazy_apps {
+        match Python::attach(|py| interpreter::load_app(py, config)) {
+            Ok(app) => Some(app),
+            Err(message) => {
+                crate::log::error(&message);
+                interpreter::worker_exit_hooks();
+                std::process::exit(EXIT_NO_APP);
+            }
+        }
+    } else {
+        preloaded.map(|app| Python::attach(|py| app.clone_ref(py)))
+    };
+    let template =
+        Python::attach(|py| EnvironTemplate::new(py, config.threads > 1, config.processes > 1))
+            .unwrap_or_else(|e| {
+                crate::log::error(&format!("cannot build the WSGI environ template: {e}"));
+                std::process::exit(1);
+            });
+    let shared = Arc::new(Shared {
+        id,
+        app,
+        template,
+        buffer_size: config.buffer_size,
+        limit_post: config.limit_post,
+        log_requests: !config.disable_logging,
+        max_requests: config.max_requests,
+        served: AtomicU64::new(0),
+        drain: watch::Sender::new(false),
+    });
+    let extra_threads: Vec<_> = (1..config.threads)
+        .map(|_| {
+            let shared = shared.clone();
+            let sockets = duplicate(listeners);
+            std::thread::spawn(move || {
+                let _python = interpreter::PythonThread::register();
+                event_loop(&shared, sockets, false);
+            })
+        })
+        .collect();
+    event_loop(&shared, duplicate(listeners), true);
+    for thread in extra_threads {
+        let _ = thread.join();
+    }
+    interpreter::worker_exit_hooks();
+    std::process::exit(0);
+}
+
+struct WorkerSocket {
+    fd: OwnedFd,
+    protocol: Protocol,
+    address: ListenAddress,
+}
+
+fn duplicate(listeners: &[Listener]) -> Vec<WorkerSocket> {
+    listeners
+        .iter()
+        .map(|l| WorkerSocket {
+            fd: l
+                .fd
+                .as_fd()
+                .try_clone_to_owned()
+                .expect("dup a listening socket"),
+            protocol: l.protocol,
+            address: l.address.clone(),
+        })
+        .collect()
+}
+
+fn event_loop(shared: &Arc<Shared>, sockets: Vec<WorkerSocket>, handle_signals: bool) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .expect("build the worker's event loop");
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, async {
+        for socket in sockets {
+            tokio::task::spawn_local(accept_loop(shared.clone(), socket));
+        }
+        if handle_signals {
+            tokio::task::spawn_local(watch_signals(shared.clone()));
+        }
+    });
+    // Returns once every accept loop has stopped and every connection has finished.
+    runtime.block_on(local);
+}
+
+/// SIGTERM (stop) and SIGHUP (reload) both mean: finish what is in flight, then exit.
+/// SIGINT and SIGQUIT keep their default action: immediate death.
+async fn watch_signals(shared: Arc<Shared>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        crate::log::error("cannot watch signals; stop will not be graceful");
+        return;
+    };
+    let mut drain = shared.drain_signal();
+    tokio::select! {
+        _ = term.recv() => shared.start_drain(),
+        _ = hup.recv() => shared.start_drain(),
+        _ = drain.wait_for(|d| *d) => {}
+    }
+}
+
+enum AsyncListener {
+    Tcp(tokio::net::TcpListener),
+    Unix(tokio::net::UnixListener),
+}
+
+async fn accept_loop(shared: Arc<Shared>, socket: WorkerSocket) {
+    let listener = match &socket.address {
+        ListenAddress::Tcp(_) => {
+            tokio::net::TcpListener::from_std(std::net::TcpListener::from(socket.fd))
+                .map(AsyncListener::Tcp)
+        }
+        ListenAddress::Unix(_) => {
+            tokio::net::UnixListener::from_std(std::os::unix::net::UnixListener::from(socket.fd))
+                .map(AsyncListener::Unix)
+        }
+    };
+    let listener = match listener {
+        Ok(l) => l,
+        Err(e) => {
+            crate::log::error(&format!("cannot watch listener {}: {e}", socket.address));
+            return;
+        }
+    };
+    let (server_name, server_port) = match &socket.address {
+        ListenAddress::Tcp(addr) => (addr.ip().to_string(), addr.port().to_string()),
+        ListenAddress::Unix(_) => ("localhost".to_string(), "80".to_string()),
+    };
+    let mut drain = shared.drain_signal();
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            _ = drain.wait_for(|d| *d) => return,
+            accepted = accept(&listener) => accepted,
+        };
+        match accepted {
+            Ok((connection, remote_addr, remote_port)) => {
+                let endpoint = Endpoint {
+                    remote_addr,
+                    remote_port,
+                    server_name: server_name.clone(),
+                    server_port: server_port.clone(),
+                };
+                let shared = shared.clone();
+                let protocol = socket.protocol;
+                match connection {
+                    Accepted::Tcp(stream) => {
+                        let _ = stream.set_nodelay(true);
+                        tokio::task::spawn_local(connection::serve(
+                            stream, protocol, endpoint, shared,
+                        ));
+                    }
+                    Accepted::Unix(stream) => {
+                        tokio::task::spawn_local(connection::serve(
+                            stream, protocol, endpoint, shared,
+                        ));
+                    }
+                }
+            }
+            Err(e) => {
+                // Out of descriptors or memory: back off instead of spinning.
+                crate::log::warn(&format!("accept on {}: {e}", socket.address));
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+enum Accepted {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
+async fn accept(listener: &AsyncListener) -> std::io::Result<(Accepted, String, String)> {
+    match listener {
+        AsyncListener::Tcp(l) => {
+            let (stream, peer) = l.accept().await?;
+            Ok((
+                Accepted::Tcp(stream),
+                peer.ip().to_string(),
+                peer.port().to_string(),
+            ))
+        }
+        AsyncListener::Unix(l) => {
+            let (stream, _) = l.accept().await?;
+            Ok((Accepted::Unix(stream), String::new(), String::new()))
+        }
+    }
+}

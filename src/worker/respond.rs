@@ -1,0 +1,374 @@
+//! Running the application for one request and sending what it returns: framing
+//! (Content-Length, chunked, or until close), HEAD and bodiless statuses, sendfile for
+//! `wsgi.file_wrapper`, a 500 with the traceback logged when the application fails before
+//! its headers are out, and a cut connection when it fails after.
+//!
+//! Owns: the order "GIL for Python, no GIL for I/O". Must not: read requests, or write a
+//! byte the application's headers did not allow (no response splitting, no extra body).
+
+use std::cell::Cell;
+use std::io::{self, IoSlice};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use tokio::io::AsyncWriteExt;
+
+use super::connection::{Stream, WRITE_STALL};
+use super::Shared;
+use crate::config::Protocol;
+use crate::protocol::response::{self, Framing, ResponseStart};
+use crate::wsgi::interpreter::format_exception;
+use crate::wsgi::{call_app, AppResponse, FileBody};
+
+pub struct RequestLog {
+    pub method: String,
+    pub uri: String,
+    pub remote: String,
+}
+
+/// What the connection knows about the request that decides how to answer.
+pub struct Exchange {
+    pub protocol: Protocol,
+    /// The client speaks HTTP/1.1, so a body of unknown length can be chunked.
+    pub chunked_allowed: bool,
+    pub head_request: bool,
+    /// The client and the worker's state allow another request on this connection.
+    pub keep_alive: bool,
+    pub log: Option<RequestLog>,
+}
+
+enum Started {
+    Failed(String),
+    Running {
+        response: AppResponse,
+        start: ResponseStart,
+        ended: bool,
+    },
+}
+
+thread_local! {
+    static DATE: Cell<(u64, [u8; 29])> = const { Cell::new((0, [0; 29])) };
+}
+
+/// The Date header value, formatted at most once a second per thread.
+pub fn current_date() -> [u8; 29] {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    DATE.with(|cache| {
+        let (second, text) = cache.get();
+        if second == now {
+            return text;
+        }
+        let text = response::http_date(now);
+        cache.set((now, text));
+        text
+    })
+}
+
+/// Calls the application and sends its response. Returns whether the connection may carry
+/// another request.
+pub async fn respond<S: Stream>(
+    stream: &mut S,
+    shared: &Shared,
+    exchange: Exchange,
+    environ: impl for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyDict>>,
+) -> bool {
+    let began = Instant::now();
+    let mut block = Vec::new();
+    let started = Python::attach(|py| start_app(py, shared, environ, &mut block));
+    let (status, sent, keep) = match started {
+        Started::Failed(message) => {
+            crate::log::error(&format!("{}{message}", describe(&exchange)));
+            let mut out = Vec::with_capacity(256);
+            response::simple_response(
+                &mut out,
+                500,
+                "Internal Server Error",
+                "500 Internal Server Error\n",
+                !exchange.keep_alive,
+                &current_date(),
+            );
+            let ok = write_all(stream, &[&out]).await.is_ok();
+            (500, 0, ok && exchange.keep_alive)
+        }
+        Started::Running {
+            response,
+            start,
+            ended,
+        } => {
+            let status = start.status;
+            let (sent, keep) = send(stream, &exchange, response, start, block, ended).await;
+            (status, sent, keep)
+        }
+    };
+    if let Some(log) = &exchange.log {
+        crate::log::request(&format!(
+            "{} \"{} {}\" {status} {sent} bytes in {:.3} ms",
+            log.remote,
+            log.method,
+            log.uri,
+            began.elapsed().as_secs_f64() * 1000.0
+        ));
+    }
+    keep
+}
+
+fn describe(exchange: &Exchange) -> String {
+    match &exchange.log {
+        Some(log) => format!("{} {}: ", log.method, log.uri),
+        None => String::new(),
+    }
+}
+
+fn start_app<'py>(
+    py: Python<'py>,
+    shared: &Shared,
+    environ: impl FnOnce(Python<'py>) -> PyResult<Bound<'py, PyDict>>,
+    block: &mut Vec<u8>,
+) -> Started {
+    let Some(app) = &shared.app else {
+        return Started::Failed(
+            "no Python application found (see the errors logged at start-up)".into(),
+        );
+    };
+    let environ = match environ(py) {
+        Ok(environ) => environ,
+        Err(e) => {
+            return Started::Failed(format!(
+                "cannot build environ: {}",
+                format_exception(py, &e)
+            ))
+        }
+    };
+    let mut response = match call_app(py, app, environ) {
+        Ok(response) => response,
+        Err(e) => return Started::Failed(format_exception(py, &e)),
+    };
+    let ended = if response.file.is_some() {
+        false
+    } else {
+        match response.pull(py, block) {
+            Ok(ended) => ended,
+            Err(e) => {
+                let message = format_exception(py, &e);
+                close_iterable(py, &mut response);
+                return Started::Failed(message);
+            }
+        }
+    };
+    let start = {
+        let mut state = response.state();
+        state.headers_sent = true;
+        state.start.take()
+    };
+    let Some(start) = start else {
+        close_iterable(py, &mut response);
+        return Started::Failed("the application returned without calling start_response()".into());
+    };
+    if ended {
+        close_iterable(py, &mut response);
+    }
+    Started::Running {
+        response,
+        start,
+        ended,
+    }
+}
+
+fn close_iterable(py: Python<'_>, response: &mut AppResponse) {
+    if let Err(e) = response.close(py) {
+        crate::log::error(&format!(
+            "the response's close() failed: {}",
+            format_exception(py, &e)
+        ));
+    }
+}
+
+/// Sends head and body; returns (body bytes sent, connection reusable).
+async fn send<S: Stream>(
+    stream: &mut S,
+    exchange: &Exchange,
+    mut response: AppResponse,
+    start: ResponseStart,
+    mut block: Vec<u8>,
+    mut ended: bool,
+) -> (u64, bool) {
+    let file = response.file.take();
+    let framing = if start.forbids_body() {
+        Framing::NoBody
+    } else if let Some(n) = start.content_length {
+        Framing::Length(n)
+    } else if let Some(file) = &file {
+        Framing::Length(file.len)
+    } else if ended {
+        Framing::Length(block.len() as u64)
+    } else if exchange.chunked_allowed && exchange.protocol == Protocol::Http {
+        Framing::Chunked
+    } else {
+        Framing::UntilClose
+    };
+    let no_body = exchange.head_request || framing == Framing::NoBody;
+    // A HEAD answer carries no body, so it needs no chunked framing to stay reusable.
+    let head_framing = if exchange.head_request && framing == Framing::Chunked {
+        Framing::NoBody
+    } else {
+        framing
+    };
+    let mut close = !exchange.keep_alive
+        || start.close_requested
+        || (framing == Framing::UntilClose && !no_body);
+    let mut head = Vec::with_capacity(128 + start.headers.len());
+    response::write_head(
+        &mut head,
+        b"HTTP/1.1",
+        &start,
+        head_framing,
+        close && exchange.protocol == Protocol::Http,
+        &current_date(),
+    );
+
+    if no_body {
+        let written = write_all(stream, &[&head]).await;
+        if !ended {
+            Python::attach(|py| close_iterable(py, &mut response));
+        }
+        return (0, written.is_ok() && !close);
+    }
+
+    if let Some(file) = file {
+        let limit = match framing {
+            Framing::Length(n) => n.min(file.len),
+            _ => file.len,
+        };
+        let result = match write_all(stream, &[&head]).await {
+            Ok(()) => send_file(stream, &file, limit).await,
+            Err(e) => Err(e),
+        };
+        Python::attach(|py| close_iterable(py, &mut response));
+        let sent = result.as_ref().map_or(0, |n| *n);
+        let complete = matches!(framing, Framing::Length(n) if n == sent);
+        return (sent, result.is_ok() && complete && !close);
+    }
+
+    let mut sent: u64 = 0;
+    let mut first = true;
+    loop {
+        let mut piece: &[u8] = &block;
+        if let Framing::Length(n) = framing {
+            let room = n.saturating_sub(sent) as usize;
+            if piece.len() > room {
+                crate::log::warn(&format!(
+                    "{}the application sent more than its Content-Length {n}; response cut",
+                    describe(exchange)
+                ));
+                piece = &piece[..room];
+                close = true;
+                ended = true;
+            }
+        }
+        let chunk_header = format!("{:x}\r\n", piece.len());
+        let chunked = framing == Framing::Chunked && !piece.is_empty();
+        let mut parts: Vec<&[u8]> = Vec::with_capacity(5);
+        if first {
+            parts.push(&head);
+        }
+        if chunked {
+            parts.push(chunk_header.as_bytes());
+        }
+        parts.push(piece);
+        if chunked {
+            parts.push(b"\r\n");
+        }
+        if ended && framing == Framing::Chunked {
+            parts.push(b"0\r\n\r\n");
+        }
+        let written = write_all(stream, &parts).await;
+        sent += piece.len() as u64;
+        first = false;
+        if written.is_err() {
+            Python::attach(|py| close_iterable(py, &mut response));
+            return (sent, false);
+        }
+        if ended {
+            break;
+        }
+        block.clear();
+        let pulled = Python::attach(|py| {
+            let result = response.pull(py, &mut block);
+            if !matches!(result, Ok(false)) {
+                close_iterable(py, &mut response);
+            }
+            result.map_err(|e| format_exception(py, &e))
+        });
+        match pulled {
+            Ok(done) => ended = done,
+            Err(message) => {
+                crate::log::error(&format!(
+                    "{}{message} (after the headers were sent; connection cut)",
+                    describe(exchange)
+                ));
+                return (sent, false);
+            }
+        }
+    }
+    if let Framing::Length(n) = framing {
+        if sent < n {
+            crate::log::warn(&format!(
+                "{}the application sent {sent} of its Content-Length {n} bytes; connection closed",
+                describe(exchange)
+            ));
+            return (sent, false);
+        }
+    }
+    (sent, !close)
+}
+
+/// Writes every part, with writev where the kernel takes them together.
+async fn write_all<S: Stream>(stream: &mut S, parts: &[&[u8]]) -> io::Result<()> {
+    let write = async {
+        let mut slices: Vec<IoSlice<'_>> = parts
+            .iter()
+            .filter(|p| !p.is_empty())
+            .map(|p| IoSlice::new(p))
+            .collect();
+        let mut remaining: &mut [IoSlice<'_>] = &mut slices;
+        while !remaining.is_empty() {
+            let n = stream.write_vectored(remaining).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            IoSlice::advance_slices(&mut remaining, n);
+        }
+        Ok(())
+    };
+    tokio::time::timeout(WRITE_STALL, write)
+        .await
+        .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
+}
+
+/// sendfile(2) from the file's position; returns the bytes sent.
+async fn send_file<S: Stream>(stream: &mut S, file: &FileBody, limit: u64) -> io::Result<u64> {
+    let mut offset = file.offset as libc::off_t;
+    let end = file.offset + limit;
+    while (offset as u64) < end {
+        let count = ((end - offset as u64) as usize).min(1 << 30);
+        let result = stream.try_write_with(|| {
+            nix::sys::sendfile::sendfile(stream.as_fd(), &file.file, Some(&mut offset), count)
+                .map_err(io::Error::from)
+        });
+        match result {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                tokio::time::timeout(WRITE_STALL, stream.writable())
+                    .await
+                    .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(offset as u64 - file.offset)
+}

@@ -1,0 +1,269 @@
+//! Starting the embedded CPython and loading the WSGI callable.
+//!
+//! Owns: PyConfig (program_name, virtualenv, signal handlers off), sys.path, importing the
+//! app, the fork hooks (`PyOS_BeforeFork` and friends) and a worker's Python exit.
+//! Must not: serve requests or decide process policy (the master does).
+
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyModule};
+
+use crate::config::Config;
+
+/// The interpreter this binary was built against (set by build.rs).
+const BUILD_PYTHON: &str = env!("RWSGI_BUILD_PYTHON");
+
+/// Starts CPython once per process tree, in the master, before any thread exists.
+pub fn initialize(config: &Config) -> Result<(), String> {
+    let (program_name, python_home) = interpreter_paths(config.home.as_deref())?;
+    let program_name = CString::new(program_name.as_os_str().as_encoded_bytes())
+        .map_err(|_| "interpreter path contains a NUL byte".to_string())?;
+    let python_home = python_home
+        .map(|h| CString::new(h.as_os_str().as_encoded_bytes()))
+        .transpose()
+        .map_err(|_| "home path contains a NUL byte".to_string())?;
+    // SAFETY: PyConfig is plain C data initialised by PyConfig_InitPythonConfig; the string
+    // setters copy their arguments; Py_InitializeFromConfig runs once, on this thread, before
+    // any other Python call; PyEval_SaveThread then releases the GIL so `Python::attach`
+    // can take it from any thread.
+    unsafe {
+        let mut py_config = std::mem::MaybeUninit::<ffi::PyConfig>::zeroed();
+        let py_config = py_config.as_mut_ptr();
+        ffi::PyConfig_InitPythonConfig(py_config);
+        // The master owns signals; Python must not install SIGINT handlers of its own.
+        (*py_config).install_signal_handlers = 0;
+        // Application output reaches the log as it is written, not when a buffer fills.
+        (*py_config).buffered_stdio = 0;
+        (*py_config).parse_argv = 0;
+        let mut status = ffi::PyConfig_SetBytesString(
+            py_config,
+            &mut (*py_config).program_name,
+            program_name.as_ptr(),
+        );
+        if ffi::PyStatus_Exception(status) == 0 {
+            if let Some(home) = &python_home {
+                status =
+                    ffi::PyConfig_SetBytesString(py_config, &mut (*py_config).home, home.as_ptr());
+            }
+        }
+        if ffi::PyStatus_Exception(status) == 0 {
+            status = ffi::Py_InitializeFromConfig(py_config);
+        }
+        ffi::PyConfig_Clear(py_config);
+        if ffi::PyStatus_Exception(status) != 0 {
+            let message = if status.err_msg.is_null() {
+                "unknown error".to_string()
+            } else {
+                std::ffi::CStr::from_ptr(status.err_msg)
+                    .to_string_lossy()
+                    .into_owned()
+            };
+            return Err(format!("cannot start Python: {message}"));
+        }
+        ffi::PyEval_SaveThread();
+    }
+    Python::attach(|py| prepare_sys(py, config)).map_err(|e| format!("cannot prepare sys: {e}"))
+}
+
+/// `program_name` decides which prefix and site-packages Python uses. A virtualenv is used
+/// by naming its interpreter (setting PyConfig.home to a venv fails: no `encodings`).
+fn interpreter_paths(home: Option<&Path>) -> Result<(PathBuf, Option<PathBuf>), String> {
+    let Some(home) = home else {
+        return Ok((PathBuf::from(BUILD_PYTHON), None));
+    };
+    if !home.is_dir() {
+        return Err(format!(
+            "home/virtualenv '{}' is not a directory",
+            home.display()
+        ));
+    }
+    let home = std::path::absolute(home).unwrap_or_else(|_| home.to_path_buf());
+    if home.join("pyvenv.cfg").is_file() {
+        for name in ["python3", "python"] {
+            let candidate = home.join("bin").join(name);
+            if candidate.exists() {
+                return Ok((candidate, None));
+            }
+        }
+        return Err(format!(
+            "virtualenv '{}' has no bin/python3",
+            home.display()
+        ));
+    }
+    Ok((PathBuf::from(BUILD_PYTHON), Some(home)))
+}
+
+fn prepare_sys(py: Python<'_>, config: &Config) -> PyResult<()> {
+    let sys = py.import("sys")?;
+    sys.setattr("argv", PyList::new(py, ["rwsgi"])?)?;
+    let path = sys.getattr("path")?.cast_into::<PyList>()?;
+    // The embedded interpreter does not put the application's directory on sys.path.
+    let mut front: Vec<String> = config
+        .pythonpath
+        .iter()
+        .map(|p| {
+            std::path::absolute(p)
+                .unwrap_or_else(|_| p.clone())
+                .display()
+                .to_string()
+        })
+        .collect();
+    if let Ok(cwd) = std::env::current_dir() {
+        front.push(cwd.display().to_string());
+    }
+    for (index, entry) in front.iter().enumerate() {
+        path.insert(index, entry)?;
+    }
+    Ok(())
+}
+
+/// Imports the application named by `module` or `wsgi-file` and returns the callable.
+pub fn load_app(py: Python<'_>, config: &Config) -> Result<Py<PyAny>, String> {
+    let (module, label) = if let Some(name) = &config.module {
+        let module = py.import(name.as_str()).map_err(|e| {
+            format!(
+                "cannot import module '{name}': {}",
+                format_exception(py, &e)
+            )
+        })?;
+        (module, format!("module '{name}'"))
+    } else if let Some(file) = &config.wsgi_file {
+        (load_file(py, file)?, format!("file '{}'", file.display()))
+    } else {
+        return Err("no application given: set 'module' or 'wsgi-file'".into());
+    };
+    let (name, factory) = match config.callable.strip_suffix("()") {
+        Some(name) => (name, true),
+        None => (config.callable.as_str(), false),
+    };
+    let mut callable = module
+        .getattr(name)
+        .map_err(|_| format!("{label} has no callable '{name}'"))?;
+    if factory {
+        callable = callable
+            .call0()
+            .map_err(|e| format!("{label}: {name}() failed: {}", format_exception(py, &e)))?;
+    }
+    if !callable.is_callable() {
+        return Err(format!("{label}: '{name}' is not callable"));
+    }
+    Ok(callable.unbind())
+}
+
+fn load_file<'py>(py: Python<'py>, file: &Path) -> Result<Bound<'py, PyModule>, String> {
+    if !file.is_file() {
+        return Err(format!("wsgi-file '{}' does not exist", file.display()));
+    }
+    // uWSGI's naming, so two files called app.py never share a sys.modules slot.
+    let module_name: String = format!("uwsgi_file_{}", file.display())
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let run = || -> PyResult<Bound<'py, PyModule>> {
+        let util = py.import("importlib.util")?;
+        let path = file.display().to_string();
+        let spec = util.call_method1("spec_from_file_location", (module_name.as_str(), path))?;
+        let module = util.call_method1("module_from_spec", (&spec,))?;
+        py.import("sys")?
+            .getattr("modules")?
+            .set_item(module_name.as_str(), &module)?;
+        spec.getattr("loader")?
+            .call_method1("exec_module", (&module,))?;
+        Ok(module.cast_into::<PyModule>()?)
+    };
+    run().map_err(|e| {
+        format!(
+            "cannot load wsgi-file '{}': {}",
+            file.display(),
+            format_exception(py, &e)
+        )
+    })
+}
+
+/// The exception with its traceback, as Python would print it.
+pub fn format_exception(py: Python<'_>, error: &PyErr) -> String {
+    let formatted = py.import("traceback").and_then(|tb| {
+        tb.call_method1("format_exception", (error.value(py),))?
+            .extract::<Vec<String>>()
+    });
+    match formatted {
+        Ok(lines) => lines.concat().trim_end().to_string(),
+        Err(_) => error.to_string(),
+    }
+}
+
+/// Freezes the objects the master created so that garbage collection in workers does not
+/// write to (and so copy) the pages they share with it.
+pub fn freeze_heap(py: Python<'_>) {
+    if let Ok(gc) = py.import("gc") {
+        let _ = gc.call_method0("collect");
+        let _ = gc.call_method0("freeze");
+    }
+}
+
+/// Forks with CPython's fork hooks around it (at-fork handlers, RNG reseeding, lock resets).
+/// Returns what `fork` returned.
+pub fn fork_with_python() -> nix::Result<nix::unistd::ForkResult> {
+    Python::attach(|_py| {
+        // SAFETY: called with the GIL held, from the master's only thread (the master never
+        // starts threads), which is what PyOS_BeforeFork/AfterFork_* and fork require.
+        unsafe {
+            ffi::PyOS_BeforeFork();
+            let result = nix::unistd::fork();
+            match result {
+                Ok(nix::unistd::ForkResult::Child) => ffi::PyOS_AfterFork_Child(),
+                _ => ffi::PyOS_AfterFork_Parent(),
+            }
+            result
+        }
+    })
+}
+
+/// A worker's way out: run atexit hooks and flush Python's stdio, because a worker never
+/// calls Py_Finalize and buffered output would be lost.
+pub fn worker_exit_hooks() {
+    Python::attach(|py| {
+        if let Ok(atexit) = py.import("atexit") {
+            let _ = atexit.call_method0("_run_exitfuncs");
+        }
+        if let Ok(sys) = py.import("sys") {
+            for stream in ["stdout", "stderr"] {
+                if let Ok(s) = sys.getattr(stream) {
+                    let _ = s.call_method0("flush");
+                }
+            }
+        }
+    });
+}
+
+/// Registers a thread that will call Python many times: its thread state is created once
+/// and kept, so each later `Python::attach` only takes the GIL (a fresh state per call
+/// costs about six times as much).
+pub struct PythonThread {
+    gil_state: ffi::PyGILState_STATE,
+}
+
+impl PythonThread {
+    pub fn register() -> Self {
+        // SAFETY: PyGILState_Ensure creates this thread's state and takes the GIL;
+        // PyEval_SaveThread releases the GIL while the state (and its count) stays alive.
+        unsafe {
+            let gil_state = ffi::PyGILState_Ensure();
+            ffi::PyEval_SaveThread();
+            PythonThread { gil_state }
+        }
+    }
+}
+
+impl Drop for PythonThread {
+    fn drop(&mut self) {
+        // SAFETY: undoes `register` on the same thread, in reverse order.
+        unsafe {
+            ffi::PyEval_RestoreThread(ffi::PyGILState_GetThisThreadState());
+            ffi::PyGILState_Release(self.gil_state);
+        }
+    }
+}
