@@ -186,8 +186,11 @@ fn load_file<'py>(py: Python<'py>, file: &Path) -> Result<Bound<'py, PyModule>, 
 /// The exception with its traceback, as Python would print it.
 pub fn format_exception(py: Python<'_>, error: &PyErr) -> String {
     let formatted = py.import("traceback").and_then(|tb| {
-        tb.call_method1("format_exception", (error.value(py),))?
-            .extract::<Vec<String>>()
+        tb.call_method1(
+            "format_exception",
+            (error.get_type(py), error.value(py), error.traceback(py)),
+        )?
+        .extract::<Vec<String>>()
     });
     match formatted {
         Ok(lines) => lines.concat().trim_end().to_string(),

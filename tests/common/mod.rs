@@ -1,0 +1,429 @@
+//! Test harness: starts the real rwsgi binary with real Python apps and talks to it over
+//! real sockets (loopback TCP and unix), with a minimal HTTP/1.1 and uwsgi client.
+//!
+//! Owns: process start/stop, log capture, clients. Must not: fake any part of the server.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_rwsgi");
+pub const IO_TIMEOUT: Duration = Duration::from_secs(20);
+
+pub fn apps_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps")
+}
+
+pub struct Server {
+    pub child: Child,
+    log: Arc<Mutex<String>>,
+    pub http: Option<SocketAddr>,
+    pub uwsgi: Option<PathBuf>,
+    pub dir: tempfile::TempDir,
+}
+
+pub struct ServerBuilder {
+    args: Vec<String>,
+    envs: Vec<(String, String)>,
+    env_remove: Vec<String>,
+    http: bool,
+    uwsgi: bool,
+    workers_expected: usize,
+    wait: bool,
+    dir: tempfile::TempDir,
+}
+
+impl ServerBuilder {
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<str>>(mut self, args: I) -> Self {
+        self.args
+            .extend(args.into_iter().map(|s| s.as_ref().to_string()));
+        self
+    }
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.envs.push((key.into(), value.into()));
+        self
+    }
+    pub fn env_remove(mut self, key: &str) -> Self {
+        self.env_remove.push(key.into());
+        self
+    }
+    /// Adds an HTTP listener on a free loopback port.
+    pub fn http(mut self) -> Self {
+        self.http = true;
+        self
+    }
+    /// Adds a uwsgi listener on a unix socket in the server's temporary folder.
+    pub fn uwsgi(mut self) -> Self {
+        self.uwsgi = true;
+        self
+    }
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers_expected = n;
+        self
+    }
+    /// Do not wait for readiness (for servers expected to fail).
+    pub fn no_wait(mut self) -> Self {
+        self.wait = false;
+        self
+    }
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn start(self) -> Server {
+        let mut args = self.args.clone();
+        let uwsgi = self.uwsgi.then(|| self.dir.path().join("uwsgi.sock"));
+        if self.http {
+            args.extend(["--http-socket".into(), "127.0.0.1:0".into()]);
+        }
+        if let Some(path) = &uwsgi {
+            args.extend(["--socket".into(), path.display().to_string()]);
+        }
+        let mut command = Command::new(BIN);
+        command
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in &self.envs {
+            command.env(k, v);
+        }
+        for k in &self.env_remove {
+            command.env_remove(k);
+        }
+        let mut child = command.spawn().expect("start rwsgi");
+        let log = Arc::new(Mutex::new(String::new()));
+        for stream in [
+            Box::new(child.stderr.take().unwrap()) as Box<dyn Read + Send>,
+            Box::new(child.stdout.take().unwrap()),
+        ] {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let reader = BufReader::new(stream);
+                for line in reader.lines() {
+                    let Ok(line) = line else { break };
+                    if std::env::var_os("RWSGI_TEST_ECHO").is_some() {
+                        eprintln!("[server] {line}");
+                    }
+                    let mut log = log.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            });
+        }
+        let mut server = Server {
+            child,
+            log,
+            http: None,
+            uwsgi,
+            dir: self.dir,
+        };
+        if self.wait {
+            let started = format!("worker {} started", self.workers_expected);
+            server.wait_for_log(&started, Duration::from_secs(30));
+            if self.http {
+                let text = server.log();
+                let line = text
+                    .lines()
+                    .find(|l| l.contains("listening on 127.0.0.1:") && l.contains("(http)"))
+                    .expect("http listener line");
+                let addr = line
+                    .split("listening on ")
+                    .nth(1)
+                    .unwrap()
+                    .split(' ')
+                    .next()
+                    .unwrap();
+                server.http = Some(addr.parse().unwrap());
+            }
+        }
+        server
+    }
+}
+
+pub fn server() -> ServerBuilder {
+    ServerBuilder {
+        args: Vec::new(),
+        envs: Vec::new(),
+        env_remove: Vec::new(),
+        http: false,
+        uwsgi: false,
+        workers_expected: 1,
+        wait: true,
+        dir: tempfile::tempdir().unwrap(),
+    }
+}
+
+/// A server for the PEP 3333 app with an HTTP listener.
+pub fn pep3333_server(extra: &[&str]) -> Server {
+    server()
+        .args([
+            "--chdir",
+            apps_dir().to_str().unwrap(),
+            "--module",
+            "pep3333",
+        ])
+        .args(extra)
+        .http()
+        .start()
+}
+
+impl Server {
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Waits until the log contains `needle`; panics with the log if it never does.
+    pub fn wait_for_log(&self, needle: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            if Instant::now() > deadline {
+                panic!("log never contained {needle:?}; log:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.http.expect("server has an HTTP listener")
+    }
+
+    pub fn signal(&self, signal: i32) {
+        // SAFETY-free: kill(1) would do the same; libc is not a test dependency, so use the command.
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the server to exit and returns its status.
+    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the log readers catch up with the last lines.
+                std::thread::sleep(Duration::from_millis(100));
+                return status;
+            }
+            if Instant::now() > deadline {
+                panic!("server did not exit within {limit:?}; log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn stop(&mut self) -> ExitStatus {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return status;
+        }
+        self.signal(15);
+        self.wait_exit(Duration::from_secs(30))
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        request(
+            self.addr(),
+            &format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"),
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = Command::new("kill")
+                .args(["-9", &self.child.id().to_string()])
+                .status();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub reason: String,
+    pub version: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// The body arrived with chunked framing.
+    pub chunked: bool,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream
+}
+
+/// Sends one raw request on a fresh connection and reads one response.
+pub fn request(addr: SocketAddr, raw: &str) -> Response {
+    request_bytes(addr, raw.as_bytes())
+}
+
+pub fn request_bytes(addr: SocketAddr, raw: &[u8]) -> Response {
+    let mut stream = connect(addr);
+    stream.write_all(raw).unwrap();
+    let mut reader = BufReader::new(stream);
+    read_response(&mut reader, false).expect("a response")
+}
+
+/// Reads one response; `head_request` means no body follows whatever the headers say.
+/// Returns None if the connection closed before a status line.
+pub fn read_response<R: BufRead>(reader: &mut R, head_request: bool) -> Option<Response> {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        if !line.trim().is_empty() {
+            break;
+        }
+    }
+    let mut parts = line.trim_end().splitn(3, ' ');
+    let version = parts.next()?.to_string();
+    let status: u16 = parts.next()?.parse().ok()?;
+    let reason = parts.next().unwrap_or("").to_string();
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        reader.read_line(&mut line).ok()?;
+        let trimmed = line.trim_end_matches(['\r', '\n']);
+        if trimmed.is_empty() {
+            break;
+        }
+        let (name, value) = trimmed.split_once(':')?;
+        headers.push((name.to_string(), value.trim().to_string()));
+    }
+    let mut response = Response {
+        status,
+        reason,
+        version,
+        headers,
+        body: Vec::new(),
+        chunked: false,
+    };
+    if status == 100 {
+        return Some(response);
+    }
+    if head_request || status == 204 || status == 304 || (100..200).contains(&status) {
+        return Some(response);
+    }
+    if response
+        .header("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    {
+        response.chunked = true;
+        loop {
+            line.clear();
+            reader.read_line(&mut line).ok()?;
+            let size = usize::from_str_radix(line.trim(), 16).ok()?;
+            if size == 0 {
+                line.clear();
+                reader.read_line(&mut line).ok()?;
+                break;
+            }
+            let mut chunk = vec![0; size];
+            reader.read_exact(&mut chunk).ok()?;
+            response.body.extend_from_slice(&chunk);
+            line.clear();
+            reader.read_line(&mut line).ok()?;
+        }
+    } else if let Some(length) = response.header("content-length") {
+        let mut body = vec![0; length.parse().ok()?];
+        reader.read_exact(&mut body).ok()?;
+        response.body = body;
+    } else {
+        reader.read_to_end(&mut response.body).ok()?;
+    }
+    Some(response)
+}
+
+/// Encodes a uwsgi packet (modifier1, vars) the way nginx does.
+pub fn uwsgi_packet(vars: &[(&str, &str)], modifier1: u8) -> Vec<u8> {
+    let mut block = Vec::new();
+    for (key, value) in vars {
+        block.extend_from_slice(&(key.len() as u16).to_le_bytes());
+        block.extend_from_slice(key.as_bytes());
+        block.extend_from_slice(&(value.len() as u16).to_le_bytes());
+        block.extend_from_slice(value.as_bytes());
+    }
+    let mut packet = vec![modifier1];
+    packet.extend_from_slice(&(block.len() as u16).to_le_bytes());
+    packet.push(0);
+    packet.extend_from_slice(&block);
+    packet
+}
+
+/// nginx's stock uwsgi_params for a request, plus the client's headers as HTTP_*.
+pub fn nginx_vars<'a>(method: &'a str, uri: &'a str, body_len: &'a str) -> Vec<(&'a str, &'a str)> {
+    let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+    vec![
+        ("QUERY_STRING", query),
+        ("REQUEST_METHOD", method),
+        ("CONTENT_TYPE", ""),
+        ("CONTENT_LENGTH", body_len),
+        ("REQUEST_URI", uri),
+        ("PATH_INFO", path),
+        ("DOCUMENT_ROOT", "/usr/share/nginx/html"),
+        ("SERVER_PROTOCOL", "HTTP/1.1"),
+        ("REQUEST_SCHEME", "http"),
+        ("REMOTE_ADDR", "10.1.2.3"),
+        ("REMOTE_PORT", "55555"),
+        ("SERVER_PORT", "80"),
+        ("SERVER_NAME", "example.org"),
+        ("HTTP_HOST", "example.org"),
+        ("HTTP_CONTENT_LENGTH", body_len),
+    ]
+}
+
+/// Sends a uwsgi request over a unix socket and reads the raw answer until the server closes.
+pub fn uwsgi_raw(path: &Path, bytes: &[u8]) -> Vec<u8> {
+    let mut stream = UnixStream::connect(path).expect("connect to uwsgi socket");
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream.write_all(bytes).unwrap();
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    out
+}
+
+pub fn uwsgi_request(path: &Path, vars: &[(&str, &str)], body: &[u8]) -> Response {
+    let mut bytes = uwsgi_packet(vars, 0);
+    bytes.extend_from_slice(body);
+    let raw = uwsgi_raw(path, &bytes);
+    read_response(&mut BufReader::new(&raw[..]), false).expect("a uwsgi response")
+}
+
+/// The test app's flat `{"key": "value"}` JSON output.
+pub fn parse_flat_json(text: &str) -> std::collections::BTreeMap<String, String> {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not a flat JSON object ({e}): {text}"))
+}
