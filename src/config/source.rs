@@ -473,13 +473,9 @@ mod tests {
             "{:?}",
             chdir.origin
         );
-        let dir = path.parent().unwrap().display().to_string();
-        let magic = serve(&[
-            "--ini",
-            write_temp("m.ini", "[uwsgi]\nchdir = %d\npidfile = %c/%s\n")
-                .to_str()
-                .unwrap(),
-        ]);
+        let magic_file = write_temp("m.ini", "[uwsgi]\nchdir = %d\npidfile = %c/%s\n");
+        let dir = magic_file.parent().unwrap().display().to_string();
+        let magic = serve(&["--ini", magic_file.to_str().unwrap()]);
         assert_eq!(magic[0].value.as_deref(), Some(format!("{dir}/").as_str()));
         assert!(magic[1].value.as_deref().unwrap().ends_with("/m.ini"));
     }

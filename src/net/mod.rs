@@ -5,7 +5,7 @@
 //! unlink. Must not: accept connections (workers do) or touch sockets it did not create.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -108,11 +108,5 @@ pub fn vacuum(listeners: &[Listener]) {
                 }
             }
         }
-    }
-}
-
-impl Listener {
-    pub fn raw_fd(&self) -> i32 {
-        self.fd.as_raw_fd()
     }
 }

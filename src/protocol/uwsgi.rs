@@ -126,8 +126,8 @@ fn looks_like_http(buf: &[u8]) -> bool {
     buf.len() >= 4 && METHODS.iter().any(|m| buf.starts_with(m))
 }
 
-/// Encodes a packet; used by tests and the benchmark client.
-pub fn encode_packet(vars: &[(&[u8], &[u8])], modifier1: u8) -> Vec<u8> {
+#[cfg(test)]
+fn encode_packet(vars: &[(&[u8], &[u8])], modifier1: u8) -> Vec<u8> {
     let mut block = Vec::new();
     for (key, value) in vars {
         block.extend_from_slice(&(key.len() as u16).to_le_bytes());

@@ -88,14 +88,14 @@ async fn serve_http<S: Stream>(mut stream: S, endpoint: Endpoint, shared: Arc<Sh
                 return refuse(&mut stream, &endpoint, 413, "body larger than limit-post").await;
             }
         }
-        if head.expect_continue && pending.is_empty() {
-            if stream
+        if head.expect_continue
+            && pending.is_empty()
+            && stream
                 .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
                 .await
                 .is_err()
-            {
-                return;
-            }
+        {
+            return;
         }
         let body = match head.framing {
             BodyFraming::None => Ok(Body::Memory(Vec::new())),
@@ -156,6 +156,9 @@ async fn read_http_head<S: Stream>(
     loop {
         if !buf.is_empty() {
             match http::parse_request(buf) {
+                Ok(Some(head)) if head.len > shared.buffer_size => {
+                    return HeadRead::Refuse(http::head_too_large(&buf[..shared.buffer_size]))
+                }
                 Ok(Some(head)) => return HeadRead::Head(head),
                 Ok(None) => {}
                 Err(e) => return HeadRead::Refuse(e),

@@ -26,7 +26,6 @@ pub const EXIT_NO_APP: i32 = 22;
 
 /// What every thread of a worker shares.
 pub struct Shared {
-    pub id: usize,
     pub app: Option<Py<PyAny>>,
     pub template: EnvironTemplate,
     pub buffer_size: usize,
@@ -88,7 +87,6 @@ pub fn run(id: usize, config: &Config, listeners: &[Listener], preloaded: Option
                 std::process::exit(1);
             });
     let shared = Arc::new(Shared {
-        id,
         app,
         template,
         buffer_size: config.buffer_size,
@@ -112,6 +110,7 @@ pub fn run(id: usize, config: &Config, listeners: &[Listener], preloaded: Option
     for thread in extra_threads {
         let _ = thread.join();
     }
+    crate::log::info(&format!("served {} request(s); exiting", shared.served()));
     interpreter::worker_exit_hooks();
     std::process::exit(0);
 }

@@ -165,13 +165,17 @@ fn load_file<'py>(py: Python<'py>, file: &Path) -> Result<Bound<'py, PyModule>, 
     let run = || -> PyResult<Bound<'py, PyModule>> {
         let util = py.import("importlib.util")?;
         let path = file.display().to_string();
-        let spec = util.call_method1("spec_from_file_location", (module_name.as_str(), path))?;
+        // An explicit source loader: `.wsgi` files have no suffix importlib recognises.
+        let loader = py
+            .import("importlib.machinery")?
+            .getattr("SourceFileLoader")?
+            .call1((module_name.as_str(), path.as_str()))?;
+        let spec = util.call_method1("spec_from_loader", (module_name.as_str(), &loader))?;
         let module = util.call_method1("module_from_spec", (&spec,))?;
         py.import("sys")?
             .getattr("modules")?
             .set_item(module_name.as_str(), &module)?;
-        spec.getattr("loader")?
-            .call_method1("exec_module", (&module,))?;
+        loader.call_method1("exec_module", (&module,))?;
         Ok(module.cast_into::<PyModule>()?)
     };
     run().map_err(|e| {

@@ -11,6 +11,8 @@ import tempfile
 import time
 
 CLOSE_LOG = os.environ.get("RWSGI_TEST_CLOSE_LOG", "")
+# Which process imported the app: the master (preload) or each worker (lazy-apps).
+IMPORT_PID = os.getpid()
 
 
 def plain(start_response, body, status="200 OK", extra=()):
@@ -133,6 +135,10 @@ def application(environ, start_response):
         return plain(start_response, b"slept")
     if path == "/pid":
         return plain(start_response, str(os.getpid()).encode())
+    if path == "/import-pid":
+        return plain(start_response, str(IMPORT_PID).encode())
+    if path == "/osenv":
+        return plain(start_response, os.environ.get(environ["QUERY_STRING"], "<unset>").encode())
     if path == "/exit":
         os._exit(3)
     if path == "/big":

@@ -1,0 +1,6 @@
+"""An application whose import fails, for the start-up error tests."""
+import module_that_does_not_exist_anywhere  # noqa: F401
+
+
+def application(environ, start_response):
+    return []

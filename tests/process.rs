@@ -1,0 +1,202 @@
+//! The master and its workers: recycling, respawning, graceful and immediate stops.
+
+mod common;
+
+use std::io::{BufReader, Write};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn pid_of(response: &Response) -> i32 {
+    response.text().parse().unwrap()
+}
+
+#[test]
+fn max_requests_recycles_the_worker_and_announces_close() {
+    let server = pep3333_server(&["--max-requests", "5"]);
+    let mut stream = connect(server.addr());
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut first_pid = 0;
+    for n in 1..=5 {
+        stream
+            .write_all(b"GET /pid HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let response = read_response(&mut reader, false).unwrap();
+        if n == 1 {
+            first_pid = pid_of(&response);
+        }
+        assert_eq!(pid_of(&response), first_pid);
+        let announced = response.header("connection") == Some("close");
+        assert_eq!(
+            announced,
+            n == 5,
+            "request {n}: Connection: close only on the last one"
+        );
+    }
+    server.wait_for_log("worker 1 (pid", Duration::from_secs(10));
+    let log = server.wait_for_log("worker 1 started (pid", Duration::from_secs(10));
+    assert!(
+        log.matches("worker 1 started").count() >= 2 || log.contains("respawning"),
+        "{log}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let pid = pid_of(&server.get("/pid"));
+        if pid != first_pid {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the recycled worker kept serving"
+        );
+    }
+}
+
+#[test]
+fn dead_workers_are_logged_and_respawned() {
+    let server = pep3333_server(&[]);
+    let first = pid_of(&server.get("/pid"));
+    let _ = std::process::Command::new("kill")
+        .args(["-9", &first.to_string()])
+        .status();
+    server.wait_for_log(
+        &format!("worker 1 (pid {first}) killed by SIGKILL"),
+        Duration::from_secs(10),
+    );
+    let second = pid_of(&server.get("/pid"));
+    assert_ne!(first, second);
+    // A worker that exits on its own (os._exit) is respawned too, with its status logged.
+    let mut stream = connect(server.addr());
+    stream
+        .write_all(b"GET /exit HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    server.wait_for_log(
+        &format!("worker 1 (pid {second}) exited with status 3"),
+        Duration::from_secs(10),
+    );
+    // A crash right after start backs off before respawning, so it comes back within ~1 s.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut stream = connect(server.addr());
+        stream
+            .write_all(b"GET /pid HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        if let Some(response) = read_response(&mut BufReader::new(stream), false) {
+            assert_ne!(pid_of(&response), second);
+            break;
+        }
+        assert!(Instant::now() < deadline, "no worker came back");
+    }
+}
+
+#[test]
+fn sigterm_finishes_the_request_in_flight_then_exits_zero() {
+    let mut server = pep3333_server(&[]);
+    let addr = server.addr();
+    let slow = std::thread::spawn(move || {
+        request(
+            addr,
+            "GET /sleep?2 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        )
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    server.signal(15);
+    let status = server.wait_exit(Duration::from_secs(20));
+    let response = slow.join().unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(response.text(), "slept");
+    assert!(status.success(), "{status:?}");
+    let log = server.log();
+    assert!(log.contains("graceful stop"), "{log}");
+    assert!(log.contains("goodbye"), "{log}");
+    // New connections are refused once the master is gone.
+    assert!(std::net::TcpStream::connect(addr).is_err());
+}
+
+#[test]
+fn sigterm_closes_idle_keep_alive_connections() {
+    let mut server = pep3333_server(&[]);
+    let mut stream = connect(server.addr());
+    stream
+        .write_all(b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    assert_eq!(read_response(&mut reader, false).unwrap().status, 200);
+    let began = Instant::now();
+    server.signal(15);
+    let status = server.wait_exit(Duration::from_secs(20));
+    assert!(status.success());
+    assert!(
+        began.elapsed() < Duration::from_secs(15),
+        "an idle client must not hold the stop for the mercy period"
+    );
+}
+
+#[test]
+fn sigint_stops_immediately() {
+    let mut server = pep3333_server(&[]);
+    let addr = server.addr();
+    let slow = std::thread::spawn(move || {
+        let mut stream = connect(addr);
+        stream
+            .write_all(b"GET /sleep?30 HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        read_response(&mut BufReader::new(stream), false)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    server.signal(2);
+    server.wait_exit(Duration::from_secs(10));
+    assert!(
+        slow.join().unwrap().is_none(),
+        "the request in flight is cut"
+    );
+}
+
+#[test]
+fn a_failing_lazy_app_backs_off_instead_of_fork_looping() {
+    let broken = apps_dir().join("broken");
+    let server = server()
+        .args([
+            "--chdir",
+            broken.to_str().unwrap(),
+            "--module",
+            "missing_module",
+            "--lazy-apps",
+        ])
+        .http()
+        .start();
+    std::thread::sleep(Duration::from_secs(3));
+    let log = server.log();
+    let forks = log.matches("worker 1 started").count();
+    assert!(forks <= 3, "{forks} forks in 3 s:\n{log}");
+    assert!(
+        log.contains("respawning in 1 s") && log.contains("respawning in 2 s"),
+        "{log}"
+    );
+    // With need-app the master gives up with status 22.
+    let mut server = crate::common::server()
+        .args([
+            "--chdir",
+            broken.to_str().unwrap(),
+            "--module",
+            "missing_module",
+            "--lazy-apps",
+            "--need-app",
+        ])
+        .http()
+        .no_wait()
+        .start();
+    let status = server.wait_exit(Duration::from_secs(20));
+    assert_eq!(status.code(), Some(22), "{}", server.log());
+}
+
+#[test]
+fn ttin_and_ttou_change_the_number_of_workers() {
+    let server = pep3333_server(&[]);
+    server.signal(21); // SIGTTIN
+    server.wait_for_log("worker 2 started", Duration::from_secs(10));
+    server.signal(22); // SIGTTOU
+    server.wait_for_log("retiring worker 2", Duration::from_secs(10));
+    server.wait_for_log("worker 2 (pid", Duration::from_secs(10));
+    assert_eq!(server.get("/ok").status, 200);
+}

@@ -1,0 +1,144 @@
+//! The uwsgi protocol on a unix socket, as nginx's uwsgi_pass sends it.
+
+mod common;
+
+use std::io::BufReader;
+use std::time::Duration;
+
+use common::*;
+
+fn uwsgi_server(extra: &[&str]) -> Server {
+    server()
+        .args([
+            "--chdir",
+            apps_dir().to_str().unwrap(),
+            "--module",
+            "pep3333",
+        ])
+        .args(extra)
+        .uwsgi()
+        .http()
+        .start()
+}
+
+#[test]
+fn nginx_style_request_gets_a_raw_http_response() {
+    let server = uwsgi_server(&[]);
+    let socket = server.uwsgi.clone().unwrap();
+    let mut vars = nginx_vars("GET", "/env?a=b", "");
+    vars.push(("HTTP_X_FORWARDED_FOR", "192.0.2.1"));
+    vars.push(("UWSGI_FILE", "exec://touch /tmp/pwned"));
+    vars.push(("HTTP_CONTENT_TYPE", "text/evil"));
+    let response = uwsgi_request(&socket, &vars, b"");
+    assert_eq!(response.status, 200, "{}", server.log());
+    let env = parse_flat_json(&response.text());
+    assert_eq!(env["PATH_INFO"], "/env");
+    assert_eq!(env["QUERY_STRING"], "a=b");
+    assert_eq!(env["REMOTE_ADDR"], "10.1.2.3");
+    assert_eq!(env["SERVER_NAME"], "example.org");
+    assert_eq!(env["HTTP_X_FORWARDED_FOR"], "192.0.2.1");
+    assert_eq!(env["SCRIPT_NAME"], "");
+    assert_eq!(
+        env["CONTENT_TYPE"], "",
+        "the CGI CONTENT_TYPE nginx sent, not its HTTP_ duplicate"
+    );
+    assert!(
+        !env.contains_key("CONTENT_LENGTH"),
+        "empty CONTENT_LENGTH from uwsgi_params means no body"
+    );
+    assert!(
+        !env.contains_key("UWSGI_FILE"),
+        "magic vars never reach the app"
+    );
+    assert!(!env.contains_key("HTTP_CONTENT_LENGTH"));
+    assert!(!env.contains_key("HTTP_CONTENT_TYPE"));
+    assert!(!std::path::Path::new("/tmp/pwned").exists());
+}
+
+#[test]
+fn body_follows_the_vars_block() {
+    let server = uwsgi_server(&[]);
+    let socket = server.uwsgi.clone().unwrap();
+    let body: Vec<u8> = (0..3 * 1024 * 1024).map(|i| (i % 253) as u8).collect();
+    let length = body.len().to_string();
+    let response = uwsgi_request(&socket, &nginx_vars("POST", "/echo", &length), &body);
+    assert_eq!(response.status, 200);
+    assert!(response.body == body, "3 MiB body echoed intact");
+}
+
+#[test]
+fn modifier1_30_strips_script_name() {
+    let server = uwsgi_server(&[]);
+    let socket = server.uwsgi.clone().unwrap();
+    let mut vars = nginx_vars("GET", "/app/env", "");
+    vars.retain(|(k, _)| *k != "PATH_INFO");
+    vars.push(("PATH_INFO", "/app/env"));
+    vars.push(("SCRIPT_NAME", "/app"));
+    let mut bytes = uwsgi_packet(&vars, 30);
+    bytes.extend_from_slice(b"");
+    let raw = uwsgi_raw(&socket, &bytes);
+    let response = read_response(&mut BufReader::new(&raw[..]), false).unwrap();
+    let env = parse_flat_json(&response.text());
+    assert_eq!(env["SCRIPT_NAME"], "/app");
+    assert_eq!(env["PATH_INFO"], "/env");
+}
+
+#[test]
+fn malformed_packets_are_logged_and_the_worker_lives() {
+    let server = uwsgi_server(&[]);
+    let socket = server.uwsgi.clone().unwrap();
+    // An HTTP client on the uwsgi socket.
+    let answer = uwsgi_raw(&socket, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(answer.is_empty());
+    server.wait_for_log(
+        "this is a uwsgi socket; HTTP request received",
+        Duration::from_secs(5),
+    );
+    // An unsupported modifier1.
+    uwsgi_raw(&socket, &uwsgi_packet(&[("A", "b")], 5));
+    server.wait_for_log("unsupported uwsgi modifier1 5", Duration::from_secs(5));
+    // A zero-length key.
+    uwsgi_raw(&socket, &[0, 4, 0, 0, 0, 0, 1, 0]);
+    server.wait_for_log("empty key", Duration::from_secs(5));
+    // A var that overruns the block.
+    uwsgi_raw(&socket, &[0, 4, 0, 0, 1, 0, b'k', 9]);
+    server.wait_for_log("overruns", Duration::from_secs(5));
+    // A block larger than buffer-size (default 8192).
+    let big = "v".repeat(9000);
+    uwsgi_raw(&socket, &uwsgi_packet(&[("K", big.as_str())], 0));
+    server.wait_for_log("exceeds buffer-size 8192", Duration::from_secs(5));
+    // Still serving.
+    let response = uwsgi_request(&socket, &nginx_vars("GET", "/ok", ""), b"");
+    assert_eq!(response.status, 200);
+    assert_eq!(server.get("/ok").status, 200);
+}
+
+#[test]
+fn buffer_size_raises_the_vars_limit() {
+    let server = uwsgi_server(&["--buffer-size", "32768"]);
+    let socket = server.uwsgi.clone().unwrap();
+    let cookie = "c".repeat(20000);
+    let mut vars = nginx_vars("GET", "/env", "");
+    vars.push(("HTTP_COOKIE", cookie.as_str()));
+    let response = uwsgi_request(&socket, &vars, b"");
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        parse_flat_json(&response.text())["HTTP_COOKIE"].len(),
+        20000
+    );
+}
+
+#[test]
+fn app_errors_over_uwsgi_are_500() {
+    let server = uwsgi_server(&[]);
+    let socket = server.uwsgi.clone().unwrap();
+    let response = uwsgi_request(&socket, &nginx_vars("GET", "/error", ""), b"");
+    assert_eq!(response.status, 500);
+    server.wait_for_log("RuntimeError: deliberate failure", Duration::from_secs(5));
+    let generator = uwsgi_request(&socket, &nginx_vars("GET", "/generator", ""), b"");
+    assert!(
+        !generator.chunked,
+        "no chunked framing towards nginx's uwsgi module"
+    );
+    assert_eq!(generator.text(), "chunk0\nchunk1\nchunk2\n");
+}
