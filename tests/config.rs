@@ -548,3 +548,51 @@ fn processes_share_the_load() {
     assert_eq!(pids.len(), 1, "only the free worker answered: {pids:?}");
     assert_eq!(sleeper.join().unwrap().text(), "slept");
 }
+
+#[test]
+fn the_binary_serves_with_an_empty_environment() {
+    // No LD_LIBRARY_PATH, no PATH, no PYTHONHOME: libpython comes from the rpath and the
+    // standard library from the interpreter recorded at build time.
+    let mut child = Command::new(BIN)
+        .env_clear()
+        .args([
+            "--chdir",
+            apps_dir().to_str().unwrap(),
+            "--module",
+            "pep3333",
+            "--http-socket",
+            "127.0.0.1:0",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut addr = None;
+    let mut line = String::new();
+    use std::io::BufRead;
+    while stderr.read_line(&mut line).unwrap() > 0 {
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            addr = Some(
+                rest.split(' ')
+                    .next()
+                    .unwrap()
+                    .parse::<std::net::SocketAddr>()
+                    .unwrap(),
+            );
+        }
+        if line.contains("worker 1 started") {
+            break;
+        }
+        line.clear();
+    }
+    let response = request(
+        addr.unwrap(),
+        "GET /osenv?PATH HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(response.status, 200);
+    assert_eq!(response.text(), "<unset>");
+}

@@ -10,6 +10,7 @@ pub mod source;
 use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use options::{OptionSpec, ValueKind};
 use source::{Entry, Origin};
@@ -73,6 +74,10 @@ pub struct Config {
     pub buffer_size: usize,
     pub limit_post: u64,
     pub disable_logging: bool,
+    pub http_max_headers: usize,
+    pub http_header_timeout: Duration,
+    pub http_keepalive_timeout: Duration,
+    pub socket_timeout: Duration,
 }
 
 impl Default for Config {
@@ -98,6 +103,10 @@ impl Default for Config {
             buffer_size: 8192,
             limit_post: 0,
             disable_logging: false,
+            http_max_headers: 100,
+            http_header_timeout: Duration::from_secs(30),
+            http_keepalive_timeout: Duration::from_secs(30),
+            socket_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -253,6 +262,17 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
             config.limit_post = parse_bytes(entry).map_err(|m| error(entry, spec, m))?
         }
         "disable-logging" => config.disable_logging = flag()?,
+        "http-max-headers" => {
+            config.http_max_headers = number()? as usize;
+            if !(1..=crate::protocol::http::MAX_HEADERS).contains(&config.http_max_headers) {
+                return Err(error(entry, spec, "must be between 1 and 256"));
+            }
+        }
+        "http-header-timeout" => config.http_header_timeout = seconds(number()?, entry, spec)?,
+        "http-keepalive-timeout" => {
+            config.http_keepalive_timeout = seconds(number()?, entry, spec)?
+        }
+        "socket-timeout" => config.socket_timeout = seconds(number()?, entry, spec)?,
         "strict" | "master" | "enable-threads" | "die-on-term" => {
             flag()?;
         }
@@ -264,6 +284,13 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
         debug_assert!(spec.support == options::Support::NoOp);
     }
     Ok(())
+}
+
+fn seconds(n: u64, entry: &Entry, spec: &OptionSpec) -> Result<Duration, ConfigError> {
+    if n == 0 || n > 86_400 {
+        return Err(error(entry, spec, "must be between 1 and 86400 seconds"));
+    }
+    Ok(Duration::from_secs(n))
 }
 
 fn non_empty(entry: &Entry, spec: &OptionSpec) -> Result<String, ConfigError> {

@@ -8,8 +8,8 @@
 
 use std::ops::Range;
 
-/// Header fields beyond this count get 431.
-pub const MAX_HEADERS: usize = 100;
+/// The most header fields `parse_request` can be asked to accept.
+pub const MAX_HEADERS: usize = 256;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyFraming {
@@ -78,10 +78,10 @@ pub fn reason_phrase(status: u16) -> &'static str {
 /// Parses one request head from the start of `buf`.
 ///
 /// `Ok(None)` means more bytes are needed; the caller decides when a partial head is too
-/// large (`head_too_large`).
-pub fn parse_request(buf: &[u8]) -> Result<Option<RequestHead>, HttpError> {
+/// large (`head_too_large`). More than `max_headers` fields (capped at `MAX_HEADERS`) is 431.
+pub fn parse_request(buf: &[u8], max_headers: usize) -> Result<Option<RequestHead>, HttpError> {
     let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut request = httparse::Request::new(&mut storage);
+    let mut request = httparse::Request::new(&mut storage[..max_headers.min(MAX_HEADERS)]);
     let len = match request.parse(buf) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(None),
@@ -369,7 +369,7 @@ mod tests {
     use super::*;
 
     fn parse(raw: &str) -> Result<Option<RequestHead>, HttpError> {
-        parse_request(raw.as_bytes())
+        parse_request(raw.as_bytes(), 100)
     }
 
     fn status(raw: &str) -> u16 {

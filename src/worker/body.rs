@@ -16,8 +16,6 @@ use crate::wsgi::objects::Body;
 
 /// Bodies above this go to a temporary file instead of memory.
 const SPILL_THRESHOLD: u64 = 1 << 20;
-/// A body read that makes no progress for this long is abandoned.
-pub const BODY_STALL: Duration = Duration::from_secs(60);
 const READ_CHUNK: usize = 64 * 1024;
 
 #[derive(Debug)]
@@ -99,9 +97,10 @@ fn temporary_file() -> io::Result<File> {
 async fn read_more<S: AsyncRead + Unpin>(
     stream: &mut S,
     buf: &mut Vec<u8>,
+    stall: Duration,
 ) -> Result<(), BodyError> {
     buf.reserve(READ_CHUNK);
-    match tokio::time::timeout(BODY_STALL, stream.read_buf(buf)).await {
+    match tokio::time::timeout(stall, stream.read_buf(buf)).await {
         Ok(Ok(0)) | Err(_) => Err(BodyError::Gone),
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(BodyError::Io(e)),
@@ -114,6 +113,7 @@ pub async fn read_exact_body<S: AsyncRead + Unpin>(
     stream: &mut S,
     pending: &mut Vec<u8>,
     length: u64,
+    stall: Duration,
 ) -> Result<Body, BodyError> {
     if length == 0 {
         return Ok(Body::Memory(Vec::new()));
@@ -127,7 +127,7 @@ pub async fn read_exact_body<S: AsyncRead + Unpin>(
     sink.write(pending)?;
     pending.clear();
     while sink.len() < length {
-        read_more(stream, pending).await?;
+        read_more(stream, pending, stall).await?;
         let take = ((length - sink.len()) as usize).min(pending.len());
         sink.write(&pending[..take])?;
         pending.drain(..take);
@@ -140,6 +140,7 @@ pub async fn read_chunked_body<S: AsyncRead + Unpin>(
     stream: &mut S,
     pending: &mut Vec<u8>,
     limit: u64,
+    stall: Duration,
 ) -> Result<Body, BodyError> {
     let mut decoder = ChunkedDecoder::new();
     let mut sink = Sink::new(None)?;
@@ -160,6 +161,6 @@ pub async fn read_chunked_body<S: AsyncRead + Unpin>(
         if decoder.is_done() {
             return Ok(sink.finish());
         }
-        read_more(stream, pending).await?;
+        read_more(stream, pending, stall).await?;
     }
 }

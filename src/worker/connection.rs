@@ -10,6 +10,7 @@ use std::io;
 use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
@@ -24,12 +25,8 @@ use crate::protocol::uwsgi;
 use crate::wsgi::environ::{self, Endpoint};
 use crate::wsgi::objects::{Body, Input};
 
-/// A client must finish sending a request head within this time.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(60);
-/// An idle keep-alive connection is closed after this time.
-const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
-/// A response write that makes no progress for this long is abandoned.
-pub const WRITE_STALL: Duration = Duration::from_secs(60);
+/// A uwsgi request (vars block) must arrive within this time: nginx sends it at once.
+const UWSGI_HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A client socket the worker can serve (TCP or unix).
 pub trait Stream: AsyncRead + AsyncWrite + Unpin + AsFd + 'static {
@@ -80,12 +77,21 @@ async fn serve_http<S: Stream>(mut stream: S, endpoint: Endpoint, shared: Arc<Sh
         let head = match read_http_head(&mut stream, &mut buf, &shared, &mut drain).await {
             HeadRead::Head(head) => head,
             HeadRead::Closed => return,
-            HeadRead::Refuse(e) => return refuse(&mut stream, &endpoint, e.status, e.reason).await,
+            HeadRead::Refuse(e) => {
+                return refuse(&mut stream, &shared, &endpoint, e.status, e.reason).await
+            }
         };
         let mut pending = buf.split_off(head.len);
         if let BodyFraming::Length(n) = head.framing {
             if shared.limit_post > 0 && n > shared.limit_post {
-                return refuse(&mut stream, &endpoint, 413, "body larger than limit-post").await;
+                return refuse(
+                    &mut stream,
+                    &shared,
+                    &endpoint,
+                    413,
+                    "body larger than limit-post",
+                )
+                .await;
             }
         }
         if head.expect_continue
@@ -99,15 +105,18 @@ async fn serve_http<S: Stream>(mut stream: S, endpoint: Endpoint, shared: Arc<Sh
         }
         let body = match head.framing {
             BodyFraming::None => Ok(Body::Memory(Vec::new())),
-            BodyFraming::Length(n) => body::read_exact_body(&mut stream, &mut pending, n).await,
+            BodyFraming::Length(n) => {
+                body::read_exact_body(&mut stream, &mut pending, n, shared.io_timeout).await
+            }
             BodyFraming::Chunked => {
-                body::read_chunked_body(&mut stream, &mut pending, shared.limit_post).await
+                let limit = shared.limit_post;
+                body::read_chunked_body(&mut stream, &mut pending, limit, shared.io_timeout).await
             }
         };
         let body = match body {
             Ok(body) => body,
             Err(BodyError::Refuse(status, reason)) => {
-                return refuse(&mut stream, &endpoint, status, reason).await
+                return refuse(&mut stream, &shared, &endpoint, status, reason).await
             }
             Err(BodyError::Gone) => return,
             Err(BodyError::Io(e)) => {
@@ -147,15 +156,20 @@ async fn serve_http<S: Stream>(mut stream: S, endpoint: Endpoint, shared: Arc<Sh
     }
 }
 
+/// Reads until a complete head is in `buf`. An idle connection (nothing received yet) may
+/// wait `keepalive_timeout`; from its first byte a head has `header_timeout` in total, so a
+/// client trickling bytes cannot hold the connection longer than that.
 async fn read_http_head<S: Stream>(
     stream: &mut S,
     buf: &mut Vec<u8>,
     shared: &Shared,
     drain: &mut watch::Receiver<bool>,
 ) -> HeadRead {
+    let mut deadline = Instant::now() + shared.keepalive_timeout;
+    let mut receiving = false;
     loop {
         if !buf.is_empty() {
-            match http::parse_request(buf) {
+            match http::parse_request(buf, shared.max_headers) {
                 Ok(Some(head)) if head.len > shared.buffer_size => {
                     return HeadRead::Refuse(http::head_too_large(&buf[..shared.buffer_size]))
                 }
@@ -166,15 +180,18 @@ async fn read_http_head<S: Stream>(
             if buf.len() >= shared.buffer_size {
                 return HeadRead::Refuse(http::head_too_large(buf));
             }
+            if !receiving {
+                receiving = true;
+                deadline = Instant::now() + shared.header_timeout;
+            }
         }
         let idle = buf.is_empty();
         if idle && shared.draining() {
             return HeadRead::Closed;
         }
-        let limit = if idle { KEEPALIVE_IDLE } else { HEAD_TIMEOUT };
         buf.reserve(4096);
         let read = tokio::select! {
-            read = tokio::time::timeout(limit, stream.read_buf(buf)) => read,
+            read = tokio::time::timeout_at(deadline, stream.read_buf(buf)) => read,
             _ = drain.wait_for(|d| *d), if idle => return HeadRead::Closed,
         };
         match read {
@@ -207,7 +224,7 @@ async fn serve_uwsgi<S: Stream>(mut stream: S, endpoint: Endpoint, shared: Arc<S
             }
         }
         buf.reserve(4096);
-        match tokio::time::timeout(HEAD_TIMEOUT, stream.read_buf(&mut buf)).await {
+        match tokio::time::timeout(UWSGI_HEAD_TIMEOUT, stream.read_buf(&mut buf)).await {
             Ok(Ok(n)) if n > 0 => {}
             _ => return,
         }
@@ -224,18 +241,35 @@ async fn serve_uwsgi<S: Stream>(mut stream: S, endpoint: Endpoint, shared: Arc<S
                     "{}: invalid CONTENT_LENGTH in uwsgi request",
                     peer_or_socket(&endpoint)
                 ));
-                return refuse(&mut stream, &endpoint, 400, "invalid CONTENT_LENGTH").await;
+                return refuse(
+                    &mut stream,
+                    &shared,
+                    &endpoint,
+                    400,
+                    "invalid CONTENT_LENGTH",
+                )
+                .await;
             }
         },
     };
     if shared.limit_post > 0 && content_length > shared.limit_post {
-        return refuse(&mut stream, &endpoint, 413, "body larger than limit-post").await;
+        return refuse(
+            &mut stream,
+            &shared,
+            &endpoint,
+            413,
+            "body larger than limit-post",
+        )
+        .await;
     }
     let mut pending = buf.split_off(packet.len);
-    let body = match body::read_exact_body(&mut stream, &mut pending, content_length).await {
-        Ok(body) => body,
-        Err(_) => return,
-    };
+    let body =
+        match body::read_exact_body(&mut stream, &mut pending, content_length, shared.io_timeout)
+            .await
+        {
+            Ok(body) => body,
+            Err(_) => return,
+        };
     shared.count_request();
     let var = |key: &[u8]| uwsgi::find_var(&buf, &packet, key).unwrap_or_default();
     let exchange = Exchange {
@@ -269,7 +303,13 @@ fn peer_or_socket(endpoint: &Endpoint) -> String {
 
 /// Answers a request that will not reach the application, then closes the connection
 /// gently (shutdown, then drain briefly) so the client reads the answer instead of a reset.
-async fn refuse<S: Stream>(stream: &mut S, endpoint: &Endpoint, status: u16, reason: &str) {
+async fn refuse<S: Stream>(
+    stream: &mut S,
+    shared: &Shared,
+    endpoint: &Endpoint,
+    status: u16,
+    reason: &str,
+) {
     crate::log::warn(&format!("{}: {status} {reason}", peer(endpoint)));
     let phrase = http::reason_phrase(status);
     let mut out = Vec::with_capacity(256);
@@ -281,7 +321,7 @@ async fn refuse<S: Stream>(stream: &mut S, endpoint: &Endpoint, status: u16, rea
         true,
         &respond::current_date(),
     );
-    if tokio::time::timeout(WRITE_STALL, stream.write_all(&out))
+    if tokio::time::timeout(shared.io_timeout, stream.write_all(&out))
         .await
         .is_err()
     {

@@ -12,6 +12,7 @@ mod respond;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use pyo3::prelude::*;
 use tokio::sync::watch;
@@ -32,6 +33,11 @@ pub struct Shared {
     pub limit_post: u64,
     pub log_requests: bool,
     pub max_requests: u64,
+    pub max_headers: usize,
+    pub header_timeout: Duration,
+    pub keepalive_timeout: Duration,
+    /// A body read or response write stalled this long is abandoned.
+    pub io_timeout: Duration,
     served: AtomicU64,
     drain: watch::Sender<bool>,
 }
@@ -93,6 +99,10 @@ pub fn run(id: usize, config: &Config, listeners: &[Listener], preloaded: Option
         limit_post: config.limit_post,
         log_requests: !config.disable_logging,
         max_requests: config.max_requests,
+        max_headers: config.http_max_headers,
+        header_timeout: config.http_header_timeout,
+        keepalive_timeout: config.http_keepalive_timeout,
+        io_timeout: config.socket_timeout,
         served: AtomicU64::new(0),
         drain: watch::Sender::new(false),
     });

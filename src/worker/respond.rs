@@ -8,13 +8,13 @@
 
 use std::cell::Cell;
 use std::io::{self, IoSlice};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use tokio::io::AsyncWriteExt;
 
-use super::connection::{Stream, WRITE_STALL};
+use super::connection::Stream;
 use super::Shared;
 use crate::config::Protocol;
 use crate::protocol::response::{self, Framing, ResponseStart};
@@ -91,7 +91,7 @@ pub async fn respond<S: Stream>(
                 !exchange.keep_alive,
                 &current_date(),
             );
-            let ok = write_all(stream, &[&out]).await.is_ok();
+            let ok = write_all(stream, shared.io_timeout, &[&out]).await.is_ok();
             (500, 0, ok && exchange.keep_alive)
         }
         Started::Running {
@@ -100,7 +100,7 @@ pub async fn respond<S: Stream>(
             ended,
         } => {
             let status = start.status;
-            let (sent, keep) = send(stream, &exchange, response, start, block, ended).await;
+            let (sent, keep) = send(stream, shared, &exchange, response, start, block, ended).await;
             (status, sent, keep)
         }
     };
@@ -190,6 +190,7 @@ fn close_iterable(py: Python<'_>, response: &mut AppResponse) {
 /// Sends head and body; returns (body bytes sent, connection reusable).
 async fn send<S: Stream>(
     stream: &mut S,
+    shared: &Shared,
     exchange: &Exchange,
     mut response: AppResponse,
     start: ResponseStart,
@@ -231,7 +232,7 @@ async fn send<S: Stream>(
     );
 
     if no_body {
-        let written = write_all(stream, &[&head]).await;
+        let written = write_all(stream, shared.io_timeout, &[&head]).await;
         if !ended {
             Python::attach(|py| close_iterable(py, &mut response));
         }
@@ -243,8 +244,8 @@ async fn send<S: Stream>(
             Framing::Length(n) => n.min(file.len),
             _ => file.len,
         };
-        let result = match write_all(stream, &[&head]).await {
-            Ok(()) => send_file(stream, &file, limit).await,
+        let result = match write_all(stream, shared.io_timeout, &[&head]).await {
+            Ok(()) => send_file(stream, shared.io_timeout, &file, limit).await,
             Err(e) => Err(e),
         };
         Python::attach(|py| close_iterable(py, &mut response));
@@ -285,7 +286,7 @@ async fn send<S: Stream>(
         if ended && framing == Framing::Chunked {
             parts.push(b"0\r\n\r\n");
         }
-        let written = write_all(stream, &parts).await;
+        let written = write_all(stream, shared.io_timeout, &parts).await;
         sent += piece.len() as u64;
         first = false;
         if written.is_err() {
@@ -327,7 +328,7 @@ async fn send<S: Stream>(
 }
 
 /// Writes every part, with writev where the kernel takes them together.
-async fn write_all<S: Stream>(stream: &mut S, parts: &[&[u8]]) -> io::Result<()> {
+async fn write_all<S: Stream>(stream: &mut S, stall: Duration, parts: &[&[u8]]) -> io::Result<()> {
     let write = async {
         let mut slices: Vec<IoSlice<'_>> = parts
             .iter()
@@ -344,13 +345,18 @@ async fn write_all<S: Stream>(stream: &mut S, parts: &[&[u8]]) -> io::Result<()>
         }
         Ok(())
     };
-    tokio::time::timeout(WRITE_STALL, write)
+    tokio::time::timeout(stall, write)
         .await
         .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
 }
 
 /// sendfile(2) from the file's position; returns the bytes sent.
-async fn send_file<S: Stream>(stream: &mut S, file: &FileBody, limit: u64) -> io::Result<u64> {
+async fn send_file<S: Stream>(
+    stream: &mut S,
+    stall: Duration,
+    file: &FileBody,
+    limit: u64,
+) -> io::Result<u64> {
     let mut offset = file.offset as libc::off_t;
     let end = file.offset + limit;
     while (offset as u64) < end {
@@ -363,7 +369,7 @@ async fn send_file<S: Stream>(stream: &mut S, file: &FileBody, limit: u64) -> io
             Ok(0) => break,
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                tokio::time::timeout(WRITE_STALL, stream.writable())
+                tokio::time::timeout(stall, stream.writable())
                     .await
                     .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
             }
