@@ -14,7 +14,15 @@ use common::*;
 #[test]
 fn a_hundred_trickling_clients_do_not_delay_normal_requests() {
     let server = server()
-        .args(["--chdir", apps_dir().to_str().unwrap(), "--module", "pep3333", "--processes", "2", "--disable-logging"])
+        .args([
+            "--chdir",
+            apps_dir().to_str().unwrap(),
+            "--module",
+            "pep3333",
+            "--processes",
+            "2",
+            "--disable-logging",
+        ])
         .workers(2)
         .http()
         .start();
@@ -30,7 +38,9 @@ fn a_hundred_trickling_clients_do_not_delay_normal_requests() {
             let mut sent = 0;
             while !stop.load(Ordering::Relaxed) && sent < head.len() - 4 {
                 for stream in &mut streams {
-                    stream.write_all(&head[sent..sent + 1]).expect("the server keeps slow clients open");
+                    stream
+                        .write_all(&head[sent..sent + 1])
+                        .expect("the server keeps slow clients open");
                 }
                 sent += 1;
                 std::thread::sleep(Duration::from_millis(50));
@@ -86,7 +96,9 @@ fn a_head_that_takes_too_long_gets_408() {
 fn idle_keep_alive_connections_are_closed_after_the_timeout() {
     let server = pep3333_server(&["--http-keepalive-timeout", "1"]);
     let mut stream = connect(server.addr());
-    stream.write_all(b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    stream
+        .write_all(b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
     let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
     assert_eq!(read_response(&mut reader, false).unwrap().status, 200);
     let mut rest = Vec::new();
@@ -101,11 +113,16 @@ fn idle_keep_alive_connections_are_closed_after_the_timeout() {
 fn a_stalled_body_is_abandoned_and_the_worker_serves_on() {
     let server = pep3333_server(&["--socket-timeout", "1"]);
     let mut stream = connect(server.addr());
-    stream.write_all(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nonly ten b").unwrap();
+    stream
+        .write_all(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nonly ten b")
+        .unwrap();
     let mut answer = Vec::new();
     let began = Instant::now();
     let _ = stream.read_to_end(&mut answer);
-    assert!(answer.is_empty(), "an incomplete body never reaches the app");
+    assert!(
+        answer.is_empty(),
+        "an incomplete body never reaches the app"
+    );
     assert!(began.elapsed() < IO_TIMEOUT);
     assert_eq!(server.get("/ok").status, 200);
 }
@@ -115,6 +132,7 @@ fn header_count_limit() {
     let server = pep3333_server(&["--http-max-headers", "5"]);
     let five = "GET / HTTP/1.1\r\nHost: t\r\nA: 1\r\nB: 2\r\nC: 3\r\nConnection: close\r\n\r\n";
     assert_eq!(request(server.addr(), five).status, 200);
-    let six = "GET / HTTP/1.1\r\nHost: t\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nConnection: close\r\n\r\n";
+    let six =
+        "GET / HTTP/1.1\r\nHost: t\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nConnection: close\r\n\r\n";
     assert_eq!(request(server.addr(), six).status, 431);
 }

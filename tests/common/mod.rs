@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod nginx;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
@@ -421,6 +423,56 @@ pub fn uwsgi_request(path: &Path, vars: &[(&str, &str)], body: &[u8]) -> Respons
     bytes.extend_from_slice(body);
     let raw = uwsgi_raw(path, &bytes);
     read_response(&mut BufReader::new(&raw[..]), false).expect("a uwsgi response")
+}
+
+/// The virtualenv with Django and Flask that tests/run builds from tests/requirements.txt.
+pub fn test_venv() -> PathBuf {
+    let venv = std::env::var_os("RWSGI_TEST_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-venv"));
+    assert!(
+        venv.join("requirements.installed").exists(),
+        "no test virtualenv at {}: run tests/run, which creates it",
+        venv.display()
+    );
+    venv
+}
+
+/// A multipart/form-data body with one file field and one text field.
+pub fn multipart(boundary: &str, file_name: &str, data: &[u8], note: &str) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\n{note}\r\n")
+            .as_bytes(),
+    );
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(data);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    body
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    let mut child = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("sha256sum");
+    let mut stdin = child.stdin.take().unwrap();
+    let owned = data.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&owned));
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 /// The test app's flat `{"key": "value"}` JSON output.
