@@ -3,15 +3,8 @@
 //!
 //! Must not: contain server logic; everything past option handling lives in `master`.
 
-mod config;
-mod log;
-mod master;
-mod net;
-mod protocol;
-mod worker;
-mod wsgi;
-
-use config::source::{self, Request};
+use rwsgi::config::source::{self, Request};
+use rwsgi::{config, log, master};
 
 /// Exit status for a configuration the server cannot start with.
 const EXIT_BAD_CONFIG: i32 = 2;
@@ -40,7 +33,7 @@ fn main() {
     if let Err(message) = config::check_complete(&loaded.config) {
         fail(&message);
     }
-    std::process::exit(master::run(loaded.config));
+    std::process::exit(master::run(loaded.config, args));
 }
 
 fn fail(message: &str) -> ! {

@@ -13,7 +13,7 @@ fn pid_of(response: &Response) -> i32 {
 
 #[test]
 fn max_requests_recycles_the_worker_and_announces_close() {
-    let server = pep3333_server(&["--max-requests", "5"]);
+    let server = pep3333_server(&["--max-requests", "5", "--min-worker-lifetime", "0"]);
     let mut stream = connect(server.addr());
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut first_pid = 0;
@@ -50,6 +50,16 @@ fn max_requests_recycles_the_worker_and_announces_close() {
             "the recycled worker kept serving"
         );
     }
+}
+
+#[test]
+fn min_worker_lifetime_holds_back_recycling() {
+    // uWSGI's default: a worker younger than 10 s is not recycled by max-requests.
+    let server = pep3333_server(&["--max-requests", "2"]);
+    let pids: std::collections::BTreeSet<i32> =
+        (0..6).map(|_| pid_of(&server.get("/pid"))).collect();
+    assert_eq!(pids.len(), 1);
+    assert!(!server.log().contains("draining"));
 }
 
 #[test]

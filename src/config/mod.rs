@@ -66,6 +66,13 @@ pub struct Config {
     pub processes: usize,
     pub threads: usize,
     pub max_requests: u64,
+    pub max_requests_delta: u64,
+    pub reload_on_rss_mib: u64,
+    pub min_worker_lifetime: Duration,
+    pub max_worker_lifetime: Option<Duration>,
+    pub harakiri: Option<Duration>,
+    pub worker_reload_mercy: Duration,
+    pub touch_reload: Vec<PathBuf>,
     pub pidfile: Option<PathBuf>,
     pub sockets: Vec<SocketSpec>,
     pub listen_backlog: i32,
@@ -95,6 +102,13 @@ impl Default for Config {
             processes: 1,
             threads: 1,
             max_requests: 0,
+            max_requests_delta: 0,
+            reload_on_rss_mib: 0,
+            min_worker_lifetime: Duration::from_secs(10),
+            max_worker_lifetime: None,
+            harakiri: None,
+            worker_reload_mercy: Duration::from_secs(60),
+            touch_reload: Vec::new(),
             pidfile: None,
             sockets: Vec::new(),
             listen_backlog: 100,
@@ -230,6 +244,17 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
             }
         }
         "max-requests" => config.max_requests = number()?,
+        "max-requests-delta" => config.max_requests_delta = number()?,
+        "reload-on-rss" => config.reload_on_rss_mib = number()?,
+        "min-worker-lifetime" => config.min_worker_lifetime = Duration::from_secs(number()?),
+        "max-worker-lifetime" => {
+            config.max_worker_lifetime = Some(number()?).filter(|n| *n > 0).map(Duration::from_secs)
+        }
+        "harakiri" => config.harakiri = Some(number()?).filter(|n| *n > 0).map(Duration::from_secs),
+        "worker-reload-mercy" => config.worker_reload_mercy = seconds(number()?, entry, spec)?,
+        "touch-reload" => config
+            .touch_reload
+            .push(PathBuf::from(non_empty(entry, spec)?)),
         "pidfile" => config.pidfile = Some(PathBuf::from(non_empty(entry, spec)?)),
         "socket" | "http-socket" | "http" => {
             let protocol = if spec.name == "socket" {

@@ -1,16 +1,19 @@
 //! The master (arbiter): a single-threaded process that prepares everything once (sockets,
 //! pidfile, Python and the preloaded app), forks the workers and then only reacts: signals
-//! in, then reap, respawn, recycle, stop.
+//! and worker notices in, then reap, respawn, recycle, reload, stop.
 //!
-//! Owns: worker slots and their lifecycle, signal meanings, start-up and shutdown order,
-//! vacuum. Must not: serve requests, start threads or a tokio runtime (fork would copy a
-//! process whose other threads vanished), or run Python except to load the app and fork.
+//! Owns: worker slots and their lifecycle, signal meanings, harakiri and lifetime checks,
+//! start-up, reload (re-exec) and shutdown order, vacuum. Must not: serve requests, start
+//! threads or a tokio runtime (fork would copy a process whose other threads vanished), or
+//! run Python except to load the app and fork.
 
+pub mod scoreboard;
 pub mod signals;
 
-use std::os::fd::AsFd;
+use std::ffi::CString;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -23,11 +26,10 @@ use crate::config::Config;
 use crate::net::{self, Listener};
 use crate::wsgi::interpreter;
 use crate::{log, worker};
+use scoreboard::{Scoreboard, WorkerState};
 
 /// Exit status when the application cannot be loaded and `need-app` is set (uWSGI's 22).
 pub const EXIT_NO_APP: i32 = worker::EXIT_NO_APP;
-/// How long a graceful stop waits for in-flight requests (uWSGI's worker-reload-mercy).
-const STOP_MERCY: Duration = Duration::from_secs(60);
 /// An immediate stop (SIGINT/SIGQUIT) still gives workers this long to die.
 const QUICK_STOP_MERCY: Duration = Duration::from_secs(5);
 /// Respawning a worker that keeps failing backs off from 1 s, doubling, to 30 s.
@@ -35,15 +37,31 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// A worker that lived at least this long is considered healthy: its backoff resets.
 const HEALTHY_LIFETIME: Duration = Duration::from_secs(10);
+/// Workers alive at a reload, handed to the next master image to retire.
+const RELOAD_WORKERS_VAR: &str = "RWSGI_RELOAD_WORKERS";
 
+/// A place for one worker; its process changes as workers are recycled.
 struct Slot {
     id: usize,
     pid: Option<Pid>,
+    entry: Option<usize>,
     born: Instant,
+    ready: bool,
     /// When the slot may fork again after a failure.
     respawn_at: Option<Instant>,
     backoff: Duration,
+    /// Removed by SIGTTOU: not respawned.
     retiring: bool,
+    /// Killed by harakiri: respawn at once, not as a failure.
+    harakiri: bool,
+}
+
+/// A worker finishing its requests before it exits; its slot already has a successor.
+struct Retiree {
+    pid: Pid,
+    id: usize,
+    entry: Option<usize>,
+    deadline: Instant,
 }
 
 enum Stopping {
@@ -54,17 +72,27 @@ enum Stopping {
 
 pub struct Master {
     config: Config,
+    args: Vec<String>,
+    /// Resolved at start: after a package upgrade replaces the file, reload runs the new one.
+    executable: PathBuf,
     listeners: Vec<Listener>,
     app: Option<Py<PyAny>>,
+    board: Scoreboard,
+    notify_read: OwnedFd,
+    notify_write: OwnedFd,
     slots: Vec<Slot>,
+    retirees: Vec<Retiree>,
+    /// Workers of the previous master image, retired once every new worker is ready.
+    previous: Vec<(Pid, usize)>,
     stopping: Stopping,
     /// Set when the master stops because of a failure rather than a request to stop.
     exit_status: Option<i32>,
-    pidfile: Option<PathBuf>,
+    touch_mtimes: Vec<Option<SystemTime>>,
 }
 
-/// Runs the server; returns the process exit status.
-pub fn run(config: Config) -> i32 {
+/// Runs the server; returns the process exit status. `args` are the command-line
+/// arguments, kept to re-read the configuration on reload.
+pub fn run(config: Config, args: Vec<String>) -> i32 {
     for (key, value) in &config.env {
         // Single-threaded here: nothing else reads the environment concurrently.
         std::env::set_var(key, value);
@@ -75,7 +103,14 @@ pub fn run(config: Config) -> i32 {
             return 1;
         }
     }
-    let listeners = match net::bind_all(&config) {
+    let inherited = std::env::var(net::RELOAD_FDS_VAR)
+        .map(|text| net::import_from_reload(&text))
+        .unwrap_or_default();
+    let previous = previous_generation();
+    std::env::remove_var(net::RELOAD_FDS_VAR);
+    std::env::remove_var(RELOAD_WORKERS_VAR);
+    let reloading = !previous.is_empty();
+    let listeners = match net::listeners(&config, inherited) {
         Ok(listeners) => listeners,
         Err(message) => {
             log::error(&message);
@@ -106,14 +141,17 @@ pub fn run(config: Config) -> i32 {
             }
             Err(message) => {
                 log::error(&message);
-                if config.need_app {
+                if reloading {
+                    log::error("reload failed: the previous workers keep serving the old code");
+                } else if config.need_app {
                     log::error("need-app is set: exiting");
                     if config.vacuum {
                         net::vacuum(&listeners);
                     }
                     return EXIT_NO_APP;
+                } else {
+                    log::warn("serving 500 to every request until the application loads (set need-app to exit instead)");
                 }
-                log::warn("serving 500 to every request until the application loads (set need-app to exit instead)");
                 None
             }
         }
@@ -121,8 +159,7 @@ pub fn run(config: Config) -> i32 {
     if app.is_some() {
         Python::attach(interpreter::freeze_heap);
     }
-    let pidfile = config.pidfile.clone();
-    if let Some(path) = &pidfile {
+    if let Some(path) = &config.pidfile {
         if let Err(e) = std::fs::write(path, format!("{}\n", std::process::id())) {
             log::error(&format!("cannot write pidfile {}: {e}", path.display()));
             return 1;
@@ -135,33 +172,79 @@ pub fn run(config: Config) -> i32 {
             return 1;
         }
     };
+    let board = match Scoreboard::new((config.processes * 2 + 16).max(64), config.threads) {
+        Ok(board) => board,
+        Err(e) => {
+            log::error(&format!("cannot map the scoreboard: {e}"));
+            return 1;
+        }
+    };
+    let (notify_read, notify_write) =
+        match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK) {
+            Ok(pair) => pair,
+            Err(e) => {
+                log::error(&format!("cannot create the notify pipe: {e}"));
+                return 1;
+            }
+        };
+    // A failed reload keeps the previous workers and forks none that would serve 500s.
+    let hold = reloading && app.is_none() && !config.lazy_apps;
     let slots = (1..=config.processes)
         .map(|id| Slot {
             id,
             pid: None,
+            entry: None,
             born: Instant::now(),
-            respawn_at: Some(Instant::now()),
+            ready: false,
+            respawn_at: (!hold).then(Instant::now),
             backoff: FIRST_BACKOFF,
             retiring: false,
+            harakiri: false,
         })
         .collect();
+    let touch_mtimes = config.touch_reload.iter().map(|p| modified(p)).collect();
+    let executable = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe"));
     let mut master = Master {
         config,
+        args,
+        executable,
         listeners,
         app,
+        board,
+        notify_read,
+        notify_write,
         slots,
+        retirees: Vec::new(),
+        previous,
         stopping: Stopping::No,
         exit_status: None,
-        pidfile,
+        touch_mtimes,
     };
     log::info(&format!(
-        "master {} ready to fork {} worker(s)",
+        "master {} {} {} worker(s)",
         std::process::id(),
+        if reloading {
+            "reloaded; forking"
+        } else {
+            "forking"
+        },
         master.config.processes
     ));
     let status = master.arbiter_loop(&signal_fd);
     master.cleanup();
     status
+}
+
+fn previous_generation() -> Vec<(Pid, usize)> {
+    let Ok(text) = std::env::var(RELOAD_WORKERS_VAR) else {
+        return Vec::new();
+    };
+    text.split(',')
+        .filter_map(|item| {
+            let (pid, id) = item.split_once(':')?;
+            Some((Pid::from_raw(pid.parse().ok()?), id.parse().ok()?))
+        })
+        .collect()
 }
 
 fn app_label(config: &Config) -> String {
@@ -172,6 +255,10 @@ fn app_label(config: &Config) -> String {
     }
 }
 
+fn modified(path: &std::path::Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
 impl Master {
     fn arbiter_loop(&mut self, signal_fd: &nix::sys::signalfd::SignalFd) -> i32 {
         loop {
@@ -179,7 +266,10 @@ impl Master {
             if let Some(status) = self.check_stop() {
                 return status;
             }
-            let mut fds = [PollFd::new(signal_fd.as_fd(), PollFlags::POLLIN)];
+            let mut fds = [
+                PollFd::new(signal_fd.as_fd(), PollFlags::POLLIN),
+                PollFd::new(self.notify_read.as_fd(), PollFlags::POLLIN),
+            ];
             match poll(&mut fds, PollTimeout::from(self.poll_timeout_ms())) {
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(e) => {
@@ -189,14 +279,12 @@ impl Master {
             }
             while let Ok(Some(info)) = signal_fd.read_signal() {
                 if let Ok(signal) = Signal::try_from(info.ssi_signo as i32) {
-                    if let Some(status) = self.on_signal(signal) {
-                        return status;
-                    }
+                    self.on_signal(signal);
                 }
             }
-            if let Some(status) = self.reap() {
-                return status;
-            }
+            self.read_notices();
+            self.reap();
+            self.periodic_checks();
         }
     }
 
@@ -213,38 +301,93 @@ impl Master {
         next_respawn.min(Duration::from_secs(1)).as_millis() as u16
     }
 
-    fn on_signal(&mut self, signal: Signal) -> Option<i32> {
+    fn on_signal(&mut self, signal: Signal) {
         match signal {
             Signal::SIGTERM => self.begin_stop(true),
             Signal::SIGINT | Signal::SIGQUIT => self.begin_stop(false),
-            Signal::SIGHUP => self.reload_workers(),
+            Signal::SIGHUP => self.reload("SIGHUP"),
             Signal::SIGUSR1 => self.log_status(),
             Signal::SIGTTIN => self.add_worker(),
             Signal::SIGTTOU => self.remove_worker(),
-            Signal::SIGCHLD => {}
             _ => {}
         }
-        None
+    }
+
+    /// Worker notices: "ready" (app loaded, accepting) and "draining" (it will exit after
+    /// its requests; fork its successor now so capacity never drops).
+    fn read_notices(&mut self) {
+        let mut message = [0u8; 4];
+        while let Ok(4) = nix::unistd::read(&self.notify_read, &mut message) {
+            let entry = usize::from(u16::from_le_bytes([message[2], message[3]]));
+            let Some(index) = self.slots.iter().position(|s| s.entry == Some(entry)) else {
+                continue;
+            };
+            match message[0] {
+                worker::NOTIFY_READY => {
+                    self.slots[index].ready = true;
+                    self.retire_previous_when_ready();
+                }
+                worker::NOTIFY_DRAINING => self.retire_slot(index, false),
+                _ => {}
+            }
+        }
+    }
+
+    /// After a reload, the old image's workers stop once every new worker serves.
+    fn retire_previous_when_ready(&mut self) {
+        if self.previous.is_empty() || !self.slots.iter().all(|s| s.ready || s.retiring) {
+            return;
+        }
+        for (pid, id) in std::mem::take(&mut self.previous) {
+            let _ = kill(pid, Signal::SIGTERM);
+            self.retirees.push(Retiree {
+                pid,
+                id,
+                entry: None,
+                deadline: Instant::now() + self.config.worker_reload_mercy,
+            });
+        }
+        log::info(
+            "reload complete: every new worker is ready; the previous ones finish their requests",
+        );
+    }
+
+    /// Moves a slot's worker to the retirees (signalling it unless it retires on its own)
+    /// and lets the slot fork a successor at once.
+    fn retire_slot(&mut self, index: usize, signal_it: bool) {
+        let mercy = self.config.worker_reload_mercy;
+        let slot = &mut self.slots[index];
+        let Some(pid) = slot.pid.take() else { return };
+        if signal_it {
+            let _ = kill(pid, Signal::SIGTERM);
+        }
+        if let Some(entry) = slot.entry {
+            self.board.set_state(entry, WorkerState::Draining);
+        }
+        self.retirees.push(Retiree {
+            pid,
+            id: slot.id,
+            entry: slot.entry.take(),
+            deadline: Instant::now() + mercy,
+        });
+        slot.ready = false;
+        slot.respawn_at =
+            (!slot.retiring && matches!(self.stopping, Stopping::No)).then(Instant::now);
     }
 
     fn begin_stop(&mut self, graceful: bool) {
-        let signal = if graceful {
-            Signal::SIGTERM
-        } else {
-            Signal::SIGINT
-        };
         match (&self.stopping, graceful) {
             (Stopping::Quick { .. }, _) | (Stopping::Graceful { .. }, true) => return,
             _ => {}
         }
         log::info(if graceful {
-            "SIGTERM: graceful stop; finishing requests in flight"
+            "graceful stop: finishing requests in flight"
         } else {
             "immediate stop"
         });
         let deadline = Instant::now()
             + if graceful {
-                STOP_MERCY
+                self.config.worker_reload_mercy
             } else {
                 QUICK_STOP_MERCY
             };
@@ -253,36 +396,119 @@ impl Master {
         } else {
             Stopping::Quick { deadline }
         };
-        self.signal_workers(signal);
+        self.signal_all(if graceful {
+            Signal::SIGTERM
+        } else {
+            Signal::SIGINT
+        });
     }
 
-    fn signal_workers(&self, signal: Signal) {
-        for slot in &self.slots {
-            if let Some(pid) = slot.pid {
-                let _ = kill(pid, signal);
-            }
+    fn all_pids(&self) -> Vec<Pid> {
+        self.slots
+            .iter()
+            .filter_map(|s| s.pid)
+            .chain(self.retirees.iter().map(|r| r.pid))
+            .chain(self.previous.iter().map(|(pid, _)| *pid))
+            .collect()
+    }
+
+    fn signal_all(&self, signal: Signal) {
+        for pid in self.all_pids() {
+            let _ = kill(pid, signal);
         }
     }
 
-    /// With preloading, new application code needs a new master image; until that lands
-    /// (issue: lifecycle) SIGHUP recycles the workers gracefully, which reloads the code
-    /// only with `lazy-apps`.
-    fn reload_workers(&mut self) {
-        log::info("SIGHUP: recycling workers gracefully");
-        for slot in &mut self.slots {
-            if let Some(pid) = slot.pid {
-                let _ = kill(pid, Signal::SIGTERM);
-            }
+    /// Graceful reload: a new master image (same pid) re-reads the configuration and
+    /// imports the application afresh, adopts the listening sockets (never closed, so no
+    /// connection is refused) and forks new workers; the current workers keep serving until
+    /// those are ready, then finish their requests.
+    fn reload(&mut self, why: &str) {
+        if !matches!(self.stopping, Stopping::No) {
+            return;
         }
+        let checked = crate::config::source::from_args(&self.args)
+            .map_err(|e| e.to_string())
+            .and_then(|request| match request {
+                crate::config::source::Request::Serve(entries) => crate::config::build(&entries)
+                    .map_err(|e| e.to_string())
+                    .map(|_| ()),
+                _ => Err("the command line no longer describes a server".into()),
+            });
+        if let Err(message) = checked {
+            log::error(&format!(
+                "{why}: reload refused, the configuration is invalid: {message}"
+            ));
+            return;
+        }
+        log::info(&format!(
+            "{why}: reloading (new master image, sockets kept)"
+        ));
+        let exported = match net::export_for_reload(&self.listeners) {
+            Ok(text) => text,
+            Err(e) => {
+                log::error(&format!("reload refused: cannot pass the sockets on: {e}"));
+                net::keep_private(&self.listeners);
+                return;
+            }
+        };
+        let workers: Vec<String> = self
+            .slots
+            .iter()
+            .filter_map(|s| s.pid.map(|pid| format!("{pid}:{}", s.id)))
+            .chain(self.retirees.iter().map(|r| format!("{}:{}", r.pid, r.id)))
+            .chain(self.previous.iter().map(|(pid, id)| format!("{pid}:{id}")))
+            .collect();
+        std::env::set_var(net::RELOAD_FDS_VAR, exported);
+        std::env::set_var(RELOAD_WORKERS_VAR, workers.join(","));
+        let error = exec_self(&self.executable, &self.args);
+        log::error(&format!("reload failed: cannot exec: {error}"));
+        std::env::remove_var(net::RELOAD_FDS_VAR);
+        std::env::remove_var(RELOAD_WORKERS_VAR);
+        net::keep_private(&self.listeners);
     }
 
     fn log_status(&self) {
+        let now = scoreboard::now_ms();
         for slot in &self.slots {
-            let state = match slot.pid {
-                Some(pid) => format!("pid {pid}, up {:.0} s", slot.born.elapsed().as_secs_f64()),
-                None => "not running".into(),
+            let Some(pid) = slot.pid else {
+                log::info(&format!("worker {}: not running", slot.id));
+                continue;
             };
-            log::info(&format!("worker {}: {state}", slot.id));
+            let (requests, flight) = match slot.entry {
+                Some(entry) => (
+                    self.board
+                        .entry(entry)
+                        .requests
+                        .load(std::sync::atomic::Ordering::Relaxed),
+                    self.board.in_flight(entry),
+                ),
+                None => (0, Vec::new()),
+            };
+            let busy = if flight.is_empty() {
+                "idle".to_string()
+            } else {
+                flight
+                    .iter()
+                    .map(|(thread, started, what)| {
+                        format!(
+                            "thread {thread}: {what} for {:.1} s",
+                            now.saturating_sub(*started) as f64 / 1000.0
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            };
+            log::info(&format!(
+                "worker {} (pid {pid}): up {:.0} s, {requests} request(s), {busy}",
+                slot.id,
+                slot.born.elapsed().as_secs_f64()
+            ));
+        }
+        for retiree in &self.retirees {
+            log::info(&format!(
+                "worker {} (pid {}): finishing its requests before exiting",
+                retiree.id, retiree.pid
+            ));
         }
     }
 
@@ -292,10 +518,13 @@ impl Master {
         self.slots.push(Slot {
             id,
             pid: None,
+            entry: None,
             born: Instant::now(),
+            ready: false,
             respawn_at: Some(Instant::now()),
             backoff: FIRST_BACKOFF,
             retiring: false,
+            harakiri: false,
         });
     }
 
@@ -303,17 +532,16 @@ impl Master {
         if self.slots.iter().filter(|s| !s.retiring).count() <= 1 {
             return;
         }
-        if let Some(slot) = self.slots.iter_mut().rev().find(|s| !s.retiring) {
-            log::info(&format!("SIGTTOU: retiring worker {}", slot.id));
-            slot.retiring = true;
-            match slot.pid {
-                Some(pid) => {
-                    let _ = kill(pid, Signal::SIGTERM);
-                }
-                None => slot.respawn_at = None,
-            }
-        }
-        self.slots.retain(|s| !(s.retiring && s.pid.is_none()));
+        let Some(index) = self.slots.iter().rposition(|s| !s.retiring) else {
+            return;
+        };
+        log::info(&format!(
+            "SIGTTOU: retiring worker {}",
+            self.slots[index].id
+        ));
+        self.slots[index].retiring = true;
+        self.retire_slot(index, true);
+        self.slots.remove(index);
     }
 
     fn spawn_due(&mut self) {
@@ -322,11 +550,8 @@ impl Master {
         }
         let now = Instant::now();
         for index in 0..self.slots.len() {
-            let due = {
-                let slot = &self.slots[index];
-                slot.pid.is_none() && !slot.retiring && slot.respawn_at.is_some_and(|at| at <= now)
-            };
-            if due {
+            let slot = &self.slots[index];
+            if slot.pid.is_none() && !slot.retiring && slot.respawn_at.is_some_and(|at| at <= now) {
                 self.spawn(index);
             }
         }
@@ -334,34 +559,56 @@ impl Master {
 
     fn spawn(&mut self, index: usize) {
         let id = self.slots[index].id;
+        let Some(entry) = self.board.claim() else {
+            log::error(&format!(
+                "no free scoreboard entry for worker {id}; retrying"
+            ));
+            self.slots[index].respawn_at = Some(Instant::now() + FIRST_BACKOFF);
+            return;
+        };
         match interpreter::fork_with_python() {
             Ok(ForkResult::Child) => {
-                worker::run(id, &self.config, &self.listeners, self.app.as_ref());
+                let notify = self.notify_write.try_clone().expect("dup the notify pipe");
+                let identity = worker::Identity {
+                    id,
+                    entry,
+                    board: self.board,
+                    notify,
+                };
+                worker::run(identity, &self.config, &self.listeners, self.app.as_ref());
             }
             Ok(ForkResult::Parent { child }) => {
+                self.board
+                    .entry(entry)
+                    .pid
+                    .store(child.as_raw(), std::sync::atomic::Ordering::Relaxed);
                 let slot = &mut self.slots[index];
                 slot.pid = Some(child);
+                slot.entry = Some(entry);
                 slot.born = Instant::now();
+                slot.ready = false;
                 slot.respawn_at = None;
+                slot.harakiri = false;
                 log::info(&format!("worker {id} started (pid {child})"));
             }
             Err(e) => {
+                self.board.release(entry);
                 log::error(&format!("cannot fork worker {id}: {e}"));
                 self.slots[index].respawn_at = Some(Instant::now() + FIRST_BACKOFF);
             }
         }
     }
 
-    /// Collects dead workers; returns an exit status when the master must stop.
-    fn reap(&mut self) -> Option<i32> {
+    /// Collects dead workers and decides whether and when each slot forks again.
+    fn reap(&mut self) {
         loop {
             let status = match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return None,
+                Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return,
                 Ok(status) => status,
                 Err(Errno::EINTR) => continue,
                 Err(e) => {
                     log::error(&format!("waitpid: {e}"));
-                    return None;
+                    return;
                 }
             };
             let (pid, description, failed, no_app) = match status {
@@ -377,55 +624,172 @@ impl Master {
                 }
                 _ => continue,
             };
+            if let Some(position) = self.retirees.iter().position(|r| r.pid == pid) {
+                let retiree = self.retirees.remove(position);
+                if let Some(entry) = retiree.entry {
+                    self.board.release(entry);
+                }
+                log::info(&format!(
+                    "worker {} (pid {pid}) retired: {description}",
+                    retiree.id
+                ));
+                continue;
+            }
+            if let Some(position) = self.previous.iter().position(|(p, _)| *p == pid) {
+                let (_, id) = self.previous.remove(position);
+                log::warn(&format!(
+                    "worker {id} (pid {pid}) of the previous image {description}"
+                ));
+                continue;
+            }
             let Some(index) = self.slots.iter().position(|s| s.pid == Some(pid)) else {
                 continue;
             };
-            let slot = &mut self.slots[index];
-            slot.pid = None;
-            let lived = slot.born.elapsed();
-            let stopping = !matches!(self.stopping, Stopping::No);
-            if stopping || slot.retiring {
-                log::info(&format!("worker {} (pid {pid}) {description}", slot.id));
-                if slot.retiring {
-                    self.slots.remove(index);
-                }
-                continue;
-            }
-            if no_app && self.config.need_app {
-                log::error(&format!(
-                    "worker {} (pid {pid}) could not load the application and need-app is set: stopping",
-                    slot.id
-                ));
-                self.exit_status = Some(EXIT_NO_APP);
-                self.begin_stop(false);
-                continue;
-            }
-            if failed && lived < HEALTHY_LIFETIME {
-                let delay = slot.backoff;
-                slot.backoff = (slot.backoff * 2).min(MAX_BACKOFF);
-                slot.respawn_at = Some(Instant::now() + delay);
-                log::warn(&format!(
-                    "worker {} (pid {pid}) {description} after {:.1} s; respawning in {} s",
-                    slot.id,
-                    lived.as_secs_f64(),
-                    delay.as_secs()
-                ));
-            } else {
-                if lived >= HEALTHY_LIFETIME {
-                    slot.backoff = FIRST_BACKOFF;
-                }
-                slot.respawn_at = Some(Instant::now());
-                let level = if failed { log::warn } else { log::info };
-                level(&format!(
-                    "worker {} (pid {pid}) {description}; respawning",
-                    slot.id
-                ));
-            }
+            self.on_slot_exit(index, pid, &description, failed, no_app);
         }
     }
 
-    fn all_dead(&self) -> bool {
-        self.slots.iter().all(|s| s.pid.is_none())
+    fn on_slot_exit(
+        &mut self,
+        index: usize,
+        pid: Pid,
+        description: &str,
+        failed: bool,
+        no_app: bool,
+    ) {
+        let stopping = !matches!(self.stopping, Stopping::No);
+        let slot = &mut self.slots[index];
+        slot.pid = None;
+        slot.ready = false;
+        if let Some(entry) = slot.entry.take() {
+            self.board.release(entry);
+        }
+        let lived = slot.born.elapsed();
+        if stopping {
+            log::info(&format!("worker {} (pid {pid}) {description}", slot.id));
+            return;
+        }
+        if no_app && self.config.need_app {
+            log::error(&format!(
+                "worker {} (pid {pid}) could not load the application and need-app is set: stopping",
+                slot.id
+            ));
+            self.exit_status = Some(EXIT_NO_APP);
+            self.begin_stop(false);
+            return;
+        }
+        if failed && !slot.harakiri && lived < HEALTHY_LIFETIME {
+            let delay = slot.backoff;
+            slot.backoff = (slot.backoff * 2).min(MAX_BACKOFF);
+            slot.respawn_at = Some(Instant::now() + delay);
+            log::warn(&format!(
+                "worker {} (pid {pid}) {description} after {:.1} s; respawning in {} s",
+                slot.id,
+                lived.as_secs_f64(),
+                delay.as_secs()
+            ));
+            return;
+        }
+        if lived >= HEALTHY_LIFETIME {
+            slot.backoff = FIRST_BACKOFF;
+        }
+        slot.respawn_at = Some(Instant::now());
+        let level = if failed { log::warn } else { log::info };
+        level(&format!(
+            "worker {} (pid {pid}) {description}; respawning",
+            slot.id
+        ));
+    }
+
+    /// Once per loop: harakiri, worker lifetimes, stragglers past their mercy, touch-reload.
+    fn periodic_checks(&mut self) {
+        let now = Instant::now();
+        if let Some(limit) = self.config.harakiri {
+            self.check_harakiri(limit);
+        }
+        if let Some(lifetime) = self.config.max_worker_lifetime {
+            if matches!(self.stopping, Stopping::No) {
+                let expired: Vec<usize> = (0..self.slots.len())
+                    .filter(|i| {
+                        let s = &self.slots[*i];
+                        s.pid.is_some() && s.ready && s.born.elapsed() >= lifetime
+                    })
+                    .collect();
+                for index in expired {
+                    log::info(&format!(
+                        "worker {}: max-worker-lifetime reached; recycling",
+                        self.slots[index].id
+                    ));
+                    self.retire_slot(index, true);
+                }
+            }
+        }
+        for retiree in &self.retirees {
+            if now >= retiree.deadline {
+                log::warn(&format!(
+                    "worker {} (pid {}) still busy after worker-reload-mercy: killing it",
+                    retiree.id, retiree.pid
+                ));
+                let _ = kill(retiree.pid, Signal::SIGKILL);
+            }
+        }
+        let mut touched = false;
+        for (path, last) in self
+            .config
+            .touch_reload
+            .iter()
+            .zip(self.touch_mtimes.iter_mut())
+        {
+            let current = modified(path);
+            if current != *last {
+                *last = current;
+                touched = true;
+            }
+        }
+        if touched {
+            self.reload("touch-reload");
+        }
+    }
+
+    fn check_harakiri(&mut self, limit: Duration) {
+        let now = scoreboard::now_ms();
+        let limit_ms = limit.as_millis() as u64;
+        for slot in &mut self.slots {
+            let (Some(pid), Some(entry)) = (slot.pid, slot.entry) else {
+                continue;
+            };
+            if let Some((thread, started, what)) = self
+                .board
+                .in_flight(entry)
+                .into_iter()
+                .find(|(_, started, _)| now.saturating_sub(*started) > limit_ms)
+            {
+                log::error(&format!(
+                    "harakiri: worker {} (pid {pid}) killed after {:.1} s serving {what} (thread {thread})",
+                    slot.id,
+                    now.saturating_sub(started) as f64 / 1000.0
+                ));
+                slot.harakiri = true;
+                let _ = kill(pid, Signal::SIGKILL);
+            }
+        }
+        for retiree in &self.retirees {
+            let Some(entry) = retiree.entry else { continue };
+            if let Some((_, started, what)) = self
+                .board
+                .in_flight(entry)
+                .into_iter()
+                .find(|(_, started, _)| now.saturating_sub(*started) > limit_ms)
+            {
+                log::error(&format!(
+                    "harakiri: retiring worker {} (pid {}) killed after {:.1} s serving {what}",
+                    retiree.id,
+                    retiree.pid,
+                    now.saturating_sub(started) as f64 / 1000.0
+                ));
+                let _ = kill(retiree.pid, Signal::SIGKILL);
+            }
+        }
     }
 
     /// While stopping: exit once every worker is gone, kill them at the deadline.
@@ -434,13 +798,13 @@ impl Master {
             Stopping::No => return None,
             Stopping::Graceful { deadline } | Stopping::Quick { deadline } => deadline,
         };
-        if self.all_dead() {
+        if self.all_pids().is_empty() {
             log::info("all workers stopped; goodbye");
             return Some(self.exit_status.unwrap_or(0));
         }
         if Instant::now() >= deadline {
             log::warn("workers did not stop in time: killing them");
-            self.signal_workers(Signal::SIGKILL);
+            self.signal_all(Signal::SIGKILL);
         }
         None
     }
@@ -448,9 +812,30 @@ impl Master {
     fn cleanup(&mut self) {
         if self.config.vacuum {
             net::vacuum(&self.listeners);
-            if let Some(path) = &self.pidfile {
+            if let Some(path) = &self.config.pidfile {
                 let _ = std::fs::remove_file(path);
             }
         }
+    }
+}
+
+/// Replaces this process image with a fresh copy of the binary; returns only on failure.
+/// execv itself (not std's Command) keeps the blocked signal mask, so no signal that
+/// arrives during the reload is lost or acted on by default.
+fn exec_self(executable: &std::path::Path, args: &[String]) -> String {
+    let program = match CString::new(executable.as_os_str().as_encoded_bytes()) {
+        Ok(c) => c,
+        Err(e) => return e.to_string(),
+    };
+    let mut argv = vec![program.clone()];
+    for arg in args {
+        match CString::new(arg.as_bytes()) {
+            Ok(c) => argv.push(c),
+            Err(e) => return e.to_string(),
+        }
+    }
+    match nix::unistd::execv(&program, &argv) {
+        Ok(never) => match never {},
+        Err(e) => e.to_string(),
     }
 }

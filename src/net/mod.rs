@@ -1,15 +1,17 @@
 //! Listening sockets: binding the configured addresses in the master before any worker
-//! exists, and removing the unix socket files rwsgi created (vacuum).
+//! exists, adopting sockets passed in (by systemd, or by the previous master image across a
+//! reload), and removing the unix socket files rwsgi created (vacuum).
 //!
-//! Owns: bind/listen/chmod of our own sockets, stale-socket detection, what vacuum may
-//! unlink. Must not: accept connections (workers do) or touch sockets it did not create.
+//! Owns: bind/listen/chmod of our own sockets, stale-socket detection, matching inherited
+//! sockets to configuration, what vacuum may unlink. Must not: accept connections (workers
+//! do) or unlink, chmod or re-bind a socket it did not create.
 
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use socket2::{Domain, SockAddr, Socket, Type};
+use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 
 use crate::config::{Config, ListenAddress, Protocol};
 
@@ -20,26 +22,98 @@ pub struct Listener {
     pub protocol: Protocol,
     /// The real address (a TCP port 0 is resolved).
     pub address: ListenAddress,
+    /// As configured (port 0 stays 0): how a reloaded master recognises the socket.
+    pub configured: ListenAddress,
     /// Set when rwsgi created the socket file itself: vacuum may remove it while its inode
     /// is unchanged.
     pub created: Option<(PathBuf, u64)>,
+    pub from_systemd: bool,
 }
 
-pub fn bind_all(config: &Config) -> Result<Vec<Listener>, String> {
-    config
-        .sockets
-        .iter()
-        .map(|spec| {
-            bind_one(&spec.address, config.listen_backlog, config.chmod_socket)
-                .map(|(fd, address, created)| Listener {
-                    fd,
-                    protocol: spec.protocol,
-                    address,
-                    created,
-                })
-                .map_err(|e| format!("cannot listen on {} ({}): {e}", spec.address, spec.protocol))
-        })
-        .collect()
+/// A socket this process did not bind itself.
+#[derive(Debug)]
+pub struct Inherited {
+    pub fd: OwnedFd,
+    pub origin: InheritedFrom,
+}
+
+#[derive(Debug)]
+pub enum InheritedFrom {
+    /// Passed by the previous master image on reload, with what it knew of it.
+    Reload {
+        protocol: Protocol,
+        configured: ListenAddress,
+        created: Option<(PathBuf, u64)>,
+        from_systemd: bool,
+    },
+}
+
+/// Binds or adopts every configured socket. Inherited sockets that match no configured
+/// address are closed (the configuration no longer names them).
+pub fn listeners(config: &Config, mut inherited: Vec<Inherited>) -> Result<Vec<Listener>, String> {
+    let mut out = Vec::new();
+    for spec in &config.sockets {
+        let position = inherited.iter().position(|i| match &i.origin {
+            InheritedFrom::Reload {
+                configured,
+                protocol,
+                ..
+            } => *configured == spec.address && *protocol == spec.protocol,
+        });
+        if let Some(position) = position {
+            let Inherited { fd, origin } = inherited.remove(position);
+            let InheritedFrom::Reload {
+                created,
+                from_systemd,
+                ..
+            } = origin;
+            let address = socket_address(fd.as_fd())
+                .map_err(|e| format!("inherited socket for {}: {e}", spec.address))?;
+            out.push(Listener {
+                fd,
+                protocol: spec.protocol,
+                address,
+                configured: spec.address.clone(),
+                created,
+                from_systemd,
+            });
+            continue;
+        }
+        let (fd, address, created) =
+            bind_one(&spec.address, config.listen_backlog, config.chmod_socket).map_err(|e| {
+                format!("cannot listen on {} ({}): {e}", spec.address, spec.protocol)
+            })?;
+        out.push(Listener {
+            fd,
+            protocol: spec.protocol,
+            address,
+            configured: spec.address.clone(),
+            created,
+            from_systemd: false,
+        });
+    }
+    for leftover in inherited {
+        let address = socket_address(leftover.fd.as_fd())
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        crate::log::info(&format!("socket {address} is no longer configured: closed"));
+    }
+    Ok(out)
+}
+
+/// The address a listening socket is bound to, as read from the descriptor.
+pub fn socket_address(fd: BorrowedFd<'_>) -> io::Result<ListenAddress> {
+    let address = SockRef::from(&fd).local_addr()?;
+    if let Some(inet) = address.as_socket() {
+        return Ok(ListenAddress::Tcp(inet));
+    }
+    match address.as_pathname() {
+        Some(path) => Ok(ListenAddress::Unix(path.to_path_buf())),
+        None => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "an unnamed or abstract unix socket",
+        )),
+    }
 }
 
 type Bound = (OwnedFd, ListenAddress, Option<(PathBuf, u64)>);
@@ -109,4 +183,83 @@ pub fn vacuum(listeners: &[Listener]) {
             }
         }
     }
+}
+
+/// The environment variable that carries listening sockets across a reload's exec.
+pub const RELOAD_FDS_VAR: &str = "RWSGI_RELOAD_FDS";
+
+/// Describes the listeners for the next master image and lets their descriptors survive
+/// exec. One line per socket: fd, protocol, configured address, created inode, systemd flag.
+pub fn export_for_reload(listeners: &[Listener]) -> io::Result<String> {
+    let mut lines = Vec::new();
+    for listener in listeners {
+        nix::fcntl::fcntl(
+            &listener.fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+        )?;
+        let created = listener
+            .created
+            .as_ref()
+            .map(|(path, inode)| format!("{inode}:{}", path.display()))
+            .unwrap_or_default();
+        lines.push(format!(
+            "{}\t{}\t{}\t{}\t{}",
+            listener.fd.as_raw_fd(),
+            listener.protocol,
+            listener.configured,
+            created,
+            u8::from(listener.from_systemd)
+        ));
+    }
+    Ok(lines.join("\n"))
+}
+
+/// Undoes `export_for_reload` when the exec did not happen.
+pub fn keep_private(listeners: &[Listener]) {
+    for listener in listeners {
+        let _ = nix::fcntl::fcntl(
+            &listener.fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        );
+    }
+}
+
+/// Reads what `export_for_reload` wrote, taking ownership of the descriptors it names.
+pub fn import_from_reload(text: &str) -> Vec<Inherited> {
+    text.lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split('\t').collect();
+            let [fd, protocol, configured, created, systemd] = fields[..] else {
+                return None;
+            };
+            let fd: i32 = fd.parse().ok()?;
+            // SAFETY: the previous image of this process left `fd` open across exec for us
+            // and nothing else in this image has claimed it; it is checked to be a socket
+            // below before use.
+            let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+            socket_address(fd.as_fd()).ok()?;
+            let _ = nix::fcntl::fcntl(
+                &fd,
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+            );
+            let protocol = if protocol == "http" {
+                Protocol::Http
+            } else {
+                Protocol::Uwsgi
+            };
+            let configured = crate::config::parse_address(configured).ok()?;
+            let created = created
+                .split_once(':')
+                .and_then(|(inode, path)| Some((PathBuf::from(path), inode.parse().ok()?)));
+            Some(Inherited {
+                fd,
+                origin: InheritedFrom::Reload {
+                    protocol,
+                    configured,
+                    created,
+                    from_systemd: systemd == "1",
+                },
+            })
+        })
+        .collect()
 }

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 use super::body::{self, BodyError};
 use super::respond::{self, Exchange, RequestLog};
-use super::Shared;
+use super::{Shared, DRAIN_GRACE};
 use crate::config::Protocol;
 use crate::protocol::http::{self, BodyFraming, HttpError, RequestHead};
 use crate::protocol::response;
@@ -124,8 +124,8 @@ async fn serve_http<S: Stream>(mut stream: S, endpoint: Endpoint, shared: Arc<Sh
                 return;
             }
         };
-        let last = shared.count_request();
         let method = &buf[head.method.clone()];
+        let last = shared.begin_request(method, &buf[head.target.clone()]);
         let exchange = Exchange {
             protocol: Protocol::Http,
             chunked_allowed: head.minor_version == 1,
@@ -148,6 +148,7 @@ async fn serve_http<S: Stream>(mut stream: S, endpoint: Endpoint, shared: Arc<Sh
             )
         })
         .await;
+        shared.end_request();
         if !keep_going {
             return;
         }
@@ -167,6 +168,7 @@ async fn read_http_head<S: Stream>(
 ) -> HeadRead {
     let mut deadline = Instant::now() + shared.keepalive_timeout;
     let mut receiving = false;
+    let mut in_grace = false;
     loop {
         if !buf.is_empty() {
             match http::parse_request(buf, shared.max_headers) {
@@ -186,13 +188,15 @@ async fn read_http_head<S: Stream>(
             }
         }
         let idle = buf.is_empty();
-        if idle && shared.draining() {
-            return HeadRead::Closed;
+        if idle && shared.draining() && !in_grace {
+            // One last request may already be on its way; it gets `Connection: close`.
+            in_grace = true;
+            deadline = deadline.min(Instant::now() + DRAIN_GRACE);
         }
         buf.reserve(4096);
         let read = tokio::select! {
             read = tokio::time::timeout_at(deadline, stream.read_buf(buf)) => read,
-            _ = drain.wait_for(|d| *d), if idle => return HeadRead::Closed,
+            _ = drain.wait_for(|d| *d), if idle && !in_grace => continue,
         };
         match read {
             Ok(Ok(0)) | Ok(Err(_)) => return HeadRead::Closed,
@@ -216,10 +220,7 @@ async fn serve_uwsgi<S: Stream>(mut stream: S, endpoint: Endpoint, shared: Arc<S
             Ok(Some(packet)) => break packet,
             Ok(None) => {}
             Err(e) => {
-                crate::log::warn(&format!(
-                    "{}: {e}; connection closed",
-                    peer_or_socket(&endpoint)
-                ));
+                crate::log::warn(&format!("{}: {e}; connection closed", peer(&endpoint)));
                 return;
             }
         }
@@ -239,7 +240,7 @@ async fn serve_uwsgi<S: Stream>(mut stream: S, endpoint: Endpoint, shared: Arc<S
             None => {
                 crate::log::warn(&format!(
                     "{}: invalid CONTENT_LENGTH in uwsgi request",
-                    peer_or_socket(&endpoint)
+                    peer(&endpoint)
                 ));
                 return refuse(
                     &mut stream,
@@ -270,8 +271,8 @@ async fn serve_uwsgi<S: Stream>(mut stream: S, endpoint: Endpoint, shared: Arc<S
             Ok(body) => body,
             Err(_) => return,
         };
-    shared.count_request();
     let var = |key: &[u8]| uwsgi::find_var(&buf, &packet, key).unwrap_or_default();
+    shared.begin_request(var(b"REQUEST_METHOD"), var(b"REQUEST_URI"));
     let exchange = Exchange {
         protocol: Protocol::Uwsgi,
         chunked_allowed: false,
@@ -287,6 +288,7 @@ async fn serve_uwsgi<S: Stream>(mut stream: S, endpoint: Endpoint, shared: Arc<S
         environ::uwsgi_environ(py, &shared.template, &buf, &packet, Input::new(body))
     })
     .await;
+    shared.end_request();
 }
 
 fn peer(endpoint: &Endpoint) -> String {
@@ -295,10 +297,6 @@ fn peer(endpoint: &Endpoint) -> String {
     } else {
         format!("{}:{}", endpoint.remote_addr, endpoint.remote_port)
     }
-}
-
-fn peer_or_socket(endpoint: &Endpoint) -> String {
-    peer(endpoint)
 }
 
 /// Answers a request that will not reach the application, then closes the connection

@@ -9,21 +9,46 @@ mod body;
 mod connection;
 mod respond;
 
+use std::cell::Cell;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
 use tokio::sync::watch;
 
 use crate::config::{Config, ListenAddress, Protocol};
+use crate::master::scoreboard::{Scoreboard, WorkerState};
 use crate::net::Listener;
 use crate::wsgi::environ::{Endpoint, EnvironTemplate};
 use crate::wsgi::interpreter;
 
 /// Exit status of a worker whose application could not be loaded (uWSGI's 22).
 pub const EXIT_NO_APP: i32 = 22;
+
+/// How long an idle keep-alive connection may still bring one last request (answered with
+/// `Connection: close`) once its worker drains: a client that just sent one is not cut off.
+const DRAIN_GRACE: Duration = Duration::from_secs(1);
+
+/// Messages a worker writes to the master's notify pipe: kind, then its scoreboard entry.
+pub const NOTIFY_READY: u8 = 1;
+pub const NOTIFY_DRAINING: u8 = 2;
+
+/// Who this worker is to the master.
+pub struct Identity {
+    pub id: usize,
+    /// Its entry in the scoreboard.
+    pub entry: usize,
+    pub board: Scoreboard,
+    /// The write end of the master's notify pipe.
+    pub notify: OwnedFd,
+}
+
+thread_local! {
+    /// Which of the worker's threads (its scoreboard request slot) runs here.
+    static THREAD_INDEX: Cell<usize> = const { Cell::new(0) };
+}
 
 /// What every thread of a worker shares.
 pub struct Shared {
@@ -32,12 +57,17 @@ pub struct Shared {
     pub buffer_size: usize,
     pub limit_post: u64,
     pub log_requests: bool,
-    pub max_requests: u64,
     pub max_headers: usize,
     pub header_timeout: Duration,
     pub keepalive_timeout: Duration,
     /// A body read or response write stalled this long is abandoned.
     pub io_timeout: Duration,
+    identity: Identity,
+    /// Requests after which this worker retires (max-requests plus its delta); 0: never.
+    retire_after: u64,
+    reload_on_rss_bytes: u64,
+    min_lifetime: Duration,
+    born: Instant,
     served: AtomicU64,
     drain: watch::Sender<bool>,
 }
@@ -47,22 +77,66 @@ impl Shared {
         *self.drain.borrow()
     }
 
-    pub fn start_drain(&self) {
-        self.drain.send_replace(true);
+    /// Stops accepting and lets connections finish; tells the master once, so it can fork
+    /// the replacement while this worker still serves what it has.
+    pub fn start_drain(&self, reason: &str) {
+        let started = self
+            .drain
+            .send_if_modified(|draining| !std::mem::replace(draining, true));
+        if started {
+            crate::log::info(&format!(
+                "draining ({reason}) after {} request(s)",
+                self.served()
+            ));
+            self.identity
+                .board
+                .set_state(self.identity.entry, WorkerState::Draining);
+            self.notify_master(NOTIFY_DRAINING);
+        }
+    }
+
+    fn notify_master(&self, kind: u8) {
+        let entry = (self.identity.entry as u16).to_le_bytes();
+        let _ = nix::unistd::write(&self.identity.notify, &[kind, 0, entry[0], entry[1]]);
     }
 
     pub fn drain_signal(&self) -> watch::Receiver<bool> {
         self.drain.subscribe()
     }
 
-    /// Counts a request; true when it is the last one before recycling.
-    pub fn count_request(&self) -> bool {
+    /// A request is about to run; true when it is the last before this worker retires
+    /// (max-requests), so its response can announce `Connection: close`.
+    pub fn begin_request(&self, method: &[u8], uri: &[u8]) -> bool {
+        let mut description = Vec::with_capacity(method.len() + 1 + uri.len().min(120));
+        description.extend_from_slice(method);
+        description.push(b' ');
+        description.extend_from_slice(&uri[..uri.len().min(120)]);
+        let thread = THREAD_INDEX.with(Cell::get);
+        self.identity
+            .board
+            .begin_request(self.identity.entry, thread, &description);
         let served = self.served.fetch_add(1, Ordering::Relaxed) + 1;
-        let last = self.max_requests > 0 && served >= self.max_requests;
+        let last = self.retire_after > 0 && served >= self.retire_after && self.old_enough();
         if last {
-            self.start_drain();
+            self.start_drain("max-requests reached");
         }
         last
+    }
+
+    pub fn end_request(&self) {
+        let thread = THREAD_INDEX.with(Cell::get);
+        self.identity.board.end_request(self.identity.entry, thread);
+        if self.reload_on_rss_bytes > 0 && !self.draining() && self.old_enough() {
+            if let Some(rss) = resident_bytes() {
+                if rss > self.reload_on_rss_bytes {
+                    self.start_drain(&format!("reload-on-rss: {} MiB resident", rss >> 20));
+                }
+            }
+        }
+    }
+
+    fn old_enough(&self) -> bool {
+        self.born.elapsed() >= self.min_lifetime
     }
 
     pub fn served(&self) -> u64 {
@@ -70,9 +144,20 @@ impl Shared {
     }
 }
 
-/// Runs worker `id` in a freshly forked child; never returns.
-pub fn run(id: usize, config: &Config, listeners: &[Listener], preloaded: Option<&Py<PyAny>>) -> ! {
-    crate::log::set_worker_id(id);
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+/// Runs a worker in a freshly forked child; never returns.
+pub fn run(
+    identity: Identity,
+    config: &Config,
+    listeners: &[Listener],
+    preloaded: Option<&Py<PyAny>>,
+) -> ! {
+    crate::log::set_worker_id(identity.id);
     crate::master::signals::reset_in_child();
     let app = if config.lazy_apps {
         match Python::attach(|py| interpreter::load_app(py, config)) {
@@ -92,30 +177,45 @@ pub fn run(id: usize, config: &Config, listeners: &[Listener], preloaded: Option
                 crate::log::error(&format!("cannot build the WSGI environ template: {e}"));
                 std::process::exit(1);
             });
+    let retire_after = if config.max_requests > 0 {
+        config.max_requests + (identity.id as u64 - 1) * config.max_requests_delta
+    } else {
+        0
+    };
     let shared = Arc::new(Shared {
         app,
         template,
         buffer_size: config.buffer_size,
         limit_post: config.limit_post,
         log_requests: !config.disable_logging,
-        max_requests: config.max_requests,
         max_headers: config.http_max_headers,
         header_timeout: config.http_header_timeout,
         keepalive_timeout: config.http_keepalive_timeout,
         io_timeout: config.socket_timeout,
+        identity,
+        retire_after,
+        reload_on_rss_bytes: config.reload_on_rss_mib << 20,
+        min_lifetime: config.min_worker_lifetime,
+        born: Instant::now(),
         served: AtomicU64::new(0),
         drain: watch::Sender::new(false),
     });
     let extra_threads: Vec<_> = (1..config.threads)
-        .map(|_| {
+        .map(|thread| {
             let shared = shared.clone();
             let sockets = duplicate(listeners);
             std::thread::spawn(move || {
+                THREAD_INDEX.with(|t| t.set(thread));
                 let _python = interpreter::PythonThread::register();
                 event_loop(&shared, sockets, false);
             })
         })
         .collect();
+    shared
+        .identity
+        .board
+        .set_state(shared.identity.entry, WorkerState::Ready);
+    shared.notify_master(NOTIFY_READY);
     event_loop(&shared, duplicate(listeners), true);
     for thread in extra_threads {
         let _ = thread.join();
@@ -178,8 +278,8 @@ async fn watch_signals(shared: Arc<Shared>) {
     };
     let mut drain = shared.drain_signal();
     tokio::select! {
-        _ = term.recv() => shared.start_drain(),
-        _ = hup.recv() => shared.start_drain(),
+        _ = term.recv() => shared.start_drain("SIGTERM"),
+        _ = hup.recv() => shared.start_drain("SIGHUP"),
         _ = drain.wait_for(|d| *d) => {}
     }
 }

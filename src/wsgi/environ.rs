@@ -81,7 +81,7 @@ pub fn http_environ<'py>(
     input: Input,
 ) -> PyResult<Bound<'py, PyDict>> {
     let env = template.fresh(py)?;
-    let body_len = input.len();
+    let body_len = input.body_len();
     env.set_item(
         intern!(py, "REQUEST_METHOD"),
         latin1(py, &buf[head.method.clone()])?,
@@ -178,7 +178,7 @@ pub fn uwsgi_environ<'py>(
     input: Input,
 ) -> PyResult<Bound<'py, PyDict>> {
     let env = template.fresh(py)?;
-    let body_len = input.len();
+    let body_len = input.body_len();
     let mut script_name: Option<&[u8]> = None;
     let mut path_info: Option<&[u8]> = None;
     let mut scheme: &str = "http";

@@ -68,7 +68,7 @@ impl Input {
         Input { body, position: 0 }
     }
 
-    pub fn len(&self) -> u64 {
+    pub fn body_len(&self) -> u64 {
         self.body.len()
     }
 

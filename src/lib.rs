@@ -1,0 +1,12 @@
+//! rwsgi as a library: the binary in `main.rs` is a thin entry point over these modules, and
+//! the fuzz targets in `fuzz/` reach the protocol parsers through it.
+//!
+//! Must not: hold process-wide state of its own; each module's header says what it owns.
+
+pub mod config;
+pub mod log;
+pub mod master;
+pub mod net;
+pub mod protocol;
+pub mod worker;
+pub mod wsgi;

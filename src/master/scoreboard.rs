@@ -1,0 +1,211 @@
+//! The scoreboard: a shared anonymous mapping, created by the master before the first fork,
+//! where each worker publishes its state and, per thread, the request it is serving and
+//! since when. The master reads it for harakiri, SIGUSR1 status and lifecycle decisions.
+//!
+//! Owns: the layout and atomic access. Must not: hold pointers into Python or anything a
+//! fork could invalidate; every field is a plain atomic so torn reads cannot happen.
+
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Bytes of "METHOD /path" kept per request for logs.
+const DESCRIPTION_WORDS: usize = 16;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum WorkerState {
+    Free = 0,
+    Starting = 1,
+    Ready = 2,
+    Draining = 3,
+}
+
+#[repr(C)]
+pub struct WorkerEntry {
+    pub pid: AtomicI32,
+    state: AtomicU32,
+    pub requests: AtomicU64,
+    pub born_ms: AtomicU64,
+}
+
+#[repr(C)]
+pub struct RequestSlot {
+    /// Unix milliseconds when the current request started; 0 when idle.
+    started_ms: AtomicU64,
+    description: [AtomicU64; DESCRIPTION_WORDS],
+}
+
+#[derive(Clone, Copy)]
+pub struct Scoreboard {
+    workers: &'static [WorkerEntry],
+    requests: &'static [RequestSlot],
+    threads: usize,
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Scoreboard {
+    /// Maps room for `capacity` workers of `threads` threads each, shared with every child.
+    pub fn new(capacity: usize, threads: usize) -> nix::Result<Scoreboard> {
+        use nix::sys::mman::{mmap_anonymous, MapFlags, ProtFlags};
+        let workers_len = capacity * std::mem::size_of::<WorkerEntry>();
+        let requests_len = capacity * threads * std::mem::size_of::<RequestSlot>();
+        let length = NonZeroUsize::new(workers_len + requests_len).expect("non-empty scoreboard");
+        // SAFETY: a fresh anonymous shared mapping, never unmapped, zero-filled by the
+        // kernel; all-zero bytes are valid atomics; WorkerEntry is 8-aligned and
+        // workers_len is a multiple of 8, so the RequestSlot array is aligned too. The
+        // slices are 'static because the mapping lives as long as the process, and a fork
+        // shares it rather than copying it.
+        unsafe {
+            let base = mmap_anonymous(
+                None,
+                length,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_SHARED,
+            )?;
+            let base = base.as_ptr() as *mut u8;
+            let workers = std::slice::from_raw_parts(base as *const WorkerEntry, capacity);
+            let requests = std::slice::from_raw_parts(
+                base.add(workers_len) as *const RequestSlot,
+                capacity * threads,
+            );
+            Ok(Scoreboard {
+                workers,
+                requests,
+                threads,
+            })
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Takes a free entry for a worker about to be forked.
+    pub fn claim(&self) -> Option<usize> {
+        let index = self.workers.iter().position(|w| {
+            w.state
+                .compare_exchange(
+                    WorkerState::Free as u32,
+                    WorkerState::Starting as u32,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+        })?;
+        let entry = &self.workers[index];
+        entry.pid.store(0, Ordering::Relaxed);
+        entry.requests.store(0, Ordering::Relaxed);
+        entry.born_ms.store(now_ms(), Ordering::Relaxed);
+        for slot in self.thread_slots(index) {
+            slot.started_ms.store(0, Ordering::Relaxed);
+        }
+        Some(index)
+    }
+
+    pub fn release(&self, index: usize) {
+        self.workers[index].pid.store(0, Ordering::Relaxed);
+        self.workers[index]
+            .state
+            .store(WorkerState::Free as u32, Ordering::Release);
+    }
+
+    pub fn entry(&self, index: usize) -> &WorkerEntry {
+        &self.workers[index]
+    }
+
+    pub fn state(&self, index: usize) -> WorkerState {
+        match self.workers[index].state.load(Ordering::Acquire) {
+            1 => WorkerState::Starting,
+            2 => WorkerState::Ready,
+            3 => WorkerState::Draining,
+            _ => WorkerState::Free,
+        }
+    }
+
+    pub fn set_state(&self, index: usize, state: WorkerState) {
+        self.workers[index]
+            .state
+            .store(state as u32, Ordering::Release);
+    }
+
+    fn thread_slots(&self, index: usize) -> &[RequestSlot] {
+        &self.requests[index * self.threads..(index + 1) * self.threads]
+    }
+
+    /// A worker thread starts serving `description` (e.g. "GET /path").
+    pub fn begin_request(&self, index: usize, thread: usize, description: &[u8]) {
+        let slot = &self.thread_slots(index)[thread];
+        let mut words = [0u64; DESCRIPTION_WORDS];
+        for (i, byte) in description
+            .iter()
+            .take(DESCRIPTION_WORDS * 8 - 1)
+            .enumerate()
+        {
+            words[i / 8] |= u64::from(*byte) << ((i % 8) * 8);
+        }
+        for (word, value) in slot.description.iter().zip(words) {
+            word.store(value, Ordering::Relaxed);
+        }
+        slot.started_ms.store(now_ms().max(1), Ordering::Release);
+    }
+
+    pub fn end_request(&self, index: usize, thread: usize) {
+        self.thread_slots(index)[thread]
+            .started_ms
+            .store(0, Ordering::Release);
+        self.workers[index].requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The requests in flight in a worker: (thread, started at unix ms, description).
+    pub fn in_flight(&self, index: usize) -> Vec<(usize, u64, String)> {
+        self.thread_slots(index)
+            .iter()
+            .enumerate()
+            .filter_map(|(thread, slot)| {
+                let started = slot.started_ms.load(Ordering::Acquire);
+                (started != 0).then(|| {
+                    let mut bytes = Vec::with_capacity(DESCRIPTION_WORDS * 8);
+                    for word in &slot.description {
+                        bytes.extend_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
+                    }
+                    let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
+                    (
+                        thread,
+                        started,
+                        String::from_utf8_lossy(&bytes[..end]).into_owned(),
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claim_describe_release() {
+        let board = Scoreboard::new(4, 2).unwrap();
+        let a = board.claim().unwrap();
+        let b = board.claim().unwrap();
+        assert_ne!(a, b);
+        board.begin_request(b, 1, b"GET /a/long/path?with=query");
+        let flight = board.in_flight(b);
+        assert_eq!(flight.len(), 1);
+        assert_eq!(flight[0].0, 1);
+        assert_eq!(flight[0].2, "GET /a/long/path?with=query");
+        board.end_request(b, 1);
+        assert!(board.in_flight(b).is_empty());
+        assert_eq!(board.entry(b).requests.load(Ordering::Relaxed), 1);
+        board.release(a);
+        assert_eq!(board.claim(), Some(a));
+    }
+}

@@ -1,0 +1,407 @@
+//! Recycling, reloads, killed workers and harakiri under load from several keep-alive
+//! clients: no request may fail. These check behaviour, not speed.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{BufReader, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// What the load clients saw.
+#[derive(Default, Debug)]
+struct Tally {
+    ok: u64,
+    /// Sent on a connection that died before any response byte; retried once on a new
+    /// connection, as HTTP clients do for idempotent requests (RFC 9110 §9.2.2).
+    retried: u64,
+    failed: u64,
+    /// (seconds since start, body) of each response.
+    answers: Vec<(f64, String)>,
+}
+
+struct Load {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<Tally>>,
+}
+
+impl Load {
+    /// `clients` keep-alive connections, each sending `path` back to back.
+    fn start(addr: SocketAddr, clients: usize, path: &'static str, began: Instant) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..clients)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || client_loop(addr, path, &stop, began))
+            })
+            .collect();
+        Load { stop, threads }
+    }
+
+    fn finish(self) -> Tally {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut total = Tally::default();
+        for thread in self.threads {
+            let tally = thread.join().unwrap();
+            total.ok += tally.ok;
+            total.retried += tally.retried;
+            total.failed += tally.failed;
+            total.answers.extend(tally.answers);
+        }
+        total.answers.sort_by(|a, b| a.0.total_cmp(&b.0));
+        total
+    }
+}
+
+fn client_loop(addr: SocketAddr, path: &str, stop: &AtomicBool, began: Instant) -> Tally {
+    let mut tally = Tally::default();
+    let raw = format!("GET {path} HTTP/1.1\r\nHost: load\r\n\r\n");
+    let mut connection: Option<BufReader<std::net::TcpStream>> = None;
+    while !stop.load(Ordering::Relaxed) {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let reader = connection.get_or_insert_with(|| BufReader::new(connect(addr)));
+            let sent = reader.get_mut().write_all(raw.as_bytes()).is_ok();
+            let response = if sent {
+                read_response(reader, false)
+            } else {
+                None
+            };
+            match response {
+                Some(response) if response.status == 200 => {
+                    tally.ok += 1;
+                    tally
+                        .answers
+                        .push((began.elapsed().as_secs_f64(), response.text()));
+                    if response.header("connection") == Some("close") {
+                        connection = None;
+                    }
+                    break;
+                }
+                Some(response) => {
+                    tally.failed += 1;
+                    eprintln!("load client: status {}", response.status);
+                    connection = None;
+                    break;
+                }
+                None => {
+                    connection = None;
+                    if attempts == 1 {
+                        tally.retried += 1;
+                        continue;
+                    }
+                    tally.failed += 1;
+                    break;
+                }
+            }
+        }
+    }
+    tally
+}
+
+fn pep3333(extra: &[&str], workers: usize) -> Server {
+    server()
+        .args([
+            "--chdir",
+            apps_dir().to_str().unwrap(),
+            "--module",
+            "pep3333",
+            "--disable-logging",
+        ])
+        .args(extra)
+        .workers(workers)
+        .http()
+        .start()
+}
+
+#[test]
+fn recycling_every_200_requests_loses_nothing() {
+    let server = pep3333(
+        &[
+            "--processes",
+            "2",
+            "--max-requests",
+            "200",
+            "--min-worker-lifetime",
+            "0",
+        ],
+        2,
+    );
+    let began = Instant::now();
+    let load = Load::start(server.addr(), 6, "/pid", began);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.log().matches("retired: exited").count() < 6 {
+        assert!(
+            Instant::now() < deadline,
+            "workers did not recycle:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let tally = load.finish();
+    assert_eq!(tally.failed, 0, "{tally:?}");
+    let pids: BTreeSet<&String> = tally.answers.iter().map(|(_, pid)| pid).collect();
+    assert!(pids.len() >= 6, "several generations served: {pids:?}");
+    eprintln!("recycling: {} ok, {} retried", tally.ok, tally.retried);
+}
+
+#[test]
+fn max_requests_delta_staggers_workers() {
+    let server = pep3333(
+        &[
+            "--processes",
+            "2",
+            "--max-requests",
+            "20",
+            "--max-requests-delta",
+            "30",
+            "--min-worker-lifetime",
+            "0",
+        ],
+        2,
+    );
+    let load = Load::start(server.addr(), 4, "/pid", Instant::now());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !server
+        .log()
+        .contains("rwsgi worker 2: draining (max-requests reached) after 50 request(s)")
+    {
+        assert!(Instant::now() < deadline, "{}", server.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let tally = load.finish();
+    assert_eq!(tally.failed, 0);
+    let log = server.log();
+    assert!(
+        log.contains("rwsgi worker 1: draining (max-requests reached) after 20 request(s)"),
+        "{log}"
+    );
+}
+
+#[test]
+fn sighup_reload_loses_nothing_and_serves_new_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("versioned.py");
+    let write_app = |version: &str| {
+        std::fs::write(
+            &app,
+            format!(
+                "import os\nVERSION = {version:?}\n\ndef application(environ, start_response):\n    body = ('%s %d' % (VERSION, os.getpid())).encode()\n    start_response('200 OK', [('Content-Length', str(len(body)))])\n    return [body]\n"
+            ),
+        )
+        .unwrap();
+    };
+    write_app("v1");
+    let server = server()
+        .args([
+            "--chdir",
+            dir.path().to_str().unwrap(),
+            "--module",
+            "versioned",
+            "--processes",
+            "2",
+            "--disable-logging",
+        ])
+        .workers(2)
+        .http()
+        .start();
+    let began = Instant::now();
+    let load = Load::start(server.addr(), 6, "/", began);
+    std::thread::sleep(Duration::from_millis(500));
+    write_app("v2");
+    let reload_at = began.elapsed().as_secs_f64();
+    server.signal(1);
+    server.wait_for_log("reload complete", Duration::from_secs(20));
+    let old_gone = server.wait_for_log("retired: exited", Duration::from_secs(20));
+    // Wait until both old workers have exited.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.log().matches("retired: exited").count() < 2 {
+        assert!(Instant::now() < deadline, "{old_gone}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let all_old_exited = began.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_millis(500));
+    let tally = load.finish();
+    assert_eq!(tally.failed, 0, "{tally:?}");
+    let served_v1 = tally
+        .answers
+        .iter()
+        .filter(|(_, b)| b.starts_with("v1"))
+        .count();
+    let served_v2 = tally
+        .answers
+        .iter()
+        .filter(|(_, b)| b.starts_with("v2"))
+        .count();
+    assert!(
+        served_v1 > 0 && served_v2 > 0,
+        "v1 {served_v1}, v2 {served_v2}"
+    );
+    let late_v1 = tally
+        .answers
+        .iter()
+        .filter(|(t, b)| *t > all_old_exited && b.starts_with("v1"))
+        .count();
+    assert_eq!(
+        late_v1, 0,
+        "an old worker served after the reload completed"
+    );
+    assert!(
+        tally
+            .answers
+            .iter()
+            .any(|(t, b)| *t > reload_at && b.starts_with("v1")),
+        "old workers served during the reload"
+    );
+    assert_eq!(server.get("/").text().split(' ').next(), Some("v2"));
+    let log = server.log();
+    assert!(log.contains("SIGHUP: reloading"), "{log}");
+    eprintln!("reload: {} ok, {} retried", tally.ok, tally.retried);
+}
+
+#[test]
+fn a_killed_worker_loses_nothing() {
+    let server = pep3333(&["--processes", "2"], 2);
+    let load = Load::start(server.addr(), 6, "/pid", Instant::now());
+    std::thread::sleep(Duration::from_millis(500));
+    // Kill every worker in turn, so whichever holds the load's connections dies under it.
+    let victims: Vec<String> = server
+        .log()
+        .lines()
+        .filter_map(|l| l.split("started (pid ").nth(1))
+        .map(|p| p.trim_end_matches(')').to_string())
+        .collect();
+    assert_eq!(victims.len(), 2);
+    for victim in &victims {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", victim])
+            .status();
+        server.wait_for_log(
+            &format!("(pid {victim}) killed by SIGKILL"),
+            Duration::from_secs(10),
+        );
+        std::thread::sleep(Duration::from_millis(1000));
+    }
+    let tally = load.finish();
+    assert_eq!(tally.failed, 0, "{tally:?}");
+    let served_by_victims = tally
+        .answers
+        .iter()
+        .filter(|(_, pid)| victims.contains(pid))
+        .count();
+    assert!(served_by_victims > 0, "the load reached the killed workers");
+    eprintln!("kill: {} ok, {} retried", tally.ok, tally.retried);
+}
+
+#[test]
+fn harakiri_kills_a_stuck_request_and_the_worker_serves_again() {
+    let server = pep3333_server(&["--harakiri", "2"]);
+    let began = Instant::now();
+    let mut stream = connect(server.addr());
+    stream
+        .write_all(b"GET /sleep?20 HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let response = read_response(&mut BufReader::new(stream), false);
+    assert!(response.is_none(), "the stuck request gets no response");
+    assert!(
+        began.elapsed() < Duration::from_secs(10),
+        "ended within a few seconds, not 20"
+    );
+    let log = server.wait_for_log("harakiri: worker 1", Duration::from_secs(5));
+    assert!(log.contains("serving GET /sleep?20"), "{log}");
+    assert_eq!(server.get("/ok").status, 200);
+}
+
+#[test]
+fn sigusr1_logs_what_each_worker_is_doing() {
+    let server = pep3333_server(&[]);
+    let addr = server.addr();
+    let slow = std::thread::spawn(move || {
+        request(
+            addr,
+            "GET /sleep?2 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        )
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    server.signal(10);
+    let log = server.wait_for_log("thread 0: GET /sleep?2 for", Duration::from_secs(5));
+    assert!(log.contains("request(s)"), "{log}");
+    assert_eq!(slow.join().unwrap().status, 200);
+}
+
+#[test]
+fn max_worker_lifetime_and_reload_on_rss_recycle() {
+    let server = pep3333_server(&["--max-worker-lifetime", "1"]);
+    let first: i32 = server.get("/pid").text().parse().unwrap();
+    server.wait_for_log("max-worker-lifetime reached", Duration::from_secs(10));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.get("/pid").text().parse::<i32>().unwrap() == first {
+        assert!(Instant::now() < deadline);
+    }
+    // A worker above 1 MiB resident (all of them) drains after its first request.
+    let server = pep3333_server(&["--reload-on-rss", "1", "--min-worker-lifetime", "0"]);
+    let first: i32 = server.get("/pid").text().parse().unwrap();
+    server.wait_for_log("draining (reload-on-rss:", Duration::from_secs(10));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.get("/pid").text().parse::<i32>().unwrap() == first {
+        assert!(Instant::now() < deadline);
+    }
+}
+
+#[test]
+fn touch_reload_reloads_when_the_file_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let trigger = dir.path().join("reload.trigger");
+    std::fs::write(&trigger, "1").unwrap();
+    let server = pep3333_server(&["--touch-reload", trigger.to_str().unwrap()]);
+    let before: i32 = server.get("/import-pid").text().parse().unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    std::fs::write(&trigger, "2").unwrap();
+    server.wait_for_log("touch-reload: reloading", Duration::from_secs(5));
+    server.wait_for_log("reload complete", Duration::from_secs(10));
+    // Same master pid (re-exec), the app imported again.
+    assert_eq!(
+        server.get("/import-pid").text().parse::<i32>().unwrap(),
+        before
+    );
+    assert!(server.log().matches("application loaded").count() >= 2);
+}
+
+#[test]
+fn a_reload_with_a_broken_config_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ini = dir.path().join("app.ini");
+    std::fs::write(
+        &ini,
+        format!(
+            "[uwsgi]\nchdir = {}\nmodule = pep3333\nhttp-socket = 127.0.0.1:0\n",
+            apps_dir().display()
+        ),
+    )
+    .unwrap();
+    let server = server().args(["--ini", ini.to_str().unwrap()]).start();
+    let log = server.log();
+    let addr: SocketAddr = log
+        .lines()
+        .find_map(|l| l.split("listening on ").nth(1))
+        .and_then(|r| r.split(' ').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    std::fs::write(&ini, "[uwsgi]\nprocesses = many\n").unwrap();
+    server.signal(1);
+    server.wait_for_log(
+        "reload refused, the configuration is invalid",
+        Duration::from_secs(5),
+    );
+    let response = request(
+        addr,
+        "GET /ok HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(response.status, 200);
+}
