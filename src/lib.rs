@@ -7,6 +7,8 @@ pub mod config;
 pub mod log;
 pub mod master;
 pub mod net;
+pub mod privileges;
 pub mod protocol;
+pub mod systemd;
 pub mod worker;
 pub mod wsgi;

@@ -1,13 +1,31 @@
-//! Log lines on stderr, one write(2) each so lines from several processes never interleave.
+//! Logging: plain lines on stderr (one write(2) each, so lines from several processes never
+//! interleave), or journal entries with a priority and fields when stderr is the journal.
 //!
-//! Owns: the line format and the process label (master or worker N). Must not: buffer (a
-//! killed worker must not lose lines) or format request details (the worker does).
+//! Owns: the process label (master or worker N), levels, the request record and its
+//! `log-format` rendering. Must not: buffer (a killed worker must not lose lines).
 
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+use crate::systemd::journal::Journal;
 
 /// 0 in the master, N in worker N.
 static WORKER_ID: AtomicUsize = AtomicUsize::new(0);
+static SINK: OnceLock<Sink> = OnceLock::new();
+
+struct Sink {
+    journal: Option<Journal>,
+    request_format: Option<String>,
+}
+
+/// Chooses where logs go; call once at start-up, after `logto` redirected stderr.
+pub fn init(request_format: Option<String>) {
+    let _ = SINK.set(Sink {
+        journal: Journal::detect(),
+        request_format,
+    });
+}
 
 pub fn set_worker_id(id: usize) {
     WORKER_ID.store(id, Ordering::Relaxed);
@@ -17,33 +35,181 @@ pub fn worker_id() -> usize {
     WORKER_ID.load(Ordering::Relaxed)
 }
 
-fn emit(level: &str, message: &str) {
-    let id = worker_id();
-    let mut line = String::with_capacity(message.len() + 32);
-    if id == 0 {
-        line.push_str("rwsgi master: ");
-    } else {
-        line.push_str(&format!("rwsgi worker {id}: "));
+fn label() -> String {
+    match worker_id() {
+        0 => "master".to_string(),
+        id => format!("worker {id}"),
     }
-    line.push_str(level);
-    line.push_str(message);
-    line.push('\n');
+}
+
+/// Syslog priorities, as the journal reads them.
+const ERROR: u8 = 3;
+const WARNING: u8 = 4;
+const INFO: u8 = 6;
+
+fn emit(priority: u8, message: &str, fields: &[(&str, &str)]) {
+    if let Some(journal) = SINK.get().and_then(|s| s.journal.as_ref()) {
+        let worker = worker_id().to_string();
+        let mut all: Vec<(&str, &str)> = Vec::with_capacity(fields.len() + 1);
+        if worker_id() != 0 {
+            all.push(("WORKER_ID", worker.as_str()));
+        }
+        all.extend_from_slice(fields);
+        if journal
+            .send(priority, &format!("{}: {message}", label()), &all)
+            .is_ok()
+        {
+            return;
+        }
+    }
+    let level = match priority {
+        ERROR => "error: ",
+        WARNING => "warning: ",
+        _ => "",
+    };
+    let line = format!("rwsgi {}: {level}{message}\n", label());
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
 pub fn info(message: &str) {
-    emit("", message);
+    emit(INFO, message, &[]);
 }
 
 pub fn warn(message: &str) {
-    emit("warning: ", message);
+    emit(WARNING, message, &[]);
 }
 
 pub fn error(message: &str) {
-    emit("error: ", message);
+    emit(ERROR, message, &[]);
 }
 
-/// A request line; kept apart from `info` so journald fields can be attached later.
-pub fn request(line: &str) {
-    emit("", line);
+/// One served request, for the request log.
+pub struct RequestRecord<'a> {
+    pub method: &'a str,
+    pub uri: &'a str,
+    pub proto: &'a str,
+    pub remote: &'a str,
+    pub host: &'a str,
+    pub user_agent: &'a str,
+    pub referer: &'a str,
+    pub status: u16,
+    pub bytes: u64,
+    pub micros: u64,
+}
+
+pub fn request(record: &RequestRecord<'_>) {
+    let message = match SINK.get().and_then(|s| s.request_format.as_deref()) {
+        Some(format) => render(format, record),
+        None => format!(
+            "{} \"{} {}\" {} {} bytes in {:.3} ms",
+            record.remote,
+            record.method,
+            record.uri,
+            record.status,
+            record.bytes,
+            record.micros as f64 / 1000.0
+        ),
+    };
+    let status = record.status.to_string();
+    let duration = record.micros.to_string();
+    let bytes = record.bytes.to_string();
+    let priority = if record.status >= 500 { WARNING } else { INFO };
+    emit(
+        priority,
+        &message,
+        &[
+            ("REQUEST_METHOD", record.method),
+            ("REQUEST_URI", record.uri),
+            ("STATUS", &status),
+            ("DURATION_US", &duration),
+            ("RESPONSE_BYTES", &bytes),
+            ("REMOTE_ADDR", record.remote),
+        ],
+    );
+}
+
+/// uWSGI's `log-format`: `%(name)` variables; unknown ones are left as written.
+fn render(format: &str, record: &RequestRecord<'_>) -> String {
+    let mut out = String::with_capacity(format.len() + 64);
+    let mut rest = format;
+    while let Some(start) = rest.find("%(") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find(')') else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        let name = &after[..end];
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let value = match name {
+            "method" => record.method.to_string(),
+            "uri" => record.uri.to_string(),
+            "proto" => record.proto.to_string(),
+            "addr" => record.remote.to_string(),
+            "host" => record.host.to_string(),
+            "uagent" => record.user_agent.to_string(),
+            "referer" => record.referer.to_string(),
+            "status" => record.status.to_string(),
+            "size" => record.bytes.to_string(),
+            "micros" => record.micros.to_string(),
+            "msecs" => (record.micros / 1000).to_string(),
+            "secs" => format!("{:.6}", record.micros as f64 / 1e6),
+            "pid" => std::process::id().to_string(),
+            "wid" => worker_id().to_string(),
+            "epoch" | "time" => now.as_secs().to_string(),
+            "ltime" => {
+                String::from_utf8_lossy(&crate::protocol::response::http_date(now.as_secs()))
+                    .into_owned()
+            }
+            _ => format!("%({name})"),
+        };
+        out.push_str(&value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `logto FILE`: this process's stdout and stderr (and so every worker's, and the
+/// application's prints) append to FILE.
+pub fn redirect_to(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o640)
+        .open(path)?;
+    nix::unistd::dup2_stdout(&file)?;
+    nix::unistd::dup2_stderr(&file)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_format_variables() {
+        let record = RequestRecord {
+            method: "GET",
+            uri: "/x?y",
+            proto: "HTTP/1.1",
+            remote: "10.0.0.1",
+            host: "example.org",
+            user_agent: "curl/8",
+            referer: "",
+            status: 404,
+            bytes: 12,
+            micros: 2500,
+        };
+        assert_eq!(
+            render(
+                "%(addr) %(method) %(uri) %(proto) %(status) %(size) %(msecs)ms %(uagent) %(nope)",
+                &record
+            ),
+            "10.0.0.1 GET /x?y HTTP/1.1 404 12 2ms curl/8 %(nope)"
+        );
+    }
 }

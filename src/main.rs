@@ -27,6 +27,12 @@ fn main() {
         Ok(loaded) => loaded,
         Err(e) => fail(&e.to_string()),
     };
+    if let Some(path) = &loaded.config.logto {
+        if let Err(e) = log::redirect_to(path) {
+            fail(&format!("logto {}: {e}", path.display()));
+        }
+    }
+    log::init(loaded.config.log_format.clone());
     for warning in &loaded.warnings {
         log::warn(warning);
     }

@@ -81,6 +81,17 @@ pub struct Config {
     pub buffer_size: usize,
     pub limit_post: u64,
     pub disable_logging: bool,
+    pub logto: Option<PathBuf>,
+    pub log_format: Option<String>,
+    /// Protocol of `socket` entries and of unnamed, unmatched systemd sockets.
+    pub protocol: Protocol,
+    /// Indexes into `sockets` of `socket` entries, whose protocol `protocol` decides.
+    default_protocol_sockets: Vec<usize>,
+    pub chown_socket: Option<String>,
+    pub uid: Option<String>,
+    pub gid: Option<String>,
+    pub capabilities: Vec<caps::Capability>,
+    pub no_new_privileges: bool,
     pub http_max_headers: usize,
     pub http_header_timeout: Duration,
     pub http_keepalive_timeout: Duration,
@@ -117,6 +128,15 @@ impl Default for Config {
             buffer_size: 8192,
             limit_post: 0,
             disable_logging: false,
+            logto: None,
+            log_format: None,
+            protocol: Protocol::Uwsgi,
+            default_protocol_sockets: Vec::new(),
+            chown_socket: None,
+            uid: None,
+            gid: None,
+            capabilities: Vec::new(),
+            no_new_privileges: false,
             http_max_headers: 100,
             http_header_timeout: Duration::from_secs(30),
             http_keepalive_timeout: Duration::from_secs(30),
@@ -179,6 +199,9 @@ pub fn build(entries: &[Entry]) -> Result<Loaded, ConfigError> {
             continue;
         };
         apply(&mut config, spec, entry)?;
+    }
+    for index in std::mem::take(&mut config.default_protocol_sockets) {
+        config.sockets[index].protocol = config.protocol;
     }
     Ok(Loaded { config, warnings })
 }
@@ -256,12 +279,15 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
             .touch_reload
             .push(PathBuf::from(non_empty(entry, spec)?)),
         "pidfile" => config.pidfile = Some(PathBuf::from(non_empty(entry, spec)?)),
-        "socket" | "http-socket" | "http" => {
-            let protocol = if spec.name == "socket" {
-                Protocol::Uwsgi
-            } else {
+        "socket" | "uwsgi-socket" | "http-socket" | "http" => {
+            let protocol = if spec.name == "http-socket" || spec.name == "http" {
                 Protocol::Http
+            } else {
+                Protocol::Uwsgi
             };
+            if spec.name == "socket" {
+                config.default_protocol_sockets.push(config.sockets.len());
+            }
             let address =
                 parse_address(&non_empty(entry, spec)?).map_err(|m| error(entry, spec, m))?;
             config.sockets.push(SocketSpec { address, protocol });
@@ -287,6 +313,30 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
             config.limit_post = parse_bytes(entry).map_err(|m| error(entry, spec, m))?
         }
         "disable-logging" => config.disable_logging = flag()?,
+        "logto" => config.logto = Some(PathBuf::from(non_empty(entry, spec)?)),
+        "log-format" => config.log_format = Some(non_empty(entry, spec)?),
+        "protocol" => {
+            config.protocol = match non_empty(entry, spec)?.as_str() {
+                "uwsgi" => Protocol::Uwsgi,
+                "http" => Protocol::Http,
+                _ => return Err(error(entry, spec, "expected uwsgi or http")),
+            }
+        }
+        "chown-socket" => config.chown_socket = Some(non_empty(entry, spec)?),
+        "uid" => config.uid = Some(non_empty(entry, spec)?),
+        "gid" => config.gid = Some(non_empty(entry, spec)?),
+        "cap" => {
+            for name in non_empty(entry, spec)?
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+            {
+                let capability = crate::privileges::parse_capability(name)
+                    .ok_or_else(|| error(entry, spec, format!("unknown capability '{name}'")))?;
+                config.capabilities.push(capability);
+            }
+        }
+        "no-new-privileges" => config.no_new_privileges = flag()?,
         "http-max-headers" => {
             config.http_max_headers = number()? as usize;
             if !(1..=crate::protocol::http::MAX_HEADERS).contains(&config.http_max_headers) {

@@ -111,8 +111,12 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("pidfile", [], Text, "", "PATH", Honoured,
         "write the master's PID to PATH"),
     // Sockets.
-    opt!("socket", ["uwsgi-socket", "s"], List, "", "ADDR", Honoured,
+    opt!("socket", ["s"], List, "", "ADDR", Honoured,
+        "listen on a unix path or HOST:PORT with the default protocol (see `protocol`: uwsgi unless set) (repeatable)"),
+    opt!("uwsgi-socket", [], List, "", "ADDR", Honoured,
         "listen for the uwsgi protocol (nginx uwsgi_pass) on a unix path or HOST:PORT (repeatable)"),
+    opt!("protocol", ["socket-protocol"], Text, "uwsgi", "uwsgi|http", Honoured,
+        "protocol of `socket` listeners and of systemd sockets that match no option and have no name"),
     opt!("http-socket", [], List, "", "ADDR", Honoured,
         "listen for HTTP/1.1 on a unix path or HOST:PORT (repeatable)"),
     opt!("http", [], List, "", "ADDR", Honoured,
@@ -121,6 +125,8 @@ pub static OPTIONS: &[OptionSpec] = &[
         "listen(2) backlog of every socket rwsgi binds"),
     opt!("chmod-socket", ["C"], Text, "", "MODE", Honoured,
         "mode of unix sockets rwsgi binds: three octal digits; no value means 666"),
+    opt!("chown-socket", [], Text, "", "USER[:GROUP]", Honoured,
+        "owner of unix sockets rwsgi binds (never of sockets systemd passes)"),
     opt!("vacuum", [], Flag, "false", "", Honoured,
         "on exit remove the unix sockets rwsgi bound and its pidfile"),
     opt!("buffer-size", ["b"], Bytes, "8192", "BYTES", Honoured,
@@ -135,9 +141,22 @@ pub static OPTIONS: &[OptionSpec] = &[
         "an idle keep-alive HTTP connection is closed after this time"),
     opt!("socket-timeout", ["http-timeout"], Number, "60", "SECONDS", Honoured,
         "a request body read or response write that makes no progress for this long is abandoned (uWSGI's default is 4)"),
+    // Privileges.
+    opt!("uid", [], Text, "", "USER", Honoured,
+        "drop to this user (name or number) after binding, before forking workers"),
+    opt!("gid", [], Text, "", "GROUP", Honoured,
+        "drop to this group (name or number); supplementary groups come from the user's"),
+    opt!("cap", [], Text, "", "CAP[,CAP]", Honoured,
+        "Linux capabilities to keep after dropping to uid (e.g. net_bind_service); none otherwise"),
+    opt!("no-new-privileges", [], Flag, "false", "", Honoured,
+        "set no_new_privs so no process can gain privileges through exec (setuid binaries)"),
     // Logging.
     opt!("disable-logging", ["L"], Flag, "false", "", Honoured,
         "do not log one line per request"),
+    opt!("logto", [], Text, "", "FILE", Honoured,
+        "append all output (logs, the app's stdout and stderr) to FILE instead of stderr"),
+    opt!("log-format", ["logformat"], Text, "", "FORMAT", Honoured,
+        "request log line with uWSGI variables: %(method) %(uri) %(status) %(msecs) %(micros) %(size) %(addr) %(pid) %(wid) %(proto) %(host) %(uagent) %(referer) %(epoch) %(ltime)"),
     // Accepted for compatibility.
     opt!("plugins", ["plugin"], Ignored, "", "LIST", NoOp,
         "accepted for python plugins: the interpreter is built in"),
@@ -251,7 +270,8 @@ mod tests {
     fn lookup_accepts_aliases_and_underscores() {
         assert_eq!(find("workers").unwrap().name, "processes");
         assert_eq!(find("lazy_apps").unwrap().name, "lazy-apps");
-        assert_eq!(find("uwsgi-socket").unwrap().name, "socket");
+        assert_eq!(find("s").unwrap().name, "socket");
+        assert_eq!(find("socket_protocol").unwrap().name, "protocol");
         assert!(find("procesess").is_none());
     }
 

@@ -23,7 +23,8 @@ use nix::unistd::{ForkResult, Pid};
 use pyo3::prelude::*;
 
 use crate::config::Config;
-use crate::net::{self, Listener};
+use crate::net::{self, Inherited, InheritedFrom, Listener};
+use crate::systemd::Notifier;
 use crate::wsgi::interpreter;
 use crate::{log, worker};
 use scoreboard::{Scoreboard, WorkerState};
@@ -88,7 +89,15 @@ pub struct Master {
     /// Set when the master stops because of a failure rather than a request to stop.
     exit_status: Option<i32>,
     touch_mtimes: Vec<Option<SystemTime>>,
+    notifier: Notifier,
+    /// READY=1 has been sent for this master image.
+    announced_ready: bool,
+    next_status: Instant,
+    next_watchdog: Option<Instant>,
 }
+
+/// How often STATUS= is refreshed with the request count.
+const STATUS_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Runs the server; returns the process exit status. `args` are the command-line
 /// arguments, kept to re-read the configuration on reload.
@@ -103,13 +112,31 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
             return 1;
         }
     }
-    let inherited = std::env::var(net::RELOAD_FDS_VAR)
+    let notifier = Notifier::from_environment();
+    let target = match crate::privileges::resolve(&config) {
+        Ok(target) => target,
+        Err(message) => {
+            log::error(&message);
+            return 2;
+        }
+    };
+    let mut inherited: Vec<Inherited> = std::env::var(net::RELOAD_FDS_VAR)
         .map(|text| net::import_from_reload(&text))
         .unwrap_or_default();
     let previous = previous_generation();
     std::env::remove_var(net::RELOAD_FDS_VAR);
     std::env::remove_var(RELOAD_WORKERS_VAR);
     let reloading = !previous.is_empty();
+    match crate::systemd::take_listen_fds() {
+        Ok(fds) => inherited.extend(fds.into_iter().map(|(fd, name)| Inherited {
+            fd,
+            origin: InheritedFrom::Systemd { name },
+        })),
+        Err(message) => {
+            log::error(&message);
+            return 1;
+        }
+    }
     let listeners = match net::listeners(&config, inherited) {
         Ok(listeners) => listeners,
         Err(message) => {
@@ -122,11 +149,40 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
         return 2;
     }
     for listener in &listeners {
-        log::info(&format!(
-            "listening on {} ({})",
-            listener.address, listener.protocol
-        ));
+        if listener.from_systemd {
+            use std::os::fd::AsRawFd;
+            log::info(&format!(
+                "fd {} {}: {}, from systemd",
+                listener.fd.as_raw_fd(),
+                listener.address,
+                listener.protocol
+            ));
+        } else {
+            log::info(&format!(
+                "listening on {} ({})",
+                listener.address, listener.protocol
+            ));
+        }
     }
+    if let Some(owner) = &config.chown_socket {
+        if let Err(message) = crate::privileges::chown_sockets(&listeners, owner) {
+            log::error(&message);
+            return 1;
+        }
+    }
+    if let Some(path) = &config.pidfile {
+        if let Err(e) = std::fs::write(path, format!("{}\n", std::process::id())) {
+            log::error(&format!("cannot write pidfile {}: {e}", path.display()));
+            return 1;
+        }
+    }
+    if let Err(message) =
+        crate::privileges::drop_to(&target, &config.capabilities, config.no_new_privileges)
+    {
+        log::error(&format!("cannot drop privileges: {message}"));
+        return 1;
+    }
+    notifier.status("loading the application");
     if let Err(message) = interpreter::initialize(&config) {
         log::error(&message);
         return 1;
@@ -134,7 +190,7 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
     let app = if config.lazy_apps {
         None
     } else {
-        match Python::attach(|py| interpreter::load_app(py, &config)) {
+        match import_with_extended_timeout(&notifier, &config) {
             Ok(app) => {
                 log::info(&format!("application loaded: {}", app_label(&config)));
                 Some(app)
@@ -158,12 +214,6 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
     };
     if app.is_some() {
         Python::attach(interpreter::freeze_heap);
-    }
-    if let Some(path) = &config.pidfile {
-        if let Err(e) = std::fs::write(path, format!("{}\n", std::process::id())) {
-            log::error(&format!("cannot write pidfile {}: {e}", path.display()));
-            return 1;
-        }
     }
     let signal_fd = match signals::master_signalfd() {
         Ok(fd) => fd,
@@ -219,7 +269,12 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
         stopping: Stopping::No,
         exit_status: None,
         touch_mtimes,
+        next_watchdog: notifier.watchdog_interval().map(|_| Instant::now()),
+        notifier,
+        announced_ready: false,
+        next_status: Instant::now() + STATUS_INTERVAL,
     };
+    master.notifier.status("starting workers");
     log::info(&format!(
         "master {} {} {} worker(s)",
         std::process::id(),
@@ -233,6 +288,31 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
     let status = master.arbiter_loop(&signal_fd);
     master.cleanup();
     status
+}
+
+/// Imports the application; meanwhile a short-lived helper thread asks systemd for more
+/// start-up time. The thread is joined before any fork, so the master forks single-threaded.
+fn import_with_extended_timeout(notifier: &Notifier, config: &Config) -> Result<Py<PyAny>, String> {
+    if !notifier.enabled() {
+        return Python::attach(|py| interpreter::load_app(py, config));
+    }
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut waited = Duration::ZERO;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                if waited >= Duration::from_secs(10) {
+                    notifier.extend_timeout(Duration::from_secs(30));
+                    waited = Duration::ZERO;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+                waited += Duration::from_millis(100);
+            }
+        });
+        let result = Python::attach(|py| interpreter::load_app(py, config));
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        result
+    })
 }
 
 fn previous_generation() -> Vec<(Pid, usize)> {
@@ -298,7 +378,14 @@ impl Master {
             .map(|at| at.saturating_duration_since(now))
             .min()
             .unwrap_or(Duration::from_secs(1));
-        next_respawn.min(Duration::from_secs(1)).as_millis() as u16
+        let watchdog = self
+            .next_watchdog
+            .map(|at| at.saturating_duration_since(now))
+            .unwrap_or(Duration::from_secs(1));
+        next_respawn
+            .min(watchdog)
+            .min(Duration::from_secs(1))
+            .as_millis() as u16
     }
 
     fn on_signal(&mut self, signal: Signal) {
@@ -326,11 +413,39 @@ impl Master {
                 worker::NOTIFY_READY => {
                     self.slots[index].ready = true;
                     self.retire_previous_when_ready();
+                    self.announce_ready_when_all_are();
                 }
                 worker::NOTIFY_DRAINING => self.retire_slot(index, false),
                 _ => {}
             }
         }
+    }
+
+    /// READY=1 once every worker has the application loaded and accepts (lazy-apps too).
+    fn announce_ready_when_all_are(&mut self) {
+        if self.announced_ready || !self.slots.iter().all(|s| s.ready || s.retiring) {
+            return;
+        }
+        self.announced_ready = true;
+        let status = self.status_text();
+        log::info(&format!("ready: {status}"));
+        self.notifier.ready(&status);
+    }
+
+    fn status_text(&self) -> String {
+        let served: u64 = self
+            .slots
+            .iter()
+            .filter_map(|s| s.entry)
+            .map(|entry| {
+                self.board
+                    .entry(entry)
+                    .requests
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            })
+            .sum();
+        let workers = self.slots.iter().filter(|s| s.pid.is_some()).count();
+        format!("{workers} worker(s), {served} request(s) served by the current ones")
     }
 
     /// After a reload, the old image's workers stop once every new worker serves.
@@ -385,6 +500,7 @@ impl Master {
         } else {
             "immediate stop"
         });
+        self.notifier.stopping();
         let deadline = Instant::now()
             + if graceful {
                 self.config.worker_reload_mercy
@@ -458,10 +574,12 @@ impl Master {
             .chain(self.retirees.iter().map(|r| format!("{}:{}", r.pid, r.id)))
             .chain(self.previous.iter().map(|(pid, id)| format!("{pid}:{id}")))
             .collect();
+        self.notifier.reloading();
         std::env::set_var(net::RELOAD_FDS_VAR, exported);
         std::env::set_var(RELOAD_WORKERS_VAR, workers.join(","));
         let error = exec_self(&self.executable, &self.args);
         log::error(&format!("reload failed: cannot exec: {error}"));
+        self.notifier.ready(&self.status_text());
         std::env::remove_var(net::RELOAD_FDS_VAR);
         std::env::remove_var(RELOAD_WORKERS_VAR);
         net::keep_private(&self.listeners);
@@ -704,6 +822,18 @@ impl Master {
     /// Once per loop: harakiri, worker lifetimes, stragglers past their mercy, touch-reload.
     fn periodic_checks(&mut self) {
         let now = Instant::now();
+        if let (Some(due), Some(interval)) = (self.next_watchdog, self.notifier.watchdog_interval())
+        {
+            if now >= due {
+                self.notifier.watchdog();
+                self.next_watchdog = Some(now + interval);
+            }
+        }
+        if self.announced_ready && now >= self.next_status && matches!(self.stopping, Stopping::No)
+        {
+            self.notifier.status(&self.status_text());
+            self.next_status = now + STATUS_INTERVAL;
+        }
         if let Some(limit) = self.config.harakiri {
             self.check_harakiri(limit);
         }

@@ -39,6 +39,8 @@ pub struct Inherited {
 
 #[derive(Debug)]
 pub enum InheritedFrom {
+    /// Socket activation; the name is FileDescriptorName= (or "unknown").
+    Systemd { name: String },
     /// Passed by the previous master image on reload, with what it knew of it.
     Reload {
         protocol: Protocol,
@@ -48,29 +50,38 @@ pub enum InheritedFrom {
     },
 }
 
-/// Binds or adopts every configured socket. Inherited sockets that match no configured
-/// address are closed (the configuration no longer names them).
-pub fn listeners(config: &Config, mut inherited: Vec<Inherited>) -> Result<Vec<Listener>, String> {
+/// Binds or adopts every configured socket. A configured address takes, in order: the
+/// socket the previous master image held for it (reload), a socket systemd passed whose
+/// real address is that address, or a fresh bind. systemd sockets that no option names
+/// are served too; sockets of a previous image that are no longer configured are closed.
+pub fn listeners(config: &Config, inherited: Vec<Inherited>) -> Result<Vec<Listener>, String> {
+    let mut pool = inherited;
     let mut out = Vec::new();
     for spec in &config.sockets {
-        let position = inherited.iter().position(|i| match &i.origin {
+        let position = pool.iter().position(|item| match &item.origin {
             InheritedFrom::Reload {
                 configured,
                 protocol,
                 ..
             } => *configured == spec.address && *protocol == spec.protocol,
+            InheritedFrom::Systemd { .. } => {
+                socket_address(item.fd.as_fd()).is_ok_and(|real| same_address(&real, &spec.address))
+            }
         });
         if let Some(position) = position {
-            let Inherited { fd, origin } = inherited.remove(position);
-            let InheritedFrom::Reload {
-                created,
-                from_systemd,
-                ..
-            } = origin;
-            let address = socket_address(fd.as_fd())
+            let item = pool.remove(position);
+            let (created, from_systemd) = match item.origin {
+                InheritedFrom::Reload {
+                    created,
+                    from_systemd,
+                    ..
+                } => (created, from_systemd),
+                InheritedFrom::Systemd { .. } => (None, true),
+            };
+            let address = socket_address(item.fd.as_fd())
                 .map_err(|e| format!("inherited socket for {}: {e}", spec.address))?;
             out.push(Listener {
-                fd,
+                fd: item.fd,
                 protocol: spec.protocol,
                 address,
                 configured: spec.address.clone(),
@@ -92,13 +103,50 @@ pub fn listeners(config: &Config, mut inherited: Vec<Inherited>) -> Result<Vec<L
             from_systemd: false,
         });
     }
-    for leftover in inherited {
-        let address = socket_address(leftover.fd.as_fd())
-            .map(|a| a.to_string())
-            .unwrap_or_default();
-        crate::log::info(&format!("socket {address} is no longer configured: closed"));
+    for item in pool {
+        let address =
+            socket_address(item.fd.as_fd()).map_err(|e| format!("inherited socket: {e}"))?;
+        let protocol = match &item.origin {
+            InheritedFrom::Systemd { name } => match name.as_str() {
+                "http" | "http-socket" => Protocol::Http,
+                "uwsgi" | "uwsgi-socket" => Protocol::Uwsgi,
+                _ => config.protocol,
+            },
+            InheritedFrom::Reload {
+                from_systemd: true,
+                protocol,
+                ..
+            } => *protocol,
+            InheritedFrom::Reload { .. } => {
+                crate::log::info(&format!("socket {address} is no longer configured: closed"));
+                continue;
+            }
+        };
+        out.push(Listener {
+            fd: item.fd,
+            protocol,
+            configured: address.clone(),
+            address,
+            created: None,
+            from_systemd: true,
+        });
     }
     Ok(out)
+}
+
+/// Whether a socket's real address is the configured one: unix paths compared absolute,
+/// and a configured wildcard address matches systemd's dual-stack `[::]:port` too.
+fn same_address(real: &ListenAddress, configured: &ListenAddress) -> bool {
+    match (real, configured) {
+        (ListenAddress::Unix(a), ListenAddress::Unix(b)) => {
+            let absolute = |p: &PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone());
+            absolute(a) == absolute(b)
+        }
+        (ListenAddress::Tcp(a), ListenAddress::Tcp(b)) => {
+            a == b || (a.port() == b.port() && a.ip().is_unspecified() && b.ip().is_unspecified())
+        }
+        _ => false,
+    }
 }
 
 /// The address a listening socket is bound to, as read from the descriptor.

@@ -131,10 +131,28 @@ async fn serve_http<S: Stream>(mut stream: S, endpoint: Endpoint, shared: Arc<Sh
             chunked_allowed: head.minor_version == 1,
             head_request: method == b"HEAD",
             keep_alive: head.keep_alive && !last && !shared.draining(),
-            log: shared.log_requests.then(|| RequestLog {
-                method: String::from_utf8_lossy(method).into_owned(),
-                uri: String::from_utf8_lossy(&buf[head.target.clone()]).into_owned(),
-                remote: peer(&endpoint),
+            log: shared.log_requests.then(|| {
+                let header = |name: &[u8]| {
+                    head.headers
+                        .iter()
+                        .find(|h| buf[h.name.clone()].eq_ignore_ascii_case(name))
+                        .map(|h| String::from_utf8_lossy(&buf[h.value.clone()]).into_owned())
+                        .unwrap_or_default()
+                };
+                RequestLog {
+                    method: String::from_utf8_lossy(method).into_owned(),
+                    uri: String::from_utf8_lossy(&buf[head.target.clone()]).into_owned(),
+                    proto: if head.minor_version == 1 {
+                        "HTTP/1.1"
+                    } else {
+                        "HTTP/1.0"
+                    }
+                    .to_string(),
+                    remote: endpoint.remote_addr.clone(),
+                    host: header(b"host"),
+                    user_agent: header(b"user-agent"),
+                    referer: header(b"referer"),
+                }
             }),
         };
         let keep_going = respond::respond(&mut stream, &shared, exchange, |py| {
@@ -278,10 +296,17 @@ async fn serve_uwsgi<S: Stream>(mut stream: S, endpoint: Endpoint, shared: Arc<S
         chunked_allowed: false,
         head_request: var(b"REQUEST_METHOD") == b"HEAD",
         keep_alive: false,
-        log: shared.log_requests.then(|| RequestLog {
-            method: String::from_utf8_lossy(var(b"REQUEST_METHOD")).into_owned(),
-            uri: String::from_utf8_lossy(var(b"REQUEST_URI")).into_owned(),
-            remote: String::from_utf8_lossy(var(b"REMOTE_ADDR")).into_owned(),
+        log: shared.log_requests.then(|| {
+            let text = |key: &[u8]| String::from_utf8_lossy(var(key)).into_owned();
+            RequestLog {
+                method: text(b"REQUEST_METHOD"),
+                uri: text(b"REQUEST_URI"),
+                proto: text(b"SERVER_PROTOCOL"),
+                remote: text(b"REMOTE_ADDR"),
+                host: text(b"HTTP_HOST"),
+                user_agent: text(b"HTTP_USER_AGENT"),
+                referer: text(b"HTTP_REFERER"),
+            }
         }),
     };
     respond::respond(&mut stream, &shared, exchange, |py| {

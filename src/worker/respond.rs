@@ -21,10 +21,15 @@ use crate::protocol::response::{self, Framing, ResponseStart};
 use crate::wsgi::interpreter::format_exception;
 use crate::wsgi::{call_app, AppResponse, FileBody};
 
+/// The request's details for its log line, copied only when request logging is on.
 pub struct RequestLog {
     pub method: String,
     pub uri: String,
+    pub proto: String,
     pub remote: String,
+    pub host: String,
+    pub user_agent: String,
+    pub referer: String,
 }
 
 /// What the connection knows about the request that decides how to answer.
@@ -105,13 +110,18 @@ pub async fn respond<S: Stream>(
         }
     };
     if let Some(log) = &exchange.log {
-        crate::log::request(&format!(
-            "{} \"{} {}\" {status} {sent} bytes in {:.3} ms",
-            log.remote,
-            log.method,
-            log.uri,
-            began.elapsed().as_secs_f64() * 1000.0
-        ));
+        crate::log::request(&crate::log::RequestRecord {
+            method: &log.method,
+            uri: &log.uri,
+            proto: &log.proto,
+            remote: &log.remote,
+            host: &log.host,
+            user_agent: &log.user_agent,
+            referer: &log.referer,
+            status,
+            bytes: sent,
+            micros: began.elapsed().as_micros() as u64,
+        });
     }
     keep
 }

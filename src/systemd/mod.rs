@@ -1,0 +1,109 @@
+//! systemd glue: sockets passed by socket activation, readiness and status notifications,
+//! the watchdog, and (in `journal`) the journal's native protocol.
+//!
+//! Owns: LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES (read once, then cleared so the application
+//! and its children never see them) and everything sent to NOTIFY_SOCKET. Must not: decide
+//! when the server is ready (the master does) or notify from a worker (only the main pid
+//! may, so `NotifyAccess=main` suffices; workers drop NOTIFY_SOCKET).
+
+pub mod journal;
+
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::time::Duration;
+
+use sd_notify::NotifyState;
+
+/// Takes the sockets systemd passed, with their names; clears the variables.
+/// Must run while the process is single-threaded (it changes the environment).
+pub fn take_listen_fds() -> Result<Vec<(OwnedFd, String)>, String> {
+    // SAFETY: called at start-up from main's thread before any other thread exists, which
+    // is remove_var's precondition.
+    let fds = unsafe { sd_notify::listen_fds_with_names_and_unset_env() }
+        .map_err(|e| format!("socket activation: {e}"))?;
+    Ok(fds
+        .map(|(fd, name)| {
+            // SAFETY: systemd passed `fd` (LISTEN_PID matched this process) and nothing else
+            // owns it; from here on this OwnedFd is its only owner.
+            (unsafe { OwnedFd::from_raw_fd(fd) }, name)
+        })
+        .collect())
+}
+
+/// Sends to NOTIFY_SOCKET when systemd gave one; does nothing otherwise.
+pub struct Notifier {
+    enabled: bool,
+    watchdog: Option<Duration>,
+}
+
+impl Notifier {
+    pub fn from_environment() -> Notifier {
+        Notifier {
+            enabled: std::env::var_os("NOTIFY_SOCKET").is_some(),
+            watchdog: sd_notify::watchdog_enabled(),
+        }
+    }
+
+    fn send(&self, states: &[NotifyState<'_>]) {
+        if self.enabled {
+            if let Err(e) = sd_notify::notify(states) {
+                crate::log::warn(&format!("sd_notify: {e}"));
+            }
+        }
+    }
+
+    pub fn status(&self, text: &str) {
+        self.send(&[NotifyState::Status(text)]);
+    }
+
+    pub fn ready(&self, status: &str) {
+        let pid = std::process::id();
+        self.send(&[
+            NotifyState::Ready,
+            NotifyState::MainPid(pid),
+            NotifyState::Status(status),
+        ]);
+    }
+
+    pub fn reloading(&self) {
+        match NotifyState::monotonic_usec_now() {
+            Ok(now) => self.send(&[
+                NotifyState::Reloading,
+                now,
+                NotifyState::Status("reloading"),
+            ]),
+            Err(_) => self.send(&[NotifyState::Reloading, NotifyState::Status("reloading")]),
+        }
+    }
+
+    pub fn stopping(&self) {
+        self.send(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
+    }
+
+    /// Asks systemd for more start-up time while a slow application import runs.
+    pub fn extend_timeout(&self, by: Duration) {
+        self.send(&[NotifyState::ExtendTimeoutUsec(
+            by.as_micros().min(u32::MAX as u128) as u32,
+        )]);
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// How often to send WATCHDOG=1 (half of WATCHDOG_USEC), if systemd asked for it.
+    pub fn watchdog_interval(&self) -> Option<Duration> {
+        self.watchdog.filter(|_| self.enabled).map(|d| d / 2)
+    }
+
+    pub fn watchdog(&self) {
+        self.send(&[NotifyState::Watchdog]);
+    }
+}
+
+/// In a worker: notifications come from the master only.
+/// Called right after fork in the worker, before it starts any thread.
+pub fn forget_in_child() {
+    for variable in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] {
+        std::env::remove_var(variable);
+    }
+}
