@@ -55,9 +55,22 @@ pub enum InheritedFrom {
 /// real address is that address, or a fresh bind. systemd sockets that no option names
 /// are served too; sockets of a previous image that are no longer configured are closed.
 pub fn listeners(config: &Config, inherited: Vec<Inherited>) -> Result<Vec<Listener>, String> {
+    // systemd passes blocking sockets; a worker's event loop needs non-blocking ones.
+    for item in &inherited {
+        SockRef::from(&item.fd)
+            .set_nonblocking(true)
+            .map_err(|e| format!("inherited socket: {e}"))?;
+    }
     let mut pool = inherited;
     let mut out = Vec::new();
     for spec in &config.sockets {
+        if out
+            .iter()
+            .any(|l: &Listener| l.configured == spec.address && l.protocol == spec.protocol)
+        {
+            // The same socket named twice (say in the unit's ExecStart and in the ini).
+            continue;
+        }
         let position = pool.iter().position(|item| match &item.origin {
             InheritedFrom::Reload {
                 configured,

@@ -101,9 +101,13 @@ impl Notifier {
 }
 
 /// In a worker: notifications come from the master only.
-/// Called right after fork in the worker, before it starts any thread.
+/// Variables only the master may act on.
+pub const MASTER_ONLY_VARIABLES: [&str; 3] = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"];
+
+/// Called right after fork in the worker, before it starts any thread. Python's
+/// `os.environ` (a copy taken when the master started Python) is cleaned by the worker too.
 pub fn forget_in_child() {
-    for variable in ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"] {
+    for variable in MASTER_ONLY_VARIABLES {
         std::env::remove_var(variable);
     }
 }

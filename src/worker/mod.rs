@@ -160,6 +160,7 @@ pub fn run(
     crate::log::set_worker_id(identity.id);
     crate::master::signals::reset_in_child();
     crate::systemd::forget_in_child();
+    interpreter::forget_environment(&crate::systemd::MASTER_ONLY_VARIABLES);
     let app = if config.lazy_apps {
         match Python::attach(|py| interpreter::load_app(py, config)) {
             Ok(app) => Some(app),

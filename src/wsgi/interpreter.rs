@@ -229,6 +229,17 @@ pub fn fork_with_python() -> nix::Result<nix::unistd::ForkResult> {
     })
 }
 
+/// Removes variables from Python's `os.environ` (a snapshot taken at start-up).
+pub fn forget_environment(names: &[&str]) {
+    Python::attach(|py| {
+        if let Ok(environ) = py.import("os").and_then(|os| os.getattr("environ")) {
+            for name in names {
+                let _ = environ.call_method1("pop", (*name, py.None()));
+            }
+        }
+    });
+}
+
 /// A worker's way out: run atexit hooks and flush Python's stdio, because a worker never
 /// calls Py_Finalize and buffered output would be lost.
 pub fn worker_exit_hooks() {

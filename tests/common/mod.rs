@@ -31,6 +31,8 @@ pub struct Server {
 }
 
 pub struct ServerBuilder {
+    /// A command that runs rwsgi (systemd-socket-activate ...), with rwsgi's path appended.
+    wrapper: Vec<String>,
     args: Vec<String>,
     envs: Vec<(String, String)>,
     env_remove: Vec<String>,
@@ -65,6 +67,13 @@ impl ServerBuilder {
         self.uwsgi = true;
         self
     }
+    pub fn wrapped<I: IntoIterator<Item = S>, S: AsRef<str>>(mut self, wrapper: I) -> Self {
+        self.wrapper = wrapper
+            .into_iter()
+            .map(|s| s.as_ref().to_string())
+            .collect();
+        self
+    }
     pub fn workers(mut self, n: usize) -> Self {
         self.workers_expected = n;
         self
@@ -87,7 +96,14 @@ impl ServerBuilder {
         if let Some(path) = &uwsgi {
             args.extend(["--socket".into(), path.display().to_string()]);
         }
-        let mut command = Command::new(BIN);
+        let mut command = match self.wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
         command
             .args(&args)
             .stdin(Stdio::null())
@@ -151,6 +167,7 @@ impl ServerBuilder {
 
 pub fn server() -> ServerBuilder {
     ServerBuilder {
+        wrapper: Vec::new(),
         args: Vec::new(),
         envs: Vec::new(),
         env_remove: Vec::new(),

@@ -1,0 +1,523 @@
+//! systemd integration without systemd as PID 1: `systemd-socket-activate` passes real
+//! sockets, the test reads a real NOTIFY_SOCKET, and a journal-protocol socket the test
+//! creates receives rwsgi's journal entries. Privilege drop is read from /proc.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufReader, Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Collects every datagram sent to a socket the test owns (NOTIFY_SOCKET or the journal).
+struct DatagramLog {
+    messages: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl DatagramLog {
+    fn bind(path: &Path) -> DatagramLog {
+        let socket = UnixDatagram::bind(path).unwrap();
+        let messages = Arc::new(Mutex::new(Vec::new()));
+        let sink = messages.clone();
+        std::thread::spawn(move || loop {
+            let mut buf = vec![0u8; 1 << 20];
+            let mut fds = nix::cmsg_space!([std::os::fd::RawFd; 4]);
+            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+            let Ok(message) = nix::sys::socket::recvmsg::<()>(
+                std::os::fd::AsRawFd::as_raw_fd(&socket),
+                &mut iov,
+                Some(&mut fds),
+                nix::sys::socket::MsgFlags::empty(),
+            ) else {
+                return;
+            };
+            let mut payload = Vec::new();
+            for cmsg in message.cmsgs().unwrap() {
+                if let nix::sys::socket::ControlMessageOwned::ScmRights(received) = cmsg {
+                    for fd in received {
+                        // SAFETY: the kernel just gave this process the descriptor.
+                        let mut file =
+                            unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+                        file.read_to_end(&mut payload).unwrap();
+                    }
+                }
+            }
+            let length = message.bytes;
+            if payload.is_empty() {
+                payload = buf[..length].to_vec();
+            }
+            sink.lock().unwrap().push(payload);
+        });
+        DatagramLog { messages }
+    }
+
+    fn texts(&self) -> Vec<String> {
+        self.messages
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|m| String::from_utf8_lossy(m).into_owned())
+            .collect()
+    }
+
+    fn wait_for(&self, needle: &str) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let texts = self.texts();
+            if texts.iter().any(|t| t.contains(needle)) {
+                return texts;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never received {needle:?}; got {texts:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn socket_activation_readiness_and_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let uwsgi_path = dir.path().join("app.sock");
+    let own_path = dir.path().join("own.sock");
+    let notify = DatagramLog::bind(&dir.path().join("notify.sock"));
+    let (http_port, named_port) = (free_port(), free_port());
+    let mut server = server()
+        .wrapped([
+            "systemd-socket-activate".to_string(),
+            "-l".into(),
+            uwsgi_path.display().to_string(),
+            "-l".into(),
+            format!("127.0.0.1:{http_port}"),
+            "-l".into(),
+            format!("127.0.0.1:{named_port}"),
+            "--fdname=first:second:http".into(),
+            "-E".into(),
+            format!("NOTIFY_SOCKET={}", dir.path().join("notify.sock").display()),
+        ])
+        .args([
+            "--chdir",
+            apps_dir().to_str().unwrap(),
+            "--module",
+            "pep3333",
+            "--vacuum",
+        ])
+        .args(["--socket", uwsgi_path.to_str().unwrap()])
+        .args(["--http-socket", &format!("127.0.0.1:{http_port}")])
+        .args(["--uwsgi-socket", own_path.to_str().unwrap()])
+        .no_wait()
+        .start();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !uwsgi_path.exists() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let inode = std::fs::metadata(&uwsgi_path).unwrap().ino();
+    // The first request starts the server, as under systemd.
+    let response = uwsgi_request(
+        &uwsgi_path,
+        &nginx_vars("GET", "/osenv?LISTEN_FDS", ""),
+        b"",
+    );
+    assert_eq!(response.status, 200, "{}", server.log());
+    assert_eq!(
+        response.text(),
+        "<unset>",
+        "LISTEN_FDS is cleared before the app runs"
+    );
+    let log = server.wait_for_log("ready:", Duration::from_secs(10));
+    assert!(
+        log.contains(&format!(
+            "fd 3 {}: uwsgi, from systemd",
+            uwsgi_path.display()
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("fd 4 127.0.0.1:{http_port}: http, from systemd")),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("fd 5 127.0.0.1:{named_port}: http, from systemd")),
+        "by name: {log}"
+    );
+    assert!(
+        log.contains(&format!("listening on {} (uwsgi)", own_path.display())),
+        "{log}"
+    );
+    assert_eq!(
+        std::fs::metadata(&uwsgi_path).unwrap().ino(),
+        inode,
+        "the passed socket is not re-bound"
+    );
+    for port in [http_port, named_port] {
+        let addr = format!("127.0.0.1:{port}").parse().unwrap();
+        let response = request(
+            addr,
+            "GET /osenv?NOTIFY_SOCKET HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!(
+            response.text(),
+            "<unset>",
+            "workers do not see NOTIFY_SOCKET"
+        );
+    }
+    assert_eq!(
+        uwsgi_request(&own_path, &nginx_vars("GET", "/x", ""), b"").status,
+        200
+    );
+
+    let messages = notify.wait_for("READY=1");
+    let ready = messages.iter().position(|m| m.contains("READY=1")).unwrap();
+    assert!(
+        messages[..ready]
+            .iter()
+            .any(|m| m.contains("STATUS=loading the application")),
+        "{messages:#?}"
+    );
+    assert!(messages[ready].contains(&format!("MAINPID={}", server.pid())));
+    assert_eq!(messages.iter().filter(|m| m.contains("READY=1")).count(), 1);
+    // READY came after the workers were up: the log says so before the ready line.
+    let log = server.log();
+    assert!(log.find("worker 1 started").unwrap() < log.find("ready:").unwrap());
+
+    server.signal(15);
+    assert!(server.wait_exit(Duration::from_secs(20)).success());
+    notify.wait_for("STOPPING=1");
+    assert!(
+        uwsgi_path.exists(),
+        "a socket systemd passed is never unlinked, even with vacuum"
+    );
+    assert!(
+        !own_path.exists(),
+        "vacuum removes the sockets rwsgi bound itself"
+    );
+}
+
+#[test]
+fn lazy_apps_are_ready_only_when_every_worker_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let notify = DatagramLog::bind(&dir.path().join("notify.sock"));
+    let server = server()
+        .env(
+            "NOTIFY_SOCKET",
+            dir.path().join("notify.sock").to_str().unwrap(),
+        )
+        .args([
+            "--chdir",
+            apps_dir().to_str().unwrap(),
+            "--module",
+            "pep3333",
+            "--lazy-apps",
+            "--processes",
+            "2",
+        ])
+        .workers(2)
+        .http()
+        .start();
+    notify.wait_for("READY=1");
+    let log = server.log();
+    assert!(log.contains("rwsgi worker 1") || log.contains("worker 1 started"));
+    // Reload: RELOADING=1 with MONOTONIC_USEC, then READY=1 again from the same pid.
+    server.signal(1);
+    let messages = notify.wait_for("RELOADING=1");
+    let reloading = messages.iter().find(|m| m.contains("RELOADING=1")).unwrap();
+    assert!(reloading.contains("MONOTONIC_USEC="), "{reloading}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while notify
+        .texts()
+        .iter()
+        .filter(|m| m.contains("READY=1"))
+        .count()
+        < 2
+    {
+        assert!(Instant::now() < deadline, "{:#?}", notify.texts());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(server.get("/ok").status, 200);
+}
+
+#[test]
+fn journal_entries_carry_priority_and_request_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal_path = dir.path().join("journal.sock");
+    let journal = DatagramLog::bind(&journal_path);
+    let (reader, writer) = std::io::pipe().unwrap();
+    let stat = nix::sys::stat::fstat(&writer).unwrap();
+    let port = free_port();
+    let mut child = Command::new(BIN)
+        .args([
+            "--chdir",
+            apps_dir().to_str().unwrap(),
+            "--module",
+            "pep3333",
+        ])
+        .args(["--http-socket", &format!("127.0.0.1:{port}")])
+        .env("JOURNAL_STREAM", format!("{}:{}", stat.st_dev, stat.st_ino))
+        .env("RWSGI_JOURNAL_SOCKET", &journal_path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(writer)
+        .spawn()
+        .unwrap();
+    drop(reader);
+    journal.wait_for("worker 1 started");
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let response = loop {
+        if let Ok(mut stream) = std::net::TcpStream::connect(addr) {
+            stream
+                .write_all(b"GET /hello?x=1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            if let Some(response) = read_response(&mut BufReader::new(stream), false) {
+                break response;
+            }
+        }
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(response.status, 200);
+    request(
+        addr,
+        "GET /error HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    journal.wait_for("REQUEST_URI=/error");
+    let entries: Vec<BTreeMap<String, String>> = journal
+        .messages
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|m| parse_entry(m))
+        .collect();
+    let hello = entries
+        .iter()
+        .find(|e| e.get("REQUEST_URI").map(String::as_str) == Some("/hello?x=1"))
+        .unwrap();
+    assert_eq!(hello["REQUEST_METHOD"], "GET");
+    assert_eq!(hello["STATUS"], "200");
+    assert_eq!(hello["RESPONSE_BYTES"], "5");
+    assert_eq!(hello["REMOTE_ADDR"], "127.0.0.1");
+    assert_eq!(hello["WORKER_ID"], "1");
+    assert_eq!(hello["PRIORITY"], "6");
+    assert_eq!(hello["SYSLOG_IDENTIFIER"], "rwsgi");
+    assert!(hello["DURATION_US"].parse::<u64>().is_ok());
+    // The traceback is one entry, at error priority, lines and all.
+    let traceback = entries
+        .iter()
+        .find(|e| e.get("MESSAGE").is_some_and(|m| m.contains("Traceback")))
+        .expect("a traceback entry");
+    assert_eq!(traceback["PRIORITY"], "3");
+    assert!(traceback["MESSAGE"].contains("RuntimeError: deliberate failure in the app"));
+    assert!(traceback["MESSAGE"].lines().count() > 3);
+    let failed = entries
+        .iter()
+        .find(|e| e.get("REQUEST_URI").map(String::as_str) == Some("/error"))
+        .unwrap();
+    assert_eq!(failed["STATUS"], "500");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Decodes the journal native protocol (KEY=value lines and the binary form).
+fn parse_entry(data: &[u8]) -> BTreeMap<String, String> {
+    let mut fields = BTreeMap::new();
+    let mut rest = data;
+    while !rest.is_empty() {
+        let line_end = rest.iter().position(|b| *b == b'\n').unwrap_or(rest.len());
+        let line = &rest[..line_end];
+        if let Some(eq) = line.iter().position(|b| *b == b'=') {
+            fields.insert(
+                String::from_utf8_lossy(&line[..eq]).into_owned(),
+                String::from_utf8_lossy(&line[eq + 1..]).into_owned(),
+            );
+            rest = &rest[(line_end + 1).min(rest.len())..];
+        } else {
+            let key = String::from_utf8_lossy(line).into_owned();
+            let after = &rest[line_end + 1..];
+            let length = u64::from_le_bytes(after[..8].try_into().unwrap()) as usize;
+            fields.insert(
+                key,
+                String::from_utf8_lossy(&after[8..8 + length]).into_owned(),
+            );
+            rest = &after[(8 + length + 1).min(after.len())..];
+        }
+    }
+    fields
+}
+
+/// Lets the unprivileged user reach pyenv's Python under /root for the test's duration.
+struct RootTraversable(u32);
+
+impl RootTraversable {
+    fn grant() -> RootTraversable {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata("/root").unwrap().permissions().mode();
+        std::fs::set_permissions("/root", std::fs::Permissions::from_mode(mode | 0o001)).unwrap();
+        RootTraversable(mode)
+    }
+}
+
+impl Drop for RootTraversable {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions("/root", std::fs::Permissions::from_mode(self.0));
+    }
+}
+
+fn status_fields(pid: i32) -> BTreeMap<String, String> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+        .collect()
+}
+
+fn children(pid: i32) -> Vec<i32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+#[test]
+fn every_process_drops_to_uid_gid_and_keeps_only_the_named_capabilities() {
+    let _traverse = RootTraversable::grant();
+    for (caps, expected) in [
+        (None, "0000000000000000"),
+        (Some("net_bind_service"), "0000000000000400"),
+    ] {
+        let mut builder = server()
+            .args([
+                "--chdir",
+                apps_dir().to_str().unwrap(),
+                "--module",
+                "pep3333",
+            ])
+            .args(["--uid", "nobody", "--gid", "nogroup", "--processes", "2"])
+            .workers(2)
+            .http();
+        if let Some(caps) = caps {
+            builder = builder.args(["--cap", caps]);
+        }
+        let server = builder.start();
+        assert_eq!(server.get("/ok").status, 200, "{}", server.log());
+        let mut pids = vec![server.pid()];
+        pids.extend(children(server.pid()));
+        assert_eq!(pids.len(), 3, "master and two workers");
+        for pid in pids {
+            let status = status_fields(pid);
+            assert_eq!(status["Uid"], "65534\t65534\t65534\t65534", "pid {pid}");
+            assert_eq!(status["Gid"], "65534\t65534\t65534\t65534", "pid {pid}");
+            assert_eq!(status["CapEff"], expected, "pid {pid}");
+            assert_eq!(status["CapPrm"], expected, "pid {pid}");
+            assert_eq!(status["Groups"], "65534", "pid {pid}");
+        }
+    }
+}
+
+#[test]
+fn bad_user_names_and_root_warning() {
+    let output = Command::new(BIN)
+        .args([
+            "--chdir",
+            apps_dir().to_str().unwrap(),
+            "--module",
+            "pep3333",
+            "--http-socket",
+            "127.0.0.1:0",
+        ])
+        .args(["--uid", "no-such-user-here"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("uid 'no-such-user-here': no such user")
+    );
+    let server = pep3333_server(&[]);
+    assert!(server.log().contains("running as root: set 'uid'"));
+}
+
+#[test]
+fn the_units_are_hardened() {
+    let dir = tempfile::tempdir().unwrap();
+    let unit = dir.path().join("rwsgi@demo.service");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/rwsgi@.service"),
+        &unit,
+    )
+    .unwrap();
+    let output = Command::new("systemd-analyze")
+        .args(["security", "--offline=true"])
+        .arg(&unit)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains("Overall exposure level"))
+        .expect(&text);
+    let score: f64 = line
+        .split(": ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(score <= 4.0, "{line}");
+    let socket = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/rwsgi@.socket"),
+    )
+    .unwrap();
+    assert!(
+        socket.contains("SocketUser=www-data")
+            && socket.contains("ListenStream=/run/rwsgi/%i.sock")
+    );
+}
+
+#[test]
+fn the_watchdog_is_fed_at_half_its_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let notify = DatagramLog::bind(&dir.path().join("notify.sock"));
+    let server = server()
+        .env(
+            "NOTIFY_SOCKET",
+            dir.path().join("notify.sock").to_str().unwrap(),
+        )
+        .env("WATCHDOG_USEC", "600000")
+        .args([
+            "--chdir",
+            apps_dir().to_str().unwrap(),
+            "--module",
+            "pep3333",
+        ])
+        .http()
+        .start();
+    notify.wait_for("READY=1");
+    std::thread::sleep(Duration::from_millis(1500));
+    let fed = notify
+        .texts()
+        .iter()
+        .filter(|m| m.contains("WATCHDOG=1"))
+        .count();
+    assert!(fed >= 3, "{fed} WATCHDOG=1 in 1.5 s with a 0.6 s watchdog");
+    assert_eq!(server.get("/osenv?WATCHDOG_USEC").text(), "<unset>");
+}
