@@ -521,3 +521,111 @@ fn the_watchdog_is_fed_at_half_its_interval() {
     assert!(fed >= 3, "{fed} WATCHDOG=1 in 1.5 s with a 0.6 s watchdog");
     assert_eq!(server.get("/osenv?WATCHDOG_USEC").text(), "<unset>");
 }
+
+#[test]
+fn passed_sockets_survive_a_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.sock");
+    let server = server()
+        .wrapped([
+            "systemd-socket-activate".to_string(),
+            "-l".into(),
+            path.display().to_string(),
+        ])
+        .args([
+            "--chdir",
+            apps_dir().to_str().unwrap(),
+            "--module",
+            "pep3333",
+            "--socket",
+            path.to_str().unwrap(),
+        ])
+        .no_wait()
+        .start();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !path.exists() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let inode = std::fs::metadata(&path).unwrap().ino();
+    let before: i32 = uwsgi_request(&path, &nginx_vars("GET", "/import-pid", ""), b"")
+        .text()
+        .parse()
+        .unwrap();
+    server.wait_for_log("ready:", Duration::from_secs(10));
+    server.signal(1);
+    server.wait_for_log("reload complete", Duration::from_secs(15));
+    let log = server.log();
+    assert_eq!(
+        log.matches("fd 3 ").count(),
+        2,
+        "adopted again after the re-exec: {log}"
+    );
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().ino(),
+        inode,
+        "never re-bound"
+    );
+    let after: i32 = uwsgi_request(&path, &nginx_vars("GET", "/import-pid", ""), b"")
+        .text()
+        .parse()
+        .unwrap();
+    assert_eq!(before, after, "same master pid");
+}
+
+#[test]
+fn logto_and_log_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let logfile = dir.path().join("app.log");
+    let port = free_port();
+    let mut child = Command::new(BIN)
+        .args([
+            "--chdir",
+            apps_dir().to_str().unwrap(),
+            "--module",
+            "pep3333",
+        ])
+        .args([
+            "--http-socket",
+            &format!("127.0.0.1:{port}"),
+            "--logto",
+            logfile.to_str().unwrap(),
+        ])
+        .args([
+            "--log-format",
+            "REQ %(method) %(uri) -> %(status) (%(size) bytes) by worker %(wid)",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(mut stream) = std::net::TcpStream::connect(addr) {
+            stream
+                .write_all(b"GET /print HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            if read_response(&mut BufReader::new(stream), false).is_some() {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = std::fs::read_to_string(&logfile).unwrap_or_default();
+        if text.contains("REQ GET /print -> 200 (7 bytes) by worker 1")
+            && text.contains("printed to stdout by the app")
+        {
+            assert!(text.contains("application loaded"), "{text}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{text}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
