@@ -21,6 +21,14 @@ fn main() {
             println!("rwsgi {}", env!("CARGO_PKG_VERSION"));
             return;
         }
+        Ok(Request::ManPage(section)) => {
+            match section.as_str() {
+                "8" => print!("{}", config::manpage::server_page()),
+                "5" => print!("{}", config::manpage::ini_page()),
+                _ => fail("--print-man-page takes 8 (rwsgi) or 5 (rwsgi.ini)"),
+            }
+            return;
+        }
         Err(e) => fail(&e.to_string()),
     };
     let loaded = match config::build(&entries) {

@@ -4,6 +4,7 @@
 //! Owns: value syntax (booleans, numbers, sizes, modes, addresses), unknown-key warnings and
 //! `strict`, defaults. Must not: bind sockets, start Python, or print (it returns warnings).
 
+pub mod manpage;
 pub mod options;
 pub mod source;
 

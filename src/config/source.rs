@@ -57,6 +57,8 @@ pub enum Request {
     Serve(Vec<Entry>),
     Help,
     Version,
+    /// `--print-man-page 8|5`: used by packaging to write the man pages.
+    ManPage(String),
 }
 
 const MAX_INCLUDE_DEPTH: usize = 16;
@@ -74,6 +76,9 @@ pub fn from_args(args: &[String]) -> Result<Request, SourceError> {
         }
         if arg == "--version" {
             return Ok(Request::Version);
+        }
+        if arg == "--print-man-page" {
+            return Ok(Request::ManPage(args.get(i).cloned().unwrap_or_default()));
         }
         let Some(stripped) = arg.strip_prefix('-') else {
             if arg.ends_with(".ini") || arg.contains(".ini:") {

@@ -1,0 +1,364 @@
+//! The man pages rwsgi(8) and rwsgi.ini(5), generated from the option table so they cannot
+//! disagree with the binary (`rwsgi --print-man-page 8|5`; packaging writes them to man/).
+//!
+//! Owns: the pages' text and roff formatting. Must not: describe an option by hand; every
+//! option paragraph comes from `options::OPTIONS`.
+
+use super::options::{OptionSpec, Support, ValueKind, OPTIONS};
+
+const DATE: &str = "2026-11-25";
+
+fn escape(text: &str) -> String {
+    let mut out = text.replace('\\', "\\e").replace('-', "\\-");
+    if out.starts_with('.') || out.starts_with('\'') {
+        out.insert_str(0, "\\&");
+    }
+    out
+}
+
+fn kind_name(spec: &OptionSpec) -> &'static str {
+    match spec.kind {
+        ValueKind::Flag => "boolean",
+        ValueKind::Number => "integer",
+        ValueKind::Bytes => "size in bytes (k, m, g suffixes)",
+        ValueKind::Text => "string",
+        ValueKind::List => "string, repeatable",
+        ValueKind::Ignored => "accepted and ignored",
+    }
+}
+
+/// A line a user could put in an ini file.
+fn example(spec: &OptionSpec) -> String {
+    let value = match spec.name {
+        "ini" => "base.ini",
+        "chdir" => "/srv/myapp",
+        "module" => "myproject.wsgi:application",
+        "wsgi-file" => "/srv/myapp/app.py",
+        "callable" => "app",
+        "pythonpath" => "/srv/myapp/lib",
+        "home" => "/srv/myapp/venv",
+        "env" => "DJANGO_SETTINGS_MODULE=myproject.settings",
+        "processes" => "4",
+        "threads" => "2",
+        "socket" | "uwsgi-socket" => "/run/rwsgi/myapp.sock",
+        "http-socket" | "http" => "127.0.0.1:8000",
+        "protocol" => "http",
+        "chmod-socket" => "660",
+        "chown-socket" => "www-data:www-data",
+        "pidfile" => "/run/rwsgi/myapp.pid",
+        "touch-reload" => "/srv/myapp/reload.txt",
+        "uid" => "www-data",
+        "gid" => "www-data",
+        "cap" => "net_bind_service",
+        "logto" => "/var/log/rwsgi/myapp.log",
+        "log-format" => "%(addr) %(method) %(uri) %(status) %(msecs)ms",
+        "plugins" => "python3",
+        "buffer-size" => "32k",
+        "limit-post" => "20m",
+        "harakiri" => "30",
+        "max-requests" => "1000",
+        "max-requests-delta" => "50",
+        "reload-on-rss" => "512",
+        "max-worker-lifetime" => "3600",
+        _ => match spec.kind {
+            ValueKind::Flag => "true",
+            _ if !spec.default.is_empty() => spec.default,
+            _ => "1",
+        },
+    };
+    format!("{} = {value}", spec.name)
+}
+
+fn aliases(spec: &OptionSpec) -> String {
+    spec.aliases
+        .iter()
+        .map(|a| {
+            if a.len() == 1 {
+                format!("\\-{a}")
+            } else {
+                format!("\\-\\-{}", escape(a))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// rwsgi.ini(5): the INI syntax and every option.
+pub fn ini_page() -> String {
+    let mut out = format!(
+        ".TH RWSGI.INI 5 \"{DATE}\" \"rwsgi {}\" \"File Formats\"\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    out.push_str(SYNTAX);
+    out.push_str(".SH OPTIONS\nEvery option below may be written in an ini file as \\fIname\\fR = \\fIvalue\\fR or on the command line as \\fB\\-\\-name\\fR \\fIvalue\\fR.\n");
+    for spec in OPTIONS {
+        out.push_str(&format!(".SS {}\n", escape(spec.name)));
+        out.push_str(&format!("{}.\n.br\n", escape(spec.help)));
+        out.push_str(&format!("Type: {}.", kind_name(spec)));
+        if !spec.default.is_empty() {
+            out.push_str(&format!(" Default: {}.", escape(spec.default)));
+        }
+        if !spec.aliases.is_empty() {
+            out.push_str(&format!(" Also: {}.", aliases(spec)));
+        }
+        if spec.support == Support::NoOp {
+            out.push_str(" Accepted for uWSGI compatibility; has no effect.");
+        }
+        out.push_str(&format!(
+            "\n.br\nExample:\n.RS\n.EX\n{}\n.EE\n.RE\n",
+            escape(&example(spec))
+        ));
+    }
+    out.push_str(".SH SEE ALSO\n.BR rwsgi (8)\n");
+    out
+}
+
+/// rwsgi(8): running and operating the server.
+pub fn server_page() -> String {
+    let mut out = format!(
+        ".TH RWSGI 8 \"{DATE}\" \"rwsgi {}\" \"System Administration\"\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    out.push_str(SERVER_INTRO);
+    out.push_str(".SH OPTIONS\nOptions are read in order from the command line and from ini files (see \\fBrwsgi.ini\\fR(5), which also describes each option in full). \\fB\\-\\-name value\\fR and \\fB\\-\\-name=value\\fR are equivalent; a boolean option takes no value on the command line (\\fB\\-\\-vacuum\\fR, or \\fB\\-\\-vacuum=false\\fR).\n");
+    for spec in OPTIONS {
+        let metavar = if spec.metavar.is_empty() {
+            String::new()
+        } else {
+            format!(" \\fI{}\\fR", escape(spec.metavar))
+        };
+        out.push_str(&format!(
+            ".TP\n\\fB\\-\\-{}\\fR{metavar}\n{}",
+            escape(spec.name),
+            escape(spec.help)
+        ));
+        if !spec.default.is_empty() {
+            out.push_str(&format!(" (default: {})", escape(spec.default)));
+        }
+        if !spec.aliases.is_empty() {
+            out.push_str(&format!("; also {}", aliases(spec)));
+        }
+        out.push_str(".\n");
+    }
+    out.push_str(".TP\n\\fB\\-\\-help\\fR\nPrint every option with its default and exit.\n.TP\n\\fB\\-\\-version\\fR\nPrint the version and exit.\n");
+    out.push_str(SERVER_BODY);
+    out
+}
+
+const SYNTAX: &str = r#".SH NAME
+rwsgi.ini \- configuration files of the rwsgi WSGI server
+.SH DESCRIPTION
+rwsgi reads the ini dialect of uWSGI 2.0, so an existing \fIuwsgi.ini\fR runs unchanged
+wherever rwsgi supports its options. Options are read in order from the command line and
+from files given with \fB\-\-ini\fR (or as a bare argument ending in \fI.ini\fR).
+.SH SYNTAX
+.IP \(bu 2
+Only the \fB[uwsgi]\fR section is read, unless \fB\-\-ini\fR \fIfile\fR\fB:\fR\fIsection\fR names another.
+.IP \(bu 2
+One \fIkey\fR \fB=\fR \fIvalue\fR per line; spaces around both are trimmed. There is no
+quoting and no inline comment: \fIkey = v ; x\fR has the value \fIv ; x\fR.
+Lines starting with \fB;\fR or \fB#\fR are comments.
+.IP \(bu 2
+A key without a value is true. Booleans are \fBtrue\fR, \fBfalse\fR, \fByes\fR, \fBno\fR,
+\fBon\fR, \fBoff\fR, \fB1\fR and \fB0\fR.
+.IP \(bu 2
+Repeated keys accumulate in order: two \fBsocket\fR lines bind two sockets. For
+single-valued options the last one wins.
+.IP \(bu 2
+\fB\-\fR and \fB_\fR are interchangeable in option names.
+.IP \(bu 2
+\fBini = \fR\fIother.ini\fR includes another file in place; \fBini = :\fR\fIsection\fR reads
+another section of the file read last.
+.IP \(bu 2
+\fB%(\fR\fIkey\fR\fB)\fR is replaced by the value of the first entry named \fIkey\fR; any
+key, even one that is not an option, can serve as such a variable.
+\fB$(\fR\fINAME\fR\fB)\fR is replaced by the environment variable \fINAME\fR.
+.IP \(bu 2
+Magic variables, expanded while a file is read: \fB%d\fR the file's directory (with a
+trailing slash), \fB%p\fR its absolute path, \fB%s\fR its name, \fB%n\fR its name without
+extension, \fB%e\fR the extension, \fB%c\fR the name of the directory, \fB%o\fR the path
+as given, \fB%x\fR file and section, \fB%h\fR the host name, \fB%k\fR the number of CPUs,
+\fB%u\fR/\fB%U\fR the uid/user name, \fB%V\fR the rwsgi version, \fB%%\fR a percent sign.
+Other letters expand to nothing, as in uWSGI.
+.IP \(bu 2
+An unknown option is a warning naming the file, the line and the option probably meant;
+with \fBstrict = true\fR it is fatal. An invalid value of a known option is always fatal.
+.SH EXAMPLE
+.EX
+[uwsgi]
+chdir = /srv/myapp
+module = myproject.wsgi:application
+home = /srv/myapp/venv
+processes = 4
+socket = /run/rwsgi/myapp.sock
+chmod\-socket = 660
+vacuum = true
+max\-requests = 1000
+harakiri = 30
+.EE
+"#;
+
+const SERVER_INTRO: &str = r#".SH NAME
+rwsgi \- uWSGI\-compatible WSGI server with a pre\-fork master and embedded CPython
+.SH SYNOPSIS
+.B rwsgi
+.RB [ \-\-ini
+.IR file [: section ]]
+.RB [ \-\-\fIoption\fR
+.IR value ]...
+.RI [ file.ini ]
+.SH DESCRIPTION
+.B rwsgi
+serves Python WSGI applications (Django, Flask, ...). It reads uWSGI's options and ini
+files, speaks the binary uwsgi protocol (nginx \fBuwsgi_pass\fR) on \fBsocket\fR and
+HTTP/1.1 on \fBhttp\-socket\fR and \fBhttp\fR, takes its sockets from systemd or binds its
+own, notifies systemd when ready and logs to the journal.
+.SH HOW IT RUNS
+A master process reads the configuration, binds (or adopts) the sockets, writes the
+pidfile, drops privileges (\fBuid\fR, \fBgid\fR, \fBcap\fR), starts Python and imports the
+application once, then forks \fBprocesses\fR workers that share its memory copy\-on\-write.
+With \fBlazy\-apps\fR each worker imports the application itself after the fork.
+The master never serves requests: it handles signals, restarts workers that die (backing
+off from 1 to 30 seconds when a worker keeps failing at start), recycles them
+(\fBmax\-requests\fR, \fBreload\-on\-rss\fR, \fBmax\-worker\-lifetime\fR), kills stuck ones
+(\fBharakiri\fR), and forks a replacement as soon as a worker starts to drain, so capacity
+never drops.
+.PP
+Each worker runs one event loop per thread over every socket and connection and calls
+Python on that same thread. A request body is read completely before the application runs,
+so a slow client holds a buffer and a timer, never a worker.
+"#;
+
+const SERVER_BODY: &str = r#".SH SIGNALS
+Send signals to the master (\fBsystemctl reload\fR sends SIGHUP).
+.TP
+.B SIGTERM
+Graceful stop: stop accepting, finish requests in flight (at most \fBworker\-reload\-mercy\fR
+seconds, then SIGKILL), exit 0. \fIDiffers from uWSGI 2.0\fR, where SIGTERM is a brutal
+reload unless \fBdie\-on\-term\fR is set; rwsgi accepts \fBdie\-on\-term\fR and always behaves
+so, which is what systemd's stop needs.
+.TP
+.B SIGINT, SIGQUIT
+Immediate stop: workers are interrupted. (uWSGI 2.0 with \fBdie\-on\-term\fR turns SIGQUIT
+into a brutal reload; rwsgi does not.)
+.TP
+.B SIGHUP
+Graceful reload: the master executes itself again (same pid), re\-reads the configuration,
+imports the application afresh and forks new workers; the listening sockets are passed on
+and never closed, and the old workers serve until every new one is ready, then finish their
+requests. A configuration that no longer parses refuses the reload and the server keeps
+running. \fBtouch\-reload\fR does the same. (uWSGI 2.0 waits for the old workers to exit
+before it starts the new ones.)
+.TP
+.B SIGUSR1
+Log each worker's pid, uptime, request count and, per thread, the request in flight.
+.TP
+.B SIGTTIN, SIGTTOU
+One worker more, one worker less.
+.SH SOCKET ACTIVATION AND READINESS
+Sockets passed by systemd (\fBLISTEN_FDS\fR) are matched to the \fBsocket\fR,
+\fBhttp\-socket\fR and \fBhttp\fR options by their real address, read from the descriptor;
+the matching option decides the protocol and the address is not bound again. A passed
+socket that matches no option takes its protocol from its \fBFileDescriptorName=\fR
+(\fBhttp\fR or \fBuwsgi\fR), else from \fBprotocol\fR. Passed sockets are never unlinked,
+chmod\-ed or chowned, even with \fBvacuum\fR, and survive reloads. LISTEN_FDS, LISTEN_PID and
+LISTEN_FDNAMES are removed before the application runs.
+.PP
+With \fBType=notify\fR, \fBREADY=1\fR is sent only when every worker has the application
+loaded and accepts. \fBSTATUS=\fR tells what happens and how many requests were served;
+a reload sends \fBRELOADING=1\fR with \fBMONOTONIC_USEC=\fR, then \fBREADY=1\fR; a stop
+sends \fBSTOPPING=1\fR. With \fBWatchdogSec=\fR the master sends \fBWATCHDOG=1\fR at half
+the interval. A slow application import asks for more start time with
+\fBEXTEND_TIMEOUT_USEC=\fR. Only the master notifies (\fBNotifyAccess=main\fR suffices).
+.SH LOGGING
+When stderr is the journal (\fBJOURNAL_STREAM\fR), rwsgi writes journal entries with
+\fBPRIORITY\fR set per message, \fBSYSLOG_IDENTIFIER=rwsgi\fR, \fBWORKER_ID\fR, and for each
+request \fBREQUEST_METHOD\fR, \fBREQUEST_URI\fR, \fBSTATUS\fR, \fBDURATION_US\fR,
+\fBRESPONSE_BYTES\fR and \fBREMOTE_ADDR\fR, so that for example
+.RS
+.EX
+journalctl \-u rwsgi@myapp STATUS=500
+journalctl \-u rwsgi@myapp \-o json
+.EE
+.RE
+work. A Python traceback is one entry. Otherwise rwsgi writes plain lines to stderr, or
+to the file named by \fBlogto\fR. \fBlog\-format\fR shapes the request line with uWSGI's
+variables.
+.SH EXIT STATUS
+.TP
+.B 0
+Stopped on request.
+.TP
+.B 1
+A start\-up failure: a socket could not be bound, privileges could not be dropped.
+.TP
+.B 2
+The configuration is invalid (the message names file, line and option).
+.TP
+.B 22
+The application could not be loaded and \fBneed\-app\fR is set (uWSGI's status).
+.SH ENVIRONMENT
+.TP
+.B LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES
+Sockets passed by systemd.
+.TP
+.B NOTIFY_SOCKET, WATCHDOG_USEC, WATCHDOG_PID
+systemd notifications; removed from the workers' environment.
+.TP
+.B JOURNAL_STREAM
+Tells rwsgi that stderr is the journal.
+.TP
+.B RWSGI_JOURNAL_SOCKET
+Send journal entries to this socket instead of /run/systemd/journal/socket (for tests).
+.TP
+.B TMPDIR
+Where request bodies larger than 1 MiB are spooled (an unlinked file).
+.SH FILES
+.TP
+.I /etc/rwsgi/APP.ini
+Configuration of \fBrwsgi@APP.service\fR.
+.TP
+.I /lib/systemd/system/rwsgi@.socket, /lib/systemd/system/rwsgi@.service
+Template units: the socket \fI/run/rwsgi/APP.sock\fR (uwsgi protocol, owned by www\-data
+for nginx) and the hardened service.
+.TP
+.I /usr/share/doc/rwsgi/examples/
+An example ini, an nginx server block, and a unit pair for people who write their own.
+.SH EXAMPLES
+Serve an application over HTTP with four workers:
+.RS
+.EX
+rwsgi \-\-chdir /srv/myapp \-\-module myproject.wsgi \-\-http\-socket :8000 \-\-processes 4
+.EE
+.RE
+.PP
+Run it under systemd behind nginx:
+.RS
+.EX
+cp myapp.ini /etc/rwsgi/myapp.ini
+systemctl enable \-\-now rwsgi@myapp.socket
+.EE
+.RE
+with, in nginx:
+.RS
+.EX
+location / {
+    include uwsgi_params;
+    uwsgi_pass unix:/run/rwsgi/myapp.sock;
+}
+.EE
+.RE
+.SH MIGRATING FROM UWSGI
+Keep the ini file. Remove \fBdaemonize\fR and \fBemperor\fR (systemd template units do their
+job: one \fBrwsgi@APP\fR instance per \fI/etc/rwsgi/APP.ini\fR). \fBmaster\fR,
+\fBenable\-threads\fR, \fBdie\-on\-term\fR and \fBplugins = python3\fR are accepted and need
+no change. Options rwsgi does not know are reported at start with the file and line, and
+ignored; \fBstrict = true\fR makes them fatal. The default \fBbuffer\-size\fR is 8 KiB
+(uWSGI: 4 KiB). \fBhttp\fR is served by the workers themselves, not by a separate router
+process. Signals differ as described above.
+.SH SEE ALSO
+.BR rwsgi.ini (5),
+.BR systemd.socket (5),
+.BR systemd.service (5),
+.BR journalctl (1)
+"#;
