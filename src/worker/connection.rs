@@ -5,17 +5,15 @@
 //! right status (the worker lives on), closing idle connections when the worker drains.
 //! Must not: call Python (respond does) or parse bytes itself (protocol does).
 
-use std::future::Future;
-use std::io;
-use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
 use super::body::{self, BodyError};
+use super::client::ClientSocket;
 use super::respond::{self, Exchange, RequestLog};
 use super::{Shared, DRAIN_GRACE};
 use crate::config::Protocol;
@@ -28,32 +26,8 @@ use crate::wsgi::objects::{Body, Input};
 /// A uwsgi request (vars block) must arrive within this time: nginx sends it at once.
 const UWSGI_HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A client socket the worker can serve (TCP or unix).
-pub trait Stream: AsyncRead + AsyncWrite + Unpin + AsFd + 'static {
-    fn writable(&self) -> impl Future<Output = io::Result<()>>;
-    fn try_write_with<R>(&self, f: impl FnOnce() -> io::Result<R>) -> io::Result<R>;
-}
-
-impl Stream for tokio::net::TcpStream {
-    fn writable(&self) -> impl Future<Output = io::Result<()>> {
-        tokio::net::TcpStream::writable(self)
-    }
-    fn try_write_with<R>(&self, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
-        self.try_io(tokio::io::Interest::WRITABLE, f)
-    }
-}
-
-impl Stream for tokio::net::UnixStream {
-    fn writable(&self) -> impl Future<Output = io::Result<()>> {
-        tokio::net::UnixStream::writable(self)
-    }
-    fn try_write_with<R>(&self, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
-        self.try_io(tokio::io::Interest::WRITABLE, f)
-    }
-}
-
-pub async fn serve<S: Stream>(
-    stream: S,
+pub async fn serve(
+    stream: ClientSocket,
     protocol: Protocol,
     endpoint: Endpoint,
     shared: Arc<Shared>,
@@ -70,7 +44,7 @@ enum HeadRead {
     Refuse(HttpError),
 }
 
-async fn serve_http<S: Stream>(mut stream: S, endpoint: Endpoint, shared: Arc<Shared>) {
+async fn serve_http(mut stream: ClientSocket, endpoint: Endpoint, shared: Arc<Shared>) {
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut drain = shared.drain_signal();
     loop {
@@ -178,8 +152,8 @@ async fn serve_http<S: Stream>(mut stream: S, endpoint: Endpoint, shared: Arc<Sh
 /// Reads until a complete head is in `buf`. An idle connection (nothing received yet) may
 /// wait `keepalive_timeout`; from its first byte a head has `header_timeout` in total, so a
 /// client trickling bytes cannot hold the connection longer than that.
-async fn read_http_head<S: Stream>(
-    stream: &mut S,
+async fn read_http_head(
+    stream: &mut ClientSocket,
     buf: &mut Vec<u8>,
     shared: &Shared,
     drain: &mut watch::Receiver<bool>,
@@ -230,7 +204,7 @@ async fn read_http_head<S: Stream>(
     }
 }
 
-async fn serve_uwsgi<S: Stream>(mut stream: S, endpoint: Endpoint, shared: Arc<Shared>) {
+async fn serve_uwsgi(mut stream: ClientSocket, endpoint: Endpoint, shared: Arc<Shared>) {
     let max = shared.buffer_size.min(65535);
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let packet = loop {
@@ -326,8 +300,8 @@ fn peer(endpoint: &Endpoint) -> String {
 
 /// Answers a request that will not reach the application, then closes the connection
 /// gently (shutdown, then drain briefly) so the client reads the answer instead of a reset.
-async fn refuse<S: Stream>(
-    stream: &mut S,
+async fn refuse(
+    stream: &mut ClientSocket,
     shared: &Shared,
     endpoint: &Endpoint,
     status: u16,

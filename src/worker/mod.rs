@@ -6,6 +6,7 @@
 //! worker's exit. Must not: fork, bind, or outlive the master.
 
 mod body;
+mod client;
 mod connection;
 mod respond;
 
@@ -16,6 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
+use socket2::Socket;
+use tokio::io::Interest;
 use tokio::sync::watch;
 
 use crate::config::{Config, ListenAddress, Protocol};
@@ -23,6 +26,7 @@ use crate::master::scoreboard::{Scoreboard, WorkerState};
 use crate::net::Listener;
 use crate::wsgi::environ::{Endpoint, EnvironTemplate};
 use crate::wsgi::interpreter;
+use client::ClientSocket;
 
 /// Exit status of a worker whose application could not be loaded (uWSGI's 22).
 pub const EXIT_NO_APP: i32 = 22;
@@ -286,24 +290,11 @@ async fn watch_signals(shared: Arc<Shared>) {
     }
 }
 
-enum AsyncListener {
-    Tcp(tokio::net::TcpListener),
-    Unix(tokio::net::UnixListener),
-}
-
+/// Accepts on one listening socket until the worker drains. Accepted sockets are
+/// non-blocking from the start (accept4) and join epoll only if they ever have to wait.
 async fn accept_loop(shared: Arc<Shared>, socket: WorkerSocket) {
-    let listener = match &socket.address {
-        ListenAddress::Tcp(_) => {
-            tokio::net::TcpListener::from_std(std::net::TcpListener::from(socket.fd))
-                .map(AsyncListener::Tcp)
-        }
-        ListenAddress::Unix(_) => {
-            tokio::net::UnixListener::from_std(std::os::unix::net::UnixListener::from(socket.fd))
-                .map(AsyncListener::Unix)
-        }
-    };
-    let listener = match listener {
-        Ok(l) => l,
+    let listener = match client::watch(Socket::from(socket.fd), Interest::READABLE) {
+        Ok(listener) => listener,
         Err(e) => {
             crate::log::error(&format!("cannot watch listener {}: {e}", socket.address));
             return;
@@ -313,64 +304,64 @@ async fn accept_loop(shared: Arc<Shared>, socket: WorkerSocket) {
         ListenAddress::Tcp(addr) => (addr.ip().to_string(), addr.port().to_string()),
         ListenAddress::Unix(_) => ("localhost".to_string(), "80".to_string()),
     };
+    let tcp = matches!(socket.address, ListenAddress::Tcp(_));
     let mut drain = shared.drain_signal();
     loop {
-        let accepted = tokio::select! {
+        let mut guard = tokio::select! {
             biased;
             _ = drain.wait_for(|d| *d) => return,
-            accepted = accept(&listener) => accepted,
+            ready = listener.readable() => match ready {
+                Ok(guard) => guard,
+                Err(e) => {
+                    crate::log::error(&format!("listener {}: {e}", socket.address));
+                    return;
+                }
+            },
         };
-        match accepted {
-            Ok((connection, remote_addr, remote_port)) => {
-                let endpoint = Endpoint {
-                    remote_addr,
-                    remote_port,
-                    server_name: server_name.clone(),
-                    server_port: server_port.clone(),
-                };
-                let shared = shared.clone();
-                let protocol = socket.protocol;
-                match connection {
-                    Accepted::Tcp(stream) => {
-                        let _ = stream.set_nodelay(true);
-                        tokio::task::spawn_local(connection::serve(
-                            stream, protocol, endpoint, shared,
-                        ));
+        // A bounded batch per wake-up keeps the other listeners and connections served.
+        for _ in 0..64 {
+            match listener
+                .get_ref()
+                .accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
+            {
+                Ok((client, peer)) => {
+                    let (remote_addr, remote_port) = match peer.as_socket() {
+                        Some(addr) => (addr.ip().to_string(), addr.port().to_string()),
+                        None => (String::new(), String::new()),
+                    };
+                    if tcp {
+                        let _ = client.set_tcp_nodelay(true);
                     }
-                    Accepted::Unix(stream) => {
-                        tokio::task::spawn_local(connection::serve(
-                            stream, protocol, endpoint, shared,
-                        ));
-                    }
+                    let endpoint = Endpoint {
+                        remote_addr,
+                        remote_port,
+                        server_name: server_name.clone(),
+                        server_port: server_port.clone(),
+                    };
+                    tokio::task::spawn_local(connection::serve(
+                        ClientSocket::new(client),
+                        socket.protocol,
+                        endpoint,
+                        shared.clone(),
+                    ));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    guard.clear_ready();
+                    break;
+                }
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::ECONNABORTED) | Some(libc::EINTR)
+                    ) => {}
+                Err(e) => {
+                    // Out of descriptors or memory: back off instead of spinning.
+                    crate::log::warn(&format!("accept on {}: {e}", socket.address));
+                    drop(guard);
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    break;
                 }
             }
-            Err(e) => {
-                // Out of descriptors or memory: back off instead of spinning.
-                crate::log::warn(&format!("accept on {}: {e}", socket.address));
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-        }
-    }
-}
-
-enum Accepted {
-    Tcp(tokio::net::TcpStream),
-    Unix(tokio::net::UnixStream),
-}
-
-async fn accept(listener: &AsyncListener) -> std::io::Result<(Accepted, String, String)> {
-    match listener {
-        AsyncListener::Tcp(l) => {
-            let (stream, peer) = l.accept().await?;
-            Ok((
-                Accepted::Tcp(stream),
-                peer.ip().to_string(),
-                peer.port().to_string(),
-            ))
-        }
-        AsyncListener::Unix(l) => {
-            let (stream, _) = l.accept().await?;
-            Ok((Accepted::Unix(stream), String::new(), String::new()))
         }
     }
 }

@@ -14,7 +14,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use tokio::io::AsyncWriteExt;
 
-use super::connection::Stream;
+use super::client::ClientSocket;
 use super::Shared;
 use crate::config::Protocol;
 use crate::protocol::response::{self, Framing, ResponseStart};
@@ -75,8 +75,8 @@ pub fn current_date() -> [u8; 29] {
 
 /// Calls the application and sends its response. Returns whether the connection may carry
 /// another request.
-pub async fn respond<S: Stream>(
-    stream: &mut S,
+pub async fn respond(
+    stream: &mut ClientSocket,
     shared: &Shared,
     exchange: Exchange,
     environ: impl for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyDict>>,
@@ -198,8 +198,8 @@ fn close_iterable(py: Python<'_>, response: &mut AppResponse) {
 }
 
 /// Sends head and body; returns (body bytes sent, connection reusable).
-async fn send<S: Stream>(
-    stream: &mut S,
+async fn send(
+    stream: &mut ClientSocket,
     shared: &Shared,
     exchange: &Exchange,
     mut response: AppResponse,
@@ -338,7 +338,7 @@ async fn send<S: Stream>(
 }
 
 /// Writes every part, with writev where the kernel takes them together.
-async fn write_all<S: Stream>(stream: &mut S, stall: Duration, parts: &[&[u8]]) -> io::Result<()> {
+async fn write_all(stream: &mut ClientSocket, stall: Duration, parts: &[&[u8]]) -> io::Result<()> {
     let write = async {
         let mut slices: Vec<IoSlice<'_>> = parts
             .iter()
@@ -361,8 +361,8 @@ async fn write_all<S: Stream>(stream: &mut S, stall: Duration, parts: &[&[u8]]) 
 }
 
 /// sendfile(2) from the file's position; returns the bytes sent.
-async fn send_file<S: Stream>(
-    stream: &mut S,
+async fn send_file(
+    stream: &mut ClientSocket,
     stall: Duration,
     file: &FileBody,
     limit: u64,
@@ -371,19 +371,15 @@ async fn send_file<S: Stream>(
     let end = file.offset + limit;
     while (offset as u64) < end {
         let count = ((end - offset as u64) as usize).min(1 << 30);
-        let result = stream.try_write_with(|| {
-            nix::sys::sendfile::sendfile(stream.as_fd(), &file.file, Some(&mut offset), count)
+        let sent = stream.write_with(|fd| {
+            nix::sys::sendfile::sendfile(fd, &file.file, Some(&mut offset), count)
                 .map_err(io::Error::from)
         });
-        match result {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                tokio::time::timeout(stall, stream.writable())
-                    .await
-                    .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
-            }
-            Err(e) => return Err(e),
+        match tokio::time::timeout(stall, sent).await {
+            Ok(Ok(0)) => break,
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(io::ErrorKind::TimedOut.into()),
         }
     }
     Ok(offset as u64 - file.offset)
