@@ -210,3 +210,43 @@ fn ttin_and_ttou_change_the_number_of_workers() {
     server.wait_for_log("worker 2 (pid", Duration::from_secs(10));
     assert_eq!(server.get("/ok").status, 200);
 }
+
+#[test]
+fn workers_die_with_the_master() {
+    let server = server()
+        .args([
+            "--chdir",
+            apps_dir().to_str().unwrap(),
+            "--module",
+            "pep3333",
+            "--processes",
+            "2",
+        ])
+        .workers(2)
+        .http()
+        .start();
+    let workers: Vec<String> = server
+        .log()
+        .lines()
+        .filter_map(|l| l.split("started (pid ").nth(1))
+        .map(|p| p.trim_end_matches(')').to_string())
+        .collect();
+    assert_eq!(workers.len(), 2);
+    let _ = std::process::Command::new("kill")
+        .args(["-9", &server.pid().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for pid in &workers {
+        while std::path::Path::new(&format!("/proc/{pid}/status")).exists()
+            && !std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .unwrap_or_default()
+                .contains("zombie")
+        {
+            assert!(
+                Instant::now() < deadline,
+                "worker {pid} outlived its master"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}

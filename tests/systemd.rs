@@ -629,3 +629,49 @@ fn logto_and_log_format() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn a_slow_import_asks_systemd_for_more_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let notify = DatagramLog::bind(&dir.path().join("notify.sock"));
+    let server = server()
+        .env(
+            "NOTIFY_SOCKET",
+            dir.path().join("notify.sock").to_str().unwrap(),
+        )
+        .args([
+            "--chdir",
+            apps_dir().to_str().unwrap(),
+            "--module",
+            "slow_import",
+        ])
+        .http()
+        .no_wait()
+        .start();
+    let messages = notify.wait_for("EXTEND_TIMEOUT_USEC=");
+    assert!(
+        !messages.iter().any(|m| m.contains("READY=1")),
+        "extension comes while importing"
+    );
+    notify.wait_for("READY=1");
+    drop(server);
+}
+
+#[test]
+fn vacuum_also_after_an_immediate_stop() {
+    let mut server = server()
+        .args([
+            "--chdir",
+            apps_dir().to_str().unwrap(),
+            "--module",
+            "pep3333",
+            "--vacuum",
+        ])
+        .uwsgi()
+        .start();
+    let socket = server.uwsgi.clone().unwrap();
+    assert!(socket.exists());
+    server.signal(2);
+    server.wait_exit(Duration::from_secs(15));
+    assert!(!socket.exists());
+}

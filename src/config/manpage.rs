@@ -325,6 +325,19 @@ for nginx) and the hardened service.
 .I /usr/share/doc/rwsgi/examples/
 An example ini, an nginx server block, and a unit pair for people who write their own.
 .SH EXAMPLES
+A typical \fI/etc/rwsgi/myapp.ini\fR:
+.RS
+.EX
+[uwsgi]
+chdir = /srv/myapp
+module = myproject.wsgi:application
+home = /srv/myapp/venv
+processes = 4
+max\-requests = 1000
+harakiri = 30
+.EE
+.RE
+.PP
 Serve an application over HTTP with four workers:
 .RS
 .EX

@@ -25,7 +25,7 @@ bash packaging/build-deb.sh >target/system-test-build.log 2>&1 || { tail -30 tar
 deb=$(ls -t target/debian/rwsgi_*.deb | head -1)
 trap 'bash "$BOX" stop >/dev/null 2>&1' EXIT
 bash "$BOX" boot || { echo "0 passed, 1 failed"; exit 1; }
-bash "$BOX" copy-in "$deb" /tmp/rwsgi.deb
+bash "$BOX" copy-in "$deb" "/tmp/$(basename "$deb")"
 bash "$BOX" copy-in tests/system/client.py /tmp/client.py
 
 cat >/tmp/rwsgi-demo-app.py <<'APP'
@@ -47,7 +47,7 @@ vacuum = true
 INI
 
 # --- the README's "Install on Debian" commands
-check "apt install ./rwsgi_*.deb" box sh -c 'cd /tmp && apt-get install -y ./rwsgi.deb'
+check "apt install ./rwsgi_*.deb" box sh -c 'cd /tmp && apt install -y ./rwsgi_*.deb'
 check "units and man pages installed" box sh -c 'test -f /lib/systemd/system/rwsgi@.service && test -f /lib/systemd/system/rwsgi@.socket && test -f /usr/share/man/man8/rwsgi.8.gz && test -f /etc/rwsgi/example.ini'
 check "nothing started by the package" box sh -c '! systemctl is-active --quiet "rwsgi@*" && ! pgrep -x rwsgi'
 box mkdir -p /srv/demo
@@ -82,7 +82,7 @@ check "systemctl stop leaves no process and removes the socket" box sh -c '
     systemctl stop rwsgi@demo.service rwsgi@demo.socket
     ! pgrep -x rwsgi && ! test -e /run/rwsgi/demo.sock'
 check "apt purge leaves nothing" box sh -c '
-    apt-get purge -y rwsgi >/dev/null
+    apt purge -y rwsgi >/dev/null
     ! dpkg -s rwsgi >/dev/null 2>&1 && ! test -e /usr/bin/rwsgi && ! test -e /lib/systemd/system/rwsgi@.service && ! test -e /etc/rwsgi/example.ini && ! test -e /var/lib/rwsgi && ! test -e /usr/share/man/man8/rwsgi.8.gz'
 
 echo "system: $passed passed, $failed failed"
