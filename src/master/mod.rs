@@ -94,6 +94,8 @@ pub struct Master {
     announced_ready: bool,
     next_status: Instant,
     next_watchdog: Option<Instant>,
+    /// When this master image started, for the start-up time logged at READY.
+    started: Instant,
 }
 
 /// How often STATUS= is refreshed with the request count.
@@ -102,6 +104,7 @@ const STATUS_INTERVAL: Duration = Duration::from_secs(5);
 /// Runs the server; returns the process exit status. `args` are the command-line
 /// arguments, kept to re-read the configuration on reload.
 pub fn run(config: Config, args: Vec<String>) -> i32 {
+    let started = Instant::now();
     for (key, value) in &config.env {
         // Single-threaded here: nothing else reads the environment concurrently.
         std::env::set_var(key, value);
@@ -272,6 +275,7 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
         next_watchdog: notifier.watchdog_interval().map(|_| Instant::now()),
         notifier,
         announced_ready: false,
+        started,
         next_status: Instant::now() + STATUS_INTERVAL,
     };
     master.notifier.status("starting workers");
@@ -411,7 +415,13 @@ impl Master {
             };
             match message[0] {
                 worker::NOTIFY_READY => {
-                    self.slots[index].ready = true;
+                    let slot = &mut self.slots[index];
+                    slot.ready = true;
+                    log::info(&format!(
+                        "worker {} ready {:.1} ms after fork",
+                        slot.id,
+                        slot.born.elapsed().as_secs_f64() * 1000.0
+                    ));
                     self.retire_previous_when_ready();
                     self.announce_ready_when_all_are();
                 }
@@ -428,7 +438,10 @@ impl Master {
         }
         self.announced_ready = true;
         let status = self.status_text();
-        log::info(&format!("ready: {status}"));
+        log::info(&format!(
+            "ready: {status} ({:.0} ms after start)",
+            self.started.elapsed().as_secs_f64() * 1000.0
+        ));
         self.notifier.ready(&status);
     }
 
