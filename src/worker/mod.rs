@@ -290,6 +290,8 @@ async fn watch_signals(shared: Arc<Shared>) {
     }
 }
 
+const ACCEPT_BATCH: usize = 1;
+
 /// Accepts on one listening socket until the worker drains. Accepted sockets are
 /// non-blocking from the start (accept4) and join epoll only if they ever have to wait.
 async fn accept_loop(shared: Arc<Shared>, socket: WorkerSocket) {
@@ -318,8 +320,11 @@ async fn accept_loop(shared: Arc<Shared>, socket: WorkerSocket) {
                 }
             },
         };
-        // A bounded batch per wake-up keeps the other listeners and connections served.
-        for _ in 0..64 {
+        // One connection per turn: the worker then serves what is ready before it accepts
+        // again, so a burst of new connections spreads over every idle worker instead of
+        // piling onto whichever woke first.
+        let mut back_off = false;
+        for _ in 0..ACCEPT_BATCH {
             match listener
                 .get_ref()
                 .accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
@@ -355,13 +360,18 @@ async fn accept_loop(shared: Arc<Shared>, socket: WorkerSocket) {
                         Some(libc::ECONNABORTED) | Some(libc::EINTR)
                     ) => {}
                 Err(e) => {
-                    // Out of descriptors or memory: back off instead of spinning.
                     crate::log::warn(&format!("accept on {}: {e}", socket.address));
-                    drop(guard);
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    back_off = true;
                     break;
                 }
             }
+        }
+        drop(guard);
+        if back_off {
+            // Out of descriptors or memory: wait instead of spinning.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        } else {
+            tokio::task::yield_now().await;
         }
     }
 }
