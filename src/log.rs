@@ -17,14 +17,55 @@ static SINK: OnceLock<Sink> = OnceLock::new();
 struct Sink {
     journal: Option<Journal>,
     request_format: Option<String>,
+    /// `log-date`: a date in front of each plain line (the journal has its own).
+    date_format: Option<String>,
 }
 
 /// Chooses where logs go; call once at start-up, after `logto` redirected stderr.
-pub fn init(request_format: Option<String>) {
+pub fn init(request_format: Option<String>, date_format: Option<String>) {
     let _ = SINK.set(Sink {
         journal: Journal::detect(),
         request_format,
+        date_format,
     });
+}
+
+/// A small strftime over UTC: %Y %m %d %e %H %M %S %a %b %y %j %%.
+fn format_date(format: &str, unix: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = unix / 86400;
+    let (year, month, day) = crate::protocol::response::civil_from_days(days as i64);
+    let secs = unix % 86400;
+    let mut out = String::with_capacity(format.len() + 16);
+    let mut chars = format.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('Y') => out.push_str(&year.to_string()),
+            Some('y') => out.push_str(&format!("{:02}", year % 100)),
+            Some('m') => out.push_str(&format!("{month:02}")),
+            Some('d') => out.push_str(&format!("{day:02}")),
+            Some('e') => out.push_str(&format!("{day:2}")),
+            Some('H') => out.push_str(&format!("{:02}", secs / 3600)),
+            Some('M') => out.push_str(&format!("{:02}", secs / 60 % 60)),
+            Some('S') => out.push_str(&format!("{:02}", secs % 60)),
+            Some('a') => out.push_str(DAYS[(days % 7) as usize]),
+            Some('b') => out.push_str(MONTHS[(month - 1) as usize]),
+            Some('%') => out.push('%'),
+            Some(other) => {
+                out.push('%');
+                out.push(other);
+            }
+            None => out.push('%'),
+        }
+    }
+    out
 }
 
 pub fn set_worker_id(id: usize) {
@@ -67,7 +108,18 @@ fn emit(priority: u8, message: &str, fields: &[(&str, &str)]) {
         WARNING => "warning: ",
         _ => "",
     };
-    let line = format!("rwsgi {}: {level}{message}\n", label());
+    let date = SINK
+        .get()
+        .and_then(|s| s.date_format.as_deref())
+        .map(|format| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            format!("{} ", format_date(format, now))
+        })
+        .unwrap_or_default();
+    let line = format!("{date}rwsgi {}: {level}{message}\n", label());
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
@@ -189,6 +241,15 @@ pub fn redirect_to(path: &std::path::Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(
+            format_date("%a %b %e %H:%M:%S %Y", 784_111_777),
+            "Sun Nov  6 08:49:37 1994"
+        );
+        assert_eq!(format_date("%Y-%m-%d %%", 1_795_000_000), "2026-11-18 %");
+    }
 
     #[test]
     fn log_format_variables() {

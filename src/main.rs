@@ -35,12 +35,23 @@ fn main() {
         Ok(loaded) => loaded,
         Err(e) => fail(&e.to_string()),
     };
+    if let Some(path) = &loaded.config.daemonize {
+        if let Err(message) = daemonize(path) {
+            fail(&message);
+        }
+    }
     if let Some(path) = &loaded.config.logto {
         if let Err(e) = log::redirect_to(path) {
             fail(&format!("logto {}: {e}", path.display()));
         }
     }
-    log::init(loaded.config.log_format.clone());
+    log::init(
+        loaded.config.log_format.clone(),
+        loaded.config.log_date.clone(),
+    );
+    for message in &loaded.messages {
+        log::info(message);
+    }
     for warning in &loaded.warnings {
         log::warn(warning);
     }
@@ -48,6 +59,30 @@ fn main() {
         fail(&message);
     }
     std::process::exit(master::run(loaded.config, args));
+}
+
+/// `daemonize FILE`: detach (fork, setsid) and append all output to FILE. Under systemd
+/// the service manager tracks the process it started and reads its readiness and output,
+/// so detaching would break both: refused there.
+fn daemonize(path: &std::path::Path) -> Result<(), String> {
+    if std::env::var_os("NOTIFY_SOCKET").is_some() || std::env::var_os("INVOCATION_ID").is_some() {
+        return Err(format!(
+            "daemonize {} is refused under systemd: it would break readiness (Type=notify) and the journal; remove it from the configuration",
+            path.display()
+        ));
+    }
+    log::redirect_to(path).map_err(|e| format!("daemonize {}: {e}", path.display()))?;
+    // SAFETY: the process is single-threaded here (no runtime, no Python yet), so the
+    // child continues with a consistent copy of it.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Parent { .. }) => std::process::exit(0),
+        Ok(nix::unistd::ForkResult::Child) => {}
+        Err(e) => return Err(format!("daemonize: fork: {e}")),
+    }
+    nix::unistd::setsid().map_err(|e| format!("daemonize: setsid: {e}"))?;
+    let null = std::fs::File::open("/dev/null").map_err(|e| e.to_string())?;
+    nix::unistd::dup2_stdin(&null).map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 fn fail(message: &str) -> ! {

@@ -93,6 +93,14 @@ pub struct Config {
     pub gid: Option<String>,
     pub capabilities: Vec<caps::Capability>,
     pub no_new_privileges: bool,
+    pub file_wrapper: bool,
+    pub add_headers: Vec<(String, String)>,
+    pub daemonize: Option<PathBuf>,
+    /// strftime-like format for a date in front of each plain log line.
+    pub log_date: Option<String>,
+    pub log_4xx: bool,
+    pub log_5xx: bool,
+    pub log_slow_ms: u64,
     pub http_max_headers: usize,
     pub http_header_timeout: Duration,
     pub http_keepalive_timeout: Duration,
@@ -138,6 +146,13 @@ impl Default for Config {
             gid: None,
             capabilities: Vec::new(),
             no_new_privileges: false,
+            file_wrapper: true,
+            add_headers: Vec::new(),
+            daemonize: None,
+            log_date: None,
+            log_4xx: false,
+            log_5xx: false,
+            log_slow_ms: 0,
             http_max_headers: 100,
             http_header_timeout: Duration::from_secs(30),
             http_keepalive_timeout: Duration::from_secs(30),
@@ -173,6 +188,8 @@ impl From<source::SourceError> for ConfigError {
 pub struct Loaded {
     pub config: Config,
     pub warnings: Vec<String>,
+    /// `print` texts and, with `show-config`, every entry: logged at start.
+    pub messages: Vec<String>,
 }
 
 pub fn build(entries: &[Entry]) -> Result<Loaded, ConfigError> {
@@ -182,6 +199,7 @@ pub fn build(entries: &[Entry]) -> Result<Loaded, ConfigError> {
         .try_fold(false, |_, e| parse_flag(e))?;
     let mut config = Config::default();
     let mut warnings = Vec::new();
+    let mut messages = Vec::new();
     for entry in entries {
         let Some(spec) = options::find(&entry.key) else {
             let hint = options::suggest(&entry.key)
@@ -199,12 +217,42 @@ pub fn build(entries: &[Entry]) -> Result<Loaded, ConfigError> {
             ));
             continue;
         };
+        if spec.support == options::Support::Unsupported {
+            warnings.push(format!(
+                "{}: option '{}' is {}",
+                entry.origin, entry.key, spec.help
+            ));
+            continue;
+        }
+        if spec.name == "print" {
+            messages.push(entry.value.clone().unwrap_or_default());
+            continue;
+        }
+        if spec.name == "show-config" && parse_flag(entry)? {
+            for e in entries {
+                messages.push(format!(
+                    "config: {} = {} ({})",
+                    e.key,
+                    e.value.as_deref().unwrap_or("true"),
+                    e.origin
+                ));
+            }
+            continue;
+        }
+        if spec.name == "plugins" {
+            warnings.extend(check_plugins(entry, spec)?);
+            continue;
+        }
         apply(&mut config, spec, entry)?;
     }
     for index in std::mem::take(&mut config.default_protocol_sockets) {
         config.sockets[index].protocol = config.protocol;
     }
-    Ok(Loaded { config, warnings })
+    Ok(Loaded {
+        config,
+        warnings,
+        messages,
+    })
 }
 
 /// Checks that need the whole configuration, run after `build` when the server is to start.
@@ -352,7 +400,46 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
         "strict" | "master" | "enable-threads" | "die-on-term" => {
             flag()?;
         }
-        "plugins" => check_plugins(entry, spec)?,
+        "single-interpreter"
+        | "thunder-lock"
+        | "harakiri-verbose"
+        | "ignore-sigpipe"
+        | "ignore-write-errors"
+        | "disable-write-exception"
+        | "no-orphans" => {
+            flag()?;
+        }
+        "post-buffering" => {
+            parse_bytes(entry).map_err(|m| error(entry, spec, m))?;
+        }
+        "reload-mercy" | "offload-threads" => {
+            number()?;
+        }
+        "wsgi-disable-file-wrapper" => config.file_wrapper = !flag()?,
+        "add-header" => {
+            let value = non_empty(entry, spec)?;
+            let (name, header_value) = value
+                .split_once(':')
+                .ok_or_else(|| error(entry, spec, "expected 'Name: value'"))?;
+            let mut check = crate::protocol::response::ResponseStart::default();
+            check
+                .add_header(name.trim(), header_value.trim())
+                .map_err(|e| error(entry, spec, e))?;
+            config
+                .add_headers
+                .push((name.trim().to_string(), header_value.trim().to_string()));
+        }
+        "daemonize" => config.daemonize = Some(PathBuf::from(non_empty(entry, spec)?)),
+        "log-date" => {
+            config.log_date = match entry.value.as_deref().map(str::trim) {
+                None | Some("") => Some(DEFAULT_LOG_DATE.to_string()),
+                Some(v) if v.contains('%') => Some(v.to_string()),
+                Some(_) => flag()?.then(|| DEFAULT_LOG_DATE.to_string()),
+            }
+        }
+        "log-4xx" => config.log_4xx = flag()?,
+        "log-5xx" => config.log_5xx = flag()?,
+        "log-slow" => config.log_slow_ms = number()?,
         "ini" => unreachable!("ini entries are expanded while reading"),
         other => unreachable!("option '{other}' is in the table but not applied"),
     }
@@ -467,7 +554,13 @@ pub fn parse_address(value: &str) -> Result<ListenAddress, String> {
         .ok_or_else(|| format!("'{host}' has no address"))
 }
 
-fn check_plugins(entry: &Entry, spec: &OptionSpec) -> Result<(), ConfigError> {
+/// The uWSGI default `log-date` format (ctime's).
+const DEFAULT_LOG_DATE: &str = "%a %b %e %H:%M:%S %Y";
+
+/// Plugins that are built in pass; loop engines warn (not honoured); another language's
+/// plugin is fatal, since the application could not run.
+fn check_plugins(entry: &Entry, spec: &OptionSpec) -> Result<Vec<String>, ConfigError> {
+    let mut warnings = Vec::new();
     for plugin in entry.value.as_deref().unwrap_or("").split(',') {
         let plugin = plugin.trim();
         let is_python = plugin.is_empty()
@@ -475,15 +568,25 @@ fn check_plugins(entry: &Entry, spec: &OptionSpec) -> Result<(), ConfigError> {
             || plugin == "python3"
             || plugin.starts_with("python3")
                 && plugin[7..].chars().all(|c| c.is_ascii_digit() || c == '_');
-        if !is_python && plugin != "http" {
+        let built_in = matches!(plugin, "http" | "logfile" | "router_static" | "corerouter");
+        let loop_engine = matches!(
+            plugin,
+            "gevent" | "ugreen" | "greenlet" | "asyncio" | "tornado"
+        );
+        if loop_engine {
+            warnings.push(format!(
+                "{}: plugin '{plugin}' is not honoured: rwsgi has no loop engines; use threads",
+                entry.origin
+            ));
+        } else if !is_python && !built_in {
             return Err(error(
                 entry,
                 spec,
-                format!("plugin '{plugin}' is not available: rwsgi has Python and HTTP built in"),
+                format!("plugin '{plugin}' is not available: rwsgi serves Python WSGI applications only"),
             ));
         }
     }
-    Ok(())
+    Ok(warnings)
 }
 
 #[cfg(test)]
@@ -559,7 +662,18 @@ mod tests {
         assert!(build(&[entry("master", Some("maybe"))]).is_err());
         assert!(build(&[entry("http-socket", Some("127.0.0.1:http"))]).is_err());
         assert!(build(&[entry("plugins", Some("php"))]).is_err());
-        assert!(build(&[entry("plugins", Some("python311"))]).is_ok());
+        assert!(build(&[entry("plugins", Some("python311,logfile"))]).is_ok());
+        let gevent = build(&[
+            entry("plugins", Some("python3,gevent")),
+            entry("gevent", Some("100")),
+        ])
+        .unwrap();
+        assert_eq!(gevent.warnings.len(), 2, "{:?}", gevent.warnings);
+        assert!(
+            gevent.warnings[1].contains("is not honoured"),
+            "{:?}",
+            gevent.warnings
+        );
     }
 
     #[test]

@@ -18,13 +18,19 @@ use super::options::{self, ValueKind};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
     CommandLine,
-    File { path: Rc<str>, line: usize },
+    /// A `UWSGI_<OPTION>` environment variable.
+    Environment(String),
+    File {
+        path: Rc<str>,
+        line: usize,
+    },
 }
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Origin::CommandLine => write!(f, "command line"),
+            Origin::Environment(variable) => write!(f, "environment {variable}"),
             Origin::File { path, line } => write!(f, "{path}:{line}"),
         }
     }
@@ -67,6 +73,27 @@ const MAX_INCLUDE_DEPTH: usize = 16;
 pub fn from_args(args: &[String]) -> Result<Request, SourceError> {
     let mut reader = Reader::default();
     let mut entries = Vec::new();
+    // Options from the environment (UWSGI_PROCESSES=4, UWSGI_INI=...), as the popular
+    // uWSGI container images use them; read first, so the command line overrides them.
+    let mut environment: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("UWSGI_"))
+        .collect();
+    environment.sort();
+    for (variable, value) in environment {
+        let name = variable["UWSGI_".len()..]
+            .to_ascii_lowercase()
+            .replace('_', "-");
+        let origin = Origin::Environment(variable.clone());
+        if name == "ini" {
+            reader.include(&value, &origin, &mut entries, 0)?;
+        } else if options::find(&name).is_some() {
+            entries.push(Entry {
+                key: name,
+                value: Some(value),
+                origin,
+            });
+        }
+    }
     let mut i = 0;
     while i < args.len() {
         let arg = &args[i];
@@ -170,6 +197,7 @@ impl Reader {
         let display: Rc<str> = Rc::from(path.display().to_string());
         let mut in_section = false;
         let mut found_section = false;
+        let mut lines = Vec::new();
         for (index, raw_line) in text.split('\n').enumerate() {
             let line = raw_line.trim_matches([' ', '\t', '\r']);
             if line.is_empty() || line.starts_with(';') || line.starts_with('#') {
@@ -191,16 +219,19 @@ impl Reader {
                 Some((k, v)) => (k.trim(), Some(magic.expand(v.trim()))),
                 None => (line, None),
             };
-            if options::normalize(key) == "ini" {
-                let target = value.unwrap_or_default();
-                self.include(&target, &origin, out, depth + 1)?;
-                continue;
-            }
-            out.push(Entry {
+            lines.push(Entry {
                 key: key.to_string(),
                 value,
                 origin,
             });
+        }
+        for entry in expand_logic(lines)? {
+            if options::normalize(&entry.key) == "ini" {
+                let target = entry.value.clone().unwrap_or_default();
+                self.include(&target, &entry.origin, out, depth + 1)?;
+                continue;
+            }
+            out.push(entry);
         }
         if !found_section {
             crate::log::warn(&format!(
@@ -225,6 +256,134 @@ impl Reader {
             }
         }
         Ok((PathBuf::from(spec), "uwsgi".to_string()))
+    }
+}
+
+/// uWSGI's configuration logic: `if-env`, `if-not-env`, `if-exists`, `if-not-exists`,
+/// `if-file`, `if-not-file`, `if-dir`, `if-not-dir` ... `endif`, and `for` / `for-glob` ...
+/// `endfor`, with `%(_)` standing for the condition's value or the loop's item. Blocks may
+/// contain blocks of another kind.
+fn expand_logic(lines: Vec<Entry>) -> Result<Vec<Entry>, SourceError> {
+    let mut out = Vec::new();
+    let mut index = 0;
+    while index < lines.len() {
+        let entry = &lines[index];
+        let key = options::normalize(&entry.key);
+        let argument = entry.value.clone().unwrap_or_default();
+        let (closing, items): (&str, Option<Vec<String>>) = match key.as_str() {
+            "for" => (
+                "endfor",
+                Some(argument.split_whitespace().map(str::to_string).collect()),
+            ),
+            "for-glob" => ("endfor", Some(glob(&argument))),
+            "if-env" | "if-not-env" | "if-exists" | "if-not-exists" | "if-file" | "if-not-file"
+            | "if-dir" | "if-not-dir" => {
+                let negated = key.starts_with("if-not-");
+                let (holds, value) =
+                    match key.trim_start_matches("if-not-").trim_start_matches("if-") {
+                        "env" => match std::env::var(&argument) {
+                            Ok(v) if !v.is_empty() => (true, v),
+                            _ => (false, argument.clone()),
+                        },
+                        "exists" => (Path::new(&argument).exists(), argument.clone()),
+                        "file" => (Path::new(&argument).is_file(), argument.clone()),
+                        _ => (Path::new(&argument).is_dir(), argument.clone()),
+                    };
+                (
+                    "endif",
+                    (holds != negated).then(|| vec![value]).or(Some(Vec::new())),
+                )
+            }
+            "endif" | "endfor" => {
+                return Err(SourceError {
+                    origin: entry.origin.clone(),
+                    message: format!("'{}' without a block to end", entry.key),
+                })
+            }
+            _ => {
+                out.push(entry.clone());
+                index += 1;
+                continue;
+            }
+        };
+        let opener = entry.origin.clone();
+        let mut depth = 0;
+        let end = lines[index + 1..]
+            .iter()
+            .position(|l| {
+                let k = options::normalize(&l.key);
+                let opens = if closing == "endif" {
+                    k.starts_with("if-")
+                } else {
+                    k == "for" || k == "for-glob"
+                };
+                if opens {
+                    depth += 1;
+                } else if k == closing {
+                    if depth == 0 {
+                        return true;
+                    }
+                    depth -= 1;
+                }
+                false
+            })
+            .map(|p| index + 1 + p)
+            .ok_or_else(|| SourceError {
+                origin: opener,
+                message: format!("'{}' without '{closing}'", entry.key),
+            })?;
+        for item in items.unwrap_or_default() {
+            let body: Vec<Entry> = lines[index + 1..end]
+                .iter()
+                .map(|l| Entry {
+                    key: l.key.clone(),
+                    value: l.value.as_ref().map(|v| v.replace("%(_)", &item)),
+                    origin: l.origin.clone(),
+                })
+                .collect();
+            out.extend(expand_logic(body)?);
+        }
+        index = end + 1;
+    }
+    Ok(out)
+}
+
+/// `dir/*.ini`-style patterns (`*` and `?` in the last component), sorted.
+fn glob(pattern: &str) -> Vec<String> {
+    let path = Path::new(pattern);
+    let (dir, name) = match (path.parent(), path.file_name()) {
+        (Some(d), Some(n)) => (
+            if d.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                d
+            },
+            n.to_string_lossy(),
+        ),
+        _ => return Vec::new(),
+    };
+    let mut found: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| wildcard(name.as_bytes(), e.file_name().to_string_lossy().as_bytes()))
+                .map(|e| dir.join(e.file_name()).display().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found
+}
+
+fn wildcard(pattern: &[u8], text: &[u8]) -> bool {
+    match (pattern.first(), text.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => {
+            wildcard(&pattern[1..], text) || (!text.is_empty() && wildcard(pattern, &text[1..]))
+        }
+        (Some(b'?'), Some(_)) => wildcard(&pattern[1..], &text[1..]),
+        (Some(p), Some(t)) if p == t => wildcard(&pattern[1..], &text[1..]),
+        _ => false,
     }
 }
 
@@ -519,6 +678,42 @@ mod tests {
         let main = write_temp("broken.ini", "[uwsgi]\n\nini = /nonexistent/x.ini\n");
         let err = from_args(&args(&["--ini", main.to_str().unwrap()])).unwrap_err();
         assert!(err.to_string().contains("broken.ini:3"), "{err}");
+    }
+
+    #[test]
+    fn configuration_logic() {
+        std::env::set_var("RWSGI_LOGIC_TEST", "yes");
+        let dir = write_temp("logic.ini", "").parent().unwrap().to_path_buf();
+        std::fs::write(dir.join("a.conf"), "").unwrap();
+        std::fs::write(dir.join("b.conf"), "").unwrap();
+        let ini = write_temp(
+            "logic.ini",
+            &format!(
+                "[uwsgi]\nif-env = RWSGI_LOGIC_TEST\nenv = SEEN=%(_)\nif-not-exists = /nonexistent\nprocesses = 3\nendif\nendif\nif-env = RWSGI_LOGIC_UNSET\nprocesses = 9\nendif\nfor = a b\nsocket = /tmp/%(_).sock\nendfor\nfor-glob = {}/*.conf\nprint = %(_)\nendfor\n",
+                dir.display()
+            ),
+        );
+        let entries = serve(&["--ini", ini.to_str().unwrap()]);
+        let pairs: Vec<(String, String)> = entries
+            .iter()
+            .map(|e| (e.key.clone(), e.value.clone().unwrap_or_default()))
+            .collect();
+        let expected: Vec<(String, String)> = vec![
+            ("env".into(), "SEEN=yes".into()),
+            ("processes".into(), "3".into()),
+            ("socket".into(), "/tmp/a.sock".into()),
+            ("socket".into(), "/tmp/b.sock".into()),
+            ("print".into(), format!("{}/a.conf", dir.display())),
+            ("print".into(), format!("{}/b.conf", dir.display())),
+        ];
+        assert_eq!(pairs, expected);
+        let broken = write_temp("broken-logic.ini", "[uwsgi]\nif-env = X\nprocesses = 2\n");
+        let err = from_args(&args(&["--ini", broken.to_str().unwrap()])).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("broken-logic.ini:2: 'if-env' without 'endif'"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -60,7 +60,14 @@ pub struct Shared {
     pub template: EnvironTemplate,
     pub buffer_size: usize,
     pub limit_post: u64,
+    /// Whether request details are collected at all (any of the policies below may log).
     pub log_requests: bool,
+    log_all: bool,
+    log_4xx: bool,
+    log_5xx: bool,
+    log_slow: Option<Duration>,
+    /// `add-header` entries, added to every application response.
+    pub extra_headers: Vec<(String, String)>,
     pub max_headers: usize,
     pub header_timeout: Duration,
     pub keepalive_timeout: Duration,
@@ -143,6 +150,14 @@ impl Shared {
         self.born.elapsed() >= self.min_lifetime
     }
 
+    /// disable-logging, with log-4xx, log-5xx and log-slow as exceptions.
+    pub fn should_log(&self, status: u16, took: Duration) -> bool {
+        self.log_all
+            || (self.log_4xx && (400..500).contains(&status))
+            || (self.log_5xx && status >= 500)
+            || self.log_slow.is_some_and(|limit| took > limit)
+    }
+
     pub fn served(&self) -> u64 {
         self.served.load(Ordering::Relaxed)
     }
@@ -177,12 +192,18 @@ pub fn run(
     } else {
         preloaded.map(|app| Python::attach(|py| app.clone_ref(py)))
     };
-    let template =
-        Python::attach(|py| EnvironTemplate::new(py, config.threads > 1, config.processes > 1))
-            .unwrap_or_else(|e| {
-                crate::log::error(&format!("cannot build the WSGI environ template: {e}"));
-                std::process::exit(1);
-            });
+    let template = Python::attach(|py| {
+        EnvironTemplate::new(
+            py,
+            config.threads > 1,
+            config.processes > 1,
+            config.file_wrapper,
+        )
+    })
+    .unwrap_or_else(|e| {
+        crate::log::error(&format!("cannot build the WSGI environ template: {e}"));
+        std::process::exit(1);
+    });
     let retire_after = if config.max_requests > 0 {
         config.max_requests + (identity.id as u64 - 1) * config.max_requests_delta
     } else {
@@ -193,7 +214,15 @@ pub fn run(
         template,
         buffer_size: config.buffer_size,
         limit_post: config.limit_post,
-        log_requests: !config.disable_logging,
+        log_requests: !config.disable_logging
+            || config.log_4xx
+            || config.log_5xx
+            || config.log_slow_ms > 0,
+        log_all: !config.disable_logging,
+        log_4xx: config.log_4xx,
+        log_5xx: config.log_5xx,
+        log_slow: (config.log_slow_ms > 0).then(|| Duration::from_millis(config.log_slow_ms)),
+        extra_headers: config.add_headers.clone(),
         max_headers: config.http_max_headers,
         header_timeout: config.http_header_timeout,
         keepalive_timeout: config.http_keepalive_timeout,

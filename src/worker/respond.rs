@@ -109,7 +109,12 @@ pub async fn respond(
             (status, sent, keep)
         }
     };
-    if let Some(log) = &exchange.log {
+    let took = began.elapsed();
+    if let Some(log) = exchange
+        .log
+        .as_ref()
+        .filter(|_| shared.should_log(status, took))
+    {
         crate::log::request(&crate::log::RequestRecord {
             method: &log.method,
             uri: &log.uri,
@@ -120,7 +125,7 @@ pub async fn respond(
             referer: &log.referer,
             status,
             bytes: sent,
-            micros: began.elapsed().as_micros() as u64,
+            micros: took.as_micros() as u64,
         });
     }
     keep
@@ -174,10 +179,14 @@ fn start_app<'py>(
         state.headers_sent = true;
         state.start.take()
     };
-    let Some(start) = start else {
+    let Some(mut start) = start else {
         close_iterable(py, &mut response);
         return Started::Failed("the application returned without calling start_response()".into());
     };
+    for (name, value) in &shared.extra_headers {
+        // Checked when the configuration was read.
+        let _ = start.add_header(name, value);
+    }
     if ended {
         close_iterable(py, &mut response);
     }

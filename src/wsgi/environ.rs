@@ -26,7 +26,12 @@ pub struct Endpoint {
 }
 
 impl EnvironTemplate {
-    pub fn new(py: Python<'_>, multithread: bool, multiprocess: bool) -> PyResult<Self> {
+    pub fn new(
+        py: Python<'_>,
+        multithread: bool,
+        multiprocess: bool,
+        file_wrapper: bool,
+    ) -> PyResult<Self> {
         let d = PyDict::new(py);
         d.set_item("wsgi.version", PyTuple::new(py, [1, 0])?)?;
         d.set_item("wsgi.errors", py.import("sys")?.getattr("stderr")?)?;
@@ -34,7 +39,9 @@ impl EnvironTemplate {
         d.set_item("wsgi.multiprocess", multiprocess)?;
         d.set_item("wsgi.run_once", false)?;
         d.set_item("wsgi.input_terminated", true)?;
-        d.set_item("wsgi.file_wrapper", py.get_type::<FileWrapper>())?;
+        if file_wrapper {
+            d.set_item("wsgi.file_wrapper", py.get_type::<FileWrapper>())?;
+        }
         d.set_item("SCRIPT_NAME", "")?;
         d.set_item("rwsgi.version", env!("CARGO_PKG_VERSION"))?;
         Ok(EnvironTemplate {
