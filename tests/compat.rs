@@ -234,3 +234,142 @@ fn daemonize_detaches_and_is_refused_under_systemd() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+fn static_tree() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("public/css")).unwrap();
+    std::fs::create_dir_all(dir.path().join("public/docs")).unwrap();
+    std::fs::write(
+        dir.path().join("public/css/site.css"),
+        "body { color: red }\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("public/docs/index.html"), "<h1>docs</h1>").unwrap();
+    std::fs::write(
+        dir.path().join("public/data.bin"),
+        (0..=255u8).collect::<Vec<u8>>(),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("secret.txt"), "do not serve").unwrap();
+    std::os::unix::fs::symlink(
+        dir.path().join("secret.txt"),
+        dir.path().join("public/link.txt"),
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn static_map_serves_files_safely_and_falls_through() {
+    let tree = static_tree();
+    let public = tree.path().join("public");
+    let server = pep3333_server(&[
+        "--static-map",
+        &format!("/static={}", public.display()),
+        "--static-index",
+        "index.html",
+        "--static-expires-type",
+        "text/css=3600",
+    ]);
+    let css = server.get("/static/css/site.css");
+    assert_eq!(css.status, 200);
+    assert_eq!(css.text(), "body { color: red }\n");
+    assert_eq!(css.header("content-type"), Some("text/css; charset=utf-8"));
+    assert_eq!(css.header("cache-control"), Some("max-age=3600"));
+    assert!(css.header("expires").is_some());
+    let modified = css.header("last-modified").unwrap().to_string();
+    // Conditional GET.
+    let conditional = request(
+        server.addr(),
+        &format!("GET /static/css/site.css HTTP/1.1\r\nHost: t\r\nIf-Modified-Since: {modified}\r\nConnection: close\r\n\r\n"),
+    );
+    assert_eq!(conditional.status, 304);
+    assert!(conditional.body.is_empty());
+    // Ranges.
+    let partial = request(server.addr(), "GET /static/data.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=10-19\r\nConnection: close\r\n\r\n");
+    assert_eq!(partial.status, 206);
+    assert_eq!(partial.body, (10..=19u8).collect::<Vec<u8>>());
+    assert_eq!(partial.header("content-range"), Some("bytes 10-19/256"));
+    let unsatisfiable = request(server.addr(), "GET /static/data.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=900-\r\nConnection: close\r\n\r\n");
+    assert_eq!(unsatisfiable.status, 416);
+    // Directory index, HEAD.
+    assert_eq!(server.get("/static/docs/").text(), "<h1>docs</h1>");
+    let mut stream = connect(server.addr());
+    use std::io::Write;
+    stream
+        .write_all(b"HEAD /static/data.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut reader = std::io::BufReader::new(stream);
+    let head = read_response(&mut reader, true).unwrap();
+    assert_eq!(head.header("content-length"), Some("256"));
+    let mut rest = Vec::new();
+    std::io::Read::read_to_end(&mut reader, &mut rest).unwrap();
+    assert!(rest.is_empty(), "HEAD sends no body");
+    // Never outside the folder: traversal (encoded too) and symlinks out reach the app instead.
+    for path in [
+        "/static/../secret.txt",
+        "/static/%2e%2e/secret.txt",
+        "/static/css/..%2f..%2fsecret.txt",
+        "/static/link.txt",
+    ] {
+        let response = server.get(path);
+        assert!(
+            !response.text().contains("do not serve"),
+            "{path} leaked the secret"
+        );
+        assert!(
+            response.header("x-path").is_some(),
+            "{path} fell through to the app"
+        );
+    }
+    // A file not found falls through to the application, as in uWSGI.
+    assert_eq!(
+        server.get("/static/missing.css").header("x-path"),
+        Some("/static/missing.css")
+    );
+    // POST is never a static request.
+    let post = request(server.addr(), "POST /static/css/site.css HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    assert_eq!(post.header("x-path"), Some("/static/css/site.css"));
+}
+
+#[test]
+fn static_map2_check_static_and_uwsgi_requests() {
+    let tree = static_tree();
+    let server = server()
+        .args([
+            "--chdir",
+            apps_dir().to_str().unwrap(),
+            "--module",
+            "pep3333",
+        ])
+        .args([
+            "--static-map2",
+            &format!("/public={}", tree.path().display()),
+        ])
+        .args([
+            "--check-static",
+            tree.path().join("public").to_str().unwrap(),
+        ])
+        .uwsgi()
+        .http()
+        .start();
+    assert_eq!(
+        server.get("/public/css/site.css").status,
+        200,
+        "static-map2 keeps the prefix"
+    );
+    assert_eq!(
+        server.get("/css/site.css").text(),
+        "body { color: red }\n",
+        "check-static"
+    );
+    let socket = server.uwsgi.clone().unwrap();
+    let response = uwsgi_request(&socket, &nginx_vars("GET", "/css/site.css", ""), b"");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.text(), "body { color: red }\n");
+    let mut vars = nginx_vars("GET", "/public/data.bin", "");
+    vars.push(("HTTP_RANGE", "bytes=0-3"));
+    let ranged = uwsgi_request(&socket, &vars, b"");
+    assert_eq!(ranged.status, 206);
+    assert_eq!(ranged.body, vec![0, 1, 2, 3]);
+}

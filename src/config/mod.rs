@@ -53,6 +53,14 @@ pub struct SocketSpec {
     pub protocol: Protocol,
 }
 
+/// `static-map PREFIX=DIR` (or `static-map2`, which keeps the prefix in the file path).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticMap {
+    pub prefix: String,
+    pub root: PathBuf,
+    pub keep_prefix: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub chdir: Option<PathBuf>,
@@ -94,6 +102,11 @@ pub struct Config {
     pub capabilities: Vec<caps::Capability>,
     pub no_new_privileges: bool,
     pub file_wrapper: bool,
+    pub static_maps: Vec<StaticMap>,
+    pub check_static: Vec<PathBuf>,
+    pub static_index: Vec<String>,
+    /// (Content-Type without parameters, seconds) for Expires / Cache-Control.
+    pub static_expires: Vec<(String, u64)>,
     pub add_headers: Vec<(String, String)>,
     pub daemonize: Option<PathBuf>,
     /// strftime-like format for a date in front of each plain log line.
@@ -147,6 +160,10 @@ impl Default for Config {
             capabilities: Vec::new(),
             no_new_privileges: false,
             file_wrapper: true,
+            static_maps: Vec::new(),
+            check_static: Vec::new(),
+            static_index: Vec::new(),
+            static_expires: Vec::new(),
             add_headers: Vec::new(),
             daemonize: None,
             log_date: None,
@@ -416,6 +433,30 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
             number()?;
         }
         "wsgi-disable-file-wrapper" => config.file_wrapper = !flag()?,
+        "static-map" | "static-map2" => {
+            let value = non_empty(entry, spec)?;
+            let (prefix, root) = value
+                .split_once('=')
+                .filter(|(p, r)| p.starts_with('/') && !r.is_empty())
+                .ok_or_else(|| error(entry, spec, "expected /PREFIX=DIRECTORY"))?;
+            config.static_maps.push(StaticMap {
+                prefix: prefix.to_string(),
+                root: PathBuf::from(root),
+                keep_prefix: spec.name == "static-map2",
+            });
+        }
+        "check-static" => config
+            .check_static
+            .push(PathBuf::from(non_empty(entry, spec)?)),
+        "static-index" => config.static_index.push(non_empty(entry, spec)?),
+        "static-expires-type" => {
+            let value = non_empty(entry, spec)?;
+            let (mime, seconds) = value
+                .split_once('=')
+                .and_then(|(m, s)| Some((m.trim().to_string(), s.trim().parse::<u64>().ok()?)))
+                .ok_or_else(|| error(entry, spec, "expected MIME=SECONDS"))?;
+            config.static_expires.push((mime, seconds));
+        }
         "add-header" => {
             let value = non_empty(entry, spec)?;
             let (name, header_value) = value

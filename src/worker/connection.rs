@@ -129,17 +129,32 @@ async fn serve_http(mut stream: ClientSocket, endpoint: Endpoint, shared: Arc<Sh
                 }
             }),
         };
-        let keep_going = respond::respond(&mut stream, &shared, exchange, |py| {
-            environ::http_environ(
-                py,
-                &shared.template,
-                &buf,
-                &head,
-                &endpoint,
-                Input::new(body),
-            )
-        })
-        .await;
+        let path = http::percent_decode(&buf[head.path.clone()]);
+        let keep_going = match shared.static_file(method, &path) {
+            Some(found) => {
+                let header = |name: &[u8]| {
+                    head.headers
+                        .iter()
+                        .find(|h| buf[h.name.clone()].eq_ignore_ascii_case(name))
+                        .map(|h| &buf[h.value.clone()])
+                };
+                let (since, range) = (header(b"if-modified-since"), header(b"range"));
+                respond::serve_static(&mut stream, &shared, exchange, found, since, range).await
+            }
+            None => {
+                respond::respond(&mut stream, &shared, exchange, |py| {
+                    environ::http_environ(
+                        py,
+                        &shared.template,
+                        &buf,
+                        &head,
+                        &endpoint,
+                        Input::new(body),
+                    )
+                })
+                .await
+            }
+        };
         shared.end_request();
         if !keep_going {
             return;
@@ -283,10 +298,21 @@ async fn serve_uwsgi(mut stream: ClientSocket, endpoint: Endpoint, shared: Arc<S
             }
         }),
     };
-    respond::respond(&mut stream, &shared, exchange, |py| {
-        environ::uwsgi_environ(py, &shared.template, &buf, &packet, Input::new(body))
-    })
-    .await;
+    match shared.static_file(var(b"REQUEST_METHOD"), var(b"PATH_INFO")) {
+        Some(found) => {
+            let (since, range) = (
+                uwsgi::find_var(&buf, &packet, b"HTTP_IF_MODIFIED_SINCE"),
+                uwsgi::find_var(&buf, &packet, b"HTTP_RANGE"),
+            );
+            respond::serve_static(&mut stream, &shared, exchange, found, since, range).await;
+        }
+        None => {
+            respond::respond(&mut stream, &shared, exchange, |py| {
+                environ::uwsgi_environ(py, &shared.template, &buf, &packet, Input::new(body))
+            })
+            .await;
+        }
+    }
     shared.end_request();
 }
 

@@ -9,6 +9,7 @@ mod body;
 mod client;
 mod connection;
 mod respond;
+mod statics;
 
 use std::cell::Cell;
 use std::os::fd::{AsFd, OwnedFd};
@@ -68,6 +69,10 @@ pub struct Shared {
     log_slow: Option<Duration>,
     /// `add-header` entries, added to every application response.
     pub extra_headers: Vec<(String, String)>,
+    pub static_maps: Vec<crate::config::StaticMap>,
+    pub check_static: Vec<std::path::PathBuf>,
+    pub static_index: Vec<String>,
+    pub static_expires: Vec<(String, u64)>,
     pub max_headers: usize,
     pub header_timeout: Duration,
     pub keepalive_timeout: Duration,
@@ -158,6 +163,22 @@ impl Shared {
             || self.log_slow.is_some_and(|limit| took > limit)
     }
 
+    /// The static file for a GET or HEAD of `path` (decoded), if one is mapped.
+    pub fn static_file(&self, method: &[u8], path: &[u8]) -> Option<statics::StaticFile> {
+        if self.static_maps.is_empty() && self.check_static.is_empty() {
+            return None;
+        }
+        if method != b"GET" && method != b"HEAD" {
+            return None;
+        }
+        statics::resolve(
+            &self.static_maps,
+            &self.check_static,
+            &self.static_index,
+            path,
+        )
+    }
+
     pub fn served(&self) -> u64 {
         self.served.load(Ordering::Relaxed)
     }
@@ -223,6 +244,10 @@ pub fn run(
         log_5xx: config.log_5xx,
         log_slow: (config.log_slow_ms > 0).then(|| Duration::from_millis(config.log_slow_ms)),
         extra_headers: config.add_headers.clone(),
+        static_maps: config.static_maps.clone(),
+        check_static: config.check_static.clone(),
+        static_index: config.static_index.clone(),
+        static_expires: config.static_expires.clone(),
         max_headers: config.http_max_headers,
         header_timeout: config.http_header_timeout,
         keepalive_timeout: config.http_keepalive_timeout,

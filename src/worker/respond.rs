@@ -15,6 +15,7 @@ use pyo3::types::PyDict;
 use tokio::io::AsyncWriteExt;
 
 use super::client::ClientSocket;
+use super::statics::{self, StaticFile};
 use super::Shared;
 use crate::config::Protocol;
 use crate::protocol::response::{self, Framing, ResponseStart};
@@ -392,4 +393,115 @@ async fn send_file(
         }
     }
     Ok(offset as u64 - file.offset)
+}
+
+/// Answers a request with a static file (see `statics`). Returns whether the connection
+/// may carry another request.
+pub async fn serve_static(
+    stream: &mut ClientSocket,
+    shared: &Shared,
+    exchange: Exchange,
+    found: StaticFile,
+    if_modified_since: Option<&[u8]>,
+    range: Option<&[u8]>,
+) -> bool {
+    let began = Instant::now();
+    let not_modified = if_modified_since
+        .and_then(statics::parse_http_date)
+        .is_some_and(|since| found.modified <= since);
+    let range = if not_modified {
+        None
+    } else {
+        statics::parse_range(range, found.len)
+    };
+    let (status, text) = match (not_modified, &range) {
+        (true, _) => (304, "304 Not Modified"),
+        (_, Some(Ok(_))) => (206, "206 Partial Content"),
+        (_, Some(Err(()))) => (416, "416 Range Not Satisfiable"),
+        _ => (200, "200 OK"),
+    };
+    let mut start = ResponseStart::new(text).expect("a valid status line");
+    let _ = start.add_header("Content-Type", found.content_type);
+    let _ = start.add_header(
+        "Last-Modified",
+        &String::from_utf8_lossy(&response::http_date(found.modified)),
+    );
+    let _ = start.add_header("Accept-Ranges", "bytes");
+    let mime = found.content_type.split(';').next().unwrap_or("");
+    if let Some((_, seconds)) = shared.static_expires.iter().find(|(m, _)| m == mime) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let _ = start.add_header(
+            "Expires",
+            &String::from_utf8_lossy(&response::http_date(now + seconds)),
+        );
+        let _ = start.add_header("Cache-Control", &format!("max-age={seconds}"));
+    }
+    let (offset, length) = match range {
+        Some(Ok((first, last))) => {
+            let _ = start.add_header(
+                "Content-Range",
+                &format!("bytes {first}-{last}/{}", found.len),
+            );
+            (first, last - first + 1)
+        }
+        Some(Err(())) => {
+            let _ = start.add_header("Content-Range", &format!("bytes */{}", found.len));
+            (0, 0)
+        }
+        None => (0, found.len),
+    };
+    let framing = if not_modified {
+        Framing::NoBody
+    } else {
+        Framing::Length(length)
+    };
+    let close = !exchange.keep_alive;
+    let mut head = Vec::with_capacity(256);
+    response::write_head(
+        &mut head,
+        b"HTTP/1.1",
+        &start,
+        framing,
+        close && exchange.protocol == Protocol::Http,
+        &current_date(),
+    );
+    let mut ok = write_all(stream, shared.io_timeout, &[&head]).await.is_ok();
+    let mut sent = 0;
+    if ok && !exchange.head_request && framing != Framing::NoBody && length > 0 {
+        let body = FileBody {
+            file: found.file,
+            offset,
+            len: length,
+        };
+        match send_file(stream, shared.io_timeout, &body, length).await {
+            Ok(n) => {
+                sent = n;
+                ok = n == length;
+            }
+            Err(_) => ok = false,
+        }
+    }
+    let took = began.elapsed();
+    if let Some(log) = exchange
+        .log
+        .as_ref()
+        .filter(|_| shared.should_log(status, took))
+    {
+        crate::log::request(&crate::log::RequestRecord {
+            method: &log.method,
+            uri: &log.uri,
+            proto: &log.proto,
+            remote: &log.remote,
+            host: &log.host,
+            user_agent: &log.user_agent,
+            referer: &log.referer,
+            status,
+            bytes: sent,
+            micros: took.as_micros() as u64,
+        });
+    }
+    ok && !close
 }
