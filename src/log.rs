@@ -16,14 +16,22 @@ static SINK: OnceLock<Sink> = OnceLock::new();
 
 struct Sink {
     journal: Option<Journal>,
+    /// `logger = syslog:TAG`: (socket, tag).
+    syslog: Option<(std::os::unix::net::UnixDatagram, String)>,
     request_format: Option<String>,
     /// `log-date`: a date in front of each plain line (the journal has its own).
     date_format: Option<String>,
 }
 
 /// Chooses where logs go; call once at start-up, after `logto` redirected stderr.
-pub fn init(request_format: Option<String>, date_format: Option<String>) {
+pub fn init(request_format: Option<String>, date_format: Option<String>, syslog: Option<String>) {
+    let syslog = syslog.and_then(|tag| {
+        let socket = std::os::unix::net::UnixDatagram::unbound().ok()?;
+        socket.connect("/dev/log").ok()?;
+        Some((socket, tag))
+    });
     let _ = SINK.set(Sink {
+        syslog,
         journal: Journal::detect(),
         request_format,
         date_format,
@@ -103,6 +111,18 @@ fn emit(priority: u8, message: &str, fields: &[(&str, &str)]) {
             return;
         }
     }
+    if let Some((socket, tag)) = SINK.get().and_then(|s| s.syslog.as_ref()) {
+        // RFC 3164 as /dev/log takes it: <facility daemon (3) * 8 + priority>TAG[pid]: text
+        let line = format!(
+            "<{}>{tag}[{}]: {}: {message}",
+            24 + priority,
+            std::process::id(),
+            label()
+        );
+        if socket.send(line.as_bytes()).is_ok() {
+            return;
+        }
+    }
     let level = match priority {
         ERROR => "error: ",
         WARNING => "warning: ",
@@ -147,6 +167,8 @@ pub struct RequestRecord<'a> {
     pub status: u16,
     pub bytes: u64,
     pub micros: u64,
+    /// `memory-report`: the worker's resident size after the request.
+    pub rss_mib: Option<u64>,
 }
 
 pub fn request(record: &RequestRecord<'_>) {
@@ -162,9 +184,14 @@ pub fn request(record: &RequestRecord<'_>) {
             record.micros as f64 / 1000.0
         ),
     };
+    let message = match record.rss_mib {
+        Some(rss) => format!("{message} (RSS {rss} MiB)"),
+        None => message,
+    };
     let status = record.status.to_string();
     let duration = record.micros.to_string();
     let bytes = record.bytes.to_string();
+    let rss = record.rss_mib.map(|r| r.to_string()).unwrap_or_default();
     let priority = if record.status >= 500 { WARNING } else { INFO };
     emit(
         priority,
@@ -176,7 +203,8 @@ pub fn request(record: &RequestRecord<'_>) {
             ("DURATION_US", &duration),
             ("RESPONSE_BYTES", &bytes),
             ("REMOTE_ADDR", record.remote),
-        ],
+            ("RSS_MIB", &rss),
+        ][..if record.rss_mib.is_some() { 7 } else { 6 }],
     );
 }
 
@@ -264,6 +292,7 @@ mod tests {
             status: 404,
             bytes: 12,
             micros: 2500,
+            rss_mib: None,
         };
         assert_eq!(
             render(

@@ -48,6 +48,7 @@ fn main() {
     log::init(
         loaded.config.log_format.clone(),
         loaded.config.log_date.clone(),
+        loaded.config.syslog.clone(),
     );
     for message in &loaded.messages {
         log::info(message);

@@ -373,3 +373,95 @@ fn static_map2_check_static_and_uwsgi_requests() {
     assert_eq!(ranged.status, 206);
     assert_eq!(ranged.body, vec![0, 1, 2, 3]);
 }
+
+#[test]
+fn memory_report_procnames_forwarded_for_and_logger_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let logfile = dir.path().join("via-logger.log");
+    let server = pep3333_server(&[
+        "--memory-report",
+        "--auto-procname",
+        "--procname-prefix",
+        "app-",
+        "--log-x-forwarded-for",
+        "--so-keepalive",
+        "--hook-master-start",
+        "unix_signal:15 gracefully_kill_them_all",
+        "--log-master",
+        "--http-keepalive",
+        "1",
+    ]);
+    let response = request(server.addr(), "GET /fwd HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 203.0.113.9, 10.0.0.1\r\nConnection: close\r\n\r\n");
+    assert_eq!(response.status, 200);
+    let log = server.wait_for_log("\"GET /fwd\"", Duration::from_secs(5));
+    let line = log.lines().find(|l| l.contains("\"GET /fwd\"")).unwrap();
+    assert!(line.contains("203.0.113.9 \"GET /fwd\""), "{line}");
+    assert!(line.contains(" MiB)") && line.contains("(RSS "), "{line}");
+    let master_comm = std::fs::read_to_string(format!("/proc/{}/comm", server.pid())).unwrap();
+    assert_eq!(
+        master_comm.trim(),
+        "app-rwsgi maste",
+        "15 bytes of 'app-rwsgi master'"
+    );
+    let worker: i32 = server.get("/pid").text().parse().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{worker}/comm"))
+            .unwrap()
+            .trim(),
+        "app-rwsgi worke"
+    );
+
+    let output = Command::new(BIN)
+        .args([
+            "--module",
+            "pep3333",
+            "--hook-master-start",
+            "exec:/bin/true",
+            "--http-socket",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "other hooks are refused clearly"
+    );
+
+    let with_logger = server_with_logger(&logfile);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&logfile)
+        .unwrap_or_default()
+        .contains("worker 1 started")
+    {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(with_logger);
+}
+
+fn server_with_logger(logfile: &std::path::Path) -> std::process::Child {
+    Command::new(BIN)
+        .args([
+            "--chdir",
+            apps_dir().to_str().unwrap(),
+            "--module",
+            "pep3333",
+            "--http-socket",
+            "127.0.0.1:0",
+        ])
+        .args(["--logger", &format!("file:{}", logfile.display())])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn lazy_is_lazy_apps() {
+    let server = pep3333_server(&["--lazy"]);
+    let imported: i32 = server.get("/import-pid").text().parse().unwrap();
+    let worker: i32 = server.get("/pid").text().parse().unwrap();
+    assert_eq!(imported, worker);
+}

@@ -113,6 +113,13 @@ pub struct Config {
     pub log_date: Option<String>,
     pub log_4xx: bool,
     pub log_5xx: bool,
+    pub memory_report: bool,
+    /// `logger = syslog:TAG`.
+    pub syslog: Option<String>,
+    pub log_x_forwarded_for: bool,
+    pub auto_procname: bool,
+    pub procname_prefix: String,
+    pub so_keepalive: bool,
     pub log_slow_ms: u64,
     pub http_max_headers: usize,
     pub http_header_timeout: Duration,
@@ -169,6 +176,12 @@ impl Default for Config {
             log_date: None,
             log_4xx: false,
             log_5xx: false,
+            memory_report: false,
+            syslog: None,
+            log_x_forwarded_for: false,
+            auto_procname: false,
+            procname_prefix: String::new(),
+            so_keepalive: false,
             log_slow_ms: 0,
             http_max_headers: 100,
             http_header_timeout: Duration::from_secs(30),
@@ -478,6 +491,57 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
                 Some(_) => flag()?.then(|| DEFAULT_LOG_DATE.to_string()),
             }
         }
+        "memory-report" => config.memory_report = flag()?,
+        "logger" => {
+            let value = non_empty(entry, spec)?;
+            match value
+                .split_once(':')
+                .map_or((value.as_str(), ""), |(k, v)| (k, v))
+            {
+                ("file", path) if !path.is_empty() => config.logto = Some(PathBuf::from(path)),
+                ("stdio", _) => {}
+                ("syslog", tag) => {
+                    config.syslog = Some(if tag.is_empty() {
+                        "rwsgi".to_string()
+                    } else {
+                        tag.to_string()
+                    })
+                }
+                _ => {
+                    return Err(error(
+                        entry,
+                        spec,
+                        "expected file:PATH, stdio or syslog[:TAG]",
+                    ))
+                }
+            }
+        }
+        "log-master" | "http-auto-chunked" | "no-defer-accept" => {
+            flag()?;
+        }
+        "http-keepalive" => {
+            number()?;
+        }
+        "log-x-forwarded-for" => config.log_x_forwarded_for = flag()?,
+        "auto-procname" => config.auto_procname |= flag()?,
+        "procname-prefix" => {
+            config.procname_prefix = entry.value.clone().unwrap_or_default();
+            config.auto_procname = true;
+        }
+        "hook-master-start" => {
+            let value = non_empty(entry, spec)?;
+            let idiom = value.split_whitespace().collect::<Vec<_>>()
+                == ["unix_signal:15", "gracefully_kill_them_all"];
+            if !idiom {
+                return Err(error(
+                    entry,
+                    spec,
+                    "only 'unix_signal:15 gracefully_kill_them_all' is understood (and is the default)",
+                ));
+            }
+        }
+        "so-keepalive" => config.so_keepalive = flag()?,
+        "lazy" => config.lazy_apps |= flag()?,
         "log-4xx" => config.log_4xx = flag()?,
         "log-5xx" => config.log_5xx = flag()?,
         "log-slow" => config.log_slow_ms = number()?,

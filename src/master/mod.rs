@@ -116,6 +116,9 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
         }
     }
     let notifier = Notifier::from_environment();
+    if config.auto_procname {
+        set_process_name(&format!("{}rwsgi master", config.procname_prefix));
+    }
     let target = match crate::privileges::resolve(&config) {
         Ok(target) => target,
         Err(message) => {
@@ -959,6 +962,14 @@ impl Master {
                 let _ = std::fs::remove_file(path);
             }
         }
+    }
+}
+
+/// The kernel's process name (comm, 15 bytes at most): what `ps -o comm` and top show.
+pub fn set_process_name(name: &str) {
+    let bytes: Vec<u8> = name.bytes().filter(|b| *b != 0).take(15).collect();
+    if let Ok(name) = std::ffi::CString::new(bytes) {
+        let _ = nix::sys::prctl::set_name(&name);
     }
 }
 

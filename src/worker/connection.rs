@@ -122,7 +122,12 @@ async fn serve_http(mut stream: ClientSocket, endpoint: Endpoint, shared: Arc<Sh
                         "HTTP/1.0"
                     }
                     .to_string(),
-                    remote: endpoint.remote_addr.clone(),
+                    remote: match header(b"x-forwarded-for") {
+                        forwarded if shared.log_x_forwarded_for && !forwarded.is_empty() => {
+                            forwarded.split(',').next().unwrap_or("").trim().to_string()
+                        }
+                        _ => endpoint.remote_addr.clone(),
+                    },
                     host: header(b"host"),
                     user_agent: header(b"user-agent"),
                     referer: header(b"referer"),
@@ -291,7 +296,12 @@ async fn serve_uwsgi(mut stream: ClientSocket, endpoint: Endpoint, shared: Arc<S
                 method: text(b"REQUEST_METHOD"),
                 uri: text(b"REQUEST_URI"),
                 proto: text(b"SERVER_PROTOCOL"),
-                remote: text(b"REMOTE_ADDR"),
+                remote: match text(b"HTTP_X_FORWARDED_FOR") {
+                    forwarded if shared.log_x_forwarded_for && !forwarded.is_empty() => {
+                        forwarded.split(',').next().unwrap_or("").trim().to_string()
+                    }
+                    _ => text(b"REMOTE_ADDR"),
+                },
                 host: text(b"HTTP_HOST"),
                 user_agent: text(b"HTTP_USER_AGENT"),
                 referer: text(b"HTTP_REFERER"),

@@ -73,6 +73,9 @@ pub struct Shared {
     pub check_static: Vec<std::path::PathBuf>,
     pub static_index: Vec<String>,
     pub static_expires: Vec<(String, u64)>,
+    pub memory_report: bool,
+    pub log_x_forwarded_for: bool,
+    so_keepalive: bool,
     pub max_headers: usize,
     pub header_timeout: Duration,
     pub keepalive_timeout: Duration,
@@ -184,7 +187,7 @@ impl Shared {
     }
 }
 
-fn resident_bytes() -> Option<u64> {
+pub fn resident_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     Some(pages * 4096)
@@ -198,6 +201,12 @@ pub fn run(
     preloaded: Option<&Py<PyAny>>,
 ) -> ! {
     crate::log::set_worker_id(identity.id);
+    if config.auto_procname {
+        crate::master::set_process_name(&format!(
+            "{}rwsgi worker {}",
+            config.procname_prefix, identity.id
+        ));
+    }
     crate::master::signals::reset_in_child();
     crate::systemd::forget_in_child();
     interpreter::forget_environment(&crate::systemd::MASTER_ONLY_VARIABLES);
@@ -248,6 +257,9 @@ pub fn run(
         check_static: config.check_static.clone(),
         static_index: config.static_index.clone(),
         static_expires: config.static_expires.clone(),
+        memory_report: config.memory_report,
+        log_x_forwarded_for: config.log_x_forwarded_for,
+        so_keepalive: config.so_keepalive,
         max_headers: config.http_max_headers,
         header_timeout: config.http_header_timeout,
         keepalive_timeout: config.http_keepalive_timeout,
@@ -390,6 +402,9 @@ async fn accept_loop(shared: Arc<Shared>, socket: WorkerSocket) {
                     };
                     if tcp {
                         let _ = client.set_tcp_nodelay(true);
+                        if shared.so_keepalive {
+                            let _ = client.set_keepalive(true);
+                        }
                     }
                     let endpoint = Endpoint {
                         remote_addr,

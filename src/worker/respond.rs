@@ -111,24 +111,7 @@ pub async fn respond(
         }
     };
     let took = began.elapsed();
-    if let Some(log) = exchange
-        .log
-        .as_ref()
-        .filter(|_| shared.should_log(status, took))
-    {
-        crate::log::request(&crate::log::RequestRecord {
-            method: &log.method,
-            uri: &log.uri,
-            proto: &log.proto,
-            remote: &log.remote,
-            host: &log.host,
-            user_agent: &log.user_agent,
-            referer: &log.referer,
-            status,
-            bytes: sent,
-            micros: took.as_micros() as u64,
-        });
-    }
+    log_request(shared, &exchange, status, sent, took);
     keep
 }
 
@@ -485,23 +468,38 @@ pub async fn serve_static(
         }
     }
     let took = began.elapsed();
-    if let Some(log) = exchange
+    log_request(shared, &exchange, status, sent, took);
+    ok && !close
+}
+
+/// The request log line (and journal fields), when the logging options want this one.
+fn log_request(
+    shared: &Shared,
+    exchange: &Exchange,
+    status: u16,
+    sent: u64,
+    took: std::time::Duration,
+) {
+    let Some(log) = exchange
         .log
         .as_ref()
         .filter(|_| shared.should_log(status, took))
-    {
-        crate::log::request(&crate::log::RequestRecord {
-            method: &log.method,
-            uri: &log.uri,
-            proto: &log.proto,
-            remote: &log.remote,
-            host: &log.host,
-            user_agent: &log.user_agent,
-            referer: &log.referer,
-            status,
-            bytes: sent,
-            micros: took.as_micros() as u64,
-        });
-    }
-    ok && !close
+    else {
+        return;
+    };
+    crate::log::request(&crate::log::RequestRecord {
+        method: &log.method,
+        uri: &log.uri,
+        proto: &log.proto,
+        remote: &log.remote,
+        host: &log.host,
+        user_agent: &log.user_agent,
+        referer: &log.referer,
+        status,
+        bytes: sent,
+        micros: took.as_micros() as u64,
+        rss_mib: shared
+            .memory_report
+            .then(|| super::resident_bytes().unwrap_or(0) >> 20),
+    });
 }
