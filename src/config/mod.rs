@@ -593,13 +593,25 @@ fn parse_flag(entry: &Entry) -> Result<bool, ConfigError> {
     }
 }
 
+/// A whole number. As uWSGI (which reads numbers with strtol), a trailing comment is
+/// tolerated (`max-requests = 1000 ; recycle`), and true/false words mean 1/0.
 fn parse_number(entry: &Entry) -> Result<u64, String> {
-    match entry.value.as_deref().map(str::trim) {
-        None | Some("") => Ok(1),
-        Some(v) => v
-            .parse::<u64>()
-            .map_err(|_| "expected a whole number".to_string()),
+    let value = match entry.value.as_deref().map(str::trim) {
+        None | Some("") => return Ok(1),
+        Some(v) => v,
+    };
+    let without_comment = value
+        .split_once([' ', '\t'])
+        .filter(|(_, rest)| rest.trim_start().starts_with(['#', ';']))
+        .map_or(value, |(number, _)| number);
+    match without_comment.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" => return Ok(1),
+        "false" | "no" | "off" => return Ok(0),
+        _ => {}
     }
+    without_comment
+        .parse::<u64>()
+        .map_err(|_| "expected a whole number".to_string())
 }
 
 fn parse_bytes(entry: &Entry) -> Result<u64, String> {
@@ -758,6 +770,13 @@ mod tests {
 
     #[test]
     fn invalid_values_are_fatal_and_named() {
+        let commented = build(&[
+            entry("max-requests", Some("1000 ; recycle")),
+            entry("threads", Some("true")),
+        ])
+        .unwrap();
+        assert_eq!(commented.config.max_requests, 1000);
+        assert_eq!(commented.config.threads, 1);
         let err = build(&[entry("processes", Some("many"))]).unwrap_err();
         assert_eq!(
             err.to_string(),

@@ -268,7 +268,14 @@ fn expand_logic(lines: Vec<Entry>) -> Result<Vec<Entry>, SourceError> {
     let mut index = 0;
     while index < lines.len() {
         let entry = &lines[index];
-        let key = options::normalize(&entry.key);
+        let key = match options::normalize(&entry.key).as_str() {
+            // uWSGI's spellings without the dash.
+            "ifenv" => "if-env".to_string(),
+            "ifnotenv" => "if-not-env".to_string(),
+            "ifexists" => "if-exists".to_string(),
+            "ifnotexists" => "if-not-exists".to_string(),
+            other => other.to_string(),
+        };
         let argument = entry.value.clone().unwrap_or_default();
         let (closing, items): (&str, Option<Vec<String>>) = match key.as_str() {
             "for" => (
@@ -513,12 +520,35 @@ fn expand_environment(value: &str) -> String {
 
 fn expand_placeholders(value: &str, entries: &[Entry]) -> String {
     replace_references(value, "%(", |name| {
+        if let Some(result) = arithmetic(name) {
+            return Some(result);
+        }
         let wanted = options::normalize(name);
         entries
             .iter()
             .find(|e| e.key == name || options::normalize(&e.key) == wanted)
             .map(|e| e.value.clone().unwrap_or_else(|| "true".into()))
     })
+}
+
+/// uWSGI's placeholder math, left to right: `%(4 * 2)`, `%(8 + 1)` (after `%k` and
+/// friends were expanded). None unless every token is a number or an operator.
+fn arithmetic(expression: &str) -> Option<String> {
+    let mut tokens = expression.split_whitespace();
+    let mut value: i64 = tokens.next()?.parse().ok()?;
+    let mut any_operator = false;
+    while let Some(operator) = tokens.next() {
+        let operand: i64 = tokens.next()?.parse().ok()?;
+        value = match operator {
+            "+" => value.checked_add(operand)?,
+            "-" => value.checked_sub(operand)?,
+            "*" => value.checked_mul(operand)?,
+            "/" => value.checked_div(operand)?,
+            _ => return None,
+        };
+        any_operator = true;
+    }
+    any_operator.then(|| value.to_string())
 }
 
 /// Replaces `<opener>name)` by `lookup(name)`; unknown names are left as written.
@@ -714,6 +744,22 @@ mod tests {
                 .contains("broken-logic.ini:2: 'if-env' without 'endif'"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn placeholder_arithmetic() {
+        let path = write_temp(
+            "math.ini",
+            "[uwsgi]\nprocesses = %(%k * 2)\nthreads = %(10 / 2 + 1)\nbase = 3\nlisten = %(base)\n",
+        );
+        let entries = serve(&["--ini", path.to_str().unwrap()]);
+        let cpus = std::thread::available_parallelism().unwrap().get();
+        assert_eq!(
+            entries[0].value.as_deref(),
+            Some((cpus * 2).to_string().as_str())
+        );
+        assert_eq!(entries[1].value.as_deref(), Some("6"));
+        assert_eq!(entries[3].value.as_deref(), Some("3"));
     }
 
     #[test]
