@@ -465,3 +465,93 @@ fn lazy_is_lazy_apps() {
     let worker: i32 = server.get("/pid").text().parse().unwrap();
     assert_eq!(imported, worker);
 }
+
+#[test]
+fn stats_server_speaks_uwsgi_json_and_uwsgitop_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let stats_path = dir.path().join("stats.sock");
+    let server = server()
+        .args([
+            "--chdir",
+            apps_dir().to_str().unwrap(),
+            "--module",
+            "pep3333",
+            "--processes",
+            "2",
+        ])
+        .args(["--stats", stats_path.to_str().unwrap()])
+        .workers(2)
+        .http()
+        .start();
+    for _ in 0..10 {
+        assert_eq!(server.get("/ok").status, 200);
+    }
+    server.get("/error");
+    let read_stats = || {
+        let mut stream = std::os::unix::net::UnixStream::connect(&stats_path).unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stream, &mut text).unwrap();
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()
+    };
+    let stats = read_stats();
+    assert_eq!(stats["pid"], server.pid());
+    let workers = stats["workers"].as_array().unwrap();
+    assert_eq!(workers.len(), 2);
+    let requests: u64 = workers
+        .iter()
+        .map(|w| w["requests"].as_u64().unwrap())
+        .sum();
+    let exceptions: u64 = workers
+        .iter()
+        .map(|w| w["exceptions"].as_u64().unwrap())
+        .sum();
+    let tx: u64 = workers.iter().map(|w| w["tx"].as_u64().unwrap()).sum();
+    assert_eq!(requests, 11);
+    assert_eq!(exceptions, 1);
+    assert!(tx >= 50, "{tx}");
+    for worker in workers {
+        assert_eq!(worker["status"], "idle");
+        assert!(worker["rss"].as_u64().unwrap() > 1 << 20);
+        assert!(worker["pid"].as_i64().unwrap() > 0);
+    }
+    assert_eq!(stats["sockets"][0]["proto"], "http");
+
+    // uwsgitop (from PyPI) draws its table from it, in a pseudo-terminal.
+    let venv = test_venv();
+    let output = Command::new("script")
+        .args([
+            "-qec",
+            &format!(
+                "timeout 3 {}/bin/uwsgitop --frequency 1 {}",
+                venv.display(),
+                stats_path.display()
+            ),
+            "/dev/null",
+        ])
+        .env("TERM", "xterm")
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&output.stdout);
+    assert!(screen.contains("WID") && screen.contains("RPS"), "{screen}");
+    assert!(
+        screen.contains(&format!("masterpid: {}", server.pid())),
+        "{screen}"
+    );
+}
+
+#[test]
+fn stats_http_over_tcp() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = pep3333_server(&["--stats", &format!("127.0.0.1:{port}"), "--stats-http"]);
+    let response = request(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        "GET / HTTP/1.1\r\nHost: t\r\n\r\n",
+    );
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    let stats: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(stats["pid"], server.pid());
+}

@@ -114,6 +114,8 @@ pub struct Config {
     pub log_4xx: bool,
     pub log_5xx: bool,
     pub memory_report: bool,
+    pub stats: Option<String>,
+    pub stats_http: bool,
     /// `logger = syslog:TAG`.
     pub syslog: Option<String>,
     pub log_x_forwarded_for: bool,
@@ -177,6 +179,8 @@ impl Default for Config {
             log_4xx: false,
             log_5xx: false,
             memory_report: false,
+            stats: None,
+            stats_http: false,
             syslog: None,
             log_x_forwarded_for: false,
             auto_procname: false,
@@ -492,6 +496,8 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
             }
         }
         "memory-report" => config.memory_report = flag()?,
+        "stats" => config.stats = Some(non_empty(entry, spec)?),
+        "stats-http" => config.stats_http = flag()?,
         "logger" => {
             let value = non_empty(entry, spec)?;
             match value

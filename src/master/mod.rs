@@ -9,6 +9,7 @@
 
 pub mod scoreboard;
 pub mod signals;
+pub mod stats;
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
@@ -55,6 +56,8 @@ struct Slot {
     retiring: bool,
     /// Killed by harakiri: respawn at once, not as a failure.
     harakiri: bool,
+    respawn_count: u64,
+    harakiri_count: u64,
 }
 
 /// A worker finishing its requests before it exits; its slot already has a successor.
@@ -96,6 +99,7 @@ pub struct Master {
     next_watchdog: Option<Instant>,
     /// When this master image started, for the start-up time logged at READY.
     started: Instant,
+    stats: Option<stats::StatsServer>,
 }
 
 /// How often STATUS= is refreshed with the request count.
@@ -170,6 +174,21 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
             ));
         }
     }
+    let stats_server = match config
+        .stats
+        .as_deref()
+        .map(|spec| stats::StatsServer::bind(spec, config.stats_http))
+    {
+        Some(Ok(server)) => {
+            log::info(&format!("stats server on {}", server.local_address()));
+            Some(server)
+        }
+        Some(Err(message)) => {
+            log::error(&message);
+            return 1;
+        }
+        None => None,
+    };
     if let Some(owner) = &config.chown_socket {
         if let Err(message) = crate::privileges::chown_sockets(&listeners, owner) {
             log::error(&message);
@@ -256,6 +275,8 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
             backoff: FIRST_BACKOFF,
             retiring: false,
             harakiri: false,
+            respawn_count: 0,
+            harakiri_count: 0,
         })
         .collect();
     let touch_mtimes = config.touch_reload.iter().map(|p| modified(p)).collect();
@@ -279,6 +300,7 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
         notifier,
         announced_ready: false,
         started,
+        stats: stats_server,
         next_status: Instant::now() + STATUS_INTERVAL,
     };
     master.notifier.status("starting workers");
@@ -353,10 +375,13 @@ impl Master {
             if let Some(status) = self.check_stop() {
                 return status;
             }
-            let mut fds = [
+            let mut fds = vec![
                 PollFd::new(signal_fd.as_fd(), PollFlags::POLLIN),
                 PollFd::new(self.notify_read.as_fd(), PollFlags::POLLIN),
             ];
+            if let Some(stats) = &self.stats {
+                fds.push(PollFd::new(stats.fd(), PollFlags::POLLIN));
+            }
             match poll(&mut fds, PollTimeout::from(self.poll_timeout_ms())) {
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(e) => {
@@ -370,6 +395,7 @@ impl Master {
                 }
             }
             self.read_notices();
+            self.serve_stats();
             self.reap();
             self.periodic_checks();
         }
@@ -432,6 +458,45 @@ impl Master {
                 _ => {}
             }
         }
+    }
+
+    fn serve_stats(&self) {
+        let Some(server) = &self.stats else { return };
+        let sockets: Vec<stats::SocketStats> = self
+            .listeners
+            .iter()
+            .map(|l| stats::SocketStats {
+                name: l.address.to_string(),
+                proto: l.protocol.to_string(),
+                backlog: self.config.listen_backlog,
+            })
+            .collect();
+        let workers: Vec<stats::WorkerStats> = self
+            .slots
+            .iter()
+            .filter_map(|slot| {
+                let (pid, entry) = (slot.pid?, slot.entry?);
+                let record = self.board.entry(entry);
+                let load =
+                    |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+                let in_flight = self.board.in_flight(entry);
+                Some(stats::WorkerStats {
+                    id: slot.id,
+                    pid: pid.as_raw(),
+                    requests: load(&record.requests),
+                    exceptions: load(&record.exceptions),
+                    harakiri_count: slot.harakiri_count,
+                    respawn_count: slot.respawn_count,
+                    busy: (0..self.config.threads)
+                        .map(|t| in_flight.iter().any(|(thread, _, _)| *thread == t))
+                        .collect(),
+                    tx: load(&record.tx),
+                    busy_us: load(&record.busy_us),
+                    last_spawn: load(&record.born_ms) / 1000,
+                })
+            })
+            .collect();
+        server.serve_pending(&stats::document(&sockets, &workers));
     }
 
     /// READY=1 once every worker has the application loaded and accepts (lazy-apps too).
@@ -659,6 +724,8 @@ impl Master {
             backoff: FIRST_BACKOFF,
             retiring: false,
             harakiri: false,
+            respawn_count: 0,
+            harakiri_count: 0,
         });
     }
 
@@ -723,6 +790,7 @@ impl Master {
                 slot.ready = false;
                 slot.respawn_at = None;
                 slot.harakiri = false;
+                slot.respawn_count += 1;
                 log::info(&format!("worker {id} started (pid {child})"));
             }
             Err(e) => {
@@ -916,6 +984,7 @@ impl Master {
                     now.saturating_sub(started) as f64 / 1000.0
                 ));
                 slot.harakiri = true;
+                slot.harakiri_count += 1;
                 let _ = kill(pid, Signal::SIGKILL);
             }
         }
@@ -958,6 +1027,9 @@ impl Master {
     fn cleanup(&mut self) {
         if self.config.vacuum {
             net::vacuum(&self.listeners);
+            if let Some(path) = self.stats.as_ref().and_then(|s| s.path.as_ref()) {
+                let _ = std::fs::remove_file(path);
+            }
             if let Some(path) = &self.config.pidfile {
                 let _ = std::fs::remove_file(path);
             }

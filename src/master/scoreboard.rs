@@ -27,6 +27,12 @@ pub struct WorkerEntry {
     state: AtomicU32,
     pub requests: AtomicU64,
     pub born_ms: AtomicU64,
+    /// Response bytes sent, for the stats server.
+    pub tx: AtomicU64,
+    /// Requests whose application raised (answered 500 or cut).
+    pub exceptions: AtomicU64,
+    /// Sum of request durations in microseconds (average = this / requests).
+    pub busy_us: AtomicU64,
 }
 
 #[repr(C)]
@@ -103,6 +109,9 @@ impl Scoreboard {
         entry.pid.store(0, Ordering::Relaxed);
         entry.requests.store(0, Ordering::Relaxed);
         entry.born_ms.store(now_ms(), Ordering::Relaxed);
+        entry.tx.store(0, Ordering::Relaxed);
+        entry.exceptions.store(0, Ordering::Relaxed);
+        entry.busy_us.store(0, Ordering::Relaxed);
         for slot in self.thread_slots(index) {
             slot.started_ms.store(0, Ordering::Relaxed);
         }

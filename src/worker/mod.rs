@@ -142,6 +142,18 @@ impl Shared {
         last
     }
 
+    /// What the stats server reports: bytes sent, time taken, whether the app raised.
+    pub fn account(&self, sent: u64, took: Duration, exception: bool) {
+        let entry = self.identity.board.entry(self.identity.entry);
+        entry.tx.fetch_add(sent, Ordering::Relaxed);
+        entry
+            .busy_us
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        if exception {
+            entry.exceptions.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     pub fn end_request(&self) {
         let thread = THREAD_INDEX.with(Cell::get);
         self.identity.board.end_request(self.identity.entry, thread);

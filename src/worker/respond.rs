@@ -85,6 +85,7 @@ pub async fn respond(
     let began = Instant::now();
     let mut block = Vec::new();
     let started = Python::attach(|py| start_app(py, shared, environ, &mut block));
+    let raised = matches!(started, Started::Failed(_));
     let (status, sent, keep) = match started {
         Started::Failed(message) => {
             crate::log::error(&format!("{}{message}", describe(&exchange)));
@@ -111,6 +112,7 @@ pub async fn respond(
         }
     };
     let took = began.elapsed();
+    shared.account(sent, took, raised);
     log_request(shared, &exchange, status, sent, took);
     keep
 }
@@ -468,6 +470,7 @@ pub async fn serve_static(
         }
     }
     let took = began.elapsed();
+    shared.account(sent, took, false);
     log_request(shared, &exchange, status, sent, took);
     ok && !close
 }

@@ -1,0 +1,191 @@
+//! The stats server (`stats`, `stats-http`): on each connection the master writes uWSGI's
+//! JSON document (master pid, sockets, and per worker requests, status, memory, bytes sent,
+//! average response time...) and closes, so `uwsgitop` and monitoring scripts work.
+//!
+//! Owns: the stats socket and the document's shape. Must not: block the master (the socket
+//! is non-blocking and each answer is one small write).
+
+use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd};
+
+use socket2::{Domain, SockAddr, Socket, Type};
+
+use crate::config::ListenAddress;
+
+pub struct StatsServer {
+    listener: Socket,
+    http: bool,
+    /// The socket file to remove at exit, if rwsgi created one.
+    pub path: Option<std::path::PathBuf>,
+}
+
+/// One worker's line in the document.
+pub struct WorkerStats {
+    pub id: usize,
+    pub pid: i32,
+    pub requests: u64,
+    pub exceptions: u64,
+    pub harakiri_count: u64,
+    pub respawn_count: u64,
+    pub busy: Vec<bool>,
+    pub tx: u64,
+    pub busy_us: u64,
+    pub last_spawn: u64,
+}
+
+pub struct SocketStats {
+    pub name: String,
+    pub proto: String,
+    pub backlog: i32,
+}
+
+impl StatsServer {
+    pub fn bind(spec: &str, http: bool) -> Result<StatsServer, String> {
+        let address =
+            crate::config::parse_address(spec).map_err(|e| format!("stats {spec}: {e}"))?;
+        let (listener, path) = match &address {
+            ListenAddress::Tcp(addr) => {
+                let socket = Socket::new(Domain::for_address(*addr), Type::STREAM, None)
+                    .map_err(|e| e.to_string())?;
+                socket.set_reuse_address(true).map_err(|e| e.to_string())?;
+                socket
+                    .bind(&SockAddr::from(*addr))
+                    .map_err(|e| format!("stats {spec}: {e}"))?;
+                (socket, None)
+            }
+            ListenAddress::Unix(path) => {
+                if std::os::unix::net::UnixStream::connect(path).is_err() {
+                    let _ = std::fs::remove_file(path);
+                }
+                let socket =
+                    Socket::new(Domain::UNIX, Type::STREAM, None).map_err(|e| e.to_string())?;
+                socket
+                    .bind(&SockAddr::unix(path).map_err(|e| e.to_string())?)
+                    .map_err(|e| format!("stats {spec}: {e}"))?;
+                (socket, Some(path.clone()))
+            }
+        };
+        listener.listen(16).map_err(|e| e.to_string())?;
+        listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+        Ok(StatsServer {
+            listener,
+            http,
+            path,
+        })
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.listener.as_fd()
+    }
+
+    pub fn local_address(&self) -> String {
+        self.listener
+            .local_addr()
+            .ok()
+            .and_then(|a| {
+                a.as_socket()
+                    .map(|s| s.to_string())
+                    .or_else(|| a.as_pathname().map(|p| p.display().to_string()))
+            })
+            .unwrap_or_default()
+    }
+
+    /// Answers every waiting connection with `document`.
+    pub fn serve_pending(&self, document: &str) {
+        while let Ok((client, _)) = self.listener.accept() {
+            let _ = client.set_nonblocking(false);
+            let _ = client.set_write_timeout(Some(std::time::Duration::from_millis(200)));
+            let mut client = std::fs::File::from(std::os::fd::OwnedFd::from(client));
+            let payload = if self.http {
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{document}",
+                    document.len()
+                )
+            } else {
+                document.to_string()
+            };
+            let _ = client.write_all(payload.as_bytes());
+        }
+    }
+}
+
+fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Resident and virtual size in bytes, from /proc.
+fn memory(pid: i32) -> (u64, u64) {
+    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).unwrap_or_default();
+    let mut fields = statm
+        .split_whitespace()
+        .map(|f| f.parse::<u64>().unwrap_or(0) * 4096);
+    let vsz = fields.next().unwrap_or(0);
+    (fields.next().unwrap_or(0), vsz)
+}
+
+/// uWSGI's stats document.
+pub fn document(sockets: &[SocketStats], workers: &[WorkerStats]) -> String {
+    let cwd = std::env::current_dir()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let sockets: Vec<String> = sockets
+        .iter()
+        .map(|s| {
+            format!(
+                "{{\"name\":{},\"proto\":{},\"queue\":0,\"max_queue\":{},\"shared\":0,\"can_offload\":0}}",
+                json_string(&s.name),
+                json_string(&s.proto),
+                s.backlog
+            )
+        })
+        .collect();
+    let workers: Vec<String> = workers
+        .iter()
+        .map(|w| {
+            let (rss, vsz) = memory(w.pid);
+            let cores: Vec<String> = w
+                .busy
+                .iter()
+                .enumerate()
+                .map(|(id, busy)| format!("{{\"id\":{id},\"requests\":0,\"in_request\":{}}}", u8::from(*busy)))
+                .collect();
+            let status = if w.busy.iter().any(|b| *b) { "busy" } else { "idle" };
+            format!(
+                "{{\"id\":{},\"pid\":{},\"accepting\":1,\"requests\":{},\"delta_requests\":{},\"exceptions\":{},\"harakiri_count\":{},\"signals\":0,\"signal_queue\":0,\"status\":\"{status}\",\"rss\":{rss},\"vsz\":{vsz},\"running_time\":{},\"last_spawn\":{},\"respawn_count\":{},\"tx\":{},\"avg_rt\":{},\"apps\":[],\"cores\":[{}]}}",
+                w.id,
+                w.pid,
+                w.requests,
+                w.requests,
+                w.exceptions,
+                w.harakiri_count,
+                w.busy_us,
+                w.last_spawn,
+                w.respawn_count,
+                w.tx,
+                w.busy_us.checked_div(w.requests).unwrap_or(0),
+                cores.join(",")
+            )
+        })
+        .collect();
+    format!(
+        "{{\"version\":{},\"listen_queue\":0,\"listen_queue_errors\":0,\"signal_queue\":0,\"load\":0,\"pid\":{},\"uid\":{},\"gid\":{},\"cwd\":{},\"locks\":[],\"sockets\":[{}],\"workers\":[{}]}}\n",
+        json_string(concat!(env!("CARGO_PKG_VERSION"), "-rwsgi")),
+        std::process::id(),
+        nix::unistd::getuid(),
+        nix::unistd::getgid(),
+        json_string(&cwd),
+        sockets.join(","),
+        workers.join(",")
+    )
+}
