@@ -335,13 +335,7 @@ fn static_map_serves_files_safely_and_falls_through() {
 #[test]
 fn static_map2_check_static_and_uwsgi_requests() {
     let tree = static_tree();
-    let server = server()
-        .args([
-            "--chdir",
-            apps_dir().to_str().unwrap(),
-            "--module",
-            "pep3333",
-        ])
+    let server = pep3333_builder()
         .args([
             "--static-map2",
             &format!("/public={}", tree.path().display()),
@@ -470,15 +464,8 @@ fn lazy_is_lazy_apps() {
 fn stats_server_speaks_uwsgi_json_and_uwsgitop_reads_it() {
     let dir = tempfile::tempdir().unwrap();
     let stats_path = dir.path().join("stats.sock");
-    let server = server()
-        .args([
-            "--chdir",
-            apps_dir().to_str().unwrap(),
-            "--module",
-            "pep3333",
-            "--processes",
-            "2",
-        ])
+    let server = pep3333_builder()
+        .args(["--processes", "2"])
         .args(["--stats", stats_path.to_str().unwrap()])
         .workers(2)
         .http()

@@ -151,15 +151,7 @@ fn an_existing_uwsgi_ini_runs_unchanged() {
 
 #[test]
 fn without_vacuum_the_socket_stays() {
-    let mut server = server()
-        .args([
-            "--chdir",
-            apps_dir().to_str().unwrap(),
-            "--module",
-            "pep3333",
-        ])
-        .uwsgi()
-        .start();
+    let mut server = pep3333_builder().uwsgi().start();
     let socket = server.uwsgi.clone().unwrap();
     assert!(server.stop().success());
     assert!(socket.exists());
@@ -430,13 +422,7 @@ fn a_virtualenv_sees_its_packages_and_not_the_systems() {
 fn several_listeners_of_each_kind_unix_http_and_ipv6() {
     let dir = tempfile::tempdir().unwrap();
     let http_unix = dir.path().join("http.sock");
-    let server = server()
-        .args([
-            "--chdir",
-            apps_dir().to_str().unwrap(),
-            "--module",
-            "pep3333",
-        ])
+    let server = pep3333_builder()
         .args([
             "--http-socket",
             http_unix.to_str().unwrap(),
@@ -515,15 +501,8 @@ fn threads_serve_concurrently_within_one_worker() {
 
 #[test]
 fn processes_share_the_load() {
-    let server = server()
-        .args([
-            "--chdir",
-            apps_dir().to_str().unwrap(),
-            "--module",
-            "pep3333",
-            "--processes",
-            "2",
-        ])
+    let server = pep3333_builder()
+        .args(["--processes", "2"])
         .workers(2)
         .http()
         .start();

@@ -105,14 +105,8 @@ fn client_loop(addr: SocketAddr, path: &str, stop: &AtomicBool, began: Instant) 
 }
 
 fn pep3333(extra: &[&str], workers: usize) -> Server {
-    server()
-        .args([
-            "--chdir",
-            apps_dir().to_str().unwrap(),
-            "--module",
-            "pep3333",
-            "--disable-logging",
-        ])
+    pep3333_builder()
+        .args(["--disable-logging"])
         .args(extra)
         .workers(workers)
         .http()

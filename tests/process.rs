@@ -213,15 +213,8 @@ fn ttin_and_ttou_change_the_number_of_workers() {
 
 #[test]
 fn workers_die_with_the_master() {
-    let server = server()
-        .args([
-            "--chdir",
-            apps_dir().to_str().unwrap(),
-            "--module",
-            "pep3333",
-            "--processes",
-            "2",
-        ])
+    let server = pep3333_builder()
+        .args(["--processes", "2"])
         .workers(2)
         .http()
         .start();

@@ -13,16 +13,8 @@ use common::*;
 
 #[test]
 fn a_hundred_trickling_clients_do_not_delay_normal_requests() {
-    let server = server()
-        .args([
-            "--chdir",
-            apps_dir().to_str().unwrap(),
-            "--module",
-            "pep3333",
-            "--processes",
-            "2",
-            "--disable-logging",
-        ])
+    let server = pep3333_builder()
+        .args(["--processes", "2", "--disable-logging"])
         .workers(2)
         .http()
         .start();

@@ -403,13 +403,7 @@ fn every_process_drops_to_uid_gid_and_keeps_only_the_named_capabilities() {
         (None, "0000000000000000"),
         (Some("net_bind_service"), "0000000000000400"),
     ] {
-        let mut builder = server()
-            .args([
-                "--chdir",
-                apps_dir().to_str().unwrap(),
-                "--module",
-                "pep3333",
-            ])
+        let mut builder = pep3333_builder()
             .args(["--uid", "nobody", "--gid", "nogroup", "--processes", "2"])
             .workers(2)
             .http();
@@ -659,16 +653,7 @@ fn a_slow_import_asks_systemd_for_more_time() {
 
 #[test]
 fn vacuum_also_after_an_immediate_stop() {
-    let mut server = server()
-        .args([
-            "--chdir",
-            apps_dir().to_str().unwrap(),
-            "--module",
-            "pep3333",
-            "--vacuum",
-        ])
-        .uwsgi()
-        .start();
+    let mut server = pep3333_builder().args(["--vacuum"]).uwsgi().start();
     let socket = server.uwsgi.clone().unwrap();
     assert!(socket.exists());
     server.signal(2);

@@ -322,13 +322,7 @@ fn app_exceptions_give_500_with_traceback_and_the_worker_lives() {
 fn failure_after_headers_cuts_the_connection_and_close_is_called() {
     let dir = tempfile::tempdir().unwrap();
     let close_log = dir.path().join("closed.log");
-    let server = server()
-        .args([
-            "--chdir",
-            apps_dir().to_str().unwrap(),
-            "--module",
-            "pep3333",
-        ])
+    let server = pep3333_builder()
         .env("RWSGI_TEST_CLOSE_LOG", close_log.to_str().unwrap())
         .http()
         .start();
@@ -385,13 +379,7 @@ fn content_length_mismatches_never_corrupt_the_connection() {
 
 #[test]
 fn app_output_and_request_lines_reach_the_log() {
-    let server = server()
-        .args([
-            "--chdir",
-            apps_dir().to_str().unwrap(),
-            "--module",
-            "pep3333",
-        ])
+    let server = pep3333_builder()
         .env_remove("PYTHONUNBUFFERED")
         .http()
         .start();

@@ -8,17 +8,7 @@ use std::time::Duration;
 use common::*;
 
 fn uwsgi_server(extra: &[&str]) -> Server {
-    server()
-        .args([
-            "--chdir",
-            apps_dir().to_str().unwrap(),
-            "--module",
-            "pep3333",
-        ])
-        .args(extra)
-        .uwsgi()
-        .http()
-        .start()
+    pep3333_builder().args(extra).uwsgi().http().start()
 }
 
 #[test]

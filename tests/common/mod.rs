@@ -179,18 +179,19 @@ pub fn server() -> ServerBuilder {
     }
 }
 
+/// A server for tests/apps/pep3333.py, to be given listeners and options.
+pub fn pep3333_builder() -> ServerBuilder {
+    server().args([
+        "--chdir",
+        apps_dir().to_str().unwrap(),
+        "--module",
+        "pep3333",
+    ])
+}
+
 /// A server for the PEP 3333 app with an HTTP listener.
 pub fn pep3333_server(extra: &[&str]) -> Server {
-    server()
-        .args([
-            "--chdir",
-            apps_dir().to_str().unwrap(),
-            "--module",
-            "pep3333",
-        ])
-        .args(extra)
-        .http()
-        .start()
+    pep3333_builder().args(extra).http().start()
 }
 
 impl Server {
