@@ -33,6 +33,8 @@ pub struct WorkerEntry {
     pub exceptions: AtomicU64,
     /// Sum of request durations in microseconds (average = this / requests).
     pub busy_us: AtomicU64,
+    /// Client connections open in the worker now (accept back-pressure).
+    pub connections: AtomicU64,
 }
 
 #[repr(C)]
@@ -112,6 +114,7 @@ impl Scoreboard {
         entry.tx.store(0, Ordering::Relaxed);
         entry.exceptions.store(0, Ordering::Relaxed);
         entry.busy_us.store(0, Ordering::Relaxed);
+        entry.connections.store(0, Ordering::Relaxed);
         for slot in self.thread_slots(index) {
             slot.started_ms.store(0, Ordering::Relaxed);
         }
@@ -136,6 +139,18 @@ impl Scoreboard {
             3 => WorkerState::Draining,
             _ => WorkerState::Free,
         }
+    }
+
+    /// The fewest connections any other ready worker holds, if there is one.
+    pub fn fewest_connections_elsewhere(&self, index: usize) -> Option<u64> {
+        self.workers
+            .iter()
+            .enumerate()
+            .filter(|(i, w)| {
+                *i != index && w.state.load(Ordering::Relaxed) == WorkerState::Ready as u32
+            })
+            .map(|(_, w)| w.connections.load(Ordering::Relaxed))
+            .min()
     }
 
     pub fn set_state(&self, index: usize, state: WorkerState) {

@@ -142,6 +142,25 @@ impl Shared {
         last
     }
 
+    /// Whether this worker should leave the next connection to a less busy one: it holds
+    /// more than `ACCEPT_SLACK` connections over the least loaded ready worker. Keep-alive
+    /// connections stay where they were accepted, so an early imbalance would last.
+    fn should_defer_accept(&self) -> bool {
+        let entry = self.identity.board.entry(self.identity.entry);
+        let mine = entry.connections.load(Ordering::Relaxed);
+        self.identity
+            .board
+            .fewest_connections_elsewhere(self.identity.entry)
+            .is_some_and(|fewest| mine > fewest + ACCEPT_SLACK)
+    }
+
+    /// Counts an open client connection until the returned guard drops.
+    pub fn open_connection(self: &Arc<Self>) -> ConnectionCount {
+        let entry = self.identity.board.entry(self.identity.entry);
+        entry.connections.fetch_add(1, Ordering::Relaxed);
+        ConnectionCount(self.clone())
+    }
+
     /// What the stats server reports: bytes sent, time taken, whether the app raised.
     pub fn account(&self, sent: u64, took: Duration, exception: bool) {
         let entry = self.identity.board.entry(self.identity.entry);
@@ -369,6 +388,20 @@ async fn watch_signals(shared: Arc<Shared>) {
 }
 
 const ACCEPT_BATCH: usize = 1;
+/// Connections a worker may hold over the least loaded one before it defers accepting.
+const ACCEPT_SLACK: u64 = 2;
+/// A deferred connection is taken anyway after this long (the others may be stuck in Python).
+const ACCEPT_DEFER_LIMIT: Duration = Duration::from_millis(5);
+
+/// Keeps a worker's open-connection count while a connection lives.
+pub struct ConnectionCount(Arc<Shared>);
+
+impl Drop for ConnectionCount {
+    fn drop(&mut self) {
+        let entry = self.0.identity.board.entry(self.0.identity.entry);
+        entry.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 /// Accepts on one listening socket until the worker drains. Accepted sockets are
 /// non-blocking from the start (accept4) and join epoll only if they ever have to wait.
@@ -386,6 +419,7 @@ async fn accept_loop(shared: Arc<Shared>, socket: WorkerSocket) {
     };
     let tcp = matches!(socket.address, ListenAddress::Tcp(_));
     let mut drain = shared.drain_signal();
+    let mut deferring_since: Option<Instant> = None;
     loop {
         let mut guard = tokio::select! {
             biased;
@@ -401,6 +435,15 @@ async fn accept_loop(shared: Arc<Shared>, socket: WorkerSocket) {
         // One connection per turn: the worker then serves what is ready before it accepts
         // again, so a burst of new connections spreads over every idle worker instead of
         // piling onto whichever woke first.
+        if shared.should_defer_accept()
+            && deferring_since.is_none_or(|since| since.elapsed() < ACCEPT_DEFER_LIMIT)
+        {
+            deferring_since.get_or_insert_with(Instant::now);
+            drop(guard);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            continue;
+        }
+        deferring_since = None;
         let mut back_off = false;
         for _ in 0..ACCEPT_BATCH {
             match listener
@@ -424,12 +467,17 @@ async fn accept_loop(shared: Arc<Shared>, socket: WorkerSocket) {
                         server_name: server_name.clone(),
                         server_port: server_port.clone(),
                     };
-                    tokio::task::spawn_local(connection::serve(
+                    let count = shared.open_connection();
+                    let serve = connection::serve(
                         ClientSocket::new(client),
                         socket.protocol,
                         endpoint,
                         shared.clone(),
-                    ));
+                    );
+                    tokio::task::spawn_local(async move {
+                        serve.await;
+                        drop(count);
+                    });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     guard.clear_ready();
