@@ -542,3 +542,64 @@ fn stats_http_over_tcp() {
     let stats: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
     assert_eq!(stats["pid"], server.pid());
 }
+
+#[test]
+fn master_fifo_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("master.fifo");
+    let mut server = pep3333_builder()
+        .args(["--master-fifo", fifo.to_str().unwrap()])
+        .http()
+        .start();
+    let send = |letters: &str| {
+        let mut file = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+        std::io::Write::write_all(&mut file, letters.as_bytes()).unwrap();
+    };
+    send("+");
+    server.wait_for_log("adding worker 2", Duration::from_secs(5));
+    server.wait_for_log("worker 2 started", Duration::from_secs(5));
+    send("s");
+    server.wait_for_log("request(s), idle", Duration::from_secs(5));
+    send("r");
+    server.wait_for_log("master-fifo: reloading", Duration::from_secs(5));
+    server.wait_for_log("reload complete", Duration::from_secs(15));
+    assert_eq!(server.get("/ok").status, 200);
+    send("q");
+    assert!(server.wait_exit(Duration::from_secs(20)).success());
+    assert!(server.log().contains("graceful stop"));
+}
+
+#[test]
+fn py_autoreload_reloads_when_a_module_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("autoapp.py");
+    let write = |version: &str| {
+        std::fs::write(
+            &app,
+            format!("def application(environ, start_response):\n    start_response('200 OK', [])\n    return [b'{version}']\n"),
+        )
+        .unwrap()
+    };
+    write("one");
+    let server = server()
+        .args([
+            "--chdir",
+            dir.path().to_str().unwrap(),
+            "--module",
+            "autoapp",
+            "--py-autoreload",
+            "1",
+        ])
+        .http()
+        .start();
+    assert_eq!(server.get("/").text(), "one");
+    std::thread::sleep(Duration::from_millis(1100));
+    write("two");
+    server.wait_for_log("py-autoreload:", Duration::from_secs(10));
+    server.wait_for_log("reload complete", Duration::from_secs(15));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.get("/").text() != "two" {
+        assert!(Instant::now() < deadline, "the new code was never served");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -115,6 +115,8 @@ pub struct Config {
     pub log_5xx: bool,
     pub memory_report: bool,
     pub stats: Option<String>,
+    pub master_fifo: Vec<PathBuf>,
+    pub py_autoreload: Option<Duration>,
     pub stats_http: bool,
     /// `logger = syslog:TAG`.
     pub syslog: Option<String>,
@@ -180,6 +182,8 @@ impl Default for Config {
             log_5xx: false,
             memory_report: false,
             stats: None,
+            master_fifo: Vec::new(),
+            py_autoreload: None,
             stats_http: false,
             syslog: None,
             log_x_forwarded_for: false,
@@ -497,6 +501,12 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
         }
         "memory-report" => config.memory_report = flag()?,
         "stats" => config.stats = Some(non_empty(entry, spec)?),
+        "master-fifo" => config
+            .master_fifo
+            .push(PathBuf::from(non_empty(entry, spec)?)),
+        "py-autoreload" => {
+            config.py_autoreload = Some(number()?).filter(|n| *n > 0).map(Duration::from_secs)
+        }
         "stats-http" => config.stats_http = flag()?,
         "logger" => {
             let value = non_empty(entry, spec)?;

@@ -100,6 +100,37 @@ pub struct Master {
     /// When this master image started, for the start-up time logged at READY.
     started: Instant,
     stats: Option<stats::StatsServer>,
+    /// master-fifo: (read end, a write end held so the FIFO never reads as closed).
+    fifos: Vec<(OwnedFd, OwnedFd)>,
+    /// py-autoreload: when to look next, and the module files with their mtimes.
+    autoreload: Option<(Instant, Vec<ModuleFile>)>,
+}
+
+/// A module's source file and its modification time when the master imported it.
+type ModuleFile = (PathBuf, Option<SystemTime>);
+
+/// Creates (or reuses) a FIFO for master commands, open without blocking.
+fn open_fifo(path: &std::path::Path) -> Result<(OwnedFd, OwnedFd), String> {
+    use nix::fcntl::{open, OFlag};
+    use nix::sys::stat::Mode;
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_fifo() => {}
+        Ok(_) => {
+            return Err(format!(
+                "master-fifo {}: exists and is not a FIFO",
+                path.display()
+            ))
+        }
+        Err(_) => nix::unistd::mkfifo(path, Mode::S_IRUSR | Mode::S_IWUSR)
+            .map_err(|e| format!("master-fifo {}: {e}", path.display()))?,
+    }
+    let flags = OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+    let read = open(path, OFlag::O_RDONLY | flags, Mode::empty())
+        .map_err(|e| format!("master-fifo {}: {e}", path.display()))?;
+    let write = open(path, OFlag::O_WRONLY | flags, Mode::empty())
+        .map_err(|e| format!("master-fifo {}: {e}", path.display()))?;
+    Ok((read, write))
 }
 
 /// How often STATUS= is refreshed with the request count.
@@ -189,6 +220,16 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
         }
         None => None,
     };
+    let mut fifos = Vec::new();
+    for path in &config.master_fifo {
+        match open_fifo(path) {
+            Ok(pair) => fifos.push(pair),
+            Err(message) => {
+                log::error(&message);
+                return 1;
+            }
+        }
+    }
     if let Some(owner) = &config.chown_socket {
         if let Err(message) = crate::privileges::chown_sockets(&listeners, owner) {
             log::error(&message);
@@ -240,6 +281,12 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
     if app.is_some() {
         Python::attach(interpreter::freeze_heap);
     }
+    let autoreload = config.py_autoreload.map(|interval| {
+        if config.lazy_apps {
+            log::warn("py-autoreload watches the modules the master imported; with lazy-apps that is none");
+        }
+        (Instant::now() + interval, Python::attach(interpreter::module_files))
+    });
     let signal_fd = match signals::master_signalfd() {
         Ok(fd) => fd,
         Err(e) => {
@@ -301,6 +348,8 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
         announced_ready: false,
         started,
         stats: stats_server,
+        fifos,
+        autoreload,
         next_status: Instant::now() + STATUS_INTERVAL,
     };
     master.notifier.status("starting workers");
@@ -382,6 +431,9 @@ impl Master {
             if let Some(stats) = &self.stats {
                 fds.push(PollFd::new(stats.fd(), PollFlags::POLLIN));
             }
+            for (read, _) in &self.fifos {
+                fds.push(PollFd::new(read.as_fd(), PollFlags::POLLIN));
+            }
             match poll(&mut fds, PollTimeout::from(self.poll_timeout_ms())) {
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(e) => {
@@ -396,6 +448,7 @@ impl Master {
             }
             self.read_notices();
             self.serve_stats();
+            self.read_fifo_commands();
             self.reap();
             self.periodic_checks();
         }
@@ -456,6 +509,33 @@ impl Master {
                 }
                 worker::NOTIFY_DRAINING => self.retire_slot(index, false),
                 _ => {}
+            }
+        }
+    }
+
+    /// uWSGI's master-fifo letters: r/w reload, q graceful stop, Q immediate stop,
+    /// s status, + one worker more, - one worker less. Unknown letters are logged.
+    fn read_fifo_commands(&mut self) {
+        let mut commands = Vec::new();
+        for (read, _) in &self.fifos {
+            let mut buf = [0u8; 64];
+            while let Ok(n) = nix::unistd::read(read, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                commands.extend_from_slice(&buf[..n]);
+            }
+        }
+        for command in commands {
+            match command {
+                b'r' | b'w' | b'R' | b'c' => self.reload("master-fifo"),
+                b'q' => self.begin_stop(true),
+                b'Q' => self.begin_stop(false),
+                b's' => self.log_status(),
+                b'+' => self.add_worker(),
+                b'-' => self.remove_worker(),
+                b'\n' | b'\r' | b' ' => {}
+                other => log::warn(&format!("master-fifo: unknown command {:?}", other as char)),
             }
         }
     }
@@ -945,6 +1025,22 @@ impl Master {
                     retiree.id, retiree.pid
                 ));
                 let _ = kill(retiree.pid, Signal::SIGKILL);
+            }
+        }
+        if let Some((due, files)) = &mut self.autoreload {
+            if now >= *due {
+                *due = now + self.config.py_autoreload.unwrap_or(Duration::from_secs(1));
+                let changed = files
+                    .iter()
+                    .find(|(path, modified)| {
+                        modified.is_some()
+                            && std::fs::metadata(path).and_then(|m| m.modified()).ok() != *modified
+                    })
+                    .map(|(path, _)| path.display().to_string());
+                if let Some(path) = changed {
+                    log::info(&format!("py-autoreload: {path} changed"));
+                    self.reload("py-autoreload");
+                }
             }
         }
         let mut touched = false;

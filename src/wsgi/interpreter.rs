@@ -202,6 +202,30 @@ pub fn format_exception(py: Python<'_>, error: &PyErr) -> String {
     }
 }
 
+/// The source files of every module imported so far, with their modification times
+/// (py-autoreload compares two such snapshots).
+pub fn module_files(py: Python<'_>) -> Vec<(PathBuf, Option<std::time::SystemTime>)> {
+    let mut files = Vec::new();
+    let Ok(modules) = py.import("sys").and_then(|sys| sys.getattr("modules")) else {
+        return files;
+    };
+    let Ok(values) = modules.call_method0("values").and_then(|v| v.try_iter()) else {
+        return files;
+    };
+    for module in values.flatten() {
+        let Ok(file) = module
+            .getattr("__file__")
+            .and_then(|f| f.extract::<String>())
+        else {
+            continue;
+        };
+        let path = PathBuf::from(file);
+        let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        files.push((path, modified));
+    }
+    files
+}
+
 /// Freezes the objects the master created so that garbage collection in workers does not
 /// write to (and so copy) the pages they share with it.
 pub fn freeze_heap(py: Python<'_>) {
