@@ -603,3 +603,43 @@ fn py_autoreload_reloads_when_a_module_changes() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn mount_with_and_without_manage_script_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other.py");
+    std::fs::write(
+        &other,
+        "def application(environ, start_response):\n    body = ('other %s|%s' % (environ['SCRIPT_NAME'], environ['PATH_INFO'])).encode()\n    start_response('200 OK', [('Content-Length', str(len(body)))])\n    return [body]\n",
+    )
+    .unwrap();
+    let mounts = [
+        "--mount",
+        &format!("/other={}", other.display()),
+        "--mount",
+        "/api/v1=pep3333:application",
+    ];
+    let managed = pep3333_builder()
+        .args(mounts)
+        .args(["--manage-script-name"])
+        .http()
+        .uwsgi()
+        .start();
+    assert_eq!(managed.get("/other/x/y").text(), "other /other|/x/y");
+    let env = parse_flat_json(&managed.get("/api/v1/env").text());
+    assert_eq!(env["SCRIPT_NAME"], "/api/v1");
+    assert_eq!(env["PATH_INFO"], "/env");
+    assert_eq!(
+        managed.get("/otherwise").header("x-path"),
+        Some("/otherwise"),
+        "no prefix match: the default app"
+    );
+    // Without manage-script-name the web server's SCRIPT_NAME chooses (nginx uwsgi_param).
+    let plain = pep3333_builder().args(mounts).uwsgi().start();
+    let mut vars = nginx_vars("GET", "/other/z", "");
+    vars.push(("SCRIPT_NAME", "/other"));
+    vars.retain(|(k, _)| *k != "PATH_INFO");
+    vars.push(("PATH_INFO", "/z"));
+    let response = uwsgi_request(plain.uwsgi.as_ref().unwrap(), &vars, b"");
+    assert_eq!(response.text(), "other /other|/z");
+}

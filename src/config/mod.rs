@@ -116,6 +116,9 @@ pub struct Config {
     pub memory_report: bool,
     pub stats: Option<String>,
     pub master_fifo: Vec<PathBuf>,
+    /// (mountpoint without a trailing slash, application spec).
+    pub mounts: Vec<(String, String)>,
+    pub manage_script_name: bool,
     pub py_autoreload: Option<Duration>,
     pub stats_http: bool,
     /// `logger = syslog:TAG`.
@@ -183,6 +186,8 @@ impl Default for Config {
             memory_report: false,
             stats: None,
             master_fifo: Vec::new(),
+            mounts: Vec::new(),
+            manage_script_name: false,
             py_autoreload: None,
             stats_http: false,
             syslog: None,
@@ -295,8 +300,8 @@ pub fn build(entries: &[Entry]) -> Result<Loaded, ConfigError> {
 
 /// Checks that need the whole configuration, run after `build` when the server is to start.
 pub fn check_complete(config: &Config) -> Result<(), String> {
-    if config.module.is_none() && config.wsgi_file.is_none() {
-        return Err("no application given: set 'module' or 'wsgi-file'".into());
+    if config.module.is_none() && config.wsgi_file.is_none() && config.mounts.is_empty() {
+        return Err("no application given: set 'module', 'wsgi-file' or 'mount'".into());
     }
     Ok(())
 }
@@ -501,6 +506,18 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
         }
         "memory-report" => config.memory_report = flag()?,
         "stats" => config.stats = Some(non_empty(entry, spec)?),
+        "mount" => {
+            let value = non_empty(entry, spec)?;
+            let (mountpoint, app) = value
+                .split_once('=')
+                .filter(|(m, a)| m.starts_with('/') && !a.is_empty())
+                .ok_or_else(|| error(entry, spec, "expected /PREFIX=APP"))?;
+            config.mounts.push((
+                mountpoint.trim_end_matches('/').to_string(),
+                app.to_string(),
+            ));
+        }
+        "manage-script-name" => config.manage_script_name = flag()?,
         "master-fifo" => config
             .master_fifo
             .push(PathBuf::from(non_empty(entry, spec)?)),

@@ -80,7 +80,7 @@ pub struct Master {
     /// Resolved at start: after a package upgrade replaces the file, reload runs the new one.
     executable: PathBuf,
     listeners: Vec<Listener>,
-    app: Option<Py<PyAny>>,
+    app: Option<interpreter::Apps>,
     board: Scoreboard,
     notify_read: OwnedFd,
     notify_write: OwnedFd,
@@ -370,9 +370,12 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
 
 /// Imports the application; meanwhile a short-lived helper thread asks systemd for more
 /// start-up time. The thread is joined before any fork, so the master forks single-threaded.
-fn import_with_extended_timeout(notifier: &Notifier, config: &Config) -> Result<Py<PyAny>, String> {
+fn import_with_extended_timeout(
+    notifier: &Notifier,
+    config: &Config,
+) -> Result<interpreter::Apps, String> {
     if !notifier.enabled() {
-        return Python::attach(|py| interpreter::load_app(py, config));
+        return Python::attach(|py| interpreter::load_apps(py, config));
     }
     let done = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
@@ -387,7 +390,7 @@ fn import_with_extended_timeout(notifier: &Notifier, config: &Config) -> Result<
                 waited += Duration::from_millis(100);
             }
         });
-        let result = Python::attach(|py| interpreter::load_app(py, config));
+        let result = Python::attach(|py| interpreter::load_apps(py, config));
         done.store(true, std::sync::atomic::Ordering::Relaxed);
         result
     })

@@ -58,6 +58,9 @@ thread_local! {
 /// What every thread of a worker shares.
 pub struct Shared {
     pub app: Option<Py<PyAny>>,
+    /// `mount` applications, longest prefix first.
+    pub mounts: Vec<(String, Py<PyAny>)>,
+    pub manage_script_name: bool,
     pub template: EnvironTemplate,
     pub buffer_size: usize,
     pub limit_post: u64,
@@ -229,7 +232,7 @@ pub fn run(
     identity: Identity,
     config: &Config,
     listeners: &[Listener],
-    preloaded: Option<&Py<PyAny>>,
+    preloaded: Option<&interpreter::Apps>,
 ) -> ! {
     crate::log::set_worker_id(identity.id);
     if config.auto_procname {
@@ -242,8 +245,8 @@ pub fn run(
     crate::systemd::forget_in_child();
     interpreter::forget_environment(&crate::systemd::MASTER_ONLY_VARIABLES);
     let app = if config.lazy_apps {
-        match Python::attach(|py| interpreter::load_app(py, config)) {
-            Ok(app) => Some(app),
+        match Python::attach(|py| interpreter::load_apps(py, config)) {
+            Ok(apps) => Some(apps),
             Err(message) => {
                 crate::log::error(&message);
                 interpreter::worker_exit_hooks();
@@ -251,7 +254,7 @@ pub fn run(
             }
         }
     } else {
-        preloaded.map(|app| Python::attach(|py| app.clone_ref(py)))
+        preloaded.map(|apps| Python::attach(|py| apps.clone_ref(py)))
     };
     let template = Python::attach(|py| {
         EnvironTemplate::new(
@@ -270,8 +273,14 @@ pub fn run(
     } else {
         0
     };
+    let (app, mounts) = match app {
+        Some(apps) => (apps.default, apps.mounts),
+        None => (None, Vec::new()),
+    };
     let shared = Arc::new(Shared {
         app,
+        mounts,
+        manage_script_name: config.manage_script_name,
         template,
         buffer_size: config.buffer_size,
         limit_post: config.limit_post,

@@ -130,11 +130,6 @@ fn start_app<'py>(
     environ: impl FnOnce(Python<'py>) -> PyResult<Bound<'py, PyDict>>,
     block: &mut Vec<u8>,
 ) -> Started {
-    let Some(app) = &shared.app else {
-        return Started::Failed(
-            "no Python application found (see the errors logged at start-up)".into(),
-        );
-    };
     let environ = match environ(py) {
         Ok(environ) => environ,
         Err(e) => {
@@ -143,6 +138,15 @@ fn start_app<'py>(
                 format_exception(py, &e)
             ))
         }
+    };
+    let app = match select_app(shared, &environ) {
+        Ok(Some(app)) => app,
+        Ok(None) => {
+            return Started::Failed(
+                "no Python application found (see the errors logged at start-up)".into(),
+            )
+        }
+        Err(e) => return Started::Failed(format_exception(py, &e)),
     };
     let mut response = match call_app(py, app, environ) {
         Ok(response) => response,
@@ -181,6 +185,49 @@ fn start_app<'py>(
         start,
         ended,
     }
+}
+
+/// The application for a request: with `mount`, the one whose prefix matches (with
+/// `manage-script-name`, the longest prefix of PATH_INFO, moved to SCRIPT_NAME; without it,
+/// the SCRIPT_NAME the web server sent); otherwise the default application.
+fn select_app<'a>(
+    shared: &'a Shared,
+    environ: &Bound<'_, PyDict>,
+) -> PyResult<Option<&'a Py<PyAny>>> {
+    if shared.mounts.is_empty() {
+        return Ok(shared.app.as_ref());
+    }
+    let text = |key: &str| -> PyResult<String> {
+        Ok(match environ.get_item(key)? {
+            Some(value) => value.extract()?,
+            None => String::new(),
+        })
+    };
+    if shared.manage_script_name {
+        let path = text("PATH_INFO")?;
+        for (mountpoint, app) in &shared.mounts {
+            let rest = match path.strip_prefix(mountpoint.as_str()) {
+                Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
+                _ => continue,
+            };
+            environ.set_item("SCRIPT_NAME", mountpoint)?;
+            environ.set_item("PATH_INFO", rest)?;
+            return Ok(Some(app));
+        }
+    } else {
+        let script_name = text("SCRIPT_NAME")?;
+        if let Some((_, app)) = shared
+            .mounts
+            .iter()
+            .find(|(m, _)| !script_name.is_empty() && *m == script_name)
+        {
+            return Ok(Some(app));
+        }
+    }
+    Ok(shared
+        .app
+        .as_ref()
+        .or_else(|| shared.mounts.last().map(|(_, app)| app)))
 }
 
 fn close_iterable(py: Python<'_>, response: &mut AppResponse) {

@@ -135,9 +135,76 @@ pub fn load_app(py: Python<'_>, config: &Config) -> Result<Py<PyAny>, String> {
     } else {
         return Err("no application given: set 'module' or 'wsgi-file'".into());
     };
-    let (name, factory) = match config.callable.strip_suffix("()") {
+    take_callable(py, &module, &label, &config.callable)
+}
+
+/// Every application the configuration names: the default one and the mounted ones.
+pub struct Apps {
+    pub default: Option<Py<PyAny>>,
+    /// Longest mountpoint first.
+    pub mounts: Vec<(String, Py<PyAny>)>,
+}
+
+impl Apps {
+    pub fn clone_ref(&self, py: Python<'_>) -> Apps {
+        Apps {
+            default: self.default.as_ref().map(|a| a.clone_ref(py)),
+            mounts: self
+                .mounts
+                .iter()
+                .map(|(m, a)| (m.clone(), a.clone_ref(py)))
+                .collect(),
+        }
+    }
+}
+
+/// Loads the default application (if `module` or `wsgi-file` names one) and every mount.
+pub fn load_apps(py: Python<'_>, config: &Config) -> Result<Apps, String> {
+    let default = if config.module.is_some() || config.wsgi_file.is_some() {
+        Some(load_app(py, config)?)
+    } else {
+        None
+    };
+    Ok(Apps {
+        default,
+        mounts: load_mounts(py, config)?,
+    })
+}
+
+/// The applications of `mount = /prefix=APP`, longest prefix first.
+pub fn load_mounts(py: Python<'_>, config: &Config) -> Result<Vec<(String, Py<PyAny>)>, String> {
+    let mut mounts = Vec::new();
+    for (mountpoint, spec) in &config.mounts {
+        let app = if spec.ends_with(".py") || spec.ends_with(".wsgi") {
+            let module = load_file(py, Path::new(spec))?;
+            take_callable(py, &module, &format!("file '{spec}'"), &config.callable)?
+        } else {
+            let (name, callable) = spec
+                .split_once(':')
+                .unwrap_or((spec.as_str(), config.callable.as_str()));
+            let module = py.import(name).map_err(|e| {
+                format!(
+                    "mount {mountpoint}: cannot import module '{name}': {}",
+                    format_exception(py, &e)
+                )
+            })?;
+            take_callable(py, &module, &format!("module '{name}'"), callable)?
+        };
+        mounts.push((mountpoint.clone(), app));
+    }
+    mounts.sort_by_key(|(mountpoint, _)| std::cmp::Reverse(mountpoint.len()));
+    Ok(mounts)
+}
+
+fn take_callable(
+    py: Python<'_>,
+    module: &Bound<'_, PyModule>,
+    label: &str,
+    callable: &str,
+) -> Result<Py<PyAny>, String> {
+    let (name, factory) = match callable.strip_suffix("()") {
         Some(name) => (name, true),
-        None => (config.callable.as_str(), false),
+        None => (callable, false),
     };
     let mut callable = module
         .getattr(name)
