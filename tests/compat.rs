@@ -643,3 +643,46 @@ fn mount_with_and_without_manage_script_name() {
     let response = uwsgi_request(plain.uwsgi.as_ref().unwrap(), &vars, b"");
     assert_eq!(response.text(), "other /other|/z");
 }
+
+#[test]
+fn cheaper_adds_workers_under_load_and_retires_idle_ones() {
+    let server = pep3333_builder()
+        .args([
+            "--processes",
+            "3",
+            "--cheaper",
+            "1",
+            "--cheaper-overload",
+            "1",
+        ])
+        .http()
+        .start();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !server.log().contains("worker 2 started"),
+        "starts with the minimum"
+    );
+    let addr = server.addr();
+    let load: Vec<_> = (0..3)
+        .map(|i| {
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(i * 200));
+                request(
+                    addr,
+                    "GET /sleep?2.5 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                )
+            })
+        })
+        .collect();
+    server.wait_for_log(
+        "cheaper: all 1 worker(s) busy; starting 1 more",
+        Duration::from_secs(5),
+    );
+    server.wait_for_log("worker 2 started", Duration::from_secs(5));
+    for t in load {
+        assert_eq!(t.join().unwrap().text(), "slept");
+    }
+    server.wait_for_log("cheaper: worker", Duration::from_secs(10));
+    server.wait_for_log("idle; retiring it", Duration::from_secs(10));
+    assert_eq!(server.get("/ok").status, 200);
+}

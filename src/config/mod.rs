@@ -116,6 +116,11 @@ pub struct Config {
     pub memory_report: bool,
     pub stats: Option<String>,
     pub master_fifo: Vec<PathBuf>,
+    /// Adaptive workers: the minimum running (0: off).
+    pub cheaper: usize,
+    pub cheaper_initial: Option<usize>,
+    pub cheaper_step: usize,
+    pub cheaper_overload: Duration,
     /// (mountpoint without a trailing slash, application spec).
     pub mounts: Vec<(String, String)>,
     pub manage_script_name: bool,
@@ -186,6 +191,10 @@ impl Default for Config {
             memory_report: false,
             stats: None,
             master_fifo: Vec::new(),
+            cheaper: 0,
+            cheaper_initial: None,
+            cheaper_step: 1,
+            cheaper_overload: Duration::from_secs(3),
             mounts: Vec::new(),
             manage_script_name: false,
             py_autoreload: None,
@@ -287,6 +296,9 @@ pub fn build(entries: &[Entry]) -> Result<Loaded, ConfigError> {
             continue;
         }
         apply(&mut config, spec, entry)?;
+    }
+    if config.cheaper >= config.processes {
+        config.cheaper = 0;
     }
     for index in std::mem::take(&mut config.default_protocol_sockets) {
         config.sockets[index].protocol = config.protocol;
@@ -506,6 +518,15 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
         }
         "memory-report" => config.memory_report = flag()?,
         "stats" => config.stats = Some(non_empty(entry, spec)?),
+        "cheaper" => config.cheaper = number()? as usize,
+        "cheaper-initial" => config.cheaper_initial = Some(number()? as usize),
+        "cheaper-step" => config.cheaper_step = (number()? as usize).max(1),
+        "cheaper-algo" => {
+            if non_empty(entry, spec)? != "spare" {
+                return Err(error(entry, spec, "only the spare algorithm is available"));
+            }
+        }
+        "cheaper-overload" => config.cheaper_overload = seconds(number()?, entry, spec)?,
         "mount" => {
             let value = non_empty(entry, spec)?;
             let (mountpoint, app) = value

@@ -58,6 +58,11 @@ struct Slot {
     harakiri: bool,
     respawn_count: u64,
     harakiri_count: u64,
+    /// cheaper: not wanted now; not respawned until the load asks for it.
+    cheap: bool,
+    /// cheaper: the request count last seen and when it last changed (or was busy).
+    last_requests: u64,
+    last_active: Instant,
 }
 
 /// A worker finishing its requests before it exits; its slot already has a successor.
@@ -324,8 +329,22 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
             harakiri: false,
             respawn_count: 0,
             harakiri_count: 0,
+            cheap: false,
+            last_requests: 0,
+            last_active: Instant::now(),
         })
         .collect();
+    let mut slots: Vec<Slot> = slots;
+    if config.cheaper > 0 {
+        let initial = config
+            .cheaper_initial
+            .unwrap_or(config.cheaper)
+            .clamp(1, config.processes);
+        for slot in slots.iter_mut().skip(initial) {
+            slot.cheap = true;
+            slot.respawn_at = None;
+        }
+    }
     let touch_mtimes = config.touch_reload.iter().map(|p| modified(p)).collect();
     let executable = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe"));
     let mut master = Master {
@@ -584,7 +603,7 @@ impl Master {
 
     /// READY=1 once every worker has the application loaded and accepts (lazy-apps too).
     fn announce_ready_when_all_are(&mut self) {
-        if self.announced_ready || !self.slots.iter().all(|s| s.ready || s.retiring) {
+        if self.announced_ready || !self.slots.iter().all(|s| s.ready || s.retiring || s.cheap) {
             return;
         }
         self.announced_ready = true;
@@ -614,7 +633,8 @@ impl Master {
 
     /// After a reload, the old image's workers stop once every new worker serves.
     fn retire_previous_when_ready(&mut self) {
-        if self.previous.is_empty() || !self.slots.iter().all(|s| s.ready || s.retiring) {
+        if self.previous.is_empty() || !self.slots.iter().all(|s| s.ready || s.retiring || s.cheap)
+        {
             return;
         }
         for (pid, id) in std::mem::take(&mut self.previous) {
@@ -650,8 +670,76 @@ impl Master {
             deadline: Instant::now() + mercy,
         });
         slot.ready = false;
-        slot.respawn_at =
-            (!slot.retiring && matches!(self.stopping, Stopping::No)).then(Instant::now);
+        slot.respawn_at = (!slot.retiring && !slot.cheap && matches!(self.stopping, Stopping::No))
+            .then(Instant::now);
+    }
+
+    /// uWSGI's spare algorithm: all running workers busy → start `cheaper-step` more; a
+    /// worker idle for `cheaper-overload` above the `cheaper` minimum → retire it.
+    fn cheaper_check(&mut self) {
+        if self.config.cheaper == 0 || !matches!(self.stopping, Stopping::No) {
+            return;
+        }
+        let now = Instant::now();
+        let mut running = 0;
+        let mut busy = 0;
+        for slot in &mut self.slots {
+            let (Some(_), Some(entry)) = (slot.pid, slot.entry) else {
+                continue;
+            };
+            running += 1;
+            let requests = self
+                .board
+                .entry(entry)
+                .requests
+                .load(std::sync::atomic::Ordering::Relaxed);
+            let in_flight = !self.board.in_flight(entry).is_empty();
+            if in_flight {
+                busy += 1;
+            }
+            if in_flight || requests != slot.last_requests {
+                slot.last_requests = requests;
+                slot.last_active = now;
+            }
+        }
+        let starting = self
+            .slots
+            .iter()
+            .any(|s| !s.cheap && !s.ready && s.pid.is_some());
+        if running > 0 && busy == running && !starting {
+            let mut added = 0;
+            for slot in self.slots.iter_mut().filter(|s| s.cheap && s.pid.is_none()) {
+                if added == self.config.cheaper_step {
+                    break;
+                }
+                slot.cheap = false;
+                slot.respawn_at = Some(now);
+                slot.last_active = now;
+                added += 1;
+            }
+            if added > 0 {
+                log::info(&format!(
+                    "cheaper: all {running} worker(s) busy; starting {added} more"
+                ));
+            }
+            return;
+        }
+        if running > self.config.cheaper {
+            let idle = self.slots.iter().rposition(|s| {
+                s.pid.is_some()
+                    && s.ready
+                    && !s.cheap
+                    && now.duration_since(s.last_active) >= self.config.cheaper_overload
+            });
+            if let Some(index) = idle {
+                log::info(&format!(
+                    "cheaper: worker {} idle; retiring it",
+                    self.slots[index].id
+                ));
+                self.slots[index].cheap = true;
+                self.retire_slot(index, true);
+            }
+        }
     }
 
     fn begin_stop(&mut self, graceful: bool) {
@@ -809,6 +897,9 @@ impl Master {
             harakiri: false,
             respawn_count: 0,
             harakiri_count: 0,
+            cheap: false,
+            last_requests: 0,
+            last_active: Instant::now(),
         });
     }
 
@@ -988,6 +1079,7 @@ impl Master {
 
     /// Once per loop: harakiri, worker lifetimes, stragglers past their mercy, touch-reload.
     fn periodic_checks(&mut self) {
+        self.cheaper_check();
         let now = Instant::now();
         if let (Some(due), Some(interval)) = (self.next_watchdog, self.notifier.watchdog_interval())
         {
