@@ -686,3 +686,49 @@ fn cheaper_adds_workers_under_load_and_retires_idle_ones() {
     server.wait_for_log("idle; retiring it", Duration::from_secs(10));
     assert_eq!(server.get("/ok").status, 200);
 }
+
+#[test]
+fn attach_daemon_runs_restarts_and_stops_with_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("runs");
+    let command = format!("echo run >> {} ; sleep 0.5", marker.display());
+    let mut server = pep3333_builder()
+        .args(["--attach-daemon", &command])
+        .http()
+        .start();
+    server.wait_for_log("attach-daemon started", Duration::from_secs(5));
+    server.wait_for_log("restarting in 1 s", Duration::from_secs(5));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(&marker)
+        .unwrap_or_default()
+        .lines()
+        .count()
+        < 2
+    {
+        assert!(Instant::now() < deadline, "the daemon was not restarted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let long = pep3333_builder()
+        .args(["--attach-daemon", "sleep 300"])
+        .http();
+    let mut long = long.start();
+    long.wait_for_log("attach-daemon started", Duration::from_secs(5));
+    let log = long.log();
+    let pid = log
+        .split("attach-daemon started (pid ")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(long.stop().success());
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}/cmdline")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .unwrap_or_default()
+                .contains("zombie"),
+        "the daemon stops with the server"
+    );
+    assert!(server.stop().success());
+}

@@ -116,6 +116,7 @@ pub struct Config {
     pub memory_report: bool,
     pub stats: Option<String>,
     pub master_fifo: Vec<PathBuf>,
+    pub attach_daemons: Vec<String>,
     /// Adaptive workers: the minimum running (0: off).
     pub cheaper: usize,
     pub cheaper_initial: Option<usize>,
@@ -191,6 +192,7 @@ impl Default for Config {
             memory_report: false,
             stats: None,
             master_fifo: Vec::new(),
+            attach_daemons: Vec::new(),
             cheaper: 0,
             cheaper_initial: None,
             cheaper_step: 1,
@@ -527,6 +529,7 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
             }
         }
         "cheaper-overload" => config.cheaper_overload = seconds(number()?, entry, spec)?,
+        "attach-daemon" => config.attach_daemons.push(non_empty(entry, spec)?),
         "mount" => {
             let value = non_empty(entry, spec)?;
             let (mountpoint, app) = value

@@ -231,6 +231,8 @@ pub static OPTIONS: &[OptionSpec] = &[
         "the cheaper algorithm; only spare is available"),
     opt!("cheaper-overload", [], Number, "3", "SECONDS", Honoured,
         "a worker idle this long above the minimum is retired"),
+        opt!("attach-daemon", [], List, "", "COMMAND", Honoured,
+        "run COMMAND (with sh -c) beside the workers, restart it when it exits, stop it with the server (repeatable)"),
     opt!("mount", [], List, "", "/PREFIX=APP", Honoured,
         "serve another application under PREFIX: APP is a file (.py, .wsgi) or module[:callable] (repeatable)"),
     opt!("manage-script-name", [], Flag, "false", "", Honoured,

@@ -105,10 +105,21 @@ pub struct Master {
     /// When this master image started, for the start-up time logged at READY.
     started: Instant,
     stats: Option<stats::StatsServer>,
+    /// attach-daemon: (command, pid while running, when to (re)start it, backoff).
+    daemons: Vec<Daemon>,
     /// master-fifo: (read end, a write end held so the FIFO never reads as closed).
     fifos: Vec<(OwnedFd, OwnedFd)>,
     /// py-autoreload: when to look next, and the module files with their mtimes.
     autoreload: Option<(Instant, Vec<ModuleFile>)>,
+}
+
+/// A command run beside the workers (attach-daemon).
+struct Daemon {
+    command: String,
+    pid: Option<Pid>,
+    start_at: Option<Instant>,
+    backoff: Duration,
+    started: Instant,
 }
 
 /// A module's source file and its modification time when the master imported it.
@@ -346,6 +357,17 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
         }
     }
     let touch_mtimes = config.touch_reload.iter().map(|p| modified(p)).collect();
+    let master_daemons = config
+        .attach_daemons
+        .iter()
+        .map(|command| Daemon {
+            command: command.clone(),
+            pid: None,
+            start_at: Some(Instant::now()),
+            backoff: FIRST_BACKOFF,
+            started: Instant::now(),
+        })
+        .collect();
     let executable = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe"));
     let mut master = Master {
         config,
@@ -367,6 +389,7 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
         announced_ready: false,
         started,
         stats: stats_server,
+        daemons: master_daemons,
         fifos,
         autoreload,
         next_status: Instant::now() + STATUS_INTERVAL,
@@ -775,6 +798,7 @@ impl Master {
         self.slots
             .iter()
             .filter_map(|s| s.pid)
+            .chain(self.daemons.iter().filter_map(|d| d.pid))
             .chain(self.retirees.iter().map(|r| r.pid))
             .chain(self.previous.iter().map(|(pid, _)| *pid))
             .collect()
@@ -826,6 +850,12 @@ impl Master {
             .chain(self.retirees.iter().map(|r| format!("{}:{}", r.pid, r.id)))
             .chain(self.previous.iter().map(|(pid, id)| format!("{pid}:{id}")))
             .collect();
+        // The next image starts its own daemons.
+        for daemon in &mut self.daemons {
+            if let Some(pid) = daemon.pid.take() {
+                let _ = kill(pid, Signal::SIGTERM);
+            }
+        }
         self.notifier.reloading();
         std::env::set_var(net::RELOAD_FDS_VAR, exported);
         std::env::set_var(RELOAD_WORKERS_VAR, workers.join(","));
@@ -924,6 +954,34 @@ impl Master {
             return;
         }
         let now = Instant::now();
+        for daemon in &mut self.daemons {
+            if daemon.pid.is_some() || daemon.start_at.is_none_or(|at| at > now) {
+                continue;
+            }
+            // std's Command forks and execs at once; the master stays single-threaded.
+            let mut command = std::process::Command::new("/bin/sh");
+            command.arg("-c").arg(&daemon.command);
+            for variable in crate::systemd::MASTER_ONLY_VARIABLES {
+                command.env_remove(variable);
+            }
+            match command.spawn() {
+                Ok(child) => {
+                    let pid = Pid::from_raw(child.id() as i32);
+                    log::info(&format!(
+                        "attach-daemon started (pid {pid}): {}",
+                        daemon.command
+                    ));
+                    daemon.pid = Some(pid);
+                    daemon.start_at = None;
+                    daemon.started = now;
+                }
+                Err(e) => {
+                    log::error(&format!("attach-daemon {}: {e}", daemon.command));
+                    daemon.start_at = Some(now + MAX_BACKOFF);
+                }
+            }
+        }
+        let now = Instant::now();
         for index in 0..self.slots.len() {
             let slot = &self.slots[index];
             if slot.pid.is_none() && !slot.retiring && slot.respawn_at.is_some_and(|at| at <= now) {
@@ -1009,6 +1067,20 @@ impl Master {
                     "worker {} (pid {pid}) retired: {description}",
                     retiree.id
                 ));
+                continue;
+            }
+            if let Some(daemon) = self.daemons.iter_mut().find(|d| d.pid == Some(pid)) {
+                daemon.pid = None;
+                if daemon.started.elapsed() >= HEALTHY_LIFETIME {
+                    daemon.backoff = FIRST_BACKOFF;
+                }
+                daemon.start_at = Some(Instant::now() + daemon.backoff);
+                log::warn(&format!(
+                    "attach-daemon (pid {pid}) {description}; restarting in {} s: {}",
+                    daemon.backoff.as_secs(),
+                    daemon.command
+                ));
+                daemon.backoff = (daemon.backoff * 2).min(MAX_BACKOFF);
                 continue;
             }
             if let Some(position) = self.previous.iter().position(|(p, _)| *p == pid) {
