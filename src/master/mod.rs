@@ -113,6 +113,19 @@ pub struct Master {
     autoreload: Option<(Instant, Vec<ModuleFile>)>,
 }
 
+/// The first request of a worker running longer than `limit_ms`: (thread, start, what).
+fn overdue(
+    board: &Scoreboard,
+    entry: usize,
+    now: u64,
+    limit_ms: u64,
+) -> Option<(usize, u64, String)> {
+    board
+        .in_flight(entry)
+        .into_iter()
+        .find(|(_, started, _)| now.saturating_sub(*started) > limit_ms)
+}
+
 /// A command run beside the workers (attach-daemon).
 struct Daemon {
     command: String,
@@ -1235,12 +1248,7 @@ impl Master {
             let (Some(pid), Some(entry)) = (slot.pid, slot.entry) else {
                 continue;
             };
-            if let Some((thread, started, what)) = self
-                .board
-                .in_flight(entry)
-                .into_iter()
-                .find(|(_, started, _)| now.saturating_sub(*started) > limit_ms)
-            {
+            if let Some((thread, started, what)) = overdue(&self.board, entry, now, limit_ms) {
                 log::error(&format!(
                     "harakiri: worker {} (pid {pid}) killed after {:.1} s serving {what} (thread {thread})",
                     slot.id,
@@ -1253,12 +1261,7 @@ impl Master {
         }
         for retiree in &self.retirees {
             let Some(entry) = retiree.entry else { continue };
-            if let Some((_, started, what)) = self
-                .board
-                .in_flight(entry)
-                .into_iter()
-                .find(|(_, started, _)| now.saturating_sub(*started) > limit_ms)
-            {
+            if let Some((_, started, what)) = overdue(&self.board, entry, now, limit_ms) {
                 log::error(&format!(
                     "harakiri: retiring worker {} (pid {}) killed after {:.1} s serving {what}",
                     retiree.id,
