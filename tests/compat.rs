@@ -162,15 +162,8 @@ fn daemonize_detaches_and_is_refused_under_systemd() {
     let dir = tempfile::tempdir().unwrap();
     let logfile = dir.path().join("daemon.log");
     let pidfile = dir.path().join("daemon.pid");
-    let output = Command::new(BIN)
-        .args([
-            "--chdir",
-            apps_dir().to_str().unwrap(),
-            "--module",
-            "pep3333",
-            "--http-socket",
-            "127.0.0.1:0",
-        ])
+    let output = pep3333_command()
+        .args(["--http-socket", "127.0.0.1:0"])
         .args(["--daemonize", logfile.to_str().unwrap()])
         .env("NOTIFY_SOCKET", "/run/systemd/notify")
         .output()
@@ -178,15 +171,8 @@ fn daemonize_detaches_and_is_refused_under_systemd() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("refused under systemd"));
 
-    let status = Command::new(BIN)
-        .args([
-            "--chdir",
-            apps_dir().to_str().unwrap(),
-            "--module",
-            "pep3333",
-            "--http-socket",
-            "127.0.0.1:0",
-        ])
+    let status = pep3333_command()
+        .args(["--http-socket", "127.0.0.1:0"])
         .args([
             "--daemonize",
             logfile.to_str().unwrap(),
@@ -208,13 +194,7 @@ fn daemonize_detaches_and_is_refused_under_systemd() {
         assert!(Instant::now() < deadline, "{text}");
         std::thread::sleep(Duration::from_millis(50));
     };
-    let addr: std::net::SocketAddr = text
-        .lines()
-        .find_map(|l| l.split("listening on ").nth(1))
-        .and_then(|r| r.split(' ').next())
-        .unwrap()
-        .parse()
-        .unwrap();
+    let addr = http_address_in(&text);
     assert_eq!(
         request(
             addr,
@@ -435,15 +415,8 @@ fn memory_report_procnames_forwarded_for_and_logger_file() {
 }
 
 fn server_with_logger(logfile: &std::path::Path) -> std::process::Child {
-    Command::new(BIN)
-        .args([
-            "--chdir",
-            apps_dir().to_str().unwrap(),
-            "--module",
-            "pep3333",
-            "--http-socket",
-            "127.0.0.1:0",
-        ])
+    pep3333_command()
+        .args(["--http-socket", "127.0.0.1:0"])
         .args(["--logger", &format!("file:{}", logfile.display())])
         .stdin(Stdio::null())
         .stdout(Stdio::null())

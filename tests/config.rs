@@ -100,17 +100,7 @@ fn an_existing_uwsgi_ini_runs_unchanged() {
         .workers(2)
         .start();
     let log = server.log();
-    let addr: std::net::SocketAddr = log
-        .lines()
-        .find_map(|l| {
-            l.split("listening on ")
-                .nth(1)
-                .filter(|r| r.ends_with("(http)"))
-        })
-        .and_then(|r| r.split(' ').next())
-        .unwrap()
-        .parse()
-        .unwrap();
+    let addr = http_address_in(&log);
     let get = |path: &str| {
         request(
             addr,

@@ -380,13 +380,7 @@ fn a_reload_with_a_broken_config_is_refused() {
     .unwrap();
     let server = server().args(["--ini", ini.to_str().unwrap()]).start();
     let log = server.log();
-    let addr: SocketAddr = log
-        .lines()
-        .find_map(|l| l.split("listening on ").nth(1))
-        .and_then(|r| r.split(' ').next())
-        .unwrap()
-        .parse()
-        .unwrap();
+    let addr = http_address_in(&log);
     std::fs::write(&ini, "[uwsgi]\nprocesses = many\n").unwrap();
     server.signal(1);
     server.wait_for_log(

@@ -260,13 +260,7 @@ fn journal_entries_carry_priority_and_request_fields() {
     let (reader, writer) = std::io::pipe().unwrap();
     let stat = nix::sys::stat::fstat(&writer).unwrap();
     let port = free_port();
-    let mut child = Command::new(BIN)
-        .args([
-            "--chdir",
-            apps_dir().to_str().unwrap(),
-            "--module",
-            "pep3333",
-        ])
+    let mut child = pep3333_command()
         .args(["--http-socket", &format!("127.0.0.1:{port}")])
         .env("JOURNAL_STREAM", format!("{}:{}", stat.st_dev, stat.st_ino))
         .env("RWSGI_JOURNAL_SOCKET", &journal_path)
@@ -428,15 +422,8 @@ fn every_process_drops_to_uid_gid_and_keeps_only_the_named_capabilities() {
 
 #[test]
 fn bad_user_names_and_root_warning() {
-    let output = Command::new(BIN)
-        .args([
-            "--chdir",
-            apps_dir().to_str().unwrap(),
-            "--module",
-            "pep3333",
-            "--http-socket",
-            "127.0.0.1:0",
-        ])
+    let output = pep3333_command()
+        .args(["--http-socket", "127.0.0.1:0"])
         .args(["--uid", "no-such-user-here"])
         .output()
         .unwrap();
@@ -572,13 +559,7 @@ fn logto_and_log_format() {
     let dir = tempfile::tempdir().unwrap();
     let logfile = dir.path().join("app.log");
     let port = free_port();
-    let mut child = Command::new(BIN)
-        .args([
-            "--chdir",
-            apps_dir().to_str().unwrap(),
-            "--module",
-            "pep3333",
-        ])
+    let mut child = pep3333_command()
         .args([
             "--http-socket",
             &format!("127.0.0.1:{port}"),

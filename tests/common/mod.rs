@@ -146,19 +146,7 @@ impl ServerBuilder {
             let started = format!("worker {} started", self.workers_expected);
             server.wait_for_log(&started, Duration::from_secs(30));
             if self.http {
-                let text = server.log();
-                let line = text
-                    .lines()
-                    .find(|l| l.contains("listening on 127.0.0.1:") && l.contains("(http)"))
-                    .expect("http listener line");
-                let addr = line
-                    .split("listening on ")
-                    .nth(1)
-                    .unwrap()
-                    .split(' ')
-                    .next()
-                    .unwrap();
-                server.http = Some(addr.parse().unwrap());
+                server.http = Some(http_address_in(&server.log()));
             }
         }
         server
@@ -177,6 +165,31 @@ pub fn server() -> ServerBuilder {
         wait: true,
         dir: tempfile::tempdir().unwrap(),
     }
+}
+
+/// The loopback HTTP address a server logged as "listening on 127.0.0.1:PORT (http)".
+pub fn http_address_in(log: &str) -> SocketAddr {
+    log.lines()
+        .filter_map(|l| l.split("listening on 127.0.0.1:").nth(1))
+        .filter(|rest| rest.ends_with("(http)"))
+        .find_map(|rest| {
+            format!("127.0.0.1:{}", rest.split(' ').next()?)
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no HTTP listener on 127.0.0.1 in the log:\n{log}"))
+}
+
+/// The binary with the pep3333 app, for tests that run it without the harness.
+pub fn pep3333_command() -> Command {
+    let mut command = Command::new(BIN);
+    command.args([
+        "--chdir",
+        apps_dir().to_str().unwrap(),
+        "--module",
+        "pep3333",
+    ]);
+    command
 }
 
 /// A server for tests/apps/pep3333.py, to be given listeners and options.
