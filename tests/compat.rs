@@ -476,26 +476,50 @@ fn stats_server_speaks_uwsgi_json_and_uwsgitop_reads_it() {
     }
     assert_eq!(stats["sockets"][0]["proto"], "http");
 
-    // uwsgitop (from PyPI) draws its table from it, in a pseudo-terminal.
+    // uwsgitop (from PyPI) draws its table from it. ncurses draws to a pipe as well as to a
+    // terminal, so no pseudo-terminal is needed (some CI sandboxes have none); with stdin
+    // at EOF it redraws continuously, so the screen is read until the table shows, then
+    // uwsgitop is stopped.
     let venv = test_venv();
-    let output = Command::new("script")
-        .args([
-            "-qec",
-            &format!(
-                "timeout 3 {}/bin/uwsgitop --frequency 1 {}",
-                venv.display(),
-                stats_path.display()
-            ),
-            "/dev/null",
-        ])
+    let mut uwsgitop = Command::new(venv.join("bin/uwsgitop"))
+        .args(["--frequency", "1"])
+        .arg(&stats_path)
         .env("TERM", "xterm")
-        .output()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    let screen = String::from_utf8_lossy(&output.stdout);
-    assert!(screen.contains("WID") && screen.contains("RPS"), "{screen}");
+    let expected_master = format!("masterpid: {}", server.pid());
+    let mut stdout = uwsgitop.stdout.take().unwrap();
+    let screen_reader = std::thread::spawn(move || {
+        let mut screen = Vec::new();
+        let mut chunk = [0u8; 65536];
+        loop {
+            let text = String::from_utf8_lossy(&screen);
+            if text.contains("WID") && text.contains("RPS") && text.contains(&expected_master) {
+                return (true, text.into_owned());
+            }
+            match std::io::Read::read(&mut stdout, &mut chunk) {
+                Ok(0) | Err(_) => return (false, text.into_owned()),
+                Ok(n) if screen.len() < 1 << 20 => screen.extend_from_slice(&chunk[..n]),
+                Ok(_) => {}
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !screen_reader.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    uwsgitop.kill().ok();
+    let status = uwsgitop.wait().unwrap();
+    let (table_drawn, screen) = screen_reader.join().unwrap();
+    let mut errors = String::new();
+    std::io::Read::read_to_string(&mut uwsgitop.stderr.take().unwrap(), &mut errors).ok();
     assert!(
-        screen.contains(&format!("masterpid: {}", server.pid())),
-        "{screen}"
+        table_drawn,
+        "uwsgitop ({status}) drew no table with {}\nscreen: {screen}\nstderr: {errors}",
+        server.pid()
     );
 }
 
