@@ -9,6 +9,7 @@ pub mod master;
 pub mod net;
 pub mod privileges;
 pub mod protocol;
+pub mod routing;
 pub mod systemd;
 pub mod worker;
 pub mod wsgi;

@@ -5,6 +5,7 @@
 //! `log-format` rendering. Must not: buffer (a killed worker must not lose lines).
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
@@ -19,23 +20,104 @@ struct Sink {
     /// `logger = syslog:TAG`: (socket, tag).
     syslog: Option<(std::os::unix::net::UnixDatagram, String)>,
     request_format: Option<String>,
+    /// `logformat-strftime`: the rendered request line goes through strftime.
+    strftime: bool,
+    /// `log-micros`: durations in the default request line in microseconds.
+    micros: bool,
     /// `log-date`: a date in front of each plain line (the journal has its own).
     date_format: Option<String>,
+    /// `req-logger`: request lines go here instead of with the other messages.
+    request_sink: Option<RequestSink>,
+}
+
+enum RequestSink {
+    File(std::fs::File),
+    Stdio,
+    Syslog(std::os::unix::net::UnixDatagram, String),
+}
+
+/// What `init` needs from the configuration.
+pub struct Settings {
+    pub request_format: Option<String>,
+    pub strftime: bool,
+    pub micros: bool,
+    pub date_format: Option<String>,
+    pub syslog: Option<String>,
+    pub request_logger: Option<crate::config::RequestLogger>,
+}
+
+fn syslog_socket() -> Option<std::os::unix::net::UnixDatagram> {
+    let socket = std::os::unix::net::UnixDatagram::unbound().ok()?;
+    socket.connect("/dev/log").ok()?;
+    Some(socket)
 }
 
 /// Chooses where logs go; call once at start-up, after `logto` redirected stderr.
-pub fn init(request_format: Option<String>, date_format: Option<String>, syslog: Option<String>) {
-    let syslog = syslog.and_then(|tag| {
-        let socket = std::os::unix::net::UnixDatagram::unbound().ok()?;
-        socket.connect("/dev/log").ok()?;
-        Some((socket, tag))
-    });
+pub fn init(settings: Settings) {
+    use crate::config::RequestLogger;
+    let syslog = settings
+        .syslog
+        .and_then(|tag| Some((syslog_socket()?, tag)));
+    let request_sink = match settings.request_logger {
+        None => None,
+        Some(RequestLogger::Stdio) => Some(RequestSink::Stdio),
+        Some(RequestLogger::Syslog(tag)) => {
+            syslog_socket().map(|socket| RequestSink::Syslog(socket, tag))
+        }
+        Some(RequestLogger::File(path)) => match open_log_file(&path) {
+            Ok(file) => Some(RequestSink::File(file)),
+            Err(e) => {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "rwsgi: error: req-logger {}: {e}",
+                    path.display()
+                );
+                std::process::exit(2);
+            }
+        },
+    };
     let _ = SINK.set(Sink {
         syslog,
         journal: Journal::detect(),
-        request_format,
-        date_format,
+        request_format: settings.request_format,
+        strftime: settings.strftime,
+        micros: settings.micros,
+        date_format: settings.date_format,
+        request_sink,
     });
+}
+
+/// `logfile-chmod`, `log-maxsize`, `log-backupname`: set before any log file is opened.
+struct FileOptions {
+    mode: Option<u32>,
+    max_size: u64,
+    backup_name: Option<PathBuf>,
+}
+
+static FILE_OPTIONS: OnceLock<FileOptions> = OnceLock::new();
+/// The `logto` file stderr points at, so it can be rotated and reopened.
+static LOG_PATH: OnceLock<PathBuf> = OnceLock::new();
+
+pub fn set_file_options(mode: Option<u32>, max_size: u64, backup_name: Option<PathBuf>) {
+    let _ = FILE_OPTIONS.set(FileOptions {
+        mode,
+        max_size,
+        backup_name,
+    });
+}
+
+fn open_log_file(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mode = FILE_OPTIONS.get().and_then(|o| o.mode);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(mode.unwrap_or(0o640))
+        .open(path)?;
+    if let Some(mode) = mode {
+        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+    }
+    Ok(file)
 }
 
 /// A small strftime over UTC: %Y %m %d %e %H %M %S %a %b %y %j %%.
@@ -172,8 +254,20 @@ pub struct RequestRecord<'a> {
 }
 
 pub fn request(record: &RequestRecord<'_>) {
-    let message = match SINK.get().and_then(|s| s.request_format.as_deref()) {
+    let sink = SINK.get();
+    let message = match sink.and_then(|s| s.request_format.as_deref()) {
+        Some(format) if sink.is_some_and(|s| s.strftime) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            format_date(&render(format, record), now)
+        }
         Some(format) => render(format, record),
+        None if sink.is_some_and(|s| s.micros) => format!(
+            "{} \"{} {}\" {} {} bytes in {} micros",
+            record.remote, record.method, record.uri, record.status, record.bytes, record.micros
+        ),
         None => format!(
             "{} \"{} {}\" {} {} bytes in {:.3} ms",
             record.remote,
@@ -184,6 +278,28 @@ pub fn request(record: &RequestRecord<'_>) {
             record.micros as f64 / 1000.0
         ),
     };
+    if let Some(request_sink) = sink.and_then(|s| s.request_sink.as_ref()) {
+        let line = match record.rss_mib {
+            Some(rss) => format!("{message} (RSS {rss} MiB)"),
+            None => message,
+        };
+        match request_sink {
+            RequestSink::File(file) => {
+                let _ = (&*file).write_all(format!("{line}\n").as_bytes());
+            }
+            RequestSink::Stdio => {
+                let _ = std::io::stderr()
+                    .lock()
+                    .write_all(format!("{line}\n").as_bytes());
+            }
+            RequestSink::Syslog(socket, tag) => {
+                let _ = socket.send(
+                    format!("<{}>{tag}[{}]: {line}", 24 + INFO, std::process::id()).as_bytes(),
+                );
+            }
+        }
+        return;
+    }
     let message = match record.rss_mib {
         Some(rss) => format!("{message} (RSS {rss} MiB)"),
         None => message,
@@ -254,16 +370,78 @@ fn render(format: &str, record: &RequestRecord<'_>) -> String {
 
 /// `logto FILE`: this process's stdout and stderr (and so every worker's, and the
 /// application's prints) append to FILE.
-pub fn redirect_to(path: &std::path::Path) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o640)
-        .open(path)?;
+pub fn redirect_to(path: &Path) -> std::io::Result<()> {
+    let file = open_log_file(path)?;
     nix::unistd::dup2_stdout(&file)?;
     nix::unistd::dup2_stderr(&file)?;
+    let _ = LOG_PATH.set(path.to_path_buf());
     Ok(())
+}
+
+/// `log-maxsize`, from the master once a second: past the size, the file is renamed to
+/// its backup name and a new one opened. Workers follow with `reopen_if_moved`.
+pub fn rotate_if_needed() {
+    let (Some(path), Some(options)) = (LOG_PATH.get(), FILE_OPTIONS.get()) else {
+        return;
+    };
+    if options.max_size == 0 {
+        return;
+    }
+    let Ok(size) = nix::sys::stat::fstat(std::io::stderr()).map(|s| s.st_size as u64) else {
+        return;
+    };
+    if size < options.max_size {
+        return;
+    }
+    let backup = match &options.backup_name {
+        Some(name) => name.clone(),
+        None => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            let mut name = path.as_os_str().to_owned();
+            name.push(format!(".{now}"));
+            PathBuf::from(name)
+        }
+    };
+    if let Err(e) = std::fs::rename(path, &backup) {
+        error(&format!(
+            "log-maxsize: cannot rename {} to {}: {e}",
+            path.display(),
+            backup.display()
+        ));
+        return;
+    }
+    match redirect_to(path) {
+        Ok(()) => info(&format!(
+            "log rotated: {} bytes moved to {}",
+            size,
+            backup.display()
+        )),
+        Err(e) => error(&format!("log-maxsize: cannot reopen {}: {e}", path.display())),
+    }
+}
+
+/// Whether this process writes to a `logto` file that may be renamed under it.
+pub fn follows_log_file() -> bool {
+    LOG_PATH.get().is_some()
+}
+
+/// When the `logto` file was renamed or removed (rotation by the master or logrotate),
+/// opens the file by its name again, so lines go where the administrator looks.
+pub fn reopen_if_moved() {
+    let Some(path) = LOG_PATH.get() else {
+        return;
+    };
+    let current = nix::sys::stat::fstat(std::io::stderr()).map(|s| (s.st_dev, s.st_ino));
+    let named = nix::sys::stat::stat(path.as_path()).map(|s| (s.st_dev, s.st_ino));
+    if current.is_ok() && current == named {
+        return;
+    }
+    if let Err(e) = redirect_to(path) {
+        error(&format!("cannot reopen log file {}: {e}", path.display()));
+    }
 }
 
 #[cfg(test)]

@@ -40,16 +40,36 @@ fn main() {
             fail(&message);
         }
     }
-    if let Some(path) = &loaded.config.logto {
+    let config = &loaded.config;
+    if let Some(mode) = config.umask {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mode));
+    }
+    if config.max_fd > 0 {
+        use nix::sys::resource::{setrlimit, Resource};
+        if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, config.max_fd, config.max_fd) {
+            fail(&format!("max-fd {}: {e}", config.max_fd));
+        }
+    }
+    if !config.honour_stdin {
+        // As uWSGI: the application never reads the terminal or the service's stdin.
+        if let Ok(null) = std::fs::File::open("/dev/null") {
+            let _ = nix::unistd::dup2_stdin(&null);
+        }
+    }
+    log::set_file_options(config.logfile_mode, config.log_maxsize, config.log_backupname.clone());
+    if let (Some(path), false) = (&config.logto, config.logto_after_drop) {
         if let Err(e) = log::redirect_to(path) {
             fail(&format!("logto {}: {e}", path.display()));
         }
     }
-    log::init(
-        loaded.config.log_format.clone(),
-        loaded.config.log_date.clone(),
-        loaded.config.syslog.clone(),
-    );
+    log::init(log::Settings {
+        request_format: config.log_format.clone(),
+        strftime: config.logformat_strftime,
+        micros: config.log_micros,
+        date_format: config.log_date.clone(),
+        syslog: config.syslog.clone(),
+        request_logger: config.req_logger.clone(),
+    });
     for message in &loaded.messages {
         log::info(message);
     }

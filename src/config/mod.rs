@@ -138,6 +138,51 @@ pub struct Config {
     pub http_header_timeout: Duration,
     pub http_keepalive_timeout: Duration,
     pub socket_timeout: Duration,
+    pub umask: Option<u32>,
+    pub max_fd: u64,
+    pub honour_stdin: bool,
+    pub no_site: bool,
+    pub pyargv: Option<String>,
+    pub imports: Vec<String>,
+    pub paste: Option<String>,
+    pub chdir2: Option<PathBuf>,
+    pub master_as_root: bool,
+    pub procname: Option<String>,
+    pub procname_master: Option<String>,
+    pub reload_on_as_mib: u64,
+    pub reload_on_exception: bool,
+    pub harakiri_graceful_timeout: Option<Duration>,
+    pub no_default_app: bool,
+    pub static_safe: Vec<PathBuf>,
+    pub mime_files: Vec<PathBuf>,
+    /// (regular expression, seconds, matched against the URI rather than the file path).
+    pub static_expires_patterns: Vec<(String, u64, bool)>,
+    pub static_gzip_all: bool,
+    pub static_gzip_dirs: Vec<PathBuf>,
+    pub proxy_protocol: bool,
+    /// (option name, rule text) in the order written.
+    pub routes: Vec<(String, String)>,
+    /// (rule, unique): `MIN HOUR DAY MONTH WEEKDAY COMMAND`.
+    pub crons: Vec<(String, bool)>,
+    /// (pidfile, command).
+    pub smart_attach_daemons: Vec<(PathBuf, String)>,
+    /// `logto2`: the log file is opened after privileges are dropped.
+    pub logto_after_drop: bool,
+    pub logfile_mode: Option<u32>,
+    pub log_micros: bool,
+    pub log_maxsize: u64,
+    pub log_backupname: Option<PathBuf>,
+    /// `req-logger`: (file path or None for stdio, syslog tag).
+    pub req_logger: Option<RequestLogger>,
+    pub logformat_strftime: bool,
+}
+
+/// Where `req-logger` sends request lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestLogger {
+    File(PathBuf),
+    Stdio,
+    Syslog(String),
 }
 
 impl Default for Config {
@@ -211,6 +256,37 @@ impl Default for Config {
             http_header_timeout: Duration::from_secs(30),
             http_keepalive_timeout: Duration::from_secs(30),
             socket_timeout: Duration::from_secs(60),
+            umask: None,
+            max_fd: 0,
+            honour_stdin: false,
+            no_site: false,
+            pyargv: None,
+            imports: Vec::new(),
+            paste: None,
+            chdir2: None,
+            master_as_root: false,
+            procname: None,
+            procname_master: None,
+            reload_on_as_mib: 0,
+            reload_on_exception: false,
+            harakiri_graceful_timeout: None,
+            no_default_app: false,
+            static_safe: Vec::new(),
+            mime_files: Vec::new(),
+            static_expires_patterns: Vec::new(),
+            static_gzip_all: false,
+            static_gzip_dirs: Vec::new(),
+            proxy_protocol: false,
+            routes: Vec::new(),
+            crons: Vec::new(),
+            smart_attach_daemons: Vec::new(),
+            logto_after_drop: false,
+            logfile_mode: None,
+            log_micros: false,
+            log_maxsize: 0,
+            log_backupname: None,
+            req_logger: None,
+            logformat_strftime: false,
         }
     }
 }
@@ -297,6 +373,14 @@ pub fn build(entries: &[Entry]) -> Result<Loaded, ConfigError> {
             warnings.extend(check_plugins(entry, spec)?);
             continue;
         }
+        if spec.name == "cheaper-algo" && non_empty(entry, spec)? != "spare" {
+            warnings.push(format!(
+                "{}: cheaper-algo '{}' is not provided; the spare algorithm is used",
+                entry.origin,
+                entry.value.as_deref().unwrap_or("").trim()
+            ));
+            continue;
+        }
         apply(&mut config, spec, entry)?;
     }
     if config.cheaper >= config.processes {
@@ -314,8 +398,12 @@ pub fn build(entries: &[Entry]) -> Result<Loaded, ConfigError> {
 
 /// Checks that need the whole configuration, run after `build` when the server is to start.
 pub fn check_complete(config: &Config) -> Result<(), String> {
-    if config.module.is_none() && config.wsgi_file.is_none() && config.mounts.is_empty() {
-        return Err("no application given: set 'module', 'wsgi-file' or 'mount'".into());
+    if config.module.is_none()
+        && config.wsgi_file.is_none()
+        && config.paste.is_none()
+        && config.mounts.is_empty()
+    {
+        return Err("no application given: set 'module', 'wsgi-file', 'paste' or 'mount'".into());
     }
     Ok(())
 }
@@ -523,11 +611,7 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
         "cheaper" => config.cheaper = number()? as usize,
         "cheaper-initial" => config.cheaper_initial = Some(number()? as usize),
         "cheaper-step" => config.cheaper_step = (number()? as usize).max(1),
-        "cheaper-algo" => {
-            if non_empty(entry, spec)? != "spare" {
-                return Err(error(entry, spec, "only the spare algorithm is available"));
-            }
-        }
+        "cheaper-algo" => {}
         "cheaper-overload" => config.cheaper_overload = seconds(number()?, entry, spec)?,
         "attach-daemon" => config.attach_daemons.push(non_empty(entry, spec)?),
         "mount" => {
@@ -602,6 +686,133 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
         "log-4xx" => config.log_4xx = flag()?,
         "log-5xx" => config.log_5xx = flag()?,
         "log-slow" => config.log_slow_ms = number()?,
+        "umask" => {
+            let value = non_empty(entry, spec)?;
+            config.umask = Some(
+                u32::from_str_radix(&value, 8)
+                    .ok()
+                    .filter(|m| *m <= 0o777)
+                    .ok_or_else(|| error(entry, spec, "expected an octal mode such as 022"))?,
+            );
+        }
+        "max-fd" => config.max_fd = number()?,
+        "honour-stdin" => config.honour_stdin = flag()?,
+        "no-site" => config.no_site = flag()?,
+        "pyargv" => config.pyargv = Some(text()),
+        "import" => config.imports.push(non_empty(entry, spec)?),
+        "paste" => config.paste = Some(non_empty(entry, spec)?),
+        "chdir2" => config.chdir2 = Some(PathBuf::from(non_empty(entry, spec)?)),
+        "master-as-root" => config.master_as_root = flag()?,
+        "procname" => {
+            config.procname = Some(non_empty(entry, spec)?);
+            config.auto_procname = true;
+        }
+        "procname-master" => {
+            config.procname_master = Some(non_empty(entry, spec)?);
+            config.auto_procname = true;
+        }
+        "reload-on-as" => config.reload_on_as_mib = number()?,
+        "reload-on-exception" => config.reload_on_exception = flag()?,
+        "harakiri-graceful-timeout" => {
+            config.harakiri_graceful_timeout =
+                Some(number()?).filter(|n| *n > 0).map(Duration::from_secs)
+        }
+        "touch-chain-reload" => config
+            .touch_reload
+            .push(PathBuf::from(non_empty(entry, spec)?)),
+        "no-default-app" => config.no_default_app = flag()?,
+        "static-safe" => config
+            .static_safe
+            .push(PathBuf::from(non_empty(entry, spec)?)),
+        "mime-file" => config
+            .mime_files
+            .push(PathBuf::from(non_empty(entry, spec)?)),
+        "static-expires" | "static-expires-uri" => {
+            let value = non_empty(entry, spec)?;
+            let (pattern, seconds) = value
+                .rsplit_once(char::is_whitespace)
+                .and_then(|(p, s)| Some((p.trim().to_string(), s.parse::<u64>().ok()?)))
+                .ok_or_else(|| error(entry, spec, "expected REGEXP SECONDS"))?;
+            regex::Regex::new(&pattern).map_err(|e| error(entry, spec, e))?;
+            config.static_expires_patterns.push((
+                pattern,
+                seconds,
+                spec.name == "static-expires-uri",
+            ));
+        }
+        "static-gzip-all" => config.static_gzip_all = flag()?,
+        "static-gzip-dir" => config
+            .static_gzip_dirs
+            .push(PathBuf::from(non_empty(entry, spec)?)),
+        "http-enable-proxy-protocol" => config.proxy_protocol = flag()?,
+        "route" | "route-uri" | "route-host" | "route-user-agent" | "route-if"
+        | "route-if-not" => {
+            let rule = non_empty(entry, spec)?;
+            crate::routing::Rule::parse(spec.name, &rule).map_err(|m| error(entry, spec, m))?;
+            config.routes.push((spec.name.to_string(), rule));
+        }
+        "cron" | "unique-cron" => {
+            let rule = non_empty(entry, spec)?;
+            crate::master::cron::CronJob::parse(&rule).map_err(|m| error(entry, spec, m))?;
+            config.crons.push((rule, spec.name == "unique-cron"));
+        }
+        "smart-attach-daemon" => {
+            let value = non_empty(entry, spec)?;
+            let (pidfile, command) = value
+                .split_once(char::is_whitespace)
+                .map(|(p, c)| (p, c.trim()))
+                .filter(|(_, c)| !c.is_empty())
+                .ok_or_else(|| error(entry, spec, "expected PIDFILE COMMAND"))?;
+            config
+                .smart_attach_daemons
+                .push((PathBuf::from(pidfile), command.to_string()));
+        }
+        "logto2" => {
+            config.logto = Some(PathBuf::from(non_empty(entry, spec)?));
+            config.logto_after_drop = true;
+        }
+        "logfile-chmod" => {
+            config.logfile_mode = Some(
+                parse_mode(&non_empty(entry, spec)?).map_err(|m| error(entry, spec, m))?,
+            )
+        }
+        "log-micros" => config.log_micros = flag()?,
+        "log-maxsize" => {
+            config.log_maxsize = parse_bytes(entry).map_err(|m| error(entry, spec, m))?
+        }
+        "log-backupname" => {
+            config.log_backupname = Some(PathBuf::from(non_empty(entry, spec)?))
+        }
+        "req-logger" => {
+            let value = non_empty(entry, spec)?;
+            config.req_logger = Some(
+                match value
+                    .split_once(':')
+                    .map_or((value.as_str(), ""), |(k, v)| (k, v))
+                {
+                    ("file", path) if !path.is_empty() => RequestLogger::File(PathBuf::from(path)),
+                    ("stdio", _) => RequestLogger::Stdio,
+                    ("syslog", tag) => RequestLogger::Syslog(if tag.is_empty() {
+                        "rwsgi".to_string()
+                    } else {
+                        tag.to_string()
+                    }),
+                    _ => {
+                        return Err(error(
+                            entry,
+                            spec,
+                            "expected file:PATH, stdio or syslog[:TAG]",
+                        ))
+                    }
+                },
+            );
+        }
+        "logformat-strftime" => config.logformat_strftime = flag()?,
+        "log-reopen" | "reaper" | "py-call-uwsgi-fork-hooks" | "threaded-logger"
+        | "log-sendfile" | "vhost" => {
+            flag()?;
+        }
+        "plugin-dir" | "binary-path" => {}
         "ini" => unreachable!("ini entries are expanded while reading"),
         other => unreachable!("option '{other}' is in the table but not applied"),
     }

@@ -156,7 +156,7 @@ pub fn from_args(args: &[String]) -> Result<Request, SourceError> {
             origin: Origin::CommandLine,
         });
     }
-    expand_references(&mut entries);
+    expand_references(&mut entries)?;
     Ok(Request::Serve(entries))
 }
 
@@ -484,11 +484,19 @@ impl MagicVariables {
 
 /// After all files are read: `$(NAME)` from the environment, then `%(key)` from the first
 /// entry with that key (any key, so made-up keys serve as variables, as in uWSGI).
-fn expand_references(entries: &mut [Entry]) {
+fn expand_references(entries: &mut [Entry]) -> Result<(), SourceError> {
     for entry in entries.iter_mut() {
         if let Some(value) = &entry.value {
             if value.contains("$(") {
                 entry.value = Some(expand_environment(value));
+            }
+        }
+        if let Some(value) = &entry.value {
+            if value.contains("@(") {
+                entry.value = Some(expand_file_contents(value).map_err(|message| SourceError {
+                    origin: entry.origin.clone(),
+                    message,
+                })?);
             }
         }
     }
@@ -511,6 +519,47 @@ fn expand_references(entries: &mut [Entry]) {
         if !changed {
             break;
         }
+    }
+    Ok(())
+}
+
+/// `@(PATH)`: the contents of a file; `@(exec://COMMAND)`: what a shell command prints. One
+/// trailing newline is dropped, so `@(/etc/app/secret)` gives the secret itself. Unlike a
+/// missing `$(VAR)`, an unreadable source is an error: uWSGI refuses to start too.
+fn expand_file_contents(value: &str) -> Result<String, String> {
+    let failure = std::cell::RefCell::new(None);
+    let expanded = replace_references(value, "@(", |source| {
+        let contents = match source.strip_prefix("exec://") {
+            Some(command) => std::process::Command::new("/bin/sh")
+                .args(["-c", command])
+                .stderr(std::process::Stdio::inherit())
+                .output()
+                .map_err(|e| e.to_string())
+                .and_then(|output| {
+                    if output.status.success() {
+                        Ok(output.stdout)
+                    } else {
+                        Err(format!("exited with {}", output.status))
+                    }
+                }),
+            None => std::fs::read(source.strip_prefix("file://").unwrap_or(source))
+                .map_err(|e| e.to_string()),
+        };
+        match contents {
+            Ok(bytes) => {
+                let text = String::from_utf8_lossy(&bytes);
+                let text = text.strip_suffix('\n').unwrap_or(&text);
+                Some(text.strip_suffix('\r').unwrap_or(text).to_string())
+            }
+            Err(e) => {
+                failure.replace(Some(format!("@({source}): {e}")));
+                None
+            }
+        }
+    });
+    match failure.into_inner() {
+        Some(message) => Err(message),
+        None => Ok(expanded),
     }
 }
 
@@ -760,6 +809,22 @@ mod tests {
         );
         assert_eq!(entries[1].value.as_deref(), Some("6"));
         assert_eq!(entries[3].value.as_deref(), Some("3"));
+    }
+
+    #[test]
+    fn file_contents_and_command_output() {
+        let secret = write_temp("secret.txt", "s3cret\n");
+        assert_eq!(
+            expand_file_contents(&format!("key=@({})!", secret.display())).unwrap(),
+            "key=s3cret!"
+        );
+        assert_eq!(
+            expand_file_contents("@(exec://echo hello; echo world)").unwrap(),
+            "hello\nworld"
+        );
+        let missing = expand_file_contents("@(/nonexistent/rwsgi)").unwrap_err();
+        assert!(missing.contains("/nonexistent/rwsgi"), "{missing}");
+        assert!(expand_file_contents("@(exec://exit 3)").is_err());
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! threads or a tokio runtime (fork would copy a process whose other threads vanished), or
 //! run Python except to load the app and fork.
 
+pub mod cron;
+mod jobs;
 pub mod scoreboard;
 pub mod signals;
 pub mod stats;
@@ -56,6 +58,8 @@ struct Slot {
     retiring: bool,
     /// Killed by harakiri: respawn at once, not as a failure.
     harakiri: bool,
+    /// harakiri-graceful-timeout: when SIGTERM was sent; SIGKILL follows after the timeout.
+    harakiri_sigterm: Option<Instant>,
     respawn_count: u64,
     harakiri_count: u64,
     /// cheaper: not wanted now; not respawned until the load asks for it.
@@ -111,6 +115,8 @@ pub struct Master {
     fifos: Vec<(OwnedFd, OwnedFd)>,
     /// py-autoreload: when to look next, and the module files with their mtimes.
     autoreload: Option<(Instant, Vec<ModuleFile>)>,
+    /// cron, unique-cron, smart-attach-daemon.
+    jobs: jobs::Jobs,
 }
 
 /// The first request of a worker running longer than `limit_ms`: (thread, start, what).
@@ -181,7 +187,11 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
     }
     let notifier = Notifier::from_environment();
     if config.auto_procname {
-        set_process_name(&format!("{}rwsgi master", config.procname_prefix));
+        let name = match (&config.procname_master, &config.procname) {
+            (Some(name), _) | (None, Some(name)) => name.clone(),
+            (None, None) => format!("{}rwsgi master", config.procname_prefix),
+        };
+        set_process_name(&name);
     }
     let target = match crate::privileges::resolve(&config) {
         Ok(target) => target,
@@ -266,16 +276,26 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
         }
     }
     if let Some(path) = &config.pidfile {
-        if let Err(e) = std::fs::write(path, format!("{}\n", std::process::id())) {
+        if let Err(e) = write_pidfile(path) {
             log::error(&format!("cannot write pidfile {}: {e}", path.display()));
             return 1;
         }
     }
-    if let Err(message) =
-        crate::privileges::drop_to(&target, &config.capabilities, config.no_new_privileges)
-    {
-        log::error(&format!("cannot drop privileges: {message}"));
-        return 1;
+    if !config.master_as_root {
+        if let Err(message) =
+            crate::privileges::drop_to(&target, &config.capabilities, config.no_new_privileges)
+        {
+            log::error(&format!("cannot drop privileges: {message}"));
+            return 1;
+        }
+    }
+    if config.logto_after_drop {
+        if let Some(path) = &config.logto {
+            if let Err(e) = log::redirect_to(path) {
+                log::error(&format!("logto2 {}: {e}", path.display()));
+                return 1;
+            }
+        }
     }
     notifier.status("loading the application");
     if let Err(message) = interpreter::initialize(&config) {
@@ -351,6 +371,7 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
             backoff: FIRST_BACKOFF,
             retiring: false,
             harakiri: false,
+            harakiri_sigterm: None,
             respawn_count: 0,
             harakiri_count: 0,
             cheap: false,
@@ -381,6 +402,7 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
             started: Instant::now(),
         })
         .collect();
+    let jobs = jobs::Jobs::new(&config);
     let executable = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe"));
     let mut master = Master {
         config,
@@ -406,6 +428,7 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
         fifos,
         autoreload,
         next_status: Instant::now() + STATUS_INTERVAL,
+        jobs,
     };
     master.notifier.status("starting workers");
     log::info(&format!(
@@ -421,6 +444,15 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
     let status = master.arbiter_loop(&signal_fd);
     master.cleanup();
     status
+}
+
+/// Writes the pid to a temporary file renamed into place, so a reader never sees it
+/// half-written (uWSGI's safe-pidfile).
+fn write_pidfile(path: &std::path::Path) -> std::io::Result<()> {
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    std::fs::write(&temporary, format!("{}\n", std::process::id()))?;
+    std::fs::rename(&temporary, path)
 }
 
 /// Imports the application; meanwhile a short-lived helper thread asks systemd for more
@@ -467,7 +499,10 @@ fn app_label(config: &Config) -> String {
     match (&config.module, &config.wsgi_file) {
         (Some(module), _) => format!("{module}:{}", config.callable),
         (None, Some(file)) => format!("{}:{}", file.display(), config.callable),
-        _ => "?".into(),
+        _ => match &config.paste {
+            Some(spec) => format!("paste {spec}"),
+            None => "mounts only".into(),
+        },
     }
 }
 
@@ -789,6 +824,7 @@ impl Master {
             "immediate stop"
         });
         self.notifier.stopping();
+        self.jobs.stop_smart_daemons();
         let deadline = Instant::now()
             + if graceful {
                 self.config.worker_reload_mercy
@@ -938,6 +974,7 @@ impl Master {
             backoff: FIRST_BACKOFF,
             retiring: false,
             harakiri: false,
+            harakiri_sigterm: None,
             respawn_count: 0,
             harakiri_count: 0,
             cheap: false,
@@ -971,15 +1008,8 @@ impl Master {
             if daemon.pid.is_some() || daemon.start_at.is_none_or(|at| at > now) {
                 continue;
             }
-            // std's Command forks and execs at once; the master stays single-threaded.
-            let mut command = std::process::Command::new("/bin/sh");
-            command.arg("-c").arg(&daemon.command);
-            for variable in crate::systemd::MASTER_ONLY_VARIABLES {
-                command.env_remove(variable);
-            }
-            match command.spawn() {
-                Ok(child) => {
-                    let pid = Pid::from_raw(child.id() as i32);
+            match jobs::spawn_shell(&daemon.command) {
+                Ok(pid) => {
                     log::info(&format!(
                         "attach-daemon started (pid {pid}): {}",
                         daemon.command
@@ -1035,6 +1065,7 @@ impl Master {
                 slot.ready = false;
                 slot.respawn_at = None;
                 slot.harakiri = false;
+                slot.harakiri_sigterm = None;
                 slot.respawn_count += 1;
                 log::info(&format!("worker {id} started (pid {child})"));
             }
@@ -1094,6 +1125,9 @@ impl Master {
                     daemon.command
                 ));
                 daemon.backoff = (daemon.backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+            if self.jobs.reaped(pid, &description) {
                 continue;
             }
             if let Some(position) = self.previous.iter().position(|(p, _)| *p == pid) {
@@ -1165,6 +1199,11 @@ impl Master {
     /// Once per loop: harakiri, worker lifetimes, stragglers past their mercy, touch-reload.
     fn periodic_checks(&mut self) {
         self.cheaper_check();
+        if matches!(self.stopping, Stopping::No) {
+            self.jobs.tick();
+        }
+        crate::log::rotate_if_needed();
+        crate::log::reopen_if_moved();
         let now = Instant::now();
         if let (Some(due), Some(interval)) = (self.next_watchdog, self.notifier.watchdog_interval())
         {
@@ -1249,14 +1288,33 @@ impl Master {
                 continue;
             };
             if let Some((thread, started, what)) = overdue(&self.board, entry, now, limit_ms) {
-                log::error(&format!(
-                    "harakiri: worker {} (pid {pid}) killed after {:.1} s serving {what} (thread {thread})",
-                    slot.id,
-                    now.saturating_sub(started) as f64 / 1000.0
-                ));
-                slot.harakiri = true;
-                slot.harakiri_count += 1;
-                let _ = kill(pid, Signal::SIGKILL);
+                let seconds = now.saturating_sub(started) as f64 / 1000.0;
+                let grace = self.config.harakiri_graceful_timeout;
+                match (grace, slot.harakiri_sigterm) {
+                    (Some(grace), None) => {
+                        log::error(&format!(
+                            "harakiri: worker {} (pid {pid}) sent SIGTERM after {seconds:.1} s serving {what} (thread {thread}); SIGKILL in {} s",
+                            slot.id,
+                            grace.as_secs()
+                        ));
+                        slot.harakiri_sigterm = Some(Instant::now());
+                        slot.harakiri = true;
+                        slot.harakiri_count += 1;
+                        let _ = kill(pid, Signal::SIGTERM);
+                    }
+                    (Some(grace), Some(sent)) if sent.elapsed() < grace => {}
+                    _ => {
+                        log::error(&format!(
+                            "harakiri: worker {} (pid {pid}) killed after {seconds:.1} s serving {what} (thread {thread})",
+                            slot.id,
+                        ));
+                        if !slot.harakiri {
+                            slot.harakiri_count += 1;
+                        }
+                        slot.harakiri = true;
+                        let _ = kill(pid, Signal::SIGKILL);
+                    }
+                }
             }
         }
         for retiree in &self.retirees {

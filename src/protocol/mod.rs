@@ -4,5 +4,6 @@
 
 pub mod chunked;
 pub mod http;
+pub mod proxy;
 pub mod response;
 pub mod uwsgi;

@@ -104,6 +104,18 @@ impl ResponseStart {
         Ok(())
     }
 
+    /// Removes every header called `name` (any case) that `add_header` kept.
+    pub fn remove_header(&mut self, name: &str) {
+        let mut kept = Vec::with_capacity(self.headers.len());
+        for line in self.headers.split_inclusive(|b| *b == b'\n') {
+            let line_name = line.split(|b| *b == b':').next().unwrap_or(b"");
+            if !line_name.eq_ignore_ascii_case(name.as_bytes()) {
+                kept.extend_from_slice(line);
+            }
+        }
+        self.headers = kept;
+    }
+
     /// Statuses whose responses never carry a body.
     pub fn forbids_body(&self) -> bool {
         (100..200).contains(&self.status) || self.status == 204 || self.status == 304

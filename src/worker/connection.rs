@@ -44,9 +44,22 @@ enum HeadRead {
     Refuse(HttpError),
 }
 
-async fn serve_http(mut stream: ClientSocket, endpoint: Endpoint, shared: Arc<Shared>) {
+async fn serve_http(mut stream: ClientSocket, mut endpoint: Endpoint, shared: Arc<Shared>) {
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut drain = shared.drain_signal();
+    if shared.proxy_protocol {
+        match read_proxy_header(&mut stream, &mut buf, shared.header_timeout).await {
+            Ok(Some((address, port))) => {
+                endpoint.remote_addr = address.to_string();
+                endpoint.remote_port = port.to_string();
+            }
+            Ok(None) => {}
+            Err(reason) => {
+                crate::log::warn(&format!("{}: {reason}; connection closed", peer(&endpoint)));
+                return;
+            }
+        }
+    }
     loop {
         let head = match read_http_head(&mut stream, &mut buf, &shared, &mut drain).await {
             HeadRead::Head(head) => head,
@@ -135,14 +148,14 @@ async fn serve_http(mut stream: ClientSocket, endpoint: Endpoint, shared: Arc<Sh
             }),
         };
         let path = http::percent_decode(&buf[head.path.clone()]);
-        let keep_going = match shared.static_file(method, &path) {
+        let header = |name: &[u8]| {
+            head.headers
+                .iter()
+                .find(|h| buf[h.name.clone()].eq_ignore_ascii_case(name))
+                .map(|h| &buf[h.value.clone()])
+        };
+        let keep_going = match shared.static_file(method, &path, header(b"accept-encoding")) {
             Some(found) => {
-                let header = |name: &[u8]| {
-                    head.headers
-                        .iter()
-                        .find(|h| buf[h.name.clone()].eq_ignore_ascii_case(name))
-                        .map(|h| &buf[h.value.clone()])
-                };
                 let (since, range) = (header(b"if-modified-since"), header(b"range"));
                 respond::serve_static(&mut stream, &shared, exchange, found, since, range).await
             }
@@ -172,6 +185,36 @@ async fn serve_http(mut stream: ClientSocket, endpoint: Endpoint, shared: Arc<Sh
 /// Reads until a complete head is in `buf`. An idle connection (nothing received yet) may
 /// wait `keepalive_timeout`; from its first byte a head has `header_timeout` in total, so a
 /// client trickling bytes cannot hold the connection longer than that.
+/// Reads and removes the PROXY header that opens the connection; the client address it
+/// carries, if any. Without a valid header the connection is refused: a server behind a
+/// load balancer must not take a client's own claim for its address.
+async fn read_proxy_header(
+    stream: &mut ClientSocket,
+    buf: &mut Vec<u8>,
+    timeout: Duration,
+) -> Result<Option<(std::net::IpAddr, u16)>, String> {
+    use crate::protocol::proxy;
+    let deadline = Instant::now() + timeout;
+    loop {
+        if !buf.is_empty() {
+            match proxy::parse(buf) {
+                Ok(Some(header)) => {
+                    buf.drain(..header.len);
+                    return Ok(header.source);
+                }
+                Ok(None) => {}
+                Err(e) => return Err(e.0.to_string()),
+            }
+        }
+        buf.reserve(512);
+        match tokio::time::timeout_at(deadline, stream.read_buf(buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Err("closed before a PROXY header".into()),
+            Ok(Ok(_)) => {}
+            Err(_) => return Err("no PROXY header in time".into()),
+        }
+    }
+}
+
 async fn read_http_head(
     stream: &mut ClientSocket,
     buf: &mut Vec<u8>,
@@ -308,7 +351,11 @@ async fn serve_uwsgi(mut stream: ClientSocket, endpoint: Endpoint, shared: Arc<S
             }
         }),
     };
-    match shared.static_file(var(b"REQUEST_METHOD"), var(b"PATH_INFO")) {
+    match shared.static_file(
+        var(b"REQUEST_METHOD"),
+        var(b"PATH_INFO"),
+        uwsgi::find_var(&buf, &packet, b"HTTP_ACCEPT_ENCODING"),
+    ) {
         Some(found) => {
             let (since, range) = (
                 uwsgi::find_var(&buf, &packet, b"HTTP_IF_MODIFIED_SINCE"),

@@ -72,10 +72,6 @@ pub struct Shared {
     log_slow: Option<Duration>,
     /// `add-header` entries, added to every application response.
     pub extra_headers: Vec<(String, String)>,
-    pub static_maps: Vec<crate::config::StaticMap>,
-    pub check_static: Vec<std::path::PathBuf>,
-    pub static_index: Vec<String>,
-    pub static_expires: Vec<(String, u64)>,
     pub memory_report: bool,
     pub log_x_forwarded_for: bool,
     so_keepalive: bool,
@@ -88,6 +84,15 @@ pub struct Shared {
     /// Requests after which this worker retires (max-requests plus its delta); 0: never.
     retire_after: u64,
     reload_on_rss_bytes: u64,
+    reload_on_as_bytes: u64,
+    reload_on_exception: bool,
+    /// With mounts: a request under no mountpoint gets 404.
+    pub no_default_app: bool,
+    /// `route` and friends, in the order written.
+    pub routes: Vec<crate::routing::Rule>,
+    /// HTTP connections begin with a PROXY protocol header.
+    pub proxy_protocol: bool,
+    pub statics: statics::Settings,
     min_lifetime: Duration,
     born: Instant,
     served: AtomicU64,
@@ -173,17 +178,24 @@ impl Shared {
             .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
         if exception {
             entry.exceptions.fetch_add(1, Ordering::Relaxed);
+            if self.reload_on_exception {
+                self.start_drain("reload-on-exception");
+            }
         }
     }
 
     pub fn end_request(&self) {
         let thread = THREAD_INDEX.with(Cell::get);
         self.identity.board.end_request(self.identity.entry, thread);
-        if self.reload_on_rss_bytes > 0 && !self.draining() && self.old_enough() {
-            if let Some(rss) = resident_bytes() {
-                if rss > self.reload_on_rss_bytes {
-                    self.start_drain(&format!("reload-on-rss: {} MiB resident", rss >> 20));
-                }
+        if (self.reload_on_rss_bytes > 0 || self.reload_on_as_bytes > 0)
+            && !self.draining()
+            && self.old_enough()
+        {
+            let (size, resident) = memory_bytes().unwrap_or((0, 0));
+            if self.reload_on_rss_bytes > 0 && resident > self.reload_on_rss_bytes {
+                self.start_drain(&format!("reload-on-rss: {} MiB resident", resident >> 20));
+            } else if self.reload_on_as_bytes > 0 && size > self.reload_on_as_bytes {
+                self.start_drain(&format!("reload-on-as: {} MiB address space", size >> 20));
             }
         }
     }
@@ -201,19 +213,25 @@ impl Shared {
     }
 
     /// The static file for a GET or HEAD of `path` (decoded), if one is mapped.
-    pub fn static_file(&self, method: &[u8], path: &[u8]) -> Option<statics::StaticFile> {
-        if self.static_maps.is_empty() && self.check_static.is_empty() {
+    pub fn static_file(
+        &self,
+        method: &[u8],
+        path: &[u8],
+        accept_encoding: Option<&[u8]>,
+    ) -> Option<statics::StaticFile> {
+        if !self.statics.enabled() || (method != b"GET" && method != b"HEAD") {
             return None;
         }
-        if method != b"GET" && method != b"HEAD" {
-            return None;
-        }
-        statics::resolve(
-            &self.static_maps,
-            &self.check_static,
-            &self.static_index,
-            path,
-        )
+        let accepts_gzip = accept_encoding.is_some_and(|value| {
+            String::from_utf8_lossy(value).split(',').any(|coding| {
+                let mut parts = coding.split(';').map(str::trim);
+                parts.next().is_some_and(|c| c.eq_ignore_ascii_case("gzip"))
+                    && parts
+                        .filter_map(|p| p.strip_prefix("q="))
+                        .all(|q| q.parse::<f32>().is_ok_and(|q| q > 0.0))
+            })
+        });
+        statics::resolve(&self.statics, path, accepts_gzip)
     }
 
     pub fn served(&self) -> u64 {
@@ -222,9 +240,18 @@ impl Shared {
 }
 
 pub fn resident_bytes() -> Option<u64> {
+    memory_bytes().map(|(_, resident)| resident)
+}
+
+/// (address space, resident set) of this process, from /proc/self/statm.
+fn memory_bytes() -> Option<(u64, u64)> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
+    let mut pages = statm.split_whitespace().map(|n| n.parse::<u64>().ok());
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .unwrap_or(4096) as u64;
+    Some((pages.next()?? * page, pages.next()?? * page))
 }
 
 /// Runs a worker in a freshly forked child; never returns.
@@ -236,12 +263,24 @@ pub fn run(
 ) -> ! {
     crate::log::set_worker_id(identity.id);
     if config.auto_procname {
-        crate::master::set_process_name(&format!(
-            "{}rwsgi worker {}",
-            config.procname_prefix, identity.id
-        ));
+        let name = match &config.procname {
+            Some(name) => name.clone(),
+            None => format!("{}rwsgi worker {}", config.procname_prefix, identity.id),
+        };
+        crate::master::set_process_name(&name);
     }
     crate::master::signals::reset_in_child();
+    if config.master_as_root {
+        // Still single-threaded (no runtime, no Python thread yet), so the drop covers every
+        // thread this worker will have.
+        let dropped = crate::privileges::resolve(config).and_then(|target| {
+            crate::privileges::drop_to(&target, &config.capabilities, config.no_new_privileges)
+        });
+        if let Err(message) = dropped {
+            crate::log::error(&format!("cannot drop privileges: {message}"));
+            std::process::exit(1);
+        }
+    }
     crate::systemd::forget_in_child();
     interpreter::forget_environment(&crate::systemd::MASTER_ONLY_VARIABLES);
     let app = if config.lazy_apps {
@@ -293,10 +332,6 @@ pub fn run(
         log_5xx: config.log_5xx,
         log_slow: (config.log_slow_ms > 0).then(|| Duration::from_millis(config.log_slow_ms)),
         extra_headers: config.add_headers.clone(),
-        static_maps: config.static_maps.clone(),
-        check_static: config.check_static.clone(),
-        static_index: config.static_index.clone(),
-        static_expires: config.static_expires.clone(),
         memory_report: config.memory_report,
         log_x_forwarded_for: config.log_x_forwarded_for,
         so_keepalive: config.so_keepalive,
@@ -307,6 +342,17 @@ pub fn run(
         identity,
         retire_after,
         reload_on_rss_bytes: config.reload_on_rss_mib << 20,
+        reload_on_as_bytes: config.reload_on_as_mib << 20,
+        reload_on_exception: config.reload_on_exception,
+        no_default_app: config.no_default_app,
+        routes: config
+            .routes
+            .iter()
+            // Checked when the configuration was read.
+            .filter_map(|(option, rule)| crate::routing::Rule::parse(option, rule).ok())
+            .collect(),
+        proxy_protocol: config.proxy_protocol,
+        statics: statics::Settings::from_config(config),
         min_lifetime: config.min_worker_lifetime,
         born: Instant::now(),
         served: AtomicU64::new(0),
@@ -389,10 +435,15 @@ async fn watch_signals(shared: Arc<Shared>) {
         return;
     };
     let mut drain = shared.drain_signal();
-    tokio::select! {
-        _ = term.recv() => shared.start_drain("SIGTERM"),
-        _ = hup.recv() => shared.start_drain("SIGHUP"),
-        _ = drain.wait_for(|d| *d) => {}
+    let follow_log = crate::log::follows_log_file();
+    let mut log_check = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = term.recv() => break shared.start_drain("SIGTERM"),
+            _ = hup.recv() => break shared.start_drain("SIGHUP"),
+            _ = drain.wait_for(|d| *d) => break,
+            _ = log_check.tick(), if follow_log => crate::log::reopen_if_moved(),
+        }
     }
 }
 

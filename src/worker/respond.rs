@@ -46,6 +46,14 @@ pub struct Exchange {
 
 enum Started {
     Failed(String),
+    /// Answered without the application: a routing rule, or no application for the path.
+    Direct {
+        status: u16,
+        location: Option<String>,
+        headers: Vec<(String, String)>,
+    },
+    /// A routing `break`: the request ends with no answer and the connection closes.
+    Close,
     Running {
         response: AppResponse,
         start: ResponseStart,
@@ -87,6 +95,41 @@ pub async fn respond(
     let started = Python::attach(|py| start_app(py, shared, environ, &mut block));
     let raised = matches!(started, Started::Failed(_));
     let (status, sent, keep) = match started {
+        Started::Close => (0, 0, false),
+        Started::Direct {
+            status,
+            location,
+            headers,
+        } => {
+            let reason = crate::protocol::http::reason_phrase(status);
+            let mut start = ResponseStart::new(&format!("{status} {reason}"))
+                .expect("a valid status line");
+            if let Some(location) = &location {
+                if start.add_header("Location", location).is_err() {
+                    crate::log::warn(&format!("route: invalid redirect target {location:?}"));
+                }
+            }
+            let _ = start.add_header("Content-Type", "text/plain; charset=utf-8");
+            for (name, value) in headers.iter().chain(&shared.extra_headers) {
+                let _ = start.add_header(name, value);
+            }
+            let body = format!("{status} {reason}\n");
+            let close = !exchange.keep_alive;
+            let mut out = Vec::with_capacity(256);
+            response::write_head(
+                &mut out,
+                b"HTTP/1.1",
+                &start,
+                Framing::Length(body.len() as u64),
+                close && exchange.protocol == Protocol::Http,
+                &current_date(),
+            );
+            if !exchange.head_request {
+                out.extend_from_slice(body.as_bytes());
+            }
+            let ok = write_all(stream, shared.io_timeout, &[&out]).await.is_ok();
+            (status, out.len() as u64, ok && !close)
+        }
         Started::Failed(message) => {
             crate::log::error(&format!("{}{message}", describe(&exchange)));
             let mut out = Vec::with_capacity(256);
@@ -139,8 +182,42 @@ fn start_app<'py>(
             ))
         }
     };
+    let mut routed = None;
+    if !shared.routes.is_empty() {
+        let outcome = crate::routing::evaluate(&shared.routes, &EnvironVariables(&environ));
+        let applied = (|| -> PyResult<()> {
+            if let Some(path) = &outcome.rewrite {
+                environ.set_item("PATH_INFO", path)?;
+            }
+            for (key, value) in &outcome.set_vars {
+                environ.set_item(key, value)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = applied {
+            return Started::Failed(format_exception(py, &e));
+        }
+        if outcome.close {
+            return Started::Close;
+        }
+        if let Some((status, location)) = outcome.answer {
+            return Started::Direct {
+                status,
+                location,
+                headers: outcome.add_headers,
+            };
+        }
+        routed = Some(outcome);
+    }
     let app = match select_app(shared, &environ) {
         Ok(Some(app)) => app,
+        Ok(None) if shared.no_default_app => {
+            return Started::Direct {
+                status: 404,
+                location: None,
+                headers: Vec::new(),
+            }
+        }
         Ok(None) => {
             return Started::Failed(
                 "no Python application found (see the errors logged at start-up)".into(),
@@ -176,6 +253,16 @@ fn start_app<'py>(
     for (name, value) in &shared.extra_headers {
         // Checked when the configuration was read.
         let _ = start.add_header(name, value);
+    }
+    if let Some(outcome) = routed {
+        for name in &outcome.remove_headers {
+            start.remove_header(name);
+        }
+        for (name, value) in &outcome.add_headers {
+            if let Err(e) = start.add_header(name, value) {
+                crate::log::warn(&format!("route addheader {name}: {e}"));
+            }
+        }
     }
     if ended {
         close_iterable(py, &mut response);
@@ -224,10 +311,22 @@ fn select_app<'a>(
             return Ok(Some(app));
         }
     }
+    if shared.no_default_app {
+        return Ok(None);
+    }
     Ok(shared
         .app
         .as_ref()
         .or_else(|| shared.mounts.last().map(|(_, app)| app)))
+}
+
+/// Request variables for routing rules, read from the environ being built.
+struct EnvironVariables<'a, 'py>(&'a Bound<'py, PyDict>);
+
+impl crate::routing::Variables for EnvironVariables<'_, '_> {
+    fn get(&self, name: &str) -> Option<String> {
+        self.0.get_item(name).ok()??.extract().ok()
+    }
 }
 
 fn close_iterable(py: Python<'_>, response: &mut AppResponse) {
@@ -459,8 +558,13 @@ pub async fn serve_static(
         &String::from_utf8_lossy(&response::http_date(found.modified)),
     );
     let _ = start.add_header("Accept-Ranges", "bytes");
-    let mime = found.content_type.split(';').next().unwrap_or("");
-    if let Some((_, seconds)) = shared.static_expires.iter().find(|(m, _)| m == mime) {
+    if found.gzip {
+        let _ = start.add_header("Content-Encoding", "gzip");
+    }
+    if shared.statics.gzip_all || !shared.statics.gzip_dirs.is_empty() {
+        let _ = start.add_header("Vary", "Accept-Encoding");
+    }
+    if let Some(seconds) = found.expires {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())

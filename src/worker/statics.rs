@@ -1,16 +1,21 @@
 //! Static files (`static-map`, `static-map2`, `check-static`, `static-index`), answered by
 //! the worker with sendfile(2) before the application is asked: Content-Type from the
-//! extension, Last-Modified / If-Modified-Since (304), single byte ranges (206/416), HEAD.
-//! A file that is not there falls through to the application, as in uWSGI.
+//! extension (and `mime-file`), Last-Modified / If-Modified-Since (304), single byte ranges
+//! (206/416), HEAD, expiry headers (`static-expires*`), precompressed `.gz` variants
+//! (`static-gzip-all`, `static-gzip-dir`). A file that is not there falls through to the
+//! application, as in uWSGI.
 //!
 //! Owns: mapping a decoded path to a file without ever leaving the mapped folder (no `..`,
-//! no symlink out). Must not: call Python.
+//! no symlink out, unless into a `static-safe` folder). Must not: call Python.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Component, Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use crate::config::StaticMap;
+use regex::Regex;
+
+use crate::config::{Config, StaticMap};
 
 /// A file found for a request.
 pub struct StaticFile {
@@ -18,15 +23,87 @@ pub struct StaticFile {
     pub len: u64,
     pub modified: u64,
     pub content_type: &'static str,
+    /// The `.gz` variant is sent: Content-Encoding: gzip.
+    pub gzip: bool,
+    /// Seconds until it expires, from static-expires-type / static-expires / -uri.
+    pub expires: Option<u64>,
+}
+
+/// The static-file options, prepared once per worker.
+#[derive(Default)]
+pub struct Settings {
+    pub maps: Vec<StaticMap>,
+    pub check: Vec<PathBuf>,
+    pub index: Vec<String>,
+    /// (Content-Type without parameters, seconds).
+    pub expires_by_type: Vec<(String, u64)>,
+    /// (pattern, seconds, matched against the request path rather than the file path).
+    pub expires_by_pattern: Vec<(Regex, u64, bool)>,
+    /// Folders a symlink may lead into (canonical).
+    pub safe: Vec<PathBuf>,
+    /// Extension (lowercase) to Content-Type, from `mime-file`.
+    pub mime_types: HashMap<String, &'static str>,
+    pub gzip_all: bool,
+    pub gzip_dirs: Vec<PathBuf>,
+}
+
+impl Settings {
+    pub fn from_config(config: &Config) -> Settings {
+        let mut mime_types = HashMap::new();
+        for path in &config.mime_files {
+            match std::fs::read_to_string(path) {
+                Ok(text) => parse_mime_types(&text, &mut mime_types),
+                Err(e) => crate::log::warn(&format!("mime-file {}: {e}", path.display())),
+            }
+        }
+        Settings {
+            maps: config.static_maps.clone(),
+            check: config.check_static.clone(),
+            index: config.static_index.clone(),
+            expires_by_type: config.static_expires.clone(),
+            expires_by_pattern: config
+                .static_expires_patterns
+                .iter()
+                // Checked when the configuration was read.
+                .filter_map(|(p, s, uri)| Some((Regex::new(p).ok()?, *s, *uri)))
+                .collect(),
+            safe: config
+                .static_safe
+                .iter()
+                .filter_map(|p| p.canonicalize().ok())
+                .collect(),
+            mime_types,
+            gzip_all: config.static_gzip_all,
+            gzip_dirs: config
+                .static_gzip_dirs
+                .iter()
+                .filter_map(|p| p.canonicalize().ok())
+                .collect(),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        !self.maps.is_empty() || !self.check.is_empty()
+    }
+}
+
+/// A mime.types file: `type ext ext ...` per line, `#` comments. Loaded once per process,
+/// so the type strings are kept for its lifetime.
+fn parse_mime_types(text: &str, into: &mut HashMap<String, &'static str>) {
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or("");
+        let mut words = line.split_whitespace();
+        let Some(mime) = words.next() else { continue };
+        let mime: &'static str = Box::leak(mime.to_string().into_boxed_str());
+        for extension in words {
+            into.insert(extension.to_ascii_lowercase(), mime);
+        }
+    }
 }
 
 /// The file for `path` (already percent-decoded), if a mapping has it.
-pub fn resolve(
-    maps: &[StaticMap],
-    check: &[PathBuf],
-    index: &[String],
-    path: &[u8],
-) -> Option<StaticFile> {
+pub fn resolve(settings: &Settings, path: &[u8], accepts_gzip: bool) -> Option<StaticFile> {
+    let (maps, check, index) = (&settings.maps, &settings.check, &settings.index);
     let path = std::str::from_utf8(path).ok()?;
     let candidates = maps.iter().filter_map(|map| {
         let rest = path.strip_prefix(map.prefix.as_str())?;
@@ -39,14 +116,84 @@ pub fn resolve(
     });
     let checks = check.iter().map(|root| (root.as_path(), path));
     for (root, relative) in candidates.chain(checks) {
-        if let Some(found) = open_inside(root, relative, index) {
-            return Some(found);
-        }
+        let Some((real, file)) = open_inside(root, relative, index, &settings.safe) else {
+            continue;
+        };
+        return describe(settings, path, real, file, accepts_gzip);
     }
     None
 }
 
-fn open_inside(root: &Path, relative: &str, index: &[String]) -> Option<StaticFile> {
+fn describe(
+    settings: &Settings,
+    request_path: &str,
+    real: PathBuf,
+    mut file: File,
+    accepts_gzip: bool,
+) -> Option<StaticFile> {
+    let content_type = real
+        .extension()
+        .and_then(|e| e.to_str())
+        .and_then(|e| settings.mime_types.get(&e.to_ascii_lowercase()).copied())
+        .unwrap_or_else(|| content_type(&real));
+    let mut gzip = false;
+    let wants_gzip = settings.gzip_all || settings.gzip_dirs.iter().any(|d| real.starts_with(d));
+    if accepts_gzip && wants_gzip {
+        let mut compressed = real.clone().into_os_string();
+        compressed.push(".gz");
+        // The variant sits beside the checked file, so it is inside the same folder.
+        if let Ok(variant) = File::open(&compressed) {
+            if variant.metadata().is_ok_and(|m| m.is_file()) {
+                file = variant;
+                gzip = true;
+            }
+        }
+    }
+    let metadata = file.metadata().ok()?;
+    if !metadata.is_file() {
+        return None;
+    }
+    let modified = metadata
+        .modified()
+        .ok()?
+        .duration_since(UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    let mime = content_type.split(';').next().unwrap_or("");
+    let real_text = real.to_string_lossy();
+    let expires = settings
+        .expires_by_type
+        .iter()
+        .find(|(m, _)| m == mime)
+        .map(|(_, seconds)| *seconds)
+        .or_else(|| {
+            settings
+                .expires_by_pattern
+                .iter()
+                .find(|(pattern, _, by_uri)| {
+                    pattern.is_match(if *by_uri { request_path } else { &real_text })
+                })
+                .map(|(_, seconds, _)| *seconds)
+        });
+    Some(StaticFile {
+        file,
+        len: metadata.len(),
+        modified,
+        content_type,
+        gzip,
+        expires,
+    })
+}
+
+fn open_inside(
+    root: &Path,
+    relative: &str,
+    index: &[String],
+    safe: &[PathBuf],
+) -> Option<(PathBuf, File)> {
+    let allowed = |real: &Path, root: &Path| {
+        real.starts_with(root) || safe.iter().any(|s| real.starts_with(s))
+    };
     let mut target = root.to_path_buf();
     for component in Path::new(relative.trim_start_matches('/')).components() {
         match component {
@@ -58,35 +205,22 @@ fn open_inside(root: &Path, relative: &str, index: &[String]) -> Option<StaticFi
     }
     let root = root.canonicalize().ok()?;
     let mut real = target.canonicalize().ok()?;
-    if !real.starts_with(&root) {
+    if !allowed(&real, &root) {
         return None;
     }
     if real.is_dir() {
         real = index
             .iter()
             .map(|name| real.join(name))
-            .find(|p| p.is_file())?;
-        if !real.canonicalize().ok()?.starts_with(&root) {
+            .find(|p| p.is_file())?
+            .canonicalize()
+            .ok()?;
+        if !allowed(&real, &root) {
             return None;
         }
     }
     let file = File::open(&real).ok()?;
-    let metadata = file.metadata().ok()?;
-    if !metadata.is_file() {
-        return None;
-    }
-    let modified = metadata
-        .modified()
-        .ok()?
-        .duration_since(UNIX_EPOCH)
-        .ok()?
-        .as_secs();
-    Some(StaticFile {
-        file,
-        len: metadata.len(),
-        modified,
-        content_type: content_type(&real),
-    })
+    Some((real, file))
 }
 
 pub fn content_type(path: &Path) -> &'static str {
@@ -226,26 +360,68 @@ mod tests {
         std::fs::write(dir.join("root/sub/a.css"), "x").unwrap();
         std::fs::write(dir.join("secret.txt"), "s").unwrap();
         std::os::unix::fs::symlink(dir.join("secret.txt"), dir.join("root/link.txt")).unwrap();
-        let maps = vec![StaticMap {
-            prefix: "/static".into(),
-            root: dir.join("root"),
-            keep_prefix: false,
-        }];
-        assert!(resolve(&maps, &[], &[], b"/static/sub/a.css").is_some());
-        assert!(resolve(&maps, &[], &[], b"/static/../secret.txt").is_none());
-        assert!(resolve(&maps, &[], &[], b"/static/sub/../../secret.txt").is_none());
+        let maps = Settings {
+            maps: vec![StaticMap {
+                prefix: "/static".into(),
+                root: dir.join("root"),
+                keep_prefix: false,
+            }],
+            ..Settings::default()
+        };
+        assert!(resolve(&maps, b"/static/sub/a.css", false).is_some());
+        assert!(resolve(&maps, b"/static/../secret.txt", false).is_none());
+        assert!(resolve(&maps, b"/static/sub/../../secret.txt", false).is_none());
         assert!(
-            resolve(&maps, &[], &[], b"/static/link.txt").is_none(),
+            resolve(&maps, b"/static/link.txt", false).is_none(),
             "symlink out of the root"
         );
-        assert!(resolve(&maps, &[], &[], b"/staticsub/a.css").is_none());
-        assert!(resolve(&maps, &[], &[], b"/static//sub/a.css").is_some());
+        assert!(resolve(&maps, b"/staticsub/a.css", false).is_none());
+        assert!(resolve(&maps, b"/static//sub/a.css", false).is_some());
         assert_eq!(
-            resolve(&maps, &[], &[], b"/static/sub/a.css")
+            resolve(&maps, b"/static/sub/a.css", false)
                 .unwrap()
                 .content_type,
             "text/css; charset=utf-8"
         );
+    }
+
+    #[test]
+    fn safe_folders_gzip_variants_mime_files_and_expiry() {
+        let dir = tempfile_dir();
+        std::fs::create_dir_all(dir.join("root")).unwrap();
+        std::fs::create_dir_all(dir.join("shared")).unwrap();
+        std::fs::write(dir.join("shared/logo.svg"), "<svg/>").unwrap();
+        std::os::unix::fs::symlink(dir.join("shared/logo.svg"), dir.join("root/logo.svg"))
+            .unwrap();
+        std::fs::write(dir.join("root/app.js"), "x".repeat(100)).unwrap();
+        std::fs::write(dir.join("root/app.js.gz"), "gz").unwrap();
+        std::fs::write(dir.join("root/data.blob"), "b").unwrap();
+        let mut mime_types = HashMap::new();
+        parse_mime_types("# comment\napplication/x-blob\tblob bl\n", &mut mime_types);
+        let mut settings = Settings {
+            maps: vec![StaticMap {
+                prefix: "/s".into(),
+                root: dir.join("root"),
+                keep_prefix: false,
+            }],
+            mime_types,
+            expires_by_pattern: vec![(Regex::new(r"\.js$").unwrap(), 60, false)],
+            ..Settings::default()
+        };
+        assert!(resolve(&settings, b"/s/logo.svg", false).is_none());
+        settings.safe = vec![dir.join("shared").canonicalize().unwrap()];
+        assert!(resolve(&settings, b"/s/logo.svg", false).is_some());
+        let plain = resolve(&settings, b"/s/app.js", true).unwrap();
+        assert!(!plain.gzip);
+        assert_eq!((plain.len, plain.expires), (100, Some(60)));
+        settings.gzip_all = true;
+        let compressed = resolve(&settings, b"/s/app.js", true).unwrap();
+        assert!(compressed.gzip);
+        assert_eq!(compressed.len, 2);
+        assert_eq!(compressed.content_type, "text/javascript; charset=utf-8");
+        assert!(!resolve(&settings, b"/s/app.js", false).unwrap().gzip);
+        let blob = resolve(&settings, b"/s/data.blob", false).unwrap();
+        assert_eq!((blob.content_type, blob.expires), ("application/x-blob", None));
     }
 
     fn tempfile_dir() -> PathBuf {

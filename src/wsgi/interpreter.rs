@@ -38,6 +38,9 @@ pub fn initialize(config: &Config) -> Result<(), String> {
         // Application output reaches the log as it is written, not when a buffer fills.
         (*py_config).buffered_stdio = 0;
         (*py_config).parse_argv = 0;
+        if config.no_site {
+            (*py_config).site_import = 0;
+        }
         let mut status = ffi::PyConfig_SetBytesString(
             py_config,
             &mut (*py_config).program_name,
@@ -98,7 +101,11 @@ fn interpreter_paths(home: Option<&Path>) -> Result<(PathBuf, Option<PathBuf>), 
 
 fn prepare_sys(py: Python<'_>, config: &Config) -> PyResult<()> {
     let sys = py.import("sys")?;
-    sys.setattr("argv", PyList::new(py, ["rwsgi"])?)?;
+    let mut argv = vec!["rwsgi".to_string()];
+    if let Some(args) = &config.pyargv {
+        argv.extend(args.split_whitespace().map(str::to_string));
+    }
+    sys.setattr("argv", PyList::new(py, argv)?)?;
     let path = sys.getattr("path")?.cast_into::<PyList>()?;
     // The embedded interpreter does not put the application's directory on sys.path.
     let mut front: Vec<String> = config
@@ -158,17 +165,46 @@ impl Apps {
     }
 }
 
-/// Loads the default application (if `module` or `wsgi-file` names one) and every mount.
+/// Imports `import` modules, then loads the default application (if `module`, `wsgi-file`
+/// or `paste` names one) and every mount; then `chdir2`.
 pub fn load_apps(py: Python<'_>, config: &Config) -> Result<Apps, String> {
-    let default = if config.module.is_some() || config.wsgi_file.is_some() {
+    for name in &config.imports {
+        py.import(name.as_str()).map_err(|e| {
+            format!("import {name}: {}", format_exception(py, &e))
+        })?;
+    }
+    let default = if let Some(spec) = &config.paste {
+        Some(load_paste(py, spec)?)
+    } else if config.module.is_some() || config.wsgi_file.is_some() {
         Some(load_app(py, config)?)
     } else {
         None
     };
-    Ok(Apps {
+    let apps = Apps {
         default,
         mounts: load_mounts(py, config)?,
-    })
+    };
+    if let Some(dir) = &config.chdir2 {
+        std::env::set_current_dir(dir).map_err(|e| format!("chdir2 {}: {e}", dir.display()))?;
+    }
+    Ok(apps)
+}
+
+/// `paste = config:/path/app.ini`: PasteDeploy's loadapp, as uWSGI's paste loader.
+fn load_paste(py: Python<'_>, spec: &str) -> Result<Py<PyAny>, String> {
+    let deploy = py.import("paste.deploy").map_err(|e| {
+        format!(
+            "paste {spec}: paste.deploy is not importable (pip install PasteDeploy): {}",
+            format_exception(py, &e)
+        )
+    })?;
+    let app = deploy
+        .call_method1("loadapp", (spec,))
+        .map_err(|e| format!("paste {spec}: {}", format_exception(py, &e)))?;
+    if !app.is_callable() {
+        return Err(format!("paste {spec}: loadapp returned something not callable"));
+    }
+    Ok(app.unbind())
 }
 
 /// The applications of `mount = /prefix=APP`, longest prefix first.
