@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -728,4 +729,250 @@ fn attach_daemon_runs_restarts_and_stops_with_the_server() {
         "the daemon stops with the server"
     );
     assert!(server.stop().success());
+}
+
+/// A server whose log goes to a file (logto, logger = file:): killed when dropped.
+struct FileLogged {
+    child: std::process::Child,
+    logfile: std::path::PathBuf,
+}
+
+impl FileLogged {
+    fn start(logfile: &std::path::Path, args: &[&str]) -> FileLogged {
+        let child = pep3333_command()
+            .args(["--http-socket", "127.0.0.1:0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = FileLogged {
+            child,
+            logfile: logfile.to_path_buf(),
+        };
+        server.wait_for("worker 1 started");
+        server
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.logfile).unwrap_or_default()
+    }
+
+    fn wait_for(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} never contained {needle:?}:\n{log}",
+                self.logfile.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn addr(&self, log: &str) -> std::net::SocketAddr {
+        http_address_in(log)
+    }
+}
+
+impl Drop for FileLogged {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn env_of(response: &Response) -> std::collections::BTreeMap<String, String> {
+    parse_flat_json(&response.text())
+}
+
+#[test]
+fn proxy_protocol_header_gives_remote_addr() {
+    let server = pep3333_server(&["--http-enable-proxy-protocol"]);
+    let v1 = request_bytes(
+        server.addr(),
+        b"PROXY TCP4 203.0.113.7 127.0.0.1 51234 80\r\nGET /env HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(v1.status, 200);
+    let environ = env_of(&v1);
+    assert_eq!(environ["REMOTE_ADDR"], "203.0.113.7");
+    assert_eq!(environ["REMOTE_PORT"], "51234");
+
+    let mut v2 = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    v2.extend_from_slice(&[0x21, 0x21, 0, 36]);
+    let client: std::net::Ipv6Addr = "2001:db8::42".parse().unwrap();
+    v2.extend_from_slice(&client.octets());
+    v2.extend_from_slice(&std::net::Ipv6Addr::LOCALHOST.octets());
+    v2.extend_from_slice(&4242u16.to_be_bytes());
+    v2.extend_from_slice(&80u16.to_be_bytes());
+    v2.extend_from_slice(b"GET /env HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    let environ = env_of(&request_bytes(server.addr(), &v2));
+    assert_eq!(environ["REMOTE_ADDR"], "2001:db8::42");
+    assert_eq!(environ["REMOTE_PORT"], "4242");
+
+    // Without the header the connection is closed unanswered; the worker serves on.
+    let mut bare = connect(server.addr());
+    bare.write_all(b"GET /env HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    let mut answer = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut bare, &mut answer);
+    assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+    server.wait_for_log("does not start with a PROXY header", Duration::from_secs(5));
+    let again = request(
+        server.addr(),
+        "PROXY UNKNOWN\r\nGET /env HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(env_of(&again)["REMOTE_ADDR"], "127.0.0.1");
+}
+
+#[test]
+fn route_rules_redirect_add_headers_rewrite_break_and_return() {
+    let dir = tempfile::tempdir().unwrap();
+    let ini = write_ini(
+        dir.path(),
+        "route = ^/old/(.*)$ redirect-301:/new/$1\n\
+         route = ^/api addheader:X-Api: v1\n\
+         route = ^/api last\n\
+         route = ^/admin return:403\n\
+         route = ^/secret break\n\
+         route = ^/blog/(\\d+)$ rewrite:/env?post=$1\n\
+         route-if = equal:${REQUEST_METHOD};DELETE break:405\n\
+         route-host = ^evil\\. return:421\n\
+         route = .* delheader:X-Path\n",
+    );
+    let server = server()
+        .args(["--ini", ini.to_str().unwrap()])
+        .http()
+        .start();
+    let moved = server.get("/old/a/b?q");
+    assert_eq!(moved.status, 301);
+    assert_eq!(moved.header("location"), Some("/new/a/b"));
+    let api = server.get("/api/users");
+    assert_eq!(api.status, 200);
+    assert_eq!(api.header("x-api"), Some("v1"));
+    assert_eq!(
+        api.header("x-path"),
+        Some("/api/users"),
+        "last stops before delheader"
+    );
+    assert_eq!(server.get("/plain").header("x-path"), None, "delheader");
+    assert_eq!(server.get("/admin").status, 403);
+    let rewritten = env_of(&server.get("/blog/42"));
+    assert_eq!(rewritten["PATH_INFO"], "/env");
+    assert_eq!(rewritten["QUERY_STRING"], "post=42");
+    let delete = request(
+        server.addr(),
+        "DELETE /x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(delete.status, 405);
+    let evil = request(
+        server.addr(),
+        "GET / HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(evil.status, 421);
+    let mut secret = connect(server.addr());
+    secret
+        .write_all(b"GET /secret HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut secret, &mut answer);
+    assert!(answer.is_empty(), "break closes without an answer");
+    assert_eq!(server.get("/after").status, 200);
+
+    let bad = write_ini(dir.path(), "route = ^/x goto:label\n");
+    let output = Command::new(BIN)
+        .args(["--ini", bad.to_str().unwrap(), "--http-socket", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("compat.ini:4: option 'route'") && stderr.contains("goto"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn log_rotation_request_logger_and_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let logfile = dir.path().join("app.log");
+    let requests_log = dir.path().join("requests.log");
+    let server = FileLogged::start(
+        &logfile,
+        &[
+            "--logto",
+            logfile.to_str().unwrap(),
+            "--log-maxsize",
+            "4096",
+            "--logfile-chmod",
+            "644",
+            "--req-logger",
+            &format!("file:{}", requests_log.display()),
+            "--log-micros",
+        ],
+    );
+    let addr = server.addr(&server.log());
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&logfile).unwrap().permissions().mode() & 0o777,
+        0o644
+    );
+    // Application output goes to the main log; request lines only to the request log.
+    let mut rotated = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while rotated.is_empty() {
+        assert!(Instant::now() < deadline, "{}", server.log());
+        assert_eq!(request(addr, "GET /print HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").status, 200);
+        rotated = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with("app.log."))
+            .collect();
+    }
+    let backup = std::fs::read_to_string(dir.path().join(&rotated[0])).unwrap();
+    assert!(backup.len() >= 4096 && backup.contains("worker 1 started"));
+    // The worker follows the rename: its next lines land in the new file.
+    let marker = Instant::now();
+    loop {
+        request(addr, "GET /print HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        let current = server.log();
+        if current.contains("log rotated") && current.contains("printed to stdout by the app") {
+            break;
+        }
+        assert!(marker.elapsed() < Duration::from_secs(10), "{current}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let requests_text = std::fs::read_to_string(&requests_log).unwrap();
+    assert!(
+        requests_text.contains("\"GET /print\" 200") && requests_text.contains(" micros"),
+        "{requests_text}"
+    );
+    assert!(!backup.contains("\"GET /print\""), "{backup}");
+
+    // logformat-strftime: the request line's %Y becomes the year.
+    let formatted_log = dir.path().join("formatted.log");
+    let formatted = FileLogged::start(
+        &formatted_log,
+        &[
+            "--logto",
+            formatted_log.to_str().unwrap(),
+            "--log-format",
+            "[%Y] %(method) %(uri)",
+            "--logformat-strftime",
+        ],
+    );
+    let addr = formatted.addr(&formatted.log());
+    request(addr, "GET /dated HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    let log = formatted.wait_for("] GET /dated");
+    let line = log.lines().find(|l| l.contains("] GET /dated")).unwrap();
+    let year = &line[line.find("] GET /dated").unwrap() - 5..][..5];
+    assert!(
+        year.starts_with("[20") && year[1..].chars().all(|c| c.is_ascii_digit()),
+        "{line}"
+    );
 }

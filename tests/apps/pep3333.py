@@ -139,6 +139,20 @@ def application(environ, start_response):
         return plain(start_response, str(IMPORT_PID).encode())
     if path == "/osenv":
         return plain(start_response, os.environ.get(environ["QUERY_STRING"], "<unset>").encode())
+    if path == "/process":
+        import resource
+        mask = os.umask(0)
+        os.umask(mask)
+        return plain(start_response, json.dumps({
+            "umask": mask,
+            "argv": sys.argv,
+            "cwd": os.getcwd(),
+            "nofile": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+            "stdin": os.readlink("/proc/self/fd/0"),
+            "site": "site" in sys.modules,
+            "colorsys": "colorsys" in sys.modules,
+            "uid": os.getuid(),
+        }).encode())
     if path == "/exit":
         os._exit(3)
     if path == "/big":
