@@ -419,7 +419,10 @@ pub fn rotate_if_needed() {
             size,
             backup.display()
         )),
-        Err(e) => error(&format!("log-maxsize: cannot reopen {}: {e}", path.display())),
+        Err(e) => error(&format!(
+            "log-maxsize: cannot reopen {}: {e}",
+            path.display()
+        )),
     }
 }
 

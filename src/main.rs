@@ -21,6 +21,10 @@ fn main() {
             println!("rwsgi {}", env!("CARGO_PKG_VERSION"));
             return;
         }
+        Ok(Request::OptionTable) => {
+            print!("{}", config::manpage::option_table());
+            return;
+        }
         Ok(Request::ManPage(section)) => {
             match section.as_str() {
                 "8" => print!("{}", config::manpage::server_page()),
@@ -56,7 +60,11 @@ fn main() {
             let _ = nix::unistd::dup2_stdin(&null);
         }
     }
-    log::set_file_options(config.logfile_mode, config.log_maxsize, config.log_backupname.clone());
+    log::set_file_options(
+        config.logfile_mode,
+        config.log_maxsize,
+        config.log_backupname.clone(),
+    );
     if let (Some(path), false) = (&config.logto, config.logto_after_drop) {
         if let Err(e) = log::redirect_to(path) {
             fail(&format!("logto {}: {e}", path.display()));

@@ -46,7 +46,10 @@ enum Action {
     Break(Option<u16>),
     Last,
     Continue,
-    Rewrite { path: String, last: bool },
+    Rewrite {
+        path: String,
+        last: bool,
+    },
     AddVar(String),
 }
 
@@ -82,7 +85,9 @@ impl Rule {
             .split_once(char::is_whitespace)
             .map(|(h, a)| (h, a.trim()))
             .filter(|(_, a)| !a.is_empty())
-            .ok_or_else(|| "expected a condition or regular expression, then an action".to_string())?;
+            .ok_or_else(|| {
+                "expected a condition or regular expression, then an action".to_string()
+            })?;
         let action = parse_action(action_text)?;
         let (subject, pattern) = match option {
             "route" => (Subject::Variable("PATH_INFO"), Some(head)),
@@ -366,7 +371,10 @@ mod tests {
 
     #[test]
     fn redirects_with_captures_and_variables() {
-        let table = rules(&[("route", "^/old/(.*)$ redirect-301:https://${HTTP_HOST}/new/$1")]);
+        let table = rules(&[(
+            "route",
+            "^/old/(.*)$ redirect-301:https://${HTTP_HOST}/new/$1",
+        )]);
         let outcome = evaluate(&table, &request("/old/a/b"));
         assert_eq!(
             outcome.answer,
@@ -399,16 +407,19 @@ mod tests {
     fn break_return_and_conditions() {
         let table = rules(&[
             ("route-if", "equal:${REQUEST_METHOD};DELETE break:405"),
-            ("route-if-not", "startswith:${HTTP_HOST};example. return:421"),
+            (
+                "route-if-not",
+                "startswith:${HTTP_HOST};example. return:421",
+            ),
             ("route", "^/secret break"),
-            ("route-if", "regexp:${PATH_INFO};^/v(\\d+)/ addvar:API_VERSION=$1"),
+            (
+                "route-if",
+                "regexp:${PATH_INFO};^/v(\\d+)/ addvar:API_VERSION=$1",
+            ),
         ]);
         assert!(evaluate(&table, &request("/secret")).close);
         let versioned = evaluate(&table, &request("/v2/users"));
-        assert_eq!(
-            versioned.set_vars,
-            vec![("API_VERSION".into(), "2".into())]
-        );
+        assert_eq!(versioned.set_vars, vec![("API_VERSION".into(), "2".into())]);
         let mut delete = request("/x");
         delete.0.insert("REQUEST_METHOD", "DELETE");
         assert_eq!(evaluate(&table, &delete).answer, Some((405, None)));
@@ -425,7 +436,10 @@ mod tests {
         ]);
         let outcome = evaluate(&table, &request("/blog/42"));
         assert_eq!(outcome.rewrite.as_deref(), Some("/post"));
-        assert_eq!(outcome.set_vars, vec![("QUERY_STRING".into(), "id=42".into())]);
+        assert_eq!(
+            outcome.set_vars,
+            vec![("QUERY_STRING".into(), "id=42".into())]
+        );
         assert_eq!(outcome.add_headers.len(), 1);
     }
 

@@ -403,27 +403,9 @@ fn memory_report_procnames_forwarded_for_and_logger_file() {
         "other hooks are refused clearly"
     );
 
-    let with_logger = server_with_logger(&logfile);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !std::fs::read_to_string(&logfile)
-        .unwrap_or_default()
-        .contains("worker 1 started")
-    {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    drop(with_logger);
-}
-
-fn server_with_logger(logfile: &std::path::Path) -> std::process::Child {
-    pep3333_command()
-        .args(["--http-socket", "127.0.0.1:0"])
-        .args(["--logger", &format!("file:{}", logfile.display())])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+    let logger_arg = format!("file:{}", logfile.display());
+    let with_logger = FileLogged::start(&logfile, &["--logger", &logger_arg]);
+    assert!(with_logger.log().contains("listening on"));
 }
 
 #[test]
@@ -817,7 +799,8 @@ fn proxy_protocol_header_gives_remote_addr() {
 
     // Without the header the connection is closed unanswered; the worker serves on.
     let mut bare = connect(server.addr());
-    bare.write_all(b"GET /env HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    bare.write_all(b"GET /env HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
     let mut answer = Vec::new();
     let _ = std::io::Read::read_to_end(&mut bare, &mut answer);
     assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
@@ -885,7 +868,12 @@ fn route_rules_redirect_add_headers_rewrite_break_and_return() {
 
     let bad = write_ini(dir.path(), "route = ^/x goto:label\n");
     let output = Command::new(BIN)
-        .args(["--ini", bad.to_str().unwrap(), "--http-socket", "127.0.0.1:0"])
+        .args([
+            "--ini",
+            bad.to_str().unwrap(),
+            "--http-socket",
+            "127.0.0.1:0",
+        ])
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
@@ -926,7 +914,14 @@ fn log_rotation_request_logger_and_formats() {
     let deadline = Instant::now() + Duration::from_secs(20);
     while rotated.is_empty() {
         assert!(Instant::now() < deadline, "{}", server.log());
-        assert_eq!(request(addr, "GET /print HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").status, 200);
+        assert_eq!(
+            request(
+                addr,
+                "GET /print HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+            )
+            .status,
+            200
+        );
         rotated = std::fs::read_dir(dir.path())
             .unwrap()
             .filter_map(|e| e.ok())
@@ -939,7 +934,10 @@ fn log_rotation_request_logger_and_formats() {
     // The worker follows the rename: its next lines land in the new file.
     let marker = Instant::now();
     loop {
-        request(addr, "GET /print HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        request(
+            addr,
+            "GET /print HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        );
         let current = server.log();
         if current.contains("log rotated") && current.contains("printed to stdout by the app") {
             break;
@@ -967,7 +965,10 @@ fn log_rotation_request_logger_and_formats() {
         ],
     );
     let addr = formatted.addr(&formatted.log());
-    request(addr, "GET /dated HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    request(
+        addr,
+        "GET /dated HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
     let log = formatted.wait_for("] GET /dated");
     let line = log.lines().find(|l| l.contains("] GET /dated")).unwrap();
     let year = &line[line.find("] GET /dated").unwrap() - 5..][..5];
@@ -975,4 +976,264 @@ fn log_rotation_request_logger_and_formats() {
         year.starts_with("[20") && year[1..].chars().all(|c| c.is_ascii_digit()),
         "{line}"
     );
+}
+
+#[test]
+fn process_options_umask_argv_imports_stdin_and_chdir2() {
+    let dir = tempfile::tempdir().unwrap();
+    let stdin_file = dir.path().join("stdin.txt");
+    std::fs::write(&stdin_file, "x").unwrap();
+    let child = pep3333_command()
+        .args(["--http-socket", "127.0.0.1:0"])
+        .args(["--umask", "027", "--max-fd", "4000", "--no-site"])
+        .args(["--pyargv", "one --two", "--import", "colorsys"])
+        .args(["--chdir2", dir.path().to_str().unwrap()])
+        .stdin(std::fs::File::open(&stdin_file).unwrap())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let server = Server::adopt(child, 1);
+    let process = parse_json(&server.get("/process").text());
+    assert_eq!(process["umask"], 0o027);
+    assert_eq!(
+        process["argv"],
+        serde_json::json!(["rwsgi", "one", "--two"])
+    );
+    assert_eq!(process["nofile"], 4000);
+    assert_eq!(
+        process["stdin"], "/dev/null",
+        "stdin is /dev/null as in uWSGI"
+    );
+    assert_eq!(process["site"], false);
+    assert_eq!(process["colorsys"], true);
+    assert_eq!(
+        process["cwd"],
+        dir.path().canonicalize().unwrap().to_str().unwrap()
+    );
+
+    let kept = pep3333_command()
+        .args(["--http-socket", "127.0.0.1:0", "--honour-stdin"])
+        .stdin(std::fs::File::open(&stdin_file).unwrap())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let kept = Server::adopt(kept, 1);
+    let process = parse_json(&kept.get("/process").text());
+    assert_eq!(process["stdin"], stdin_file.to_str().unwrap());
+    assert_eq!(process["site"], true);
+}
+
+fn parse_json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+#[test]
+fn master_as_root_drops_privileges_only_in_workers() {
+    let server = pep3333_server(&["--uid", "nobody", "--gid", "nogroup", "--master-as-root"]);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(
+        uid_line.split_whitespace().nth(1) == Some("0"),
+        "{uid_line}"
+    );
+    let process = parse_json(&server.get("/process").text());
+    assert_eq!(process["uid"], 65534, "the worker runs as nobody");
+}
+
+#[test]
+fn static_gzip_variants_expiry_by_pattern_and_mime_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("assets");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("app.js"), "console.log('plain');".repeat(20)).unwrap();
+    std::fs::write(root.join("app.js.gz"), b"\x1f\x8bpretend-gzip").unwrap();
+    std::fs::write(root.join("data.blob"), "blob").unwrap();
+    let mime_file = dir.path().join("mime.types");
+    std::fs::write(&mime_file, "application/x-rwsgi-blob blob\n").unwrap();
+    let map = format!("/assets={}", root.display());
+    let server = pep3333_server(&[
+        "--static-map",
+        &map,
+        "--static-gzip-all",
+        "--static-expires",
+        "/assets/.*\\.js$ 3600",
+        "--mime-file",
+        mime_file.to_str().unwrap(),
+    ]);
+    let gzipped = request(
+        server.addr(),
+        "GET /assets/app.js HTTP/1.1\r\nHost: t\r\nAccept-Encoding: br, gzip\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(gzipped.status, 200);
+    assert_eq!(gzipped.header("content-encoding"), Some("gzip"));
+    assert_eq!(gzipped.header("vary"), Some("Accept-Encoding"));
+    assert_eq!(gzipped.body, b"\x1f\x8bpretend-gzip");
+    assert_eq!(gzipped.header("cache-control"), Some("max-age=3600"));
+    let plain = server.get("/assets/app.js");
+    assert_eq!(plain.header("content-encoding"), None);
+    assert!(plain.text().starts_with("console.log"));
+    let blob = server.get("/assets/data.blob");
+    assert_eq!(
+        blob.header("content-type"),
+        Some("application/x-rwsgi-blob")
+    );
+    assert_eq!(blob.header("cache-control"), None);
+}
+
+#[test]
+fn harakiri_graceful_timeout_and_reload_on_exception() {
+    let server = pep3333_server(&[
+        "--harakiri",
+        "1",
+        "--harakiri-graceful-timeout",
+        "2",
+        "--reload-on-exception",
+        "--min-worker-lifetime",
+        "1",
+    ]);
+    let stuck = server.addr();
+    let sleeper = std::thread::spawn(move || {
+        request(
+            stuck,
+            "GET /sleep?30 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        )
+    });
+    let log = server.wait_for_log("killed after", Duration::from_secs(15));
+    let term = log.find("sent SIGTERM after").expect("SIGTERM first");
+    let kill = log.find("killed after").unwrap();
+    assert!(term < kill, "{log}");
+    let _ = sleeper.join();
+    server.wait_for_log("worker 1 started (pid", Duration::from_secs(10));
+    assert_eq!(server.get("/error").status, 500);
+    server.wait_for_log("draining (reload-on-exception)", Duration::from_secs(10));
+    assert_eq!(server.get("/ok").status, 200);
+}
+
+#[test]
+fn no_default_app_answers_404_outside_mounts() {
+    let apps = apps_dir();
+    let mount = "/hello=pep3333:application";
+    let server = server()
+        .args(["--chdir", apps.to_str().unwrap(), "--module", "pep3333"])
+        .args(["--mount", mount, "--manage-script-name", "--no-default-app"])
+        .http()
+        .start();
+    assert_eq!(server.get("/hello/x").status, 200);
+    assert_eq!(server.get("/elsewhere").status, 404);
+}
+
+#[test]
+fn values_from_files_and_commands_and_the_busyness_algorithm_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "from-a-file\n").unwrap();
+    let ini = write_ini(
+        dir.path(),
+        &format!(
+            "env = SECRET=@({})\nenv = MADE=@(exec://echo made-by-sh)\ncheaper-algo = busyness\ncheaper-busyness-max = 50\n",
+            secret.display()
+        ),
+    );
+    let server = server()
+        .args(["--ini", ini.to_str().unwrap()])
+        .http()
+        .start();
+    assert_eq!(server.get("/osenv?SECRET").text(), "from-a-file");
+    assert_eq!(server.get("/osenv?MADE").text(), "made-by-sh");
+    let log = server.log();
+    assert!(
+        log.contains(
+            "compat.ini:6: cheaper-algo 'busyness' is not provided; the spare algorithm is used"
+        ),
+        "{log}"
+    );
+    assert!(
+        log.contains("compat.ini:7: option 'cheaper-busyness-max' is not honoured"),
+        "{log}"
+    );
+
+    let missing = write_ini(dir.path(), "env = SECRET=@(/nonexistent/secret)\n");
+    let output = Command::new(BIN)
+        .args([
+            "--ini",
+            missing.to_str().unwrap(),
+            "--http-socket",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("compat.ini:4") && stderr.contains("/nonexistent/secret"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn smart_attach_daemon_and_cron() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("daemon.pid");
+    let cron_out = dir.path().join("cron.out");
+    let smart = format!(
+        "{} sh -c 'sleep 300 & echo $! > {}'",
+        pidfile.display(),
+        pidfile.display()
+    );
+    let cron = format!("-1 -1 -1 -1 -1 date +%M >> {}", cron_out.display());
+    let mut server = pep3333_server(&["--smart-attach-daemon", &smart, "--cron", &cron]);
+    let read_pid = || -> Option<i32> {
+        std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let first = loop {
+        if let Some(pid) = read_pid() {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "{}", server.log());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Command::new("kill")
+        .arg(first.to_string())
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let second = loop {
+        match read_pid() {
+            Some(pid) if pid != first && std::path::Path::new(&format!("/proc/{pid}")).exists() => {
+                break pid
+            }
+            _ => {}
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not restarted:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // cron: every minute, so the first run comes at the next minute boundary.
+    let deadline = Instant::now() + Duration::from_secs(75);
+    while !cron_out.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "cron never ran:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    server.wait_for_log("cron (pid", Duration::from_secs(10));
+    server.signal(15);
+    assert!(server.wait_exit(Duration::from_secs(20)).success());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::fs::read_to_string(format!("/proc/{second}/stat"))
+        .is_ok_and(|stat| !stat.contains(") Z "))
+    {
+        assert!(Instant::now() < deadline, "smart daemon still running");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -99,3 +99,26 @@ fn groff_renders_both_pages_without_warnings() {
         );
     }
 }
+
+#[test]
+fn readme_option_table_is_the_generated_one() {
+    let output = Command::new(BIN)
+        .arg("--print-option-table")
+        .output()
+        .unwrap();
+    let table = String::from_utf8(output.stdout).unwrap();
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let begin = readme.find("<!-- option-table:begin -->\n").unwrap() + 28;
+    let end = readme.find("<!-- option-table:end -->").unwrap();
+    assert!(
+        readme[begin..end] == table,
+        "README's option table is stale: replace it with `target/release/rwsgi --print-option-table`"
+    );
+    for option in accepted_options() {
+        assert!(
+            table.contains(&format!("| `{option}` |")),
+            "{option} missing from the option table"
+        );
+    }
+}

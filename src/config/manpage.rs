@@ -101,8 +101,14 @@ pub fn ini_page() -> String {
         if !spec.aliases.is_empty() {
             out.push_str(&format!(" Also: {}.", aliases(spec)));
         }
-        if spec.support == Support::NoOp {
-            out.push_str(" Accepted for uWSGI compatibility; has no effect.");
+        match spec.support {
+            Support::Honoured => {}
+            Support::NoOp => {
+                out.push_str(" Accepted for uWSGI compatibility; rwsgi already behaves so.")
+            }
+            Support::Unsupported => out.push_str(
+                " Not honoured: accepted so that existing files start, with a warning naming file and line.",
+            ),
         }
         out.push_str(&format!(
             "\n.br\nExample:\n.RS\n.EX\n{}\n.EE\n.RE\n",
@@ -110,6 +116,39 @@ pub fn ini_page() -> String {
         ));
     }
     out.push_str(".SH SEE ALSO\n.BR rwsgi (8)\n");
+    out
+}
+
+/// Every option with what rwsgi does with it, as a Markdown table (README's uWSGI section).
+pub fn option_table() -> String {
+    let mut out = String::from("| option | also | in rwsgi |\n|---|---|---|\n");
+    for spec in OPTIONS {
+        let status = match spec.support {
+            Support::Honoured => format!("honoured: {}", spec.help),
+            Support::NoOp => format!(
+                "no-op: {}",
+                spec.help.strip_prefix("accepted: ").unwrap_or(spec.help)
+            ),
+            Support::Unsupported => format!(
+                "**not honoured** (warning): {}",
+                spec.help
+                    .strip_prefix("not honoured: ")
+                    .unwrap_or(spec.help)
+            ),
+        };
+        let aliases = spec
+            .aliases
+            .iter()
+            .filter(|a| a.len() > 1)
+            .map(|a| format!("`{a}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        out.push_str(&format!(
+            "| `{}` | {aliases} | {} |\n",
+            spec.name,
+            status.replace('|', "\\|")
+        ));
+    }
     out
 }
 

@@ -745,8 +745,7 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
             .static_gzip_dirs
             .push(PathBuf::from(non_empty(entry, spec)?)),
         "http-enable-proxy-protocol" => config.proxy_protocol = flag()?,
-        "route" | "route-uri" | "route-host" | "route-user-agent" | "route-if"
-        | "route-if-not" => {
+        "route" | "route-uri" | "route-host" | "route-user-agent" | "route-if" | "route-if-not" => {
             let rule = non_empty(entry, spec)?;
             crate::routing::Rule::parse(spec.name, &rule).map_err(|m| error(entry, spec, m))?;
             config.routes.push((spec.name.to_string(), rule));
@@ -772,17 +771,14 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
             config.logto_after_drop = true;
         }
         "logfile-chmod" => {
-            config.logfile_mode = Some(
-                parse_mode(&non_empty(entry, spec)?).map_err(|m| error(entry, spec, m))?,
-            )
+            config.logfile_mode =
+                Some(parse_mode(&non_empty(entry, spec)?).map_err(|m| error(entry, spec, m))?)
         }
         "log-micros" => config.log_micros = flag()?,
         "log-maxsize" => {
             config.log_maxsize = parse_bytes(entry).map_err(|m| error(entry, spec, m))?
         }
-        "log-backupname" => {
-            config.log_backupname = Some(PathBuf::from(non_empty(entry, spec)?))
-        }
+        "log-backupname" => config.log_backupname = Some(PathBuf::from(non_empty(entry, spec)?)),
         "req-logger" => {
             let value = non_empty(entry, spec)?;
             config.req_logger = Some(
@@ -808,8 +804,12 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
             );
         }
         "logformat-strftime" => config.logformat_strftime = flag()?,
-        "log-reopen" | "reaper" | "py-call-uwsgi-fork-hooks" | "threaded-logger"
-        | "log-sendfile" | "vhost" => {
+        "log-reopen"
+        | "reaper"
+        | "py-call-uwsgi-fork-hooks"
+        | "threaded-logger"
+        | "log-sendfile"
+        | "vhost" => {
             flag()?;
         }
         "plugin-dir" | "binary-path" => {}

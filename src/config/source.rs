@@ -65,6 +65,8 @@ pub enum Request {
     Version,
     /// `--print-man-page 8|5`: used by packaging to write the man pages.
     ManPage(String),
+    /// `--print-option-table`: the option table as Markdown, for README.
+    OptionTable,
 }
 
 const MAX_INCLUDE_DEPTH: usize = 16;
@@ -103,6 +105,9 @@ pub fn from_args(args: &[String]) -> Result<Request, SourceError> {
         }
         if arg == "--version" {
             return Ok(Request::Version);
+        }
+        if arg == "--print-option-table" {
+            return Ok(Request::OptionTable);
         }
         if arg == "--print-man-page" {
             return Ok(Request::ManPage(args.get(i).cloned().unwrap_or_default()));

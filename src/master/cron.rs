@@ -12,7 +12,11 @@ enum Field {
 }
 
 impl Field {
-    fn parse(text: &str, name: &str, range: std::ops::RangeInclusive<u32>) -> Result<Field, String> {
+    fn parse(
+        text: &str,
+        name: &str,
+        range: std::ops::RangeInclusive<u32>,
+    ) -> Result<Field, String> {
         let field = match text {
             "-1" | "*" => Field::Any,
             _ => {

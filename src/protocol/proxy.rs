@@ -54,7 +54,8 @@ fn parse_v1(buf: &[u8]) -> Result<Option<ProxyHeader>, ProxyError> {
     let len = end + 2;
     match fields.as_slice() {
         ["PROXY", "UNKNOWN", ..] => Ok(Some(ProxyHeader { len, source: None })),
-        ["PROXY", family @ ("TCP4" | "TCP6"), source, _destination, source_port, _destination_port] => {
+        ["PROXY", family @ ("TCP4" | "TCP6"), source, _destination, source_port, _destination_port] =>
+        {
             let address: IpAddr = source
                 .parse()
                 .map_err(|_| ProxyError("PROXY v1: invalid source address"))?;
@@ -121,16 +122,12 @@ mod tests {
         let line = b"PROXY TCP4 203.0.113.7 10.0.0.1 51234 80\r\nGET / HTTP/1.1\r\n";
         let header = parse(line).unwrap().unwrap();
         assert_eq!(header.len, 42);
-        assert_eq!(
-            header.source,
-            Some(("203.0.113.7".parse().unwrap(), 51234))
-        );
-        let v6 = parse(b"PROXY TCP6 2001:db8::1 ::1 4000 443\r\n").unwrap().unwrap();
+        assert_eq!(header.source, Some(("203.0.113.7".parse().unwrap(), 51234)));
+        let v6 = parse(b"PROXY TCP6 2001:db8::1 ::1 4000 443\r\n")
+            .unwrap()
+            .unwrap();
         assert_eq!(v6.source, Some(("2001:db8::1".parse().unwrap(), 4000)));
-        assert_eq!(
-            parse(b"PROXY UNKNOWN\r\n").unwrap().unwrap().source,
-            None
-        );
+        assert_eq!(parse(b"PROXY UNKNOWN\r\n").unwrap().unwrap().source, None);
         assert_eq!(parse(b"PROXY TCP4 1.2.3"), Ok(None));
         assert_eq!(parse(b"PRO"), Ok(None));
         assert!(parse(b"GET / HTTP/1.1\r\n").is_err());

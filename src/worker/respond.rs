@@ -102,8 +102,8 @@ pub async fn respond(
             headers,
         } => {
             let reason = crate::protocol::http::reason_phrase(status);
-            let mut start = ResponseStart::new(&format!("{status} {reason}"))
-                .expect("a valid status line");
+            let mut start =
+                ResponseStart::new(&format!("{status} {reason}")).expect("a valid status line");
             if let Some(location) = &location {
                 if start.add_header("Location", location).is_err() {
                     crate::log::warn(&format!("route: invalid redirect target {location:?}"));

@@ -391,8 +391,7 @@ mod tests {
         std::fs::create_dir_all(dir.join("root")).unwrap();
         std::fs::create_dir_all(dir.join("shared")).unwrap();
         std::fs::write(dir.join("shared/logo.svg"), "<svg/>").unwrap();
-        std::os::unix::fs::symlink(dir.join("shared/logo.svg"), dir.join("root/logo.svg"))
-            .unwrap();
+        std::os::unix::fs::symlink(dir.join("shared/logo.svg"), dir.join("root/logo.svg")).unwrap();
         std::fs::write(dir.join("root/app.js"), "x".repeat(100)).unwrap();
         std::fs::write(dir.join("root/app.js.gz"), "gz").unwrap();
         std::fs::write(dir.join("root/data.blob"), "b").unwrap();
@@ -421,7 +420,10 @@ mod tests {
         assert_eq!(compressed.content_type, "text/javascript; charset=utf-8");
         assert!(!resolve(&settings, b"/s/app.js", false).unwrap().gzip);
         let blob = resolve(&settings, b"/s/data.blob", false).unwrap();
-        assert_eq!((blob.content_type, blob.expires), ("application/x-blob", None));
+        assert_eq!(
+            (blob.content_type, blob.expires),
+            ("application/x-blob", None)
+        );
     }
 
     fn tempfile_dir() -> PathBuf {

@@ -169,9 +169,8 @@ impl Apps {
 /// or `paste` names one) and every mount; then `chdir2`.
 pub fn load_apps(py: Python<'_>, config: &Config) -> Result<Apps, String> {
     for name in &config.imports {
-        py.import(name.as_str()).map_err(|e| {
-            format!("import {name}: {}", format_exception(py, &e))
-        })?;
+        py.import(name.as_str())
+            .map_err(|e| format!("import {name}: {}", format_exception(py, &e)))?;
     }
     let default = if let Some(spec) = &config.paste {
         Some(load_paste(py, spec)?)
@@ -202,7 +201,9 @@ fn load_paste(py: Python<'_>, spec: &str) -> Result<Py<PyAny>, String> {
         .call_method1("loadapp", (spec,))
         .map_err(|e| format!("paste {spec}: {}", format_exception(py, &e)))?;
     if !app.is_callable() {
-        return Err(format!("paste {spec}: loadapp returned something not callable"));
+        return Err(format!(
+            "paste {spec}: loadapp returned something not callable"
+        ));
     }
     Ok(app.unbind())
 }

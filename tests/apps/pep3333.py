@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -140,7 +141,6 @@ def application(environ, start_response):
     if path == "/osenv":
         return plain(start_response, os.environ.get(environ["QUERY_STRING"], "<unset>").encode())
     if path == "/process":
-        import resource
         mask = os.umask(0)
         os.umask(mask)
         return plain(start_response, json.dumps({

@@ -115,39 +115,11 @@ impl ServerBuilder {
         for k in &self.env_remove {
             command.env_remove(k);
         }
-        let mut child = command.spawn().expect("start rwsgi");
-        let log = Arc::new(Mutex::new(String::new()));
-        for stream in [
-            Box::new(child.stderr.take().unwrap()) as Box<dyn Read + Send>,
-            Box::new(child.stdout.take().unwrap()),
-        ] {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                let reader = BufReader::new(stream);
-                for line in reader.lines() {
-                    let Ok(line) = line else { break };
-                    if std::env::var_os("RWSGI_TEST_ECHO").is_some() {
-                        eprintln!("[server] {line}");
-                    }
-                    let mut log = log.lock().unwrap();
-                    log.push_str(&line);
-                    log.push('\n');
-                }
-            });
-        }
-        let mut server = Server {
-            child,
-            log,
-            http: None,
-            uwsgi,
-            dir: self.dir,
-        };
+        let child = command.spawn().expect("start rwsgi");
+        let mut server = Server::adopt_unready(child, self.dir);
+        server.uwsgi = uwsgi;
         if self.wait {
-            let started = format!("worker {} started", self.workers_expected);
-            server.wait_for_log(&started, Duration::from_secs(30));
-            if self.http {
-                server.http = Some(http_address_in(&server.log()));
-            }
+            server.wait_ready(self.workers_expected, self.http);
         }
         server
     }
@@ -208,6 +180,53 @@ pub fn pep3333_server(extra: &[&str]) -> Server {
 }
 
 impl Server {
+    /// Takes over a started rwsgi whose stdout and stderr are piped, waits until
+    /// `workers` workers started, and finds its HTTP listener in the log.
+    pub fn adopt(child: Child, workers: usize) -> Server {
+        let mut server = Server::adopt_unready(child, tempfile::tempdir().unwrap());
+        server.wait_ready(workers, true);
+        server
+    }
+
+    fn adopt_unready(mut child: Child, dir: tempfile::TempDir) -> Server {
+        let log = Arc::new(Mutex::new(String::new()));
+        for stream in [
+            Box::new(child.stderr.take().unwrap()) as Box<dyn Read + Send>,
+            Box::new(child.stdout.take().unwrap()),
+        ] {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let reader = BufReader::new(stream);
+                for line in reader.lines() {
+                    let Ok(line) = line else { break };
+                    if std::env::var_os("RWSGI_TEST_ECHO").is_some() {
+                        eprintln!("[server] {line}");
+                    }
+                    let mut log = log.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            });
+        }
+        Server {
+            child,
+            log,
+            http: None,
+            uwsgi: None,
+            dir,
+        }
+    }
+
+    fn wait_ready(&mut self, workers: usize, http: bool) {
+        self.wait_for_log(
+            &format!("worker {workers} started"),
+            Duration::from_secs(30),
+        );
+        if http {
+            self.http = Some(http_address_in(&self.log()));
+        }
+    }
+
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
