@@ -4,6 +4,7 @@
 //! Must not: hold process-wide state of its own; each module's header says what it owns.
 
 pub mod config;
+pub mod hooks;
 pub mod log;
 pub mod master;
 pub mod net;

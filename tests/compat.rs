@@ -391,7 +391,7 @@ fn memory_report_procnames_forwarded_for_and_logger_file() {
             "--module",
             "pep3333",
             "--hook-master-start",
-            "exec:/bin/true",
+            "call:my_c_function",
             "--http-socket",
             "127.0.0.1:0",
         ])
@@ -1236,4 +1236,79 @@ fn smart_attach_daemon_and_cron() {
         assert!(Instant::now() < deadline, "smart daemon still running");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn hooks_run_at_their_phases_and_a_failing_one_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("trace.txt");
+    let t = trace.display();
+    let ini = write_ini(
+        dir.path(),
+        &format!(
+            "processes = 2\n\
+             hook-asap = appendn:{t} asap\n\
+             exec-as-root = echo as-root >> {t}\n\
+             hook-pre-app = appendn:{t} pre-app\n\
+             hook-post-app = appendn:{t} post-app\n\
+             hook-master-start = unix_signal:15 gracefully_kill_them_all\n\
+             hook-master-start = appendn:{t} master-start\n\
+             hook-post-fork = exec:echo post-fork $$ >> {t}\n\
+             hook-accepting1 = appendn:{t} accepting1\n\
+             hook-as-user-atexit = appendn:{t} atexit\n\
+             hook-pre-app = putenv:FROM_HOOK=yes\n"
+        ),
+    );
+    let mut server = server()
+        .args(["--ini", ini.to_str().unwrap()])
+        .workers(2)
+        .http()
+        .start();
+    assert_eq!(server.get("/osenv?FROM_HOOK").text(), "yes");
+    server.signal(15);
+    assert!(server.wait_exit(Duration::from_secs(20)).success());
+    let lines: Vec<String> = std::fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .map(|l| l.split(' ').next().unwrap().to_string())
+        .collect();
+    let position = |name: &str| {
+        lines
+            .iter()
+            .position(|l| l == name)
+            .unwrap_or_else(|| panic!("{name} missing: {lines:?}"))
+    };
+    assert!(position("asap") < position("as-root"));
+    assert!(position("as-root") < position("pre-app"));
+    assert!(position("pre-app") < position("post-app"));
+    assert!(position("post-app") < position("post-fork"));
+    assert_eq!(
+        lines.iter().filter(|l| *l == "post-fork").count(),
+        2,
+        "{lines:?}"
+    );
+    assert_eq!(
+        lines.iter().filter(|l| *l == "accepting1").count(),
+        1,
+        "{lines:?}"
+    );
+    assert!(lines.contains(&"master-start".to_string()));
+    assert_eq!(lines.last().map(String::as_str), Some("atexit"));
+
+    let failing = write_ini(dir.path(), "exec-as-root = exit 3\n");
+    let output = Command::new(BIN)
+        .args([
+            "--ini",
+            failing.to_str().unwrap(),
+            "--http-socket",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("hook exec-as-root = exit 3 (") && stderr.contains("compat.ini:4"),
+        "{stderr}"
+    );
 }

@@ -175,6 +175,7 @@ pub struct Config {
     /// `req-logger`: (file path or None for stdio, syslog tag).
     pub req_logger: Option<RequestLogger>,
     pub logformat_strftime: bool,
+    pub hooks: crate::hooks::Hooks,
 }
 
 /// Where `req-logger` sends request lines.
@@ -287,6 +288,7 @@ impl Default for Config {
             log_backupname: None,
             req_logger: None,
             logformat_strftime: false,
+            hooks: crate::hooks::Hooks::default(),
         }
     }
 }
@@ -669,17 +671,16 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
             config.procname_prefix = entry.value.clone().unwrap_or_default();
             config.auto_procname = true;
         }
-        "hook-master-start" => {
+        name if crate::hooks::Phase::of_option(name).is_some() => {
+            let (phase, exec_form) = crate::hooks::Phase::of_option(name).expect("checked");
             let value = non_empty(entry, spec)?;
-            let idiom = value.split_whitespace().collect::<Vec<_>>()
-                == ["unix_signal:15", "gracefully_kill_them_all"];
-            if !idiom {
-                return Err(error(
-                    entry,
-                    spec,
-                    "only 'unix_signal:15 gracefully_kill_them_all' is understood (and is the default)",
-                ));
-            }
+            let action = crate::hooks::Action::parse(&value, exec_form)
+                .map_err(|m| error(entry, spec, m))?;
+            config.hooks.add(
+                phase,
+                action,
+                format!("{} = {value} ({})", entry.key, entry.origin),
+            );
         }
         "so-keepalive" => config.so_keepalive = flag()?,
         "lazy" => config.lazy_apps |= flag()?,

@@ -7,6 +7,8 @@
 //! threads or a tokio runtime (fork would copy a process whose other threads vanished), or
 //! run Python except to load the app and fork.
 
+use crate::hooks::Phase;
+
 pub mod cron;
 mod jobs;
 pub mod scoreboard;
@@ -175,6 +177,10 @@ const STATUS_INTERVAL: Duration = Duration::from_secs(5);
 /// arguments, kept to re-read the configuration on reload.
 pub fn run(config: Config, args: Vec<String>) -> i32 {
     let started = Instant::now();
+    if let Err(message) = config.hooks.run_phase(Phase::Asap) {
+        log::error(&message);
+        return 1;
+    }
     for (key, value) in &config.env {
         // Single-threaded here: nothing else reads the environment concurrently.
         std::env::set_var(key, value);
@@ -281,6 +287,10 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
             return 1;
         }
     }
+    if let Err(message) = config.hooks.run_phase(Phase::AsRoot) {
+        log::error(&message);
+        return 1;
+    }
     if !config.master_as_root {
         if let Err(message) =
             crate::privileges::drop_to(&target, &config.capabilities, config.no_new_privileges)
@@ -296,6 +306,10 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
                 return 1;
             }
         }
+    }
+    if let Err(message) = config.hooks.run_phase(Phase::AsUser) {
+        log::error(&message);
+        return 1;
     }
     notifier.status("loading the application");
     if let Err(message) = interpreter::initialize(&config) {
@@ -441,6 +455,10 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
         },
         master.config.processes
     ));
+    if let Err(message) = master.config.hooks.run_phase(Phase::MasterStart) {
+        log::error(&message);
+        master.begin_stop(false);
+    }
     let status = master.arbiter_loop(&signal_fd);
     master.cleanup();
     status
@@ -1349,6 +1367,7 @@ impl Master {
     }
 
     fn cleanup(&mut self) {
+        let _ = self.config.hooks.run_phase(Phase::AsUserAtexit);
         if self.config.vacuum {
             net::vacuum(&self.listeners);
             if let Some(path) = self.stats.as_ref().and_then(|s| s.path.as_ref()) {

@@ -283,6 +283,7 @@ pub fn run(
     }
     crate::systemd::forget_in_child();
     interpreter::forget_environment(&crate::systemd::MASTER_ONLY_VARIABLES);
+    run_hooks_or_exit(config, crate::hooks::Phase::PostFork);
     let app = if config.lazy_apps {
         match Python::attach(|py| interpreter::load_apps(py, config)) {
             Ok(apps) => Some(apps),
@@ -358,6 +359,10 @@ pub fn run(
         served: AtomicU64::new(0),
         drain: watch::Sender::new(false),
     });
+    run_hooks_or_exit(config, crate::hooks::Phase::Accepting);
+    if shared.identity.id == 1 {
+        run_hooks_or_exit(config, crate::hooks::Phase::Accepting1);
+    }
     let extra_threads: Vec<_> = (1..config.threads)
         .map(|thread| {
             let shared = shared.clone();
@@ -381,6 +386,19 @@ pub fn run(
     crate::log::info(&format!("served {} request(s); exiting", shared.served()));
     interpreter::worker_exit_hooks();
     std::process::exit(0);
+}
+
+/// Hooks in a worker: Python may be running, so the GIL is released while they run; a
+/// failing one ends the worker (the master respawns it with backoff).
+fn run_hooks_or_exit(config: &Config, phase: crate::hooks::Phase) {
+    if config.hooks.is_empty() {
+        return;
+    }
+    if let Err(message) = config.hooks.run_phase(phase) {
+        crate::log::error(&message);
+        interpreter::worker_exit_hooks();
+        std::process::exit(1);
+    }
 }
 
 struct WorkerSocket {

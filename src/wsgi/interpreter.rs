@@ -168,6 +168,20 @@ impl Apps {
 /// Imports `import` modules, then loads the default application (if `module`, `wsgi-file`
 /// or `paste` names one) and every mount; then `chdir2`.
 pub fn load_apps(py: Python<'_>, config: &Config) -> Result<Apps, String> {
+    // Hooks may run commands for a while: without the GIL, as any blocking call.
+    py.detach(|| config.hooks.run_phase(crate::hooks::Phase::PreApp))?;
+    let assignments = config.hooks.assignments(crate::hooks::Phase::PreApp);
+    if !assignments.is_empty() {
+        let environ = py
+            .import("os")
+            .and_then(|os| os.getattr("environ"))
+            .map_err(|e| format!("hook putenv: {e}"))?;
+        for (key, value) in assignments {
+            environ
+                .set_item(key, value)
+                .map_err(|e| format!("hook putenv:{key}: {e}"))?;
+        }
+    }
     for name in &config.imports {
         py.import(name.as_str())
             .map_err(|e| format!("import {name}: {}", format_exception(py, &e)))?;
@@ -186,6 +200,7 @@ pub fn load_apps(py: Python<'_>, config: &Config) -> Result<Apps, String> {
     if let Some(dir) = &config.chdir2 {
         std::env::set_current_dir(dir).map_err(|e| format!("chdir2 {}: {e}", dir.display()))?;
     }
+    py.detach(|| config.hooks.run_phase(crate::hooks::Phase::PostApp))?;
     Ok(apps)
 }
 

@@ -1,0 +1,327 @@
+//! uWSGI's hooks: actions run at fixed points of start-up (`hook-asap`, `hook-as-root`,
+//! `hook-as-user`, `hook-pre-app`, `hook-post-app`, `hook-accepting`, `hook-accepting1`,
+//! `hook-post-fork`, `hook-master-start`, `hook-as-user-atexit`, and the `exec-*` forms).
+//!
+//! Owns: parsing an action (`exec:`, `mkdir:`, `chdir:`, `putenv:`, `unlink:`, `write:`,
+//! `append:`, `create:`, `print:`, `wait_for_file:` ...) and running it. Must not: decide
+//! when a phase happens (the master and workers call `run_phase`), or start threads.
+
+use std::time::{Duration, Instant};
+
+/// The points of start-up a hook can be attached to, in the order they happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Asap,
+    AsRoot,
+    AsUser,
+    PreApp,
+    PostApp,
+    MasterStart,
+    PostFork,
+    Accepting,
+    Accepting1,
+    AsUserAtexit,
+}
+
+impl Phase {
+    /// The phase of an option name (`hook-pre-app`, `exec-pre-app`), if it is a hook option.
+    pub fn of_option(name: &str) -> Option<(Phase, bool)> {
+        let (rest, exec) = match name.strip_prefix("hook-") {
+            Some(rest) => (rest, false),
+            None => (name.strip_prefix("exec-")?, true),
+        };
+        let phase = match rest {
+            "asap" => Phase::Asap,
+            "as-root" | "pre-jail" | "post-jail" | "in-jail" => Phase::AsRoot,
+            "as-user" => Phase::AsUser,
+            "pre-app" => Phase::PreApp,
+            "post-app" => Phase::PostApp,
+            "master-start" => Phase::MasterStart,
+            "post-fork" => Phase::PostFork,
+            "accepting" => Phase::Accepting,
+            "accepting1" => Phase::Accepting1,
+            "as-user-atexit" => Phase::AsUserAtexit,
+            _ => return None,
+        };
+        Some((phase, exec))
+    }
+
+    /// uWSGI makes every phase but the exit one fatal: a failing hook stops the start.
+    fn fatal(self) -> bool {
+        self != Phase::AsUserAtexit
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Exec(String),
+    Mkdir(String),
+    Chdir(String),
+    Putenv(String, String),
+    Unlink(String),
+    /// (path, text, append, newline)
+    Write(String, String, bool, bool),
+    Create(String),
+    Print(String),
+    WaitFor(WaitKind, String),
+    /// `unix_signal:15 gracefully_kill_them_all`: what SIGTERM already does in rwsgi.
+    GracefulTerm,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitKind {
+    File,
+    Dir,
+    Path,
+}
+
+/// How long `wait_for_*` waits before the hook fails (uWSGI's default).
+const WAIT_LIMIT: Duration = Duration::from_secs(10);
+
+impl Action {
+    /// `text` is the option's value: `action:argument`, or a bare command for `exec-*`.
+    pub fn parse(text: &str, exec_form: bool) -> Result<Action, String> {
+        let text = text.trim();
+        if exec_form {
+            return Ok(Action::Exec(text.to_string()));
+        }
+        if text.split_whitespace().collect::<Vec<_>>()
+            == ["unix_signal:15", "gracefully_kill_them_all"]
+        {
+            return Ok(Action::GracefulTerm);
+        }
+        let (name, argument) = text
+            .split_once(':')
+            .ok_or_else(|| format!("expected ACTION:ARGUMENT, got '{text}'"))?;
+        let argument = argument.trim().to_string();
+        if argument.is_empty() {
+            return Err(format!("hook action '{name}' needs an argument"));
+        }
+        let path_and_text = |argument: &str| -> Result<(String, String), String> {
+            argument
+                .split_once(' ')
+                .map(|(p, t)| (p.to_string(), t.to_string()))
+                .ok_or_else(|| format!("{name}: expected PATH TEXT"))
+        };
+        let action = match name {
+            "exec" => Action::Exec(argument),
+            "mkdir" => Action::Mkdir(argument),
+            "chdir" => Action::Chdir(argument),
+            "putenv" => {
+                let (key, value) = argument
+                    .split_once('=')
+                    .ok_or_else(|| "putenv: expected KEY=VALUE".to_string())?;
+                Action::Putenv(key.to_string(), value.to_string())
+            }
+            "unlink" => Action::Unlink(argument),
+            "write" | "writen" | "append" | "appendn" => {
+                let (path, text) = path_and_text(&argument)?;
+                Action::Write(
+                    path,
+                    text,
+                    name.starts_with("append"),
+                    name.ends_with('n'),
+                )
+            }
+            "create" => Action::Create(argument),
+            "print" | "log" => Action::Print(argument),
+            "wait_for_file" => Action::WaitFor(WaitKind::File, argument),
+            "wait_for_dir" => Action::WaitFor(WaitKind::Dir, argument),
+            "wait_for_fs" => Action::WaitFor(WaitKind::Path, argument),
+            other => {
+                return Err(format!(
+                    "hook action '{other}' is not provided (exec, mkdir, chdir, putenv, unlink, write, writen, append, appendn, create, print, wait_for_file, wait_for_dir, wait_for_fs are)"
+                ))
+            }
+        };
+        Ok(action)
+    }
+
+    fn run(&self) -> Result<(), String> {
+        match self {
+            Action::Exec(command) => {
+                let mut child = std::process::Command::new("/bin/sh");
+                child.args(["-c", command]);
+                for variable in crate::systemd::MASTER_ONLY_VARIABLES {
+                    child.env_remove(variable);
+                }
+                let status = child.status().map_err(|e| e.to_string())?;
+                if status.success() {
+                    Ok(())
+                } else {
+                    Err(format!("exited with {status}"))
+                }
+            }
+            Action::Mkdir(path) => match std::fs::create_dir(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e.to_string()),
+                _ => Ok(()),
+            },
+            Action::Chdir(path) => std::env::set_current_dir(path).map_err(|e| e.to_string()),
+            Action::Putenv(key, value) => {
+                // Hooks run while the process is single-threaded (before workers' threads).
+                std::env::set_var(key, value);
+                Ok(())
+            }
+            Action::Unlink(path) => match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.to_string()),
+                _ => Ok(()),
+            },
+            Action::Write(path, text, append, newline) => {
+                use std::io::Write;
+                let mut file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .write(true)
+                    .append(*append)
+                    .truncate(!*append)
+                    .open(path)
+                    .map_err(|e| e.to_string())?;
+                let mut data = text.clone();
+                if *newline {
+                    data.push('\n');
+                }
+                file.write_all(data.as_bytes()).map_err(|e| e.to_string())
+            }
+            Action::Create(path) => std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Action::Print(text) => {
+                crate::log::info(text);
+                Ok(())
+            }
+            Action::WaitFor(kind, path) => {
+                let deadline = Instant::now() + WAIT_LIMIT;
+                loop {
+                    let metadata = std::fs::metadata(path);
+                    let found = match kind {
+                        WaitKind::File => metadata.is_ok_and(|m| m.is_file()),
+                        WaitKind::Dir => metadata.is_ok_and(|m| m.is_dir()),
+                        WaitKind::Path => metadata.is_ok(),
+                    };
+                    if found {
+                        return Ok(());
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(format!(
+                            "{path} did not appear in {} s",
+                            WAIT_LIMIT.as_secs()
+                        ));
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+            Action::GracefulTerm => Ok(()),
+        }
+    }
+}
+
+/// The hooks of one configuration, by phase, in the order written.
+#[derive(Debug, Clone, Default)]
+pub struct Hooks(Vec<(Phase, Action, String)>);
+
+impl Hooks {
+    pub fn add(&mut self, phase: Phase, action: Action, text: String) {
+        self.0.push((phase, action, text));
+    }
+
+    /// The `putenv:` assignments of a phase, for an interpreter already running, whose
+    /// `os.environ` was filled at start and must be told.
+    pub fn assignments(&self, phase: Phase) -> Vec<(&str, &str)> {
+        self.0
+            .iter()
+            .filter(|(p, _, _)| *p == phase)
+            .filter_map(|(_, action, _)| match action {
+                Action::Putenv(key, value) => Some((key.as_str(), value.as_str())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Runs the phase's hooks in order. A failure in a fatal phase is returned (the caller
+    /// exits); in the exit phase it is only logged.
+    pub fn run_phase(&self, phase: Phase) -> Result<(), String> {
+        for (_, action, text) in self.0.iter().filter(|(p, _, _)| *p == phase) {
+            if let Err(e) = action.run() {
+                let message = format!("hook {text}: {e}");
+                if phase.fatal() {
+                    return Err(message);
+                }
+                crate::log::warn(&message);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_parse_and_run() {
+        let dir = std::env::temp_dir().join(format!("rwsgi-hooks-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = |name: &str| dir.join(name).display().to_string();
+        let mut hooks = Hooks::default();
+        for text in [
+            format!("mkdir:{}", path("")),
+            format!("write:{} first", path("a.txt")),
+            format!("appendn:{} second", path("a.txt")),
+            format!("exec:test -f {}", path("a.txt")),
+            format!("create:{}", path("empty")),
+            format!("unlink:{}", path("empty")),
+        ] {
+            hooks.add(Phase::PreApp, Action::parse(&text, false).unwrap(), text);
+        }
+        hooks.run_phase(Phase::PreApp).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.join("a.txt")).unwrap(),
+            "firstsecond\n"
+        );
+        assert!(!dir.join("empty").exists());
+        let mut failing = Hooks::default();
+        failing.add(
+            Phase::AsRoot,
+            Action::parse("false", true).unwrap(),
+            "exec-as-root = false".into(),
+        );
+        assert!(failing
+            .run_phase(Phase::AsRoot)
+            .unwrap_err()
+            .contains("exited"));
+        failing.add(
+            Phase::AsUserAtexit,
+            Action::parse("exec:false", false).unwrap(),
+            "x".into(),
+        );
+        assert!(failing.run_phase(Phase::AsUserAtexit).is_ok(), "not fatal");
+    }
+
+    #[test]
+    fn names_and_bad_actions() {
+        assert_eq!(
+            Phase::of_option("hook-pre-app"),
+            Some((Phase::PreApp, false))
+        );
+        assert_eq!(
+            Phase::of_option("exec-as-user"),
+            Some((Phase::AsUser, true))
+        );
+        assert_eq!(Phase::of_option("hook-frob"), None);
+        assert_eq!(
+            Action::parse("unix_signal:15 gracefully_kill_them_all", false),
+            Ok(Action::GracefulTerm)
+        );
+        assert!(Action::parse("call:my_function", false)
+            .unwrap_err()
+            .contains("not provided"));
+        assert!(Action::parse("mkdir:", false).is_err());
+        assert!(Action::parse("nocolon", false).is_err());
+    }
+}
