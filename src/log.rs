@@ -28,6 +28,10 @@ struct Sink {
     date_format: Option<String>,
     /// `req-logger`: request lines go here instead of with the other messages.
     request_sink: Option<RequestSink>,
+    encoders: Vec<encoder::Encoder>,
+    request_encoders: Vec<encoder::Encoder>,
+    /// `log-route`: lines matching a pattern also go to a named logger.
+    routes: Vec<(regex::Regex, RequestSink)>,
 }
 
 enum RequestSink {
@@ -44,6 +48,31 @@ pub struct Settings {
     pub date_format: Option<String>,
     pub syslog: Option<String>,
     pub request_logger: Option<crate::config::RequestLogger>,
+    pub encoders: Vec<String>,
+    pub request_encoders: Vec<String>,
+    /// (pattern, destination) for `log-route` to named loggers.
+    pub routes: Vec<(String, crate::config::RequestLogger)>,
+}
+
+fn open_sink(destination: crate::config::RequestLogger, what: &str) -> Option<RequestSink> {
+    use crate::config::RequestLogger;
+    match destination {
+        RequestLogger::Stdio => Some(RequestSink::Stdio),
+        RequestLogger::Syslog(tag) => {
+            syslog_socket().map(|socket| RequestSink::Syslog(socket, tag))
+        }
+        RequestLogger::File(path) => match open_log_file(&path) {
+            Ok(file) => Some(RequestSink::File(file)),
+            Err(e) => {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "rwsgi: error: {what} {}: {e}",
+                    path.display()
+                );
+                std::process::exit(2);
+            }
+        },
+    }
 }
 
 fn syslog_socket() -> Option<std::os::unix::net::UnixDatagram> {
@@ -54,28 +83,29 @@ fn syslog_socket() -> Option<std::os::unix::net::UnixDatagram> {
 
 /// Chooses where logs go; call once at start-up, after `logto` redirected stderr.
 pub fn init(settings: Settings) {
-    use crate::config::RequestLogger;
     let syslog = settings
         .syslog
         .and_then(|tag| Some((syslog_socket()?, tag)));
-    let request_sink = match settings.request_logger {
-        None => None,
-        Some(RequestLogger::Stdio) => Some(RequestSink::Stdio),
-        Some(RequestLogger::Syslog(tag)) => {
-            syslog_socket().map(|socket| RequestSink::Syslog(socket, tag))
-        }
-        Some(RequestLogger::File(path)) => match open_log_file(&path) {
-            Ok(file) => Some(RequestSink::File(file)),
-            Err(e) => {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "rwsgi: error: req-logger {}: {e}",
-                    path.display()
-                );
-                std::process::exit(2);
-            }
-        },
+    let request_sink = settings
+        .request_logger
+        .and_then(|destination| open_sink(destination, "req-logger"));
+    // Checked when the configuration was read.
+    let encoders = |texts: &[String]| -> Vec<encoder::Encoder> {
+        texts
+            .iter()
+            .filter_map(|t| encoder::parse(t).ok())
+            .collect()
     };
+    let routes = settings
+        .routes
+        .into_iter()
+        .filter_map(|(pattern, destination)| {
+            Some((
+                regex::Regex::new(&pattern).ok()?,
+                open_sink(destination, "logger")?,
+            ))
+        })
+        .collect();
     let _ = SINK.set(Sink {
         syslog,
         journal: Journal::detect(),
@@ -84,6 +114,9 @@ pub fn init(settings: Settings) {
         micros: settings.micros,
         date_format: settings.date_format,
         request_sink,
+        encoders: encoders(&settings.encoders),
+        request_encoders: encoders(&settings.request_encoders),
+        routes,
     });
 }
 
@@ -179,6 +212,19 @@ const WARNING: u8 = 4;
 const INFO: u8 = 6;
 
 fn emit(priority: u8, message: &str, fields: &[(&str, &str)]) {
+    emit_line(priority, message, fields, false);
+}
+
+fn emit_line(priority: u8, message: &str, fields: &[(&str, &str)], request: bool) {
+    let sink = SINK.get();
+    if let Some(sink) = sink.filter(|s| !s.routes.is_empty()) {
+        let text = format!("rwsgi {}: {message}", label());
+        for (pattern, destination) in &sink.routes {
+            if pattern.is_match(&text) {
+                destination.write_line(&text);
+            }
+        }
+    }
     if let Some(journal) = SINK.get().and_then(|s| s.journal.as_ref()) {
         let worker = worker_id().to_string();
         let mut all: Vec<(&str, &str)> = Vec::with_capacity(fields.len() + 1);
@@ -221,8 +267,169 @@ fn emit(priority: u8, message: &str, fields: &[(&str, &str)]) {
             format!("{} ", format_date(format, now))
         })
         .unwrap_or_default();
-    let line = format!("{date}rwsgi {}: {level}{message}\n", label());
-    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    let line = format!("{date}rwsgi {}: {level}{message}", label());
+    let chain = sink.map_or(&[][..], |s| {
+        if request && !s.request_encoders.is_empty() {
+            &s.request_encoders[..]
+        } else {
+            &s.encoders[..]
+        }
+    });
+    let out = if chain.is_empty() {
+        line + "\n"
+    } else {
+        encoder::encode(chain, &line)
+    };
+    let _ = std::io::stderr().lock().write_all(out.as_bytes());
+}
+
+impl RequestSink {
+    fn write_line(&self, line: &str) {
+        match self {
+            RequestSink::Syslog(socket, tag) => {
+                let _ = socket.send(
+                    format!("<{}>{tag}[{}]: {line}", 24 + INFO, std::process::id()).as_bytes(),
+                );
+            }
+            _ => self.write_raw(&format!("{line}\n")),
+        }
+    }
+
+    /// Exactly `text`, in one write, so lines from several processes never interleave.
+    fn write_raw(&self, text: &str) {
+        match self {
+            RequestSink::File(file) => {
+                let _ = (&*file).write_all(text.as_bytes());
+            }
+            RequestSink::Stdio => {
+                let _ = std::io::stderr().lock().write_all(text.as_bytes());
+            }
+            RequestSink::Syslog(..) => self.write_line(text.trim_end_matches('\n')),
+        }
+    }
+}
+
+/// uWSGI's log encoders (`log-encoder`, `log-req-encoder`): each turns a line into another,
+/// in the order written. Applied to plain lines (stderr, logto), not to journal entries,
+/// which carry their fields natively.
+pub mod encoder {
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum Encoder {
+        Prefix(String),
+        Suffix(String),
+        Newline,
+        Format(String),
+        Json(String),
+    }
+
+    pub fn parse(text: &str) -> Result<Encoder, String> {
+        let text = text.trim_start();
+        let (name, argument) = text.split_once(' ').unwrap_or((text.trim_end(), ""));
+        // `name:logger` routes an encoder to one named logger in uWSGI; rwsgi applies it to all.
+        let name = name.split(':').next().unwrap_or(name);
+        Ok(match name {
+            "prefix" => Encoder::Prefix(argument.to_string()),
+            "suffix" => Encoder::Suffix(argument.to_string()),
+            "nl" => Encoder::Newline,
+            "format" => Encoder::Format(argument.to_string()),
+            "json" => Encoder::Json(argument.to_string()),
+            other => {
+                return Err(format!(
+                    "log encoder '{other}' is not provided (prefix, suffix, nl, format, json are)"
+                ))
+            }
+        })
+    }
+
+    pub fn encode(chain: &[Encoder], line: &str) -> String {
+        let mut text = line.to_string();
+        for encoder in chain {
+            text = match encoder {
+                Encoder::Prefix(prefix) => format!("{prefix}{text}"),
+                Encoder::Suffix(suffix) => format!("{text}{suffix}"),
+                Encoder::Newline => format!("{text}\n"),
+                Encoder::Format(template) => fill(template, &text, false),
+                Encoder::Json(template) => fill(template, &text, true),
+            };
+        }
+        text
+    }
+
+    /// `${msg}`, `${msgnl}`, `${unix}`, `${micros}`, `${millis}`, `${strftime:FORMAT}`.
+    fn fill(template: &str, message: &str, json: bool) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let message = message.trim_end_matches('\n');
+        let escape = |text: &str| {
+            if json {
+                json_escape(text)
+            } else {
+                text.to_string()
+            }
+        };
+        let mut out = String::with_capacity(template.len() + message.len());
+        let mut rest = template;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let Some(end) = after.find('}') else {
+                out.push_str(&rest[start..]);
+                return out;
+            };
+            let name = &after[..end];
+            match name {
+                "msg" => out.push_str(&escape(message)),
+                "msgnl" => out.push_str(&escape(&format!("{message}\n"))),
+                "unix" => out.push_str(&now.as_secs().to_string()),
+                "micros" => out.push_str(&now.as_micros().to_string()),
+                "millis" => out.push_str(&now.as_millis().to_string()),
+                _ => match name.strip_prefix("strftime:") {
+                    Some(format) => out.push_str(&super::format_date(format, now.as_secs())),
+                    None => out.push_str(&rest[start..start + 2 + end + 1]),
+                },
+            }
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    fn json_escape(text: &str) -> String {
+        let mut out = String::with_capacity(text.len() + 8);
+        for c in text.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        out
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn chains() {
+            let chain = [
+                parse(r#"json {"unix":${unix},"msg":"${msg}"}"#).unwrap(),
+                parse("nl").unwrap(),
+            ];
+            let out = encode(&chain, "say \"hi\"\tnow");
+            assert!(out.starts_with("{\"unix\":"), "{out}");
+            assert!(out.contains(r#""msg":"say \"hi\"\tnow"}"#), "{out}");
+            assert!(out.ends_with("}\n"), "{out}");
+            let framed = [parse("prefix [app]").unwrap(), parse("suffix !").unwrap()];
+            assert_eq!(encode(&framed, "x"), "[app]x!");
+            assert!(parse("msgpack").unwrap_err().contains("msgpack"));
+        }
+    }
 }
 
 pub fn info(message: &str) {
@@ -283,20 +490,11 @@ pub fn request(record: &RequestRecord<'_>) {
             Some(rss) => format!("{message} (RSS {rss} MiB)"),
             None => message,
         };
-        match request_sink {
-            RequestSink::File(file) => {
-                let _ = (&*file).write_all(format!("{line}\n").as_bytes());
+        match sink.map(|s| &s.request_encoders[..]) {
+            Some(chain) if !chain.is_empty() => {
+                request_sink.write_raw(&encoder::encode(chain, &line))
             }
-            RequestSink::Stdio => {
-                let _ = std::io::stderr()
-                    .lock()
-                    .write_all(format!("{line}\n").as_bytes());
-            }
-            RequestSink::Syslog(socket, tag) => {
-                let _ = socket.send(
-                    format!("<{}>{tag}[{}]: {line}", 24 + INFO, std::process::id()).as_bytes(),
-                );
-            }
+            _ => request_sink.write_line(&line),
         }
         return;
     }
@@ -309,7 +507,7 @@ pub fn request(record: &RequestRecord<'_>) {
     let bytes = record.bytes.to_string();
     let rss = record.rss_mib.map(|r| r.to_string()).unwrap_or_default();
     let priority = if record.status >= 500 { WARNING } else { INFO };
-    emit(
+    emit_line(
         priority,
         &message,
         &[
@@ -321,6 +519,7 @@ pub fn request(record: &RequestRecord<'_>) {
             ("REMOTE_ADDR", record.remote),
             ("RSS_MIB", &rss),
         ][..if record.rss_mib.is_some() { 7 } else { 6 }],
+        true,
     );
 }
 

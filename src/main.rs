@@ -77,6 +77,16 @@ fn main() {
         date_format: config.log_date.clone(),
         syslog: config.syslog.clone(),
         request_logger: config.req_logger.clone(),
+        encoders: config.log_encoders.clone(),
+        request_encoders: config.log_req_encoders.clone(),
+        routes: config
+            .log_routes
+            .iter()
+            .filter_map(|(name, pattern)| {
+                let destination = config.named_loggers.iter().find(|(n, _)| n == name)?;
+                Some((pattern.clone(), destination.1.clone()))
+            })
+            .collect(),
     });
     for message in &loaded.messages {
         log::info(message);

@@ -1312,3 +1312,61 @@ fn hooks_run_at_their_phases_and_a_failing_one_stops_the_start() {
         "{stderr}"
     );
 }
+
+#[test]
+fn log_encoders_and_routes_to_named_loggers() {
+    let dir = tempfile::tempdir().unwrap();
+    let logfile = dir.path().join("main.log");
+    let errors = dir.path().join("errors.log");
+    let errors_logger = format!("errors file:{}", errors.display());
+    let server = FileLogged::start(
+        &logfile,
+        &[
+            "--logto",
+            logfile.to_str().unwrap(),
+            "--log-encoder",
+            r#"json {"time":${unix},"line":"${msg}"}"#,
+            "--log-encoder",
+            "nl",
+            "--log-req-encoder",
+            "prefix [req] ",
+            "--log-req-encoder",
+            "nl",
+            "--logger",
+            &errors_logger,
+            "--log-route",
+            "errors (error|Traceback)",
+        ],
+    );
+    let log = server.log();
+    let addr = server.addr(&log);
+    assert_eq!(
+        request(
+            addr,
+            "GET /error HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+        )
+        .status,
+        500
+    );
+    request(
+        addr,
+        "GET /fine HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    let log = server.wait_for("[req] rwsgi worker 1: 127.0.0.1 \"GET /fine\" 200");
+    let started = log
+        .lines()
+        .find(|l| l.contains("worker 1 started"))
+        .unwrap();
+    let entry: serde_json::Value = serde_json::from_str(started).unwrap();
+    assert!(entry["time"].as_u64().unwrap() > 1_700_000_000);
+    assert!(entry["line"]
+        .as_str()
+        .unwrap()
+        .starts_with("rwsgi master: worker 1 started"));
+    let routed = std::fs::read_to_string(&errors).unwrap();
+    assert!(
+        routed.contains("GET /error") && routed.contains("Traceback"),
+        "{routed}"
+    );
+    assert!(!routed.contains("GET /fine"), "{routed}");
+}

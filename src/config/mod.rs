@@ -176,6 +176,12 @@ pub struct Config {
     pub req_logger: Option<RequestLogger>,
     pub logformat_strftime: bool,
     pub hooks: crate::hooks::Hooks,
+    pub log_encoders: Vec<String>,
+    pub log_req_encoders: Vec<String>,
+    /// `logger = NAME DESTINATION`.
+    pub named_loggers: Vec<(String, RequestLogger)>,
+    /// `log-route = NAME REGEXP`.
+    pub log_routes: Vec<(String, String)>,
 }
 
 /// Where `req-logger` sends request lines.
@@ -289,6 +295,10 @@ impl Default for Config {
             req_logger: None,
             logformat_strftime: false,
             hooks: crate::hooks::Hooks::default(),
+            log_encoders: Vec::new(),
+            log_req_encoders: Vec::new(),
+            named_loggers: Vec::new(),
+            log_routes: Vec::new(),
         }
     }
 }
@@ -384,6 +394,13 @@ pub fn build(entries: &[Entry]) -> Result<Loaded, ConfigError> {
             continue;
         }
         apply(&mut config, spec, entry)?;
+    }
+    for (name, _) in &config.log_routes {
+        if !config.named_loggers.iter().any(|(n, _)| n == name) {
+            warnings.push(format!(
+                "log-route to an undefined logger '{name}' ignored; define it with 'logger = {name} file:PATH'"
+            ));
+        }
     }
     if config.cheaper >= config.processes {
         config.cheaper = 0;
@@ -637,26 +654,39 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
         "stats-http" => config.stats_http = flag()?,
         "logger" => {
             let value = non_empty(entry, spec)?;
-            match value
-                .split_once(':')
-                .map_or((value.as_str(), ""), |(k, v)| (k, v))
-            {
-                ("file", path) if !path.is_empty() => config.logto = Some(PathBuf::from(path)),
-                ("stdio", _) => {}
-                ("syslog", tag) => {
-                    config.syslog = Some(if tag.is_empty() {
-                        "rwsgi".to_string()
-                    } else {
-                        tag.to_string()
-                    })
+            // `logger = NAME file:/path`: a named logger, used only through log-route.
+            let (name, destination) = match value.split_once(' ') {
+                Some((name, rest)) if !name.contains(':') => (Some(name), rest.trim()),
+                _ => (None, value.as_str()),
+            };
+            let destination = parse_destination(destination).map_err(|m| error(entry, spec, m))?;
+            match (name, destination) {
+                (Some(name), destination) => {
+                    config.named_loggers.push((name.to_string(), destination))
                 }
-                _ => {
-                    return Err(error(
-                        entry,
-                        spec,
-                        "expected file:PATH, stdio or syslog[:TAG]",
-                    ))
-                }
+                (None, RequestLogger::File(path)) => config.logto = Some(path),
+                (None, RequestLogger::Stdio) => {}
+                (None, RequestLogger::Syslog(tag)) => config.syslog = Some(tag),
+            }
+        }
+        "log-route" => {
+            let value = non_empty(entry, spec)?;
+            let (name, pattern) = value
+                .split_once(' ')
+                .map(|(n, p)| (n.to_string(), p.trim().to_string()))
+                .ok_or_else(|| error(entry, spec, "expected NAME REGEXP"))?;
+            regex::Regex::new(&pattern).map_err(|e| error(entry, spec, e))?;
+            config.log_routes.push((name, pattern));
+        }
+        "log-encoder" | "log-req-encoder" => {
+            // Not trimmed at the end: `prefix [app] ` keeps its space.
+            non_empty(entry, spec)?;
+            let value = text().trim_start().to_string();
+            crate::log::encoder::parse(&value).map_err(|m| error(entry, spec, m))?;
+            if spec.name == "log-encoder" {
+                config.log_encoders.push(value);
+            } else {
+                config.log_req_encoders.push(value);
             }
         }
         "log-master" | "http-auto-chunked" | "no-defer-accept" => {
@@ -782,27 +812,7 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
         "log-backupname" => config.log_backupname = Some(PathBuf::from(non_empty(entry, spec)?)),
         "req-logger" => {
             let value = non_empty(entry, spec)?;
-            config.req_logger = Some(
-                match value
-                    .split_once(':')
-                    .map_or((value.as_str(), ""), |(k, v)| (k, v))
-                {
-                    ("file", path) if !path.is_empty() => RequestLogger::File(PathBuf::from(path)),
-                    ("stdio", _) => RequestLogger::Stdio,
-                    ("syslog", tag) => RequestLogger::Syslog(if tag.is_empty() {
-                        "rwsgi".to_string()
-                    } else {
-                        tag.to_string()
-                    }),
-                    _ => {
-                        return Err(error(
-                            entry,
-                            spec,
-                            "expected file:PATH, stdio or syslog[:TAG]",
-                        ))
-                    }
-                },
-            );
+            config.req_logger = Some(parse_destination(&value).map_err(|m| error(entry, spec, m))?);
         }
         "logformat-strftime" => config.logformat_strftime = flag()?,
         "log-reopen"
@@ -821,6 +831,20 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
         debug_assert!(spec.support == options::Support::NoOp);
     }
     Ok(())
+}
+
+/// `file:PATH`, `stdio` or `syslog[:TAG]`, as `logger` and `req-logger` take them.
+fn parse_destination(value: &str) -> Result<RequestLogger, String> {
+    match value.split_once(':').map_or((value, ""), |(k, v)| (k, v)) {
+        ("file", path) if !path.is_empty() => Ok(RequestLogger::File(PathBuf::from(path))),
+        ("stdio", _) => Ok(RequestLogger::Stdio),
+        ("syslog", tag) => Ok(RequestLogger::Syslog(if tag.is_empty() {
+            "rwsgi".to_string()
+        } else {
+            tag.to_string()
+        })),
+        _ => Err("expected file:PATH, stdio or syslog[:TAG]".into()),
+    }
 }
 
 fn seconds(n: u64, entry: &Entry, spec: &OptionSpec) -> Result<Duration, ConfigError> {

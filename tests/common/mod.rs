@@ -143,7 +143,11 @@ pub fn server() -> ServerBuilder {
 pub fn http_address_in(log: &str) -> SocketAddr {
     log.lines()
         .filter_map(|l| l.split("listening on 127.0.0.1:").nth(1))
-        .filter(|rest| rest.ends_with("(http)"))
+        .filter(|rest| {
+            rest.split(' ')
+                .nth(1)
+                .is_some_and(|p| p.starts_with("(http)"))
+        })
         .find_map(|rest| {
             format!("127.0.0.1:{}", rest.split(' ').next()?)
                 .parse()
