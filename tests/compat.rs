@@ -1370,3 +1370,66 @@ fn log_encoders_and_routes_to_named_loggers() {
     );
     assert!(!routed.contains("GET /fine"), "{routed}");
 }
+
+#[test]
+fn cheaper_busyness_follows_busy_time_and_the_listen_queue() {
+    let server = pep3333_builder()
+        .args([
+            "--processes",
+            "4",
+            "--cheaper",
+            "1",
+            "--cheaper-algo",
+            "busyness",
+        ])
+        .args(["--cheaper-overload", "1", "--cheaper-busyness-max", "40"])
+        .args([
+            "--cheaper-busyness-min",
+            "10",
+            "--cheaper-busyness-multiplier",
+            "2",
+        ])
+        .args([
+            "--cheaper-busyness-backlog-alert",
+            "3",
+            "--cheaper-busyness-backlog-step",
+            "2",
+        ])
+        .http()
+        .start();
+    let addr = server.addr();
+    // One client keeps worker 1 busy nearly all the time: busyness, not "all busy", adds one.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let busy_client = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                request(
+                    addr,
+                    "GET /sleep?0.3 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                );
+            }
+        })
+    };
+    server.wait_for_log("cheaper busyness: workers", Duration::from_secs(10));
+    server.wait_for_log("worker 2 started", Duration::from_secs(5));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    busy_client.join().unwrap();
+    server.wait_for_log("cycles; retiring worker", Duration::from_secs(15));
+
+    // Connections piling up in the listen queue start workers at once.
+    let waiting: Vec<_> = (0..12)
+        .map(|_| {
+            std::thread::spawn(move || {
+                request(
+                    addr,
+                    "GET /sleep?1.5 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                )
+            })
+        })
+        .collect();
+    server.wait_for_log("connections waiting; starting", Duration::from_secs(10));
+    for client in waiting {
+        assert_eq!(client.join().unwrap().text(), "slept");
+    }
+}

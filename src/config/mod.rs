@@ -176,12 +176,37 @@ pub struct Config {
     pub req_logger: Option<RequestLogger>,
     pub logformat_strftime: bool,
     pub hooks: crate::hooks::Hooks,
+    /// `cheaper-algo = busyness` (otherwise spare).
+    pub cheaper_busyness: bool,
+    pub busyness: Busyness,
     pub log_encoders: Vec<String>,
     pub log_req_encoders: Vec<String>,
     /// `logger = NAME DESTINATION`.
     pub named_loggers: Vec<(String, RequestLogger)>,
     /// `log-route = NAME REGEXP`.
     pub log_routes: Vec<(String, String)>,
+}
+
+/// The busyness cheaper algorithm's thresholds (uWSGI's defaults).
+#[derive(Debug, Clone)]
+pub struct Busyness {
+    pub max_percent: u64,
+    pub min_percent: u64,
+    pub multiplier: u64,
+    pub backlog_alert: u64,
+    pub backlog_step: usize,
+}
+
+impl Default for Busyness {
+    fn default() -> Self {
+        Busyness {
+            max_percent: 50,
+            min_percent: 25,
+            multiplier: 10,
+            backlog_alert: 33,
+            backlog_step: 1,
+        }
+    }
 }
 
 /// Where `req-logger` sends request lines.
@@ -295,6 +320,8 @@ impl Default for Config {
             req_logger: None,
             logformat_strftime: false,
             hooks: crate::hooks::Hooks::default(),
+            cheaper_busyness: false,
+            busyness: Busyness::default(),
             log_encoders: Vec::new(),
             log_req_encoders: Vec::new(),
             named_loggers: Vec::new(),
@@ -385,7 +412,9 @@ pub fn build(entries: &[Entry]) -> Result<Loaded, ConfigError> {
             warnings.extend(check_plugins(entry, spec)?);
             continue;
         }
-        if spec.name == "cheaper-algo" && non_empty(entry, spec)? != "spare" {
+        if spec.name == "cheaper-algo"
+            && !["spare", "busyness"].contains(&non_empty(entry, spec)?.as_str())
+        {
             warnings.push(format!(
                 "{}: cheaper-algo '{}' is not provided; the spare algorithm is used",
                 entry.origin,
@@ -630,7 +659,12 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
         "cheaper" => config.cheaper = number()? as usize,
         "cheaper-initial" => config.cheaper_initial = Some(number()? as usize),
         "cheaper-step" => config.cheaper_step = (number()? as usize).max(1),
-        "cheaper-algo" => {}
+        "cheaper-algo" => config.cheaper_busyness = non_empty(entry, spec)? == "busyness",
+        "cheaper-busyness-max" => config.busyness.max_percent = number()?,
+        "cheaper-busyness-min" => config.busyness.min_percent = number()?,
+        "cheaper-busyness-multiplier" => config.busyness.multiplier = number()?.max(1),
+        "cheaper-busyness-backlog-alert" => config.busyness.backlog_alert = number()?,
+        "cheaper-busyness-backlog-step" => config.busyness.backlog_step = number()?.max(1) as usize,
         "cheaper-overload" => config.cheaper_overload = seconds(number()?, entry, spec)?,
         "attach-daemon" => config.attach_daemons.push(non_empty(entry, spec)?),
         "mount" => {

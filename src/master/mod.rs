@@ -69,6 +69,8 @@ struct Slot {
     /// cheaper: the request count last seen and when it last changed (or was busy).
     last_requests: u64,
     last_active: Instant,
+    /// cheaper busyness: the worker's busy time at the last cycle.
+    busy_us_seen: u64,
 }
 
 /// A worker finishing its requests before it exits; its slot already has a successor.
@@ -119,6 +121,9 @@ pub struct Master {
     autoreload: Option<(Instant, Vec<ModuleFile>)>,
     /// cron, unique-cron, smart-attach-daemon.
     jobs: jobs::Jobs,
+    /// cheaper busyness: when the current cycle began, and idle cycles in a row.
+    busyness_cycle: Instant,
+    idle_cycles: u64,
 }
 
 /// The first request of a worker running longer than `limit_ms`: (thread, start, what).
@@ -386,6 +391,7 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
             retiring: false,
             harakiri: false,
             harakiri_sigterm: None,
+            busy_us_seen: 0,
             respawn_count: 0,
             harakiri_count: 0,
             cheap: false,
@@ -443,6 +449,8 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
         autoreload,
         next_status: Instant::now() + STATUS_INTERVAL,
         jobs,
+        busyness_cycle: Instant::now(),
+        idle_cycles: 0,
     };
     master.notifier.status("starting workers");
     log::info(&format!(
@@ -653,6 +661,10 @@ impl Master {
 
     fn serve_stats(&self) {
         let Some(server) = &self.stats else { return };
+        server.serve_pending(|| self.stats_document());
+    }
+
+    fn stats_document(&self) -> String {
         let sockets: Vec<stats::SocketStats> = self
             .listeners
             .iter()
@@ -660,6 +672,7 @@ impl Master {
                 name: l.address.to_string(),
                 proto: l.protocol.to_string(),
                 backlog: self.config.listen_backlog,
+                queue: net::queue::listen_queue(l.fd.as_fd(), &l.address).map_or(0, |q| q.0),
             })
             .collect();
         let workers: Vec<stats::WorkerStats> = self
@@ -687,7 +700,7 @@ impl Master {
                 })
             })
             .collect();
-        server.serve_pending(&stats::document(&sockets, &workers));
+        stats::document(&sockets, &workers)
     }
 
     /// READY=1 once every worker has the application loaded and accepts (lazy-apps too).
@@ -795,17 +808,14 @@ impl Master {
             .slots
             .iter()
             .any(|s| !s.cheap && !s.ready && s.pid.is_some());
-        if running > 0 && busy == running && !starting {
-            let mut added = 0;
-            for slot in self.slots.iter_mut().filter(|s| s.cheap && s.pid.is_none()) {
-                if added == self.config.cheaper_step {
-                    break;
-                }
-                slot.cheap = false;
-                slot.respawn_at = Some(now);
-                slot.last_active = now;
-                added += 1;
+        if self.config.cheaper_busyness {
+            if !starting {
+                self.busyness_check(now, running);
             }
+            return;
+        }
+        if running > 0 && busy == running && !starting {
+            let added = self.wake_cheap_slots(self.config.cheaper_step, now);
             if added > 0 {
                 log::info(&format!(
                     "cheaper: all {running} worker(s) busy; starting {added} more"
@@ -828,6 +838,95 @@ impl Master {
                 self.slots[index].cheap = true;
                 self.retire_slot(index, true);
             }
+        }
+    }
+
+    /// Lets up to `count` resting (cheap) slots fork again; returns how many.
+    fn wake_cheap_slots(&mut self, count: usize, now: Instant) -> usize {
+        let mut added = 0;
+        for slot in self.slots.iter_mut().filter(|s| s.cheap && s.pid.is_none()) {
+            if added == count {
+                break;
+            }
+            slot.cheap = false;
+            slot.respawn_at = Some(now);
+            slot.last_active = now;
+            added += 1;
+        }
+        added
+    }
+
+    /// uWSGI's busyness algorithm: every cheaper-overload seconds, the share of that time
+    /// the workers spent serving; above the maximum, more workers; below the minimum for
+    /// `multiplier` cycles in a row, one fewer. A full listen queue adds workers at once.
+    fn busyness_check(&mut self, now: Instant, running: usize) {
+        let thresholds = self.config.busyness.clone();
+        let queued: u64 = self
+            .listeners
+            .iter()
+            .filter_map(|l| net::queue::listen_queue(l.fd.as_fd(), &l.address))
+            .map(|(waiting, _)| u64::from(waiting))
+            .sum();
+        if queued > thresholds.backlog_alert {
+            let added = self.wake_cheap_slots(thresholds.backlog_step, now);
+            if added > 0 {
+                log::info(&format!(
+                    "cheaper busyness: {queued} connections waiting; starting {added} more worker(s)"
+                ));
+            }
+            return;
+        }
+        let cycle = now.duration_since(self.busyness_cycle);
+        if cycle < self.config.cheaper_overload {
+            return;
+        }
+        self.busyness_cycle = now;
+        let mut busy_total = 0u64;
+        let mut counted = 0u64;
+        for slot in &mut self.slots {
+            let (Some(_), Some(entry), true) = (slot.pid, slot.entry, slot.ready) else {
+                continue;
+            };
+            let busy = self
+                .board
+                .entry(entry)
+                .busy_us
+                .load(std::sync::atomic::Ordering::Relaxed);
+            busy_total += busy.saturating_sub(slot.busy_us_seen);
+            slot.busy_us_seen = busy;
+            counted += 1;
+        }
+        if counted == 0 {
+            return;
+        }
+        let percent = busy_total * 100 / (counted * cycle.as_micros().max(1) as u64);
+        if percent > thresholds.max_percent {
+            self.idle_cycles = 0;
+            let added = self.wake_cheap_slots(self.config.cheaper_step, now);
+            if added > 0 {
+                log::info(&format!(
+                    "cheaper busyness: workers {percent}% busy; starting {added} more"
+                ));
+            }
+        } else if percent < thresholds.min_percent {
+            self.idle_cycles += 1;
+            if self.idle_cycles >= thresholds.multiplier && running > self.config.cheaper {
+                self.idle_cycles = 0;
+                let last = self
+                    .slots
+                    .iter()
+                    .rposition(|s| s.pid.is_some() && s.ready && !s.cheap);
+                if let Some(index) = last {
+                    log::info(&format!(
+                        "cheaper busyness: workers {percent}% busy for {} cycles; retiring worker {}",
+                        thresholds.multiplier, self.slots[index].id
+                    ));
+                    self.slots[index].cheap = true;
+                    self.retire_slot(index, true);
+                }
+            }
+        } else {
+            self.idle_cycles = 0;
         }
     }
 
@@ -993,6 +1092,7 @@ impl Master {
             retiring: false,
             harakiri: false,
             harakiri_sigterm: None,
+            busy_us_seen: 0,
             respawn_count: 0,
             harakiri_count: 0,
             cheap: false,
@@ -1084,6 +1184,7 @@ impl Master {
                 slot.respawn_at = None;
                 slot.harakiri = false;
                 slot.harakiri_sigterm = None;
+                slot.busy_us_seen = 0;
                 slot.respawn_count += 1;
                 log::info(&format!("worker {id} started (pid {child})"));
             }

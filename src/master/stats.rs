@@ -37,6 +37,8 @@ pub struct SocketStats {
     pub name: String,
     pub proto: String,
     pub backlog: i32,
+    /// Connections waiting in the accept queue now.
+    pub queue: u32,
 }
 
 impl StatsServer {
@@ -91,8 +93,10 @@ impl StatsServer {
     }
 
     /// Answers every waiting connection with `document`.
-    pub fn serve_pending(&self, document: &str) {
+    /// Answers every waiting client; the document is built only when there is one.
+    pub fn serve_pending(&self, document: impl Fn() -> String) {
         while let Ok((client, _)) = self.listener.accept() {
+            let document = document();
             let _ = client.set_nonblocking(false);
             let _ = client.set_write_timeout(Some(std::time::Duration::from_millis(200)));
             let mut client = std::fs::File::from(std::os::fd::OwnedFd::from(client));
@@ -136,6 +140,7 @@ fn memory(pid: i32) -> (u64, u64) {
 
 /// uWSGI's stats document.
 pub fn document(sockets: &[SocketStats], workers: &[WorkerStats]) -> String {
+    let queued: u32 = sockets.iter().map(|s| s.queue).sum();
     let cwd = std::env::current_dir()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
@@ -143,9 +148,10 @@ pub fn document(sockets: &[SocketStats], workers: &[WorkerStats]) -> String {
         .iter()
         .map(|s| {
             format!(
-                "{{\"name\":{},\"proto\":{},\"queue\":0,\"max_queue\":{},\"shared\":0,\"can_offload\":0}}",
+                "{{\"name\":{},\"proto\":{},\"queue\":{},\"max_queue\":{},\"shared\":0,\"can_offload\":0}}",
                 json_string(&s.name),
                 json_string(&s.proto),
+                s.queue,
                 s.backlog
             )
         })
@@ -179,8 +185,9 @@ pub fn document(sockets: &[SocketStats], workers: &[WorkerStats]) -> String {
         })
         .collect();
     format!(
-        "{{\"version\":{},\"listen_queue\":0,\"listen_queue_errors\":0,\"signal_queue\":0,\"load\":0,\"pid\":{},\"uid\":{},\"gid\":{},\"cwd\":{},\"locks\":[],\"sockets\":[{}],\"workers\":[{}]}}\n",
+        "{{\"version\":{},\"listen_queue\":{},\"listen_queue_errors\":0,\"signal_queue\":0,\"load\":0,\"pid\":{},\"uid\":{},\"gid\":{},\"cwd\":{},\"locks\":[],\"sockets\":[{}],\"workers\":[{}]}}\n",
         json_string(concat!(env!("CARGO_PKG_VERSION"), "-rwsgi")),
+        queued,
         std::process::id(),
         nix::unistd::getuid(),
         nix::unistd::getgid(),

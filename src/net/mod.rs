@@ -6,6 +6,8 @@
 //! sockets to configuration, what vacuum may unlink. Must not: accept connections (workers
 //! do) or unlink, chmod or re-bind a socket it did not create.
 
+pub mod queue;
+
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
