@@ -3,6 +3,7 @@
 //!
 //! Must not: hold process-wide state of its own; each module's header says what it owns.
 
+pub mod alarms;
 pub mod config;
 pub mod hooks;
 pub mod log;

@@ -216,6 +216,7 @@ fn emit(priority: u8, message: &str, fields: &[(&str, &str)]) {
 }
 
 fn emit_line(priority: u8, message: &str, fields: &[(&str, &str)], request: bool) {
+    crate::alarms::check_log_line(message);
     let sink = SINK.get();
     if let Some(sink) = sink.filter(|s| !s.routes.is_empty()) {
         let text = format!("rwsgi {}: {message}", label());

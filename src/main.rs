@@ -60,6 +60,7 @@ fn main() {
             let _ = nix::unistd::dup2_stdin(&null);
         }
     }
+    rwsgi::alarms::init(config.alarms.clone(), &config.log_alarms, config.alarm_freq);
     log::set_file_options(
         config.logfile_mode,
         config.log_maxsize,

@@ -1433,3 +1433,63 @@ fn cheaper_busyness_follows_busy_time_and_the_listen_queue() {
         assert_eq!(client.join().unwrap().text(), "slept");
     }
 }
+
+#[test]
+fn alarms_for_log_lines_segfaults_and_full_listen_queues() {
+    let dir = tempfile::tempdir().unwrap();
+    let raised = dir.path().join("raised.txt");
+    let alarm = format!("ops cmd:cat >> {}", raised.display());
+    let server = pep3333_server(&[
+        "--alarm",
+        &alarm,
+        "--alarm",
+        "pager curl:http://pager.example/",
+        "--alarm-log",
+        "ops Traceback",
+        "--alarm-segfault",
+        "ops",
+        "--alarm-backlog",
+        "ops",
+        "--alarm-freq",
+        "1",
+        "--listen",
+        "2",
+    ]);
+    let log = server.log();
+    assert!(
+        log.contains("alarm not honoured: alarm type 'curl' is not provided"),
+        "{log}"
+    );
+    let read = || std::fs::read_to_string(&raised).unwrap_or_default();
+    let wait_for = |needle: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !read().contains(needle) {
+            assert!(Instant::now() < deadline, "no {needle:?} in {:?}", read());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    assert_eq!(server.get("/error").status, 500);
+    wait_for("Traceback");
+    std::thread::sleep(Duration::from_millis(1100));
+    let mut crashing = connect(server.addr());
+    crashing
+        .write_all(b"GET /segfault HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let _ = std::io::Read::read_to_end(&mut crashing, &mut Vec::new());
+    wait_for("killed by SIGSEGV");
+    server.wait_for_log("worker 1 started (pid", Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(1100));
+    // One request holds the only worker; connections pile up in a backlog of 2.
+    let addr = server.addr();
+    let holder = std::thread::spawn(move || {
+        request(
+            addr,
+            "GET /sleep?3 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        )
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let waiting: Vec<_> = (0..4).map(|_| connect(addr)).collect();
+    wait_for("listen queue of 127.0.0.1:");
+    drop(waiting);
+    let _ = holder.join();
+}

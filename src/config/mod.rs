@@ -178,6 +178,12 @@ pub struct Config {
     pub hooks: crate::hooks::Hooks,
     /// `cheaper-algo = busyness` (otherwise spare).
     pub cheaper_busyness: bool,
+    pub alarms: Vec<crate::alarms::AlarmSpec>,
+    pub alarm_freq: Duration,
+    /// (alarm names, pattern) for log lines.
+    pub log_alarms: Vec<(Vec<String>, String)>,
+    pub alarm_segfault: Vec<String>,
+    pub alarm_backlog: Vec<String>,
     pub busyness: Busyness,
     pub log_encoders: Vec<String>,
     pub log_req_encoders: Vec<String>,
@@ -321,6 +327,11 @@ impl Default for Config {
             logformat_strftime: false,
             hooks: crate::hooks::Hooks::default(),
             cheaper_busyness: false,
+            alarms: Vec::new(),
+            alarm_freq: Duration::from_secs(3),
+            log_alarms: Vec::new(),
+            alarm_segfault: Vec::new(),
+            alarm_backlog: Vec::new(),
             busyness: Busyness::default(),
             log_encoders: Vec::new(),
             log_req_encoders: Vec::new(),
@@ -412,6 +423,15 @@ pub fn build(entries: &[Entry]) -> Result<Loaded, ConfigError> {
             warnings.extend(check_plugins(entry, spec)?);
             continue;
         }
+        if spec.name == "alarm" {
+            match crate::alarms::parse_alarm(&non_empty(entry, spec)?) {
+                Ok(alarm) => config.alarms.push(alarm),
+                Err(message) => {
+                    warnings.push(format!("{}: alarm not honoured: {message}", entry.origin))
+                }
+            }
+            continue;
+        }
         if spec.name == "cheaper-algo"
             && !["spare", "busyness"].contains(&non_empty(entry, spec)?.as_str())
         {
@@ -423,6 +443,19 @@ pub fn build(entries: &[Entry]) -> Result<Loaded, ConfigError> {
             continue;
         }
         apply(&mut config, spec, entry)?;
+    }
+    let referenced = config
+        .log_alarms
+        .iter()
+        .flat_map(|(names, _)| names.iter())
+        .chain(&config.alarm_segfault)
+        .chain(&config.alarm_backlog);
+    for name in referenced {
+        if !config.alarms.iter().any(|a| &a.name == name) {
+            warnings.push(format!(
+                "alarm '{name}' is not defined (or not honoured); define it with 'alarm = {name} cmd:COMMAND'"
+            ));
+        }
     }
     for (name, _) in &config.log_routes {
         if !config.named_loggers.iter().any(|(n, _)| n == name) {
@@ -660,6 +693,14 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
         "cheaper-initial" => config.cheaper_initial = Some(number()? as usize),
         "cheaper-step" => config.cheaper_step = (number()? as usize).max(1),
         "cheaper-algo" => config.cheaper_busyness = non_empty(entry, spec)? == "busyness",
+        "alarm-freq" => config.alarm_freq = seconds(number()?, entry, spec)?,
+        "alarm-log" => config.log_alarms.push(
+            crate::alarms::parse_log_alarm(&non_empty(entry, spec)?)
+                .map_err(|m| error(entry, spec, m))?,
+        ),
+        "alarm-segfault" => config.alarm_segfault.push(non_empty(entry, spec)?),
+        "alarm-backlog" => config.alarm_backlog.push(non_empty(entry, spec)?),
+        "alarm" => unreachable!("alarms are read in build"),
         "cheaper-busyness-max" => config.busyness.max_percent = number()?,
         "cheaper-busyness-min" => config.busyness.min_percent = number()?,
         "cheaper-busyness-multiplier" => config.busyness.multiplier = number()?.max(1),

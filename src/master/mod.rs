@@ -1217,6 +1217,11 @@ impl Master {
                     code == EXIT_NO_APP,
                 ),
                 WaitStatus::Signaled(pid, signal, _) => {
+                    if signal == Signal::SIGSEGV {
+                        for name in &self.config.alarm_segfault {
+                            crate::alarms::raise(name, &format!("process {pid} killed by SIGSEGV"));
+                        }
+                    }
                     (pid, format!("killed by {signal}"), true, false)
                 }
                 _ => continue,
@@ -1320,6 +1325,22 @@ impl Master {
         self.cheaper_check();
         if matches!(self.stopping, Stopping::No) {
             self.jobs.tick();
+        }
+        if !self.config.alarm_backlog.is_empty() {
+            for listener in &self.listeners {
+                let queue = net::queue::listen_queue(listener.fd.as_fd(), &listener.address);
+                if let Some((waiting, limit)) = queue.filter(|(w, l)| *l > 0 && w >= l) {
+                    for name in &self.config.alarm_backlog {
+                        crate::alarms::raise(
+                            name,
+                            &format!(
+                                "listen queue of {} full ({waiting}/{limit})",
+                                listener.address
+                            ),
+                        );
+                    }
+                }
+            }
         }
         crate::log::rotate_if_needed();
         crate::log::reopen_if_moved();

@@ -153,6 +153,9 @@ def application(environ, start_response):
             "colorsys": "colorsys" in sys.modules,
             "uid": os.getuid(),
         }).encode())
+    if path == "/segfault":
+        import ctypes
+        ctypes.string_at(0)
     if path == "/exit":
         os._exit(3)
     if path == "/big":
