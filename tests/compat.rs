@@ -46,7 +46,7 @@ fn loop_engines_are_refused_with_a_reason_and_the_app_still_serves() {
     let dir = tempfile::tempdir().unwrap();
     let ini = write_ini(
         dir.path(),
-        "plugins = python3,gevent\ngevent = 100\nemperor = /etc/uwsgi/vassals\n",
+        "plugins = python3,gevent\ngevent = 100\nemperor = /etc/uwsgi/vassals\nplugins = sentry\npost-buffering = true\n",
     );
     let server = server()
         .args(["--ini", ini.to_str().unwrap()])
@@ -65,6 +65,10 @@ fn loop_engines_are_refused_with_a_reason_and_the_app_still_serves() {
     );
     assert!(
         log.contains("option 'emperor' is not honoured: use the template units"),
+        "{log}"
+    );
+    assert!(
+        log.contains("compat.ini:7: plugin 'sentry' is not honoured"),
         "{log}"
     );
     assert_eq!(server.get("/ok").status, 200);

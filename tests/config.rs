@@ -182,7 +182,6 @@ fn invalid_values_are_fatal_with_file_line_and_option() {
             "http-socket = 127.0.0.1:notaport",
             "'notaport' is not a port number",
         ),
-        ("plugins = php", "plugin 'php' is not available"),
         ("threads = 0", "must be at least 1"),
     ];
     for (line, message) in cases {

@@ -420,7 +420,7 @@ pub fn build(entries: &[Entry]) -> Result<Loaded, ConfigError> {
             continue;
         }
         if spec.name == "plugins" {
-            warnings.extend(check_plugins(entry, spec)?);
+            warnings.extend(check_plugins(entry));
             continue;
         }
         if spec.name == "alarm" {
@@ -989,6 +989,12 @@ fn parse_bytes(entry: &Entry) -> Result<u64, String> {
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
+    // uWSGI reads sizes with strtol: `post-buffering = true` (seen in real files) is 1.
+    match value.as_str() {
+        "true" | "yes" | "on" => return Ok(1),
+        "false" | "no" | "off" => return Ok(0),
+        _ => {}
+    }
     let (digits, multiplier) = match value.chars().last() {
         Some('k') => (&value[..value.len() - 1], 1u64 << 10),
         Some('m') => (&value[..value.len() - 1], 1 << 20),
@@ -1044,7 +1050,7 @@ const DEFAULT_LOG_DATE: &str = "%a %b %e %H:%M:%S %Y";
 
 /// Plugins that are built in pass; loop engines warn (not honoured); another language's
 /// plugin is fatal, since the application could not run.
-fn check_plugins(entry: &Entry, spec: &OptionSpec) -> Result<Vec<String>, ConfigError> {
+fn check_plugins(entry: &Entry) -> Vec<String> {
     let mut warnings = Vec::new();
     for plugin in entry.value.as_deref().unwrap_or("").split(',') {
         let plugin = plugin.trim();
@@ -1053,7 +1059,17 @@ fn check_plugins(entry: &Entry, spec: &OptionSpec) -> Result<Vec<String>, Config
             || plugin == "python3"
             || plugin.starts_with("python3")
                 && plugin[7..].chars().all(|c| c.is_ascii_digit() || c == '_');
-        let built_in = matches!(plugin, "http" | "logfile" | "router_static" | "corerouter");
+        let built_in = matches!(
+            plugin,
+            "http"
+                | "logfile"
+                | "syslog"
+                | "router_static"
+                | "router_redirect"
+                | "router_rewrite"
+                | "corerouter"
+                | "cheaper_busyness"
+        );
         let loop_engine = matches!(
             plugin,
             "gevent" | "ugreen" | "greenlet" | "asyncio" | "tornado"
@@ -1064,14 +1080,13 @@ fn check_plugins(entry: &Entry, spec: &OptionSpec) -> Result<Vec<String>, Config
                 entry.origin
             ));
         } else if !is_python && !built_in {
-            return Err(error(
-                entry,
-                spec,
-                format!("plugin '{plugin}' is not available: rwsgi serves Python WSGI applications only"),
+            warnings.push(format!(
+                "{}: plugin '{plugin}' is not honoured: rwsgi serves Python 3 WSGI applications with its built-in features only",
+                entry.origin
             ));
         }
     }
-    Ok(warnings)
+    warnings
 }
 
 #[cfg(test)]

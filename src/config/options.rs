@@ -162,7 +162,7 @@ pub static OPTIONS: &[OptionSpec] = &[
         "request log line with uWSGI variables: %(method) %(uri) %(status) %(msecs) %(micros) %(size) %(addr) %(pid) %(wid) %(proto) %(host) %(uagent) %(referer) %(epoch) %(ltime)"),
     // Accepted for compatibility.
     opt!("plugins", ["plugin"], Ignored, "", "LIST", NoOp,
-        "accepted for python, http, logfile and router_static plugins: they are built in"),
+        "accepted for the python3 plugins and the built-in http, logfile, syslog, router and cheaper_busyness ones; any other plugin (php, pypy, sentry, a .so) warns that it is not honoured"),
     opt!("die-on-term", [], Flag, "true", "", NoOp,
         "accepted: SIGTERM always means graceful stop in rwsgi"),
     opt!("single-interpreter", [], Flag, "true", "", NoOp,
