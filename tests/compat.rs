@@ -1129,14 +1129,14 @@ fn no_default_app_answers_404_outside_mounts() {
 }
 
 #[test]
-fn values_from_files_and_commands_and_the_busyness_algorithm_warns() {
+fn values_from_files_and_commands_and_unprovided_features_warn() {
     let dir = tempfile::tempdir().unwrap();
     let secret = dir.path().join("secret");
     std::fs::write(&secret, "from-a-file\n").unwrap();
     let ini = write_ini(
         dir.path(),
         &format!(
-            "env = SECRET=@({})\nenv = MADE=@(exec://echo made-by-sh)\ncheaper-algo = busyness\ncheaper-busyness-max = 50\n",
+            "env = SECRET=@({})\nenv = MADE=@(exec://echo made-by-sh)\ncheaper-algo = backlog\ncache2 = name=mycache,items=100\n",
             secret.display()
         ),
     );
@@ -1149,12 +1149,12 @@ fn values_from_files_and_commands_and_the_busyness_algorithm_warns() {
     let log = server.log();
     assert!(
         log.contains(
-            "compat.ini:6: cheaper-algo 'busyness' is not provided; the spare algorithm is used"
+            "compat.ini:6: cheaper-algo 'backlog' is not provided; the spare algorithm is used"
         ),
         "{log}"
     );
     assert!(
-        log.contains("compat.ini:7: option 'cheaper-busyness-max' is not honoured"),
+        log.contains("compat.ini:7: option 'cache2' is not honoured"),
         "{log}"
     );
 
