@@ -381,6 +381,13 @@ pub fn build(entries: &[Entry]) -> Result<Loaded, ConfigError> {
     let mut warnings = Vec::new();
     let mut messages = Vec::new();
     for entry in entries {
+        if key_is_conflict_marker(&entry.key, entry.value.as_deref()) {
+            warnings.push(format!(
+                "{}: git merge conflict marker ignored: the file has an unresolved conflict; the lines of both sides are read",
+                entry.origin
+            ));
+            continue;
+        }
         let Some(spec) = options::find(&entry.key) else {
             let hint = options::suggest(&entry.key)
                 .map(|s| format!("; did you mean '{s}'?"))
@@ -418,6 +425,23 @@ pub fn build(entries: &[Entry]) -> Result<Loaded, ConfigError> {
                 ));
             }
             continue;
+        }
+        if matches!(spec.name, "module" | "callable" | "wsgi-file") {
+            if let Some(value) = entry.value.as_deref() {
+                let kept = without_inline_comment(value.trim());
+                if kept != value.trim() {
+                    // A Python module or callable name never contains a blank; uWSGI would
+                    // read the comment as part of the name and fail to load the app.
+                    warnings.push(format!(
+                        "{}: inline comment after '{}' ignored (uWSGI would take it as part of the value)",
+                        entry.origin, spec.name
+                    ));
+                    let mut trimmed = entry.clone();
+                    trimmed.value = Some(kept.to_string());
+                    apply(&mut config, spec, &trimmed)?;
+                    continue;
+                }
+            }
         }
         if spec.name == "plugins" {
             warnings.extend(check_plugins(entry));
@@ -475,6 +499,12 @@ pub fn build(entries: &[Entry]) -> Result<Loaded, ConfigError> {
         warnings,
         messages,
     })
+}
+
+fn key_is_conflict_marker(key: &str, value: Option<&str>) -> bool {
+    key.starts_with("<<<<<<<")
+        || key.starts_with(">>>>>>>")
+        || (key.is_empty() && value.is_some_and(|v| v.starts_with("======")))
 }
 
 /// Checks that need the whole configuration, run after `build` when the server is to start.
@@ -772,8 +802,11 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
         }
         "log-x-forwarded-for" => config.log_x_forwarded_for = flag()?,
         "auto-procname" => config.auto_procname |= flag()?,
-        "procname-prefix" => {
+        "procname-prefix" | "procname-prefix-spaced" => {
             config.procname_prefix = entry.value.clone().unwrap_or_default();
+            if spec.name == "procname-prefix-spaced" {
+                config.procname_prefix.push(' ');
+            }
             config.auto_procname = true;
         }
         name if crate::hooks::Phase::of_option(name).is_some() => {
@@ -968,10 +1001,7 @@ fn parse_number(entry: &Entry) -> Result<u64, String> {
         None | Some("") => return Ok(1),
         Some(v) => v,
     };
-    let without_comment = value
-        .split_once([' ', '\t'])
-        .filter(|(_, rest)| rest.trim_start().starts_with(['#', ';']))
-        .map_or(value, |(number, _)| number);
+    let without_comment = without_inline_comment(value);
     match without_comment.to_ascii_lowercase().as_str() {
         "true" | "yes" | "on" => return Ok(1),
         "false" | "no" | "off" => return Ok(0),
@@ -982,13 +1012,18 @@ fn parse_number(entry: &Entry) -> Result<u64, String> {
         .map_err(|_| "expected a whole number".to_string())
 }
 
+/// `32768  # bigger headers` -> `32768`: uWSGI reads numbers with strtol, which stops at
+/// the first blank, so real files carry such comments on numbers and sizes.
+fn without_inline_comment(value: &str) -> &str {
+    value
+        .split_once([' ', '\t'])
+        .filter(|(_, rest)| rest.trim_start().starts_with(['#', ';']))
+        .map_or(value, |(number, _)| number)
+}
+
 fn parse_bytes(entry: &Entry) -> Result<u64, String> {
-    let value = entry
-        .value
-        .as_deref()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let value =
+        without_inline_comment(entry.value.as_deref().unwrap_or("").trim()).to_ascii_lowercase();
     // uWSGI reads sizes with strtol: `post-buffering = true` (seen in real files) is 1.
     match value.as_str() {
         "true" | "yes" | "on" => return Ok(1),
@@ -1149,6 +1184,23 @@ mod tests {
                 .starts_with("app.ini:5: unknown option 'procesess'"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn real_file_quirks_start_with_warnings() {
+        let loaded = build(&[
+            entry("buffer-size", Some("32768  # bigger requests")),
+            entry("module", Some("app:app ;the file, then the variable")),
+            entry("<<<<<<< HEAD", None),
+            entry("procname-prefix-spaced", Some("shop")),
+        ])
+        .unwrap();
+        assert_eq!(loaded.config.buffer_size, 32768);
+        assert_eq!(loaded.config.module.as_deref(), Some("app"));
+        assert_eq!(loaded.config.callable, "app");
+        assert_eq!(loaded.config.procname_prefix, "shop ");
+        assert!(loaded.warnings[0].contains("inline comment after 'module' ignored"));
+        assert!(loaded.warnings[1].contains("merge conflict marker"));
     }
 
     #[test]
