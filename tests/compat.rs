@@ -1044,6 +1044,19 @@ fn master_as_root_drops_privileges_only_in_workers() {
     );
     let process = parse_json(&server.get("/process").text());
     assert_eq!(process["uid"], 65534, "the worker runs as nobody");
+    // The parent-death signal survives the change of user: no orphan outlives the master.
+    let worker = server.get("/pid").text();
+    drop(server);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::fs::read_to_string(format!("/proc/{worker}/stat"))
+        .is_ok_and(|stat| !stat.contains(") Z "))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "worker {worker} outlived its master"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]

@@ -48,3 +48,12 @@ pub fn reset_in_child() {
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
 }
+
+/// After a worker changes its user (master-as-root): the kernel clears the parent-death
+/// signal on a change of credentials, so it is set again; a master already gone means exit.
+pub fn die_with_master_again(master: nix::unistd::Pid) {
+    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    if nix::unistd::getppid() != master {
+        std::process::exit(1);
+    }
+}

@@ -273,6 +273,7 @@ pub fn run(
     if config.master_as_root {
         // Still single-threaded (no runtime, no Python thread yet), so the drop covers every
         // thread this worker will have.
+        let master = nix::unistd::getppid();
         let dropped = crate::privileges::resolve(config).and_then(|target| {
             crate::privileges::drop_to(&target, &config.capabilities, config.no_new_privileges)
         });
@@ -280,6 +281,7 @@ pub fn run(
             crate::log::error(&format!("cannot drop privileges: {message}"));
             std::process::exit(1);
         }
+        crate::master::signals::die_with_master_again(master);
     }
     crate::systemd::forget_in_child();
     interpreter::forget_environment(&crate::systemd::MASTER_ONLY_VARIABLES);
