@@ -29,7 +29,12 @@ SCENARIOS = {
     "big": ("/big", [], False),
     "post": ("/echo", ["-s", os.path.join(HERE, "post.lua")], False),
     "nginx-hello": ("/", [], True),
+    # The same offered load for every server (examples/fixed_rate.rs, open loop): latency
+    # that wrk's closed loop at saturation cannot show.
+    "hello-rate": ("/", [], False),
 }
+
+FIXED_RATE = os.path.join(ROOT, "target", "release", "examples", "fixed_rate")
 
 
 def free_port():
@@ -84,6 +89,21 @@ def cpu_ns(pid):
         except OSError:
             pass
     return total
+
+
+def user_system_ticks(pid):
+    """(user, system) clock ticks of every thread in the tree: which side the CPU went to."""
+    user = system = 0
+    for p in tree(pid):
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                user += int(fields[11])
+                system += int(fields[12])
+        except OSError:
+            pass
+    return user, system
 
 
 def pss_mib(pid):
@@ -187,6 +207,14 @@ def run_wrk(port, path, extra, duration, connections):
     return result
 
 
+def run_fixed_rate(port, path, duration, connections, rate):
+    cmd = [FIXED_RATE, f"127.0.0.1:{port}", str(rate), str(connections), str(duration), path]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
+    result = json.loads(out)
+    result["errors"] = result.get("errors", 0)
+    return result
+
+
 def measure(name, scenario, args, workdir):
     path, extra, via_nginx = SCENARIOS[scenario]
     port, nginx_port = free_port(), free_port()
@@ -211,10 +239,18 @@ def measure(name, scenario, args, workdir):
             target = nginx_port
         run_wrk(target, path, extra, 1, args.connections)  # warm-up
         before = cpu_ns(server.pid)
-        result = run_wrk(target, path, extra, args.duration, args.connections)
+        ticks_before = user_system_ticks(server.pid)
+        if scenario == "hello-rate":
+            result = run_fixed_rate(target, path, args.duration, args.connections, args.rate)
+        else:
+            result = run_wrk(target, path, extra, args.duration, args.connections)
         used = cpu_ns(server.pid) - before
+        ticks_after = user_system_ticks(server.pid)
+        user = ticks_after[0] - ticks_before[0]
+        system = ticks_after[1] - ticks_before[1]
         cell.update(result)
         cell["cpu_us_per_req"] = round(used / 1000 / max(result["requests"], 1), 2)
+        cell["kernel_pct"] = round(100 * system / max(user + system, 1))
         return cell
     finally:
         if nginx:
@@ -236,20 +272,21 @@ def median(values):
 
 def table(results, servers, scenarios, baseline):
     lines = ["| scenario | server | req/s | x " + baseline + " | p50 ms | p99 ms | CPU µs/req | x " + baseline
-             + " | errors | conns answered | PSS MiB |", "|" + "---|" * 11]
+             + " | kernel % | errors | conns answered | PSS MiB |", "|" + "---|" * 12]
     for scenario in scenarios:
         base = results.get(scenario, {}).get(baseline, {})
         for server in servers:
             c = results.get(scenario, {}).get(server, {})
             if "rps" not in c:
-                lines.append(f"| {scenario} | {server} | {c.get('error', 'n/a')} |" + " |" * 9)
+                lines.append(f"| {scenario} | {server} | {c.get('error', 'n/a')} |" + " |" * 10)
                 continue
             ratio = c["rps"] / base["rps"] if base.get("rps") else None
             cpu_ratio = c["cpu_us_per_req"] / base["cpu_us_per_req"] if base.get("cpu_us_per_req") else None
             fmt = lambda v, f="{:.2f}": "" if v is None else f.format(v)
             lines.append(
                 f"| {scenario} | {server} | {c['rps']:.0f} | {fmt(ratio)} | {fmt(c['p50_ms'])} | {fmt(c['p99_ms'])} "
-                f"| {c['cpu_us_per_req']:.1f} | {fmt(cpu_ratio)} | {c['errors']} | {c.get('conns_answered', '')} "
+                f"| {c['cpu_us_per_req']:.1f} | {fmt(cpu_ratio)} | {c.get('kernel_pct', '')} | {c['errors']} "
+                f"| {c.get('conns_answered', '')} "
                 f"| {c.get('pss_mib', '')} |")
     return "\n".join(lines)
 
@@ -293,6 +330,8 @@ def chart(results, servers, scenarios, baseline, path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--servers", default="rwsgi,uwsgi,gunicorn,granian,bjoern")
+    ap.add_argument("--rate", type=int, default=10000,
+                    help="offered load of the hello-rate scenario, requests per second")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
     ap.add_argument("--duration", type=int, default=5, help="seconds of wrk per cell")
     ap.add_argument("--rounds", type=int, default=1, help="rounds; servers alternate order, medians reported")
