@@ -75,7 +75,13 @@ fn main() {
     );
 }
 
-fn run(address: &str, path: &str, first: Instant, interval: Duration, duration: Duration) -> Outcome {
+fn run(
+    address: &str,
+    path: &str,
+    first: Instant,
+    interval: Duration,
+    duration: Duration,
+) -> Outcome {
     let mut outcome = Outcome {
         latencies_us: Vec::new(),
         errors: 0,
@@ -104,7 +110,10 @@ fn run(address: &str, path: &str, first: Instant, interval: Duration, duration: 
             }
         }
         let reused = outcome.latencies_us.len() as u64 + outcome.errors > 0;
-        let mut result = exchange(stream.as_mut().expect("connected above"), request.as_bytes());
+        let mut result = exchange(
+            stream.as_mut().expect("connected above"),
+            request.as_bytes(),
+        );
         if result.is_err() && reused {
             // A kept-alive connection the server closed in between (as uWSGI's http-socket
             // does after each response): one retry on a new connection, as clients do.

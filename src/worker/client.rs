@@ -87,11 +87,17 @@ impl ClientSocket {
         }
     }
 
+    /// `drained` says, from a successful result, that the socket has nothing more to give
+    /// now (a read shorter than asked): the readiness is then cleared, so the next read waits
+    /// for epoll's next edge instead of first trying a recv that would fail with EAGAIN.
+    /// Data that arrives later raises a new edge, and tokio's readiness tick keeps an event
+    /// seen in between from being cleared.
     fn poll_io<R>(
         &mut self,
         cx: &mut Context<'_>,
         interest: Interest,
         mut op: impl FnMut(&Socket) -> io::Result<R>,
+        drained: impl Fn(&R) -> bool,
     ) -> Poll<io::Result<R>> {
         loop {
             if let Inner::Plain(socket) = &self.inner {
@@ -109,6 +115,9 @@ impl ClientSocket {
                 ready!(fd.poll_write_ready(cx))?
             };
             if let Ok(result) = guard.try_io(|inner| op(inner.get_ref())) {
+                if result.as_ref().is_ok_and(&drained) {
+                    guard.clear_ready();
+                }
                 return Poll::Ready(result);
             }
         }
@@ -131,7 +140,13 @@ impl AsyncRead for ClientSocket {
         // SAFETY: recv(2) only writes into the uninitialised tail it is given and reports
         // how many bytes it wrote; exactly those are marked initialised and filled below.
         let unfilled = unsafe { buf.unfilled_mut() };
-        let n = ready!(this.poll_io(cx, Interest::READABLE, |s| s.recv(&mut *unfilled)))?;
+        let asked = unfilled.len();
+        let n = ready!(this.poll_io(
+            cx,
+            Interest::READABLE,
+            |s| s.recv(&mut *unfilled),
+            |n| *n > 0 && *n < asked
+        ))?;
         // SAFETY: recv wrote `n` bytes at the start of the unfilled region.
         unsafe { buf.assume_init(n) };
         buf.advance(n);
@@ -146,7 +161,7 @@ impl AsyncWrite for ClientSocket {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         self.get_mut()
-            .poll_io(cx, Interest::WRITABLE, |s| s.send(data))
+            .poll_io(cx, Interest::WRITABLE, |s| s.send(data), |_| false)
     }
 
     fn poll_write_vectored(
@@ -155,7 +170,7 @@ impl AsyncWrite for ClientSocket {
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         self.get_mut()
-            .poll_io(cx, Interest::WRITABLE, |s| s.send_vectored(bufs))
+            .poll_io(cx, Interest::WRITABLE, |s| s.send_vectored(bufs), |_| false)
     }
 
     fn is_write_vectored(&self) -> bool {
