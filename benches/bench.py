@@ -209,8 +209,11 @@ def run_wrk(port, path, extra, duration, connections):
 
 def run_fixed_rate(port, path, duration, connections, rate):
     cmd = [FIXED_RATE, f"127.0.0.1:{port}", str(rate), str(connections), str(duration), path]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
-    result = json.loads(out)
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
+        result = json.loads(out)
+    except (subprocess.TimeoutExpired, ValueError) as e:
+        return {"requests": 0, "rps": 0.0, "p50_ms": None, "p99_ms": None, "errors": 1, "failure": str(e)}
     result["errors"] = result.get("errors", 0)
     return result
 

@@ -99,7 +99,7 @@ fn run(
         if stream.is_none() {
             match TcpStream::connect(address) {
                 Ok(s) => {
-                    let _ = s.set_nodelay(true);
+                    prepare(&s);
                     stream = Some(BufReader::new(s));
                 }
                 Err(_) => {
@@ -119,7 +119,7 @@ fn run(
             // does after each response): one retry on a new connection, as clients do.
             outcome.reconnects += 1;
             result = TcpStream::connect(address).and_then(|s| {
-                let _ = s.set_nodelay(true);
+                prepare(&s);
                 let mut fresh = BufReader::new(s);
                 let kept = exchange(&mut fresh, request.as_bytes());
                 stream = Some(fresh);
@@ -144,6 +144,13 @@ fn run(
         due += interval;
     }
     outcome
+}
+
+/// No delay for small writes; a response that takes longer than this is an error (a server
+/// that starves a connection must not hang the benchmark).
+fn prepare(stream: &TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
 }
 
 /// Sends one request and reads its response; returns whether the connection stays open.
