@@ -1510,3 +1510,50 @@ fn alarms_for_log_lines_segfaults_and_full_listen_queues() {
     drop(waiting);
     let _ = holder.join();
 }
+
+#[test]
+fn vhost_chooses_the_application_by_host() {
+    let apps = apps_dir();
+    let site = apps.join("filebased/site.wsgi");
+    let by_server_name = server()
+        .args(["--chdir", apps.to_str().unwrap()])
+        .args(["--mount", "shop.example=pep3333:application"])
+        .args(["--wsgi-file", site.to_str().unwrap(), "--callable", "app"])
+        .args(["--vhost"])
+        .uwsgi()
+        .start();
+    let socket = by_server_name.uwsgi.clone().unwrap();
+    let ask = |server_name: &str| {
+        uwsgi_request(
+            &socket,
+            &[
+                ("REQUEST_METHOD", "GET"),
+                ("PATH_INFO", "/page"),
+                ("SERVER_NAME", server_name),
+                ("SERVER_PORT", "80"),
+                ("SERVER_PROTOCOL", "HTTP/1.1"),
+            ],
+            b"",
+        )
+    };
+    assert_eq!(ask("Shop.Example").header("x-path"), Some("/page"));
+    assert!(ask("other.example").text().starts_with("file app"));
+
+    let by_host_header = server()
+        .args(["--chdir", apps.to_str().unwrap()])
+        .args(["--mount", "shop.example=pep3333:application"])
+        .args(["--wsgi-file", site.to_str().unwrap(), "--callable", "app"])
+        .args(["--vhost", "--vhost-host"])
+        .http()
+        .start();
+    let shop = request(
+        by_host_header.addr(),
+        "GET /page HTTP/1.1\r\nHost: shop.example:8080\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(shop.header("x-path"), Some("/page"));
+    let other = request(
+        by_host_header.addr(),
+        "GET /page HTTP/1.1\r\nHost: elsewhere\r\nConnection: close\r\n\r\n",
+    );
+    assert!(other.text().starts_with("file app"));
+}

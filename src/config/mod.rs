@@ -178,6 +178,9 @@ pub struct Config {
     pub hooks: crate::hooks::Hooks,
     /// `cheaper-algo = busyness` (otherwise spare).
     pub cheaper_busyness: bool,
+    /// Applications chosen by host among `mount = HOST=APP`.
+    pub vhost: bool,
+    pub vhost_host: bool,
     pub alarms: Vec<crate::alarms::AlarmSpec>,
     pub alarm_freq: Duration,
     /// (alarm names, pattern) for log lines.
@@ -327,6 +330,8 @@ impl Default for Config {
             logformat_strftime: false,
             hooks: crate::hooks::Hooks::default(),
             cheaper_busyness: false,
+            vhost: false,
+            vhost_host: false,
             alarms: Vec::new(),
             alarm_freq: Duration::from_secs(3),
             log_alarms: Vec::new(),
@@ -478,6 +483,13 @@ pub fn build(entries: &[Entry]) -> Result<Loaded, ConfigError> {
         if !config.alarms.iter().any(|a| &a.name == name) {
             warnings.push(format!(
                 "alarm '{name}' is not defined (or not honoured); define it with 'alarm = {name} cmd:COMMAND'"
+            ));
+        }
+    }
+    for (mountpoint, _) in &config.mounts {
+        if !mountpoint.starts_with('/') && !config.vhost {
+            warnings.push(format!(
+                "mount '{mountpoint}' names a host: it is chosen only with 'vhost = true'"
             ));
         }
     }
@@ -742,12 +754,14 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
             let value = non_empty(entry, spec)?;
             let (mountpoint, app) = value
                 .split_once('=')
-                .filter(|(m, a)| m.starts_with('/') && !a.is_empty())
-                .ok_or_else(|| error(entry, spec, "expected /PREFIX=APP"))?;
-            config.mounts.push((
-                mountpoint.trim_end_matches('/').to_string(),
-                app.to_string(),
-            ));
+                .filter(|(m, a)| !m.is_empty() && !a.is_empty())
+                .ok_or_else(|| error(entry, spec, "expected /PREFIX=APP or HOST=APP"))?;
+            let mountpoint = if mountpoint.starts_with('/') {
+                mountpoint.trim_end_matches('/').to_string()
+            } else {
+                mountpoint.to_ascii_lowercase()
+            };
+            config.mounts.push((mountpoint, app.to_string()));
         }
         "manage-script-name" => config.manage_script_name = flag()?,
         "master-fifo" => config
@@ -927,10 +941,11 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
         | "reaper"
         | "py-call-uwsgi-fork-hooks"
         | "threaded-logger"
-        | "log-sendfile"
-        | "vhost" => {
+        | "log-sendfile" => {
             flag()?;
         }
+        "vhost" => config.vhost = flag()?,
+        "vhost-host" => config.vhost_host = flag()?,
         "plugin-dir" | "binary-path" => {}
         "ini" => unreachable!("ini entries are expanded while reading"),
         other => unreachable!("option '{other}' is in the table but not applied"),

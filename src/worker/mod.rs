@@ -61,6 +61,8 @@ pub struct Shared {
     /// `mount` applications, longest prefix first.
     pub mounts: Vec<(String, Py<PyAny>)>,
     pub manage_script_name: bool,
+    /// `vhost`: Some(true) chooses by Host, Some(false) by SERVER_NAME.
+    pub vhost: Option<bool>,
     pub template: EnvironTemplate,
     pub buffer_size: usize,
     pub limit_post: u64,
@@ -323,6 +325,7 @@ pub fn run(
         app,
         mounts,
         manage_script_name: config.manage_script_name,
+        vhost: config.vhost.then_some(config.vhost_host),
         template,
         buffer_size: config.buffer_size,
         limit_post: config.limit_post,

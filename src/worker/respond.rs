@@ -290,9 +290,24 @@ fn select_app<'a>(
             None => String::new(),
         })
     };
+    if let Some(by_host_header) = shared.vhost {
+        let host = if by_host_header {
+            let host = text("HTTP_HOST")?;
+            match host.rsplit_once(':') {
+                Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name.to_string(),
+                _ => host,
+            }
+        } else {
+            text("SERVER_NAME")?
+        }
+        .to_ascii_lowercase();
+        if let Some((_, app)) = shared.mounts.iter().find(|(m, _)| *m == host) {
+            return Ok(Some(app));
+        }
+    }
     if shared.manage_script_name {
         let path = text("PATH_INFO")?;
-        for (mountpoint, app) in &shared.mounts {
+        for (mountpoint, app) in shared.mounts.iter().filter(|(m, _)| m.starts_with('/')) {
             let rest = match path.strip_prefix(mountpoint.as_str()) {
                 Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
                 _ => continue,
@@ -306,7 +321,7 @@ fn select_app<'a>(
         if let Some((_, app)) = shared
             .mounts
             .iter()
-            .find(|(m, _)| !script_name.is_empty() && *m == script_name)
+            .find(|(m, _)| m.starts_with('/') && *m == script_name)
         {
             return Ok(Some(app));
         }
