@@ -369,31 +369,16 @@ pub mod encoder {
                 text.to_string()
             }
         };
-        let mut out = String::with_capacity(template.len() + message.len());
-        let mut rest = template;
-        while let Some(start) = rest.find("${") {
-            out.push_str(&rest[..start]);
-            let after = &rest[start + 2..];
-            let Some(end) = after.find('}') else {
-                out.push_str(&rest[start..]);
-                return out;
-            };
-            let name = &after[..end];
-            match name {
-                "msg" => out.push_str(&escape(message)),
-                "msgnl" => out.push_str(&escape(&format!("{message}\n"))),
-                "unix" => out.push_str(&now.as_secs().to_string()),
-                "micros" => out.push_str(&now.as_micros().to_string()),
-                "millis" => out.push_str(&now.as_millis().to_string()),
-                _ => match name.strip_prefix("strftime:") {
-                    Some(format) => out.push_str(&super::format_date(format, now.as_secs())),
-                    None => out.push_str(&rest[start..start + 2 + end + 1]),
-                },
-            }
-            rest = &after[end + 1..];
-        }
-        out.push_str(rest);
-        out
+        super::substitute(template, "${", '}', |name| match name {
+            "msg" => Some(escape(message)),
+            "msgnl" => Some(escape(&format!("{message}\n"))),
+            "unix" => Some(now.as_secs().to_string()),
+            "micros" => Some(now.as_micros().to_string()),
+            "millis" => Some(now.as_millis().to_string()),
+            _ => name
+                .strip_prefix("strftime:")
+                .map(|format| super::format_date(format, now.as_secs())),
+        })
     }
 
     fn json_escape(text: &str) -> String {
@@ -526,20 +511,11 @@ pub fn request(record: &RequestRecord<'_>) {
 
 /// uWSGI's `log-format`: `%(name)` variables; unknown ones are left as written.
 fn render(format: &str, record: &RequestRecord<'_>) -> String {
-    let mut out = String::with_capacity(format.len() + 64);
-    let mut rest = format;
-    while let Some(start) = rest.find("%(") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find(')') else {
-            out.push_str(&rest[start..]);
-            return out;
-        };
-        let name = &after[..end];
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        let value = match name {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    substitute(format, "%(", ')', |name| {
+        Some(match name {
             "method" => record.method.to_string(),
             "uri" => record.uri.to_string(),
             "proto" => record.proto.to_string(),
@@ -559,10 +535,33 @@ fn render(format: &str, record: &RequestRecord<'_>) -> String {
                 String::from_utf8_lossy(&crate::protocol::response::http_date(now.as_secs()))
                     .into_owned()
             }
-            _ => format!("%({name})"),
+            _ => return None,
+        })
+    })
+}
+
+/// Replaces each `OPEN name CLOSE` in `template` by `lookup(name)`; names it does not know
+/// (None) stay as written, as uWSGI leaves unknown variables.
+fn substitute(
+    template: &str,
+    open: &str,
+    close: char,
+    mut lookup: impl FnMut(&str) -> Option<String>,
+) -> String {
+    let mut out = String::with_capacity(template.len() + 64);
+    let mut rest = template;
+    while let Some(start) = rest.find(open) {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + open.len()..];
+        let Some(end) = after.find(close) else {
+            out.push_str(&rest[start..]);
+            return out;
         };
-        out.push_str(&value);
-        rest = &after[end + 1..];
+        match lookup(&after[..end]) {
+            Some(value) => out.push_str(&value),
+            None => out.push_str(&rest[start..start + open.len() + end + close.len_utf8()]),
+        }
+        rest = &after[end + close.len_utf8()..];
     }
     out.push_str(rest);
     out

@@ -773,6 +773,23 @@ impl Drop for FileLogged {
     }
 }
 
+/// Runs rwsgi with an ini file that must not start: (exit status, stderr).
+fn run_refused(ini: &std::path::Path) -> (Option<i32>, String) {
+    let output = Command::new(BIN)
+        .args([
+            "--ini",
+            ini.to_str().unwrap(),
+            "--http-socket",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 fn env_of(response: &Response) -> std::collections::BTreeMap<String, String> {
     parse_flat_json(&response.text())
 }
@@ -871,17 +888,8 @@ fn route_rules_redirect_add_headers_rewrite_break_and_return() {
     assert_eq!(server.get("/after").status, 200);
 
     let bad = write_ini(dir.path(), "route = ^/x goto:label\n");
-    let output = Command::new(BIN)
-        .args([
-            "--ini",
-            bad.to_str().unwrap(),
-            "--http-socket",
-            "127.0.0.1:0",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (status, stderr) = run_refused(&bad);
+    assert_eq!(status, Some(2));
     assert!(
         stderr.contains("compat.ini:4: option 'route'") && stderr.contains("goto"),
         "{stderr}"
@@ -1172,17 +1180,8 @@ fn values_from_files_and_commands_and_unprovided_features_warn() {
     );
 
     let missing = write_ini(dir.path(), "env = SECRET=@(/nonexistent/secret)\n");
-    let output = Command::new(BIN)
-        .args([
-            "--ini",
-            missing.to_str().unwrap(),
-            "--http-socket",
-            "127.0.0.1:0",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (status, stderr) = run_refused(&missing);
+    assert_eq!(status, Some(2));
     assert!(
         stderr.contains("compat.ini:4") && stderr.contains("/nonexistent/secret"),
         "{stderr}"
@@ -1313,17 +1312,8 @@ fn hooks_run_at_their_phases_and_a_failing_one_stops_the_start() {
     assert_eq!(lines.last().map(String::as_str), Some("atexit"));
 
     let failing = write_ini(dir.path(), "exec-as-root = exit 3\n");
-    let output = Command::new(BIN)
-        .args([
-            "--ini",
-            failing.to_str().unwrap(),
-            "--http-socket",
-            "127.0.0.1:0",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (status, stderr) = run_refused(&failing);
+    assert_eq!(status, Some(1));
     assert!(
         stderr.contains("hook exec-as-root = exit 3 (") && stderr.contains("compat.ini:4"),
         "{stderr}"
