@@ -1119,12 +1119,7 @@ fn harakiri_graceful_timeout_and_reload_on_exception() {
         "1",
     ]);
     let stuck = server.addr();
-    let sleeper = std::thread::spawn(move || {
-        request(
-            stuck,
-            "GET /sleep?30 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-        )
-    });
+    let sleeper = get_in_background(stuck, "/sleep?30");
     let log = server.wait_for_log("killed after", Duration::from_secs(15));
     let term = log.find("sent SIGTERM after").expect("SIGTERM first");
     let kill = log.find("killed after").unwrap();
@@ -1426,14 +1421,7 @@ fn cheaper_busyness_follows_busy_time_and_the_listen_queue() {
 
     // Connections piling up in the listen queue start workers at once.
     let waiting: Vec<_> = (0..12)
-        .map(|_| {
-            std::thread::spawn(move || {
-                request(
-                    addr,
-                    "GET /sleep?1.5 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-                )
-            })
-        })
+        .map(|_| get_in_background(addr, "/sleep?1.5"))
         .collect();
     server.wait_for_log("connections waiting; starting", Duration::from_secs(10));
     for client in waiting {
@@ -1488,12 +1476,7 @@ fn alarms_for_log_lines_segfaults_and_full_listen_queues() {
     std::thread::sleep(Duration::from_millis(1100));
     // One request holds the only worker; connections pile up in a backlog of 2.
     let addr = server.addr();
-    let holder = std::thread::spawn(move || {
-        request(
-            addr,
-            "GET /sleep?3 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-        )
-    });
+    let holder = get_in_background(addr, "/sleep?3");
     std::thread::sleep(Duration::from_millis(300));
     let waiting: Vec<_> = (0..4).map(|_| connect(addr)).collect();
     wait_for("listen queue of 127.0.0.1:");

@@ -341,6 +341,13 @@ pub fn connect(addr: SocketAddr) -> TcpStream {
 }
 
 /// Sends one raw request on a fresh connection and reads one response.
+/// `GET path` on its own connection in a thread, for requests that must be in flight
+/// while the test does something else.
+pub fn get_in_background(addr: SocketAddr, path: &str) -> std::thread::JoinHandle<Response> {
+    let raw = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    std::thread::spawn(move || request(addr, &raw))
+}
+
 pub fn request(addr: SocketAddr, raw: &str) -> Response {
     request_bytes(addr, raw.as_bytes())
 }
