@@ -66,9 +66,10 @@ impl ResponseStart {
                 "invalid value for header {name}: control or non-latin-1 character"
             )));
         }
-        let lower = name.to_ascii_lowercase();
-        match lower.as_str() {
-            "content-length" => {
+        // Without allocating: header names are matched in place, whatever their case.
+        let is = |wanted: &str| name.eq_ignore_ascii_case(wanted);
+        match () {
+            () if is("content-length") => {
                 let n = value
                     .trim()
                     .parse::<u64>()
@@ -79,22 +80,29 @@ impl ResponseStart {
                 self.content_length = Some(n);
                 return Ok(());
             }
-            "connection" => {
+            () if is("connection") => {
                 self.close_requested |= value
                     .split(',')
                     .any(|o| o.trim().eq_ignore_ascii_case("close"));
                 return Ok(());
             }
             // Hop-by-hop: the server frames the message itself (PEP 3333 forbids these).
-            "keep-alive"
-            | "proxy-authenticate"
-            | "proxy-authorization"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade" => return Ok(()),
-            "date" => self.has_date = true,
-            "server" => self.has_server = true,
+            () if [
+                "keep-alive",
+                "proxy-authenticate",
+                "proxy-authorization",
+                "te",
+                "trailer",
+                "transfer-encoding",
+                "upgrade",
+            ]
+            .iter()
+            .any(|hop| is(hop)) =>
+            {
+                return Ok(())
+            }
+            () if is("date") => self.has_date = true,
+            () if is("server") => self.has_server = true,
             _ => {}
         }
         self.headers.extend_from_slice(name.as_bytes());

@@ -148,6 +148,11 @@ impl AppResponse {
             return Ok(());
         }
         let iterable = self.iterable.bind(py);
+        // A plain list or tuple has no close(); asking would build and discard an
+        // AttributeError on every request of the simplest applications.
+        if iterable.is_exact_instance_of::<PyList>() || iterable.is_exact_instance_of::<PyTuple>() {
+            return Ok(());
+        }
         if iterable.hasattr(intern!(py, "close"))? {
             iterable.call_method0(intern!(py, "close"))?;
         }
