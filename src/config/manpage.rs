@@ -408,6 +408,19 @@ no change. Options rwsgi does not know are reported at start with the file and l
 ignored; \fBstrict = true\fR makes them fatal. The default \fBbuffer\-size\fR is 8 KiB
 (uWSGI: 4 KiB). \fBhttp\fR is served by the workers themselves, not by a separate router
 process. Signals differ as described above.
+.PP
+Options that rwsgi accepts but does not honour start the server with one warning each,
+naming the file, the line, the reason and what to use instead: the \fBgevent\fR,
+\fBasync\fR and \fBugreen\fR loop engines (use \fBthreads\fR), the emperor, and the
+options that need uWSGI's \fBuwsgi\fR Python module (\fBcache2\fR, \fBlocks\fR,
+\fBspooler\fR, \fBmule\fR, \fBhttp\-websockets\fR), which rwsgi does not provide.
+Plugins other than Python's warn the same way. Where rwsgi differs on purpose:
+\fBvhost\fR chooses among \fBmount = HOST=APP\fR entries but never loads applications named
+by the web server (\fBUWSGI_SCRIPT\fR, \fBUWSGI_MODULE\fR); alarms run only the
+\fBcmd:\fR type; process names are the kernel's 15\-character comm, not rewritten
+command lines; \fBlog\-reopen\fR is always on (a renamed log file is reopened within a
+second); comments after a size or after \fBmodule\fR, \fBcallable\fR or \fBwsgi\-file\fR
+are dropped with a warning where uWSGI would read them as part of the value.
 .SH SEE ALSO
 .BR rwsgi.ini (5),
 .BR systemd.socket (5),
