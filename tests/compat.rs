@@ -389,6 +389,15 @@ fn memory_report_procnames_forwarded_for_and_logger_file() {
             .trim(),
         "app-rwsgi worke"
     );
+    // ps aux reads the command line: the whole title, as uWSGI's.
+    let command_line = |pid: i32| {
+        String::from_utf8(std::fs::read(format!("/proc/{pid}/cmdline")).unwrap())
+            .unwrap()
+            .trim_end_matches('\0')
+            .to_string()
+    };
+    assert_eq!(command_line(worker), "app-rwsgi worker 1");
+    assert_eq!(command_line(server.pid()), "app-rwsgi master");
 
     let output = Command::new(BIN)
         .args([

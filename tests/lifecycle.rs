@@ -393,3 +393,29 @@ fn a_reload_with_a_broken_config_is_refused() {
     );
     assert_eq!(response.status, 200);
 }
+
+#[test]
+fn relative_paths_mean_the_same_after_a_reload() {
+    // Started with `--ini` and `chdir` relative to the launch folder: the reloaded image
+    // must find both again, although the master now runs in the app's folder.
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(apps_dir(), dir.path().join("apps")).unwrap();
+    std::fs::write(
+        dir.path().join("app.ini"),
+        "[uwsgi]\nchdir = apps\nmodule = pep3333\n",
+    )
+    .unwrap();
+    let child = std::process::Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["--ini", "app.ini", "--http-socket", "127.0.0.1:0"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let server = Server::adopt(child, 1);
+    server.signal(1);
+    server.wait_for_log("reload complete", Duration::from_secs(10));
+    assert_eq!(server.get("/ok").status, 200);
+    assert!(!server.log().contains("error"), "{}", server.log());
+}

@@ -92,6 +92,9 @@ pub struct Master {
     args: Vec<String>,
     /// Resolved at start: after a package upgrade replaces the file, reload runs the new one.
     executable: PathBuf,
+    /// The directory rwsgi was started in, before `chdir`: relative paths on the command
+    /// line (`--ini app.ini`, `--chdir app`) mean the same thing to a reloaded image.
+    launch_dir: Option<PathBuf>,
     listeners: Vec<Listener>,
     app: Option<interpreter::Apps>,
     board: Scoreboard,
@@ -182,6 +185,7 @@ const STATUS_INTERVAL: Duration = Duration::from_secs(5);
 /// arguments, kept to re-read the configuration on reload.
 pub fn run(config: Config, args: Vec<String>) -> i32 {
     let started = Instant::now();
+    let launch_dir = std::env::current_dir().ok();
     if let Err(message) = config.hooks.run_phase(Phase::Asap) {
         log::error(&message);
         return 1;
@@ -428,6 +432,7 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
         config,
         args,
         executable,
+        launch_dir,
         listeners,
         app,
         board,
@@ -984,6 +989,15 @@ impl Master {
         if !matches!(self.stopping, Stopping::No) {
             return;
         }
+        let app_dir = std::env::current_dir().ok();
+        if let Some(dir) = &self.launch_dir {
+            let _ = std::env::set_current_dir(dir);
+        }
+        let back_to_app_dir = || {
+            if let Some(dir) = &app_dir {
+                let _ = std::env::set_current_dir(dir);
+            }
+        };
         let checked = crate::config::source::from_args(&self.args)
             .map_err(|e| e.to_string())
             .and_then(|request| match request {
@@ -996,6 +1010,7 @@ impl Master {
             log::error(&format!(
                 "{why}: reload refused, the configuration is invalid: {message}"
             ));
+            back_to_app_dir();
             return;
         }
         log::info(&format!(
@@ -1006,6 +1021,7 @@ impl Master {
             Err(e) => {
                 log::error(&format!("reload refused: cannot pass the sockets on: {e}"));
                 net::keep_private(&self.listeners);
+                back_to_app_dir();
                 return;
             }
         };
@@ -1026,6 +1042,7 @@ impl Master {
         std::env::set_var(net::RELOAD_FDS_VAR, exported);
         std::env::set_var(RELOAD_WORKERS_VAR, workers.join(","));
         let error = exec_self(&self.executable, &self.args);
+        back_to_app_dir();
         log::error(&format!("reload failed: cannot exec: {error}"));
         self.notifier.ready(&self.status_text());
         std::env::remove_var(net::RELOAD_FDS_VAR);
@@ -1502,12 +1519,44 @@ impl Master {
     }
 }
 
-/// The kernel's process name (comm, 15 bytes at most): what `ps -o comm` and top show.
+/// Names this process: the kernel's comm (15 bytes at most: `ps -o comm`, top, pgrep) and
+/// the command line (`ps aux`).
 pub fn set_process_name(name: &str) {
     let bytes: Vec<u8> = name.bytes().filter(|b| *b != 0).take(15).collect();
     if let Ok(name) = std::ffi::CString::new(bytes) {
         let _ = nix::sys::prctl::set_name(&name);
     }
+    set_command_line(name);
+}
+
+/// What `ps aux` and `/proc/PID/cmdline` show: the kernel reads the process's original
+/// argv strings, so the title is written over them (truncated to their length), as uWSGI
+/// does. The arguments were copied when main started, and a reload execs with that copy.
+fn set_command_line(title: &str) {
+    let Some((start, end)) = argv_area() else {
+        return;
+    };
+    let len = end - start;
+    if len < 2 {
+        return;
+    }
+    let mut area = vec![0u8; len];
+    let title: Vec<u8> = title.bytes().filter(|b| *b != 0).take(len - 1).collect();
+    area[..title.len()].copy_from_slice(&title);
+    // SAFETY: [start, end) is this process's own argv string area on its initial stack,
+    // as the kernel reports it in /proc/self/stat: mapped, writable, and `len` bytes long.
+    // Nothing reads argv after main copied it (std::env::args is called once, at start).
+    unsafe { std::ptr::copy_nonoverlapping(area.as_ptr(), start as *mut u8, len) };
+}
+
+/// arg_start and arg_end from /proc/self/stat (fields 48 and 49).
+fn argv_area() -> Option<(usize, usize)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name in parentheses start at field 3.
+    let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
+    let start: usize = fields.get(48 - 3)?.parse().ok()?;
+    let end: usize = fields.get(49 - 3)?.parse().ok()?;
+    (start > 0 && end > start).then_some((start, end))
 }
 
 /// Replaces this process image with a fresh copy of the binary; returns only on failure.
