@@ -411,16 +411,16 @@ fn a_virtualenv_sees_its_packages_and_not_the_systems() {
 fn several_listeners_of_each_kind_unix_http_and_ipv6() {
     let dir = tempfile::tempdir().unwrap();
     let http_unix = dir.path().join("http.sock");
-    let server = pep3333_builder()
-        .args([
-            "--http-socket",
-            http_unix.to_str().unwrap(),
-            "--http",
-            "[::1]:0",
-        ])
-        .http()
-        .uwsgi()
-        .start();
+    // Some sandboxes have no IPv6 loopback at all; there the IPv6 listener cannot exist.
+    let ipv6 = std::net::TcpListener::bind("[::1]:0").is_ok();
+    if !ipv6 {
+        eprintln!("no IPv6 loopback on this machine: the [::1] listener is not checked");
+    }
+    let mut builder = pep3333_builder().args(["--http-socket", http_unix.to_str().unwrap()]);
+    if ipv6 {
+        builder = builder.args(["--http", "[::1]:0"]);
+    }
+    let server = builder.http().uwsgi().start();
     assert_eq!(server.get("/a").header("x-path"), Some("/a"));
     let mut stream = std::os::unix::net::UnixStream::connect(&http_unix).unwrap();
     use std::io::Write;
@@ -429,22 +429,24 @@ fn several_listeners_of_each_kind_unix_http_and_ipv6() {
         .unwrap();
     let response = read_response(&mut std::io::BufReader::new(stream), false).unwrap();
     assert_eq!(response.header("x-path"), Some("/over-unix"));
-    let log = server.log();
-    let v6: std::net::SocketAddr = log
-        .lines()
-        .find_map(|l| l.split("listening on [::1]:").nth(1))
-        .map(|rest| format!("[::1]:{}", rest.split(' ').next().unwrap()))
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert_eq!(
-        request(
-            v6,
-            "GET /v6 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
-        )
-        .header("x-path"),
-        Some("/v6")
-    );
+    if ipv6 {
+        let log = server.log();
+        let v6: std::net::SocketAddr = log
+            .lines()
+            .find_map(|l| l.split("listening on [::1]:").nth(1))
+            .map(|rest| format!("[::1]:{}", rest.split(' ').next().unwrap()))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(
+            request(
+                v6,
+                "GET /v6 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+            )
+            .header("x-path"),
+            Some("/v6")
+        );
+    }
     let uwsgi = uwsgi_request(
         server.uwsgi.as_ref().unwrap(),
         &nginx_vars("GET", "/u", ""),

@@ -1098,8 +1098,8 @@ pub fn parse_address(value: &str) -> Result<ListenAddress, String> {
 /// The uWSGI default `log-date` format (ctime's).
 const DEFAULT_LOG_DATE: &str = "%a %b %e %H:%M:%S %Y";
 
-/// Plugins that are built in pass; loop engines warn (not honoured); another language's
-/// plugin is fatal, since the application could not run.
+/// Python's plugins and the built-in ones pass; loop engines and any other plugin warn that
+/// they are not honoured (the server still starts, as uWSGI starts with unknown keys).
 fn check_plugins(entry: &Entry) -> Vec<String> {
     let mut warnings = Vec::new();
     for plugin in entry.value.as_deref().unwrap_or("").split(',') {
