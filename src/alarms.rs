@@ -40,13 +40,13 @@ pub fn parse_alarm(value: &str) -> Result<AlarmSpec, String> {
 }
 
 /// `alarm-log` / `log-alarm = NAME[,NAME...] REGEXP`.
-pub fn parse_log_alarm(value: &str) -> Result<(Vec<String>, String), String> {
+pub fn parse_log_alarm(value: &str) -> Result<(Vec<String>, Regex), String> {
     let (names, pattern) = value
         .trim()
         .split_once(char::is_whitespace)
         .ok_or_else(|| "expected NAME REGEXP".to_string())?;
-    let pattern = pattern.trim().to_string();
-    Regex::new(&pattern).map_err(|e| format!("invalid regular expression: {e}"))?;
+    let pattern =
+        Regex::new(pattern.trim()).map_err(|e| format!("invalid regular expression: {e}"))?;
     Ok((names.split(',').map(str::to_string).collect(), pattern))
 }
 
@@ -64,12 +64,7 @@ thread_local! {
 }
 
 /// Sets the alarms up for this process and the workers it forks.
-pub fn init(alarms: Vec<AlarmSpec>, log_alarms: &[(Vec<String>, String)], every: Duration) {
-    let log_alarms = log_alarms
-        .iter()
-        // Checked when the configuration was read.
-        .filter_map(|(names, pattern)| Some((names.clone(), Regex::new(pattern).ok()?)))
-        .collect();
+pub fn init(alarms: Vec<AlarmSpec>, log_alarms: Vec<(Vec<String>, Regex)>, every: Duration) {
     let _ = TABLE.set(Table {
         alarms,
         log_alarms,
@@ -118,16 +113,11 @@ pub fn raise(name: &str, message: &str) {
         "printf '%s\\n' \"$RWSGI_ALARM_MESSAGE\" | {{ {} ; }} >/dev/null 2>&1 &",
         alarm.command
     );
-    let mut shell = std::process::Command::new("/bin/sh");
-    shell
-        .args(["-c", &script])
+    let _ = crate::systemd::shell_command(&script)
         .env("RWSGI_ALARM_MESSAGE", message)
         .env("RWSGI_ALARM", name)
-        .stdin(std::process::Stdio::null());
-    for variable in crate::systemd::MASTER_ONLY_VARIABLES {
-        shell.env_remove(variable);
-    }
-    let _ = shell.status();
+        .stdin(std::process::Stdio::null())
+        .status();
     RAISING.with(|r| r.set(false));
 }
 
@@ -148,10 +138,9 @@ mod tests {
             .unwrap_err()
             .contains("curl"));
         assert!(parse_alarm("lonely").is_err());
-        assert_eq!(
-            parse_log_alarm("a,b ^Traceback").unwrap(),
-            (vec!["a".into(), "b".into()], "^Traceback".into())
-        );
+        let (names, pattern) = parse_log_alarm("a,b ^Traceback").unwrap();
+        assert_eq!(names, vec!["a".to_string(), "b".to_string()]);
+        assert_eq!(pattern.as_str(), "^Traceback");
         assert!(parse_log_alarm("a ([").is_err());
     }
 }

@@ -140,12 +140,9 @@ impl Action {
     fn run(&self) -> Result<(), String> {
         match self {
             Action::Exec(command) => {
-                let mut child = std::process::Command::new("/bin/sh");
-                child.args(["-c", command]);
-                for variable in crate::systemd::MASTER_ONLY_VARIABLES {
-                    child.env_remove(variable);
-                }
-                let status = child.status().map_err(|e| e.to_string())?;
+                let status = crate::systemd::shell_command(command)
+                    .status()
+                    .map_err(|e| e.to_string())?;
                 if status.success() {
                     Ok(())
                 } else {

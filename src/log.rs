@@ -51,7 +51,7 @@ pub struct Settings {
     pub encoders: Vec<String>,
     pub request_encoders: Vec<String>,
     /// (pattern, destination) for `log-route` to named loggers.
-    pub routes: Vec<(String, crate::config::RequestLogger)>,
+    pub routes: Vec<(regex::Regex, crate::config::RequestLogger)>,
 }
 
 fn open_sink(destination: crate::config::RequestLogger, what: &str) -> Option<RequestSink> {
@@ -99,12 +99,7 @@ pub fn init(settings: Settings) {
     let routes = settings
         .routes
         .into_iter()
-        .filter_map(|(pattern, destination)| {
-            Some((
-                regex::Regex::new(&pattern).ok()?,
-                open_sink(destination, "logger")?,
-            ))
-        })
+        .filter_map(|(pattern, destination)| Some((pattern, open_sink(destination, "logger")?)))
         .collect();
     let _ = SINK.set(Sink {
         syslog,

@@ -60,7 +60,11 @@ fn main() {
             let _ = nix::unistd::dup2_stdin(&null);
         }
     }
-    rwsgi::alarms::init(config.alarms.clone(), &config.log_alarms, config.alarm_freq);
+    rwsgi::alarms::init(
+        config.alarms.clone(),
+        config.log_alarms.clone(),
+        config.alarm_freq,
+    );
     log::set_file_options(
         config.logfile_mode,
         config.log_maxsize,

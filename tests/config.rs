@@ -475,12 +475,7 @@ fn threads_serve_concurrently_within_one_worker() {
     assert_eq!(env["wsgi.multithread"], "'bool':True");
     // While one thread sleeps in the app, the other answers.
     let addr = server.addr();
-    let sleeper = std::thread::spawn(move || {
-        request(
-            addr,
-            "GET /sleep?3 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-        )
-    });
+    let sleeper = get_in_background(addr, "/sleep?3");
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(server.get("/pid").status, 200);
     assert!(
@@ -502,12 +497,7 @@ fn processes_share_the_load() {
     // While one worker sleeps in the app, the other serves every new request: no
     // head-of-line blocking across workers.
     let addr = server.addr();
-    let sleeper = std::thread::spawn(move || {
-        request(
-            addr,
-            "GET /sleep?3 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-        )
-    });
+    let sleeper = get_in_background(addr, "/sleep?3");
     std::thread::sleep(Duration::from_millis(300));
     let pids: std::collections::BTreeSet<String> =
         (0..10).map(|_| server.get("/pid").text()).collect();

@@ -103,12 +103,7 @@ fn dead_workers_are_logged_and_respawned() {
 fn sigterm_finishes_the_request_in_flight_then_exits_zero() {
     let mut server = pep3333_server(&[]);
     let addr = server.addr();
-    let slow = std::thread::spawn(move || {
-        request(
-            addr,
-            "GET /sleep?2 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-        )
-    });
+    let slow = get_in_background(addr, "/sleep?2");
     std::thread::sleep(Duration::from_millis(500));
     server.signal(15);
     let status = server.wait_exit(Duration::from_secs(20));

@@ -20,6 +20,13 @@ struct DatagramLog {
     messages: Arc<Mutex<Vec<Vec<u8>>>>,
 }
 
+/// A server builder whose NOTIFY_SOCKET is a datagram socket the test reads.
+fn with_notify_socket(dir: &Path, builder: ServerBuilder) -> (DatagramLog, ServerBuilder) {
+    let path = dir.join("notify.sock");
+    let notify = DatagramLog::bind(&path);
+    (notify, builder.env("NOTIFY_SOCKET", path.to_str().unwrap()))
+}
+
 impl DatagramLog {
     fn bind(path: &Path) -> DatagramLog {
         let socket = UnixDatagram::bind(path).unwrap();
@@ -212,12 +219,8 @@ fn socket_activation_readiness_and_stop() {
 #[test]
 fn lazy_apps_are_ready_only_when_every_worker_loaded() {
     let dir = tempfile::tempdir().unwrap();
-    let notify = DatagramLog::bind(&dir.path().join("notify.sock"));
-    let server = server()
-        .env(
-            "NOTIFY_SOCKET",
-            dir.path().join("notify.sock").to_str().unwrap(),
-        )
+    let (notify, builder) = with_notify_socket(dir.path(), server());
+    let server = builder
         .args([
             "--chdir",
             apps_dir().to_str().unwrap(),
@@ -477,12 +480,8 @@ fn the_units_are_hardened() {
 #[test]
 fn the_watchdog_is_fed_at_half_its_interval() {
     let dir = tempfile::tempdir().unwrap();
-    let notify = DatagramLog::bind(&dir.path().join("notify.sock"));
-    let server = server()
-        .env(
-            "NOTIFY_SOCKET",
-            dir.path().join("notify.sock").to_str().unwrap(),
-        )
+    let (notify, builder) = with_notify_socket(dir.path(), server());
+    let server = builder
         .env("WATCHDOG_USEC", "600000")
         .args([
             "--chdir",
@@ -608,12 +607,8 @@ fn logto_and_log_format() {
 #[test]
 fn a_slow_import_asks_systemd_for_more_time() {
     let dir = tempfile::tempdir().unwrap();
-    let notify = DatagramLog::bind(&dir.path().join("notify.sock"));
-    let server = server()
-        .env(
-            "NOTIFY_SOCKET",
-            dir.path().join("notify.sock").to_str().unwrap(),
-        )
+    let (notify, builder) = with_notify_socket(dir.path(), server());
+    let server = builder
         .args([
             "--chdir",
             apps_dir().to_str().unwrap(),

@@ -156,14 +156,14 @@ pub struct Config {
     pub static_safe: Vec<PathBuf>,
     pub mime_files: Vec<PathBuf>,
     /// (regular expression, seconds, matched against the URI rather than the file path).
-    pub static_expires_patterns: Vec<(String, u64, bool)>,
+    pub static_expires_patterns: Vec<(regex::Regex, u64, bool)>,
     pub static_gzip_all: bool,
     pub static_gzip_dirs: Vec<PathBuf>,
     pub proxy_protocol: bool,
     /// (option name, rule text) in the order written.
-    pub routes: Vec<(String, String)>,
+    pub routes: Vec<crate::routing::Rule>,
     /// (rule, unique): `MIN HOUR DAY MONTH WEEKDAY COMMAND`.
-    pub crons: Vec<(String, bool)>,
+    pub crons: Vec<(crate::master::cron::CronJob, bool)>,
     /// (pidfile, command).
     pub smart_attach_daemons: Vec<(PathBuf, String)>,
     /// `logto2`: the log file is opened after privileges are dropped.
@@ -184,7 +184,7 @@ pub struct Config {
     pub alarms: Vec<crate::alarms::AlarmSpec>,
     pub alarm_freq: Duration,
     /// (alarm names, pattern) for log lines.
-    pub log_alarms: Vec<(Vec<String>, String)>,
+    pub log_alarms: Vec<(Vec<String>, regex::Regex)>,
     pub alarm_segfault: Vec<String>,
     pub alarm_backlog: Vec<String>,
     pub busyness: Busyness,
@@ -193,7 +193,7 @@ pub struct Config {
     /// `logger = NAME DESTINATION`.
     pub named_loggers: Vec<(String, RequestLogger)>,
     /// `log-route = NAME REGEXP`.
-    pub log_routes: Vec<(String, String)>,
+    pub log_routes: Vec<(String, regex::Regex)>,
 }
 
 /// The busyness cheaper algorithm's thresholds (uWSGI's defaults).
@@ -792,10 +792,9 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
             let value = non_empty(entry, spec)?;
             let (name, pattern) = value
                 .split_once(' ')
-                .map(|(n, p)| (n.to_string(), p.trim().to_string()))
                 .ok_or_else(|| error(entry, spec, "expected NAME REGEXP"))?;
-            regex::Regex::new(&pattern).map_err(|e| error(entry, spec, e))?;
-            config.log_routes.push((name, pattern));
+            let pattern = regex::Regex::new(pattern.trim()).map_err(|e| error(entry, spec, e))?;
+            config.log_routes.push((name.to_string(), pattern));
         }
         "log-encoder" | "log-req-encoder" => {
             // Not trimmed at the end: `prefix [app] ` keeps its space.
@@ -886,7 +885,7 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
                 .rsplit_once(char::is_whitespace)
                 .and_then(|(p, s)| Some((p.trim().to_string(), s.parse::<u64>().ok()?)))
                 .ok_or_else(|| error(entry, spec, "expected REGEXP SECONDS"))?;
-            regex::Regex::new(&pattern).map_err(|e| error(entry, spec, e))?;
+            let pattern = regex::Regex::new(&pattern).map_err(|e| error(entry, spec, e))?;
             config.static_expires_patterns.push((
                 pattern,
                 seconds,
@@ -900,13 +899,15 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
         "http-enable-proxy-protocol" => config.proxy_protocol = flag()?,
         "route" | "route-uri" | "route-host" | "route-user-agent" | "route-if" | "route-if-not" => {
             let rule = non_empty(entry, spec)?;
-            crate::routing::Rule::parse(spec.name, &rule).map_err(|m| error(entry, spec, m))?;
-            config.routes.push((spec.name.to_string(), rule));
+            config.routes.push(
+                crate::routing::Rule::parse(spec.name, &rule).map_err(|m| error(entry, spec, m))?,
+            );
         }
         "cron" | "unique-cron" => {
             let rule = non_empty(entry, spec)?;
-            crate::master::cron::CronJob::parse(&rule).map_err(|m| error(entry, spec, m))?;
-            config.crons.push((rule, spec.name == "unique-cron"));
+            let job =
+                crate::master::cron::CronJob::parse(&rule).map_err(|m| error(entry, spec, m))?;
+            config.crons.push((job, spec.name == "unique-cron"));
         }
         "smart-attach-daemon" => {
             let value = non_empty(entry, spec)?;
@@ -1017,14 +1018,22 @@ fn parse_number(entry: &Entry) -> Result<u64, String> {
         Some(v) => v,
     };
     let without_comment = without_inline_comment(value);
-    match without_comment.to_ascii_lowercase().as_str() {
-        "true" | "yes" | "on" => return Ok(1),
-        "false" | "no" | "off" => return Ok(0),
-        _ => {}
+    if let Some(n) = boolean_as_number(without_comment) {
+        return Ok(n);
     }
     without_comment
         .parse::<u64>()
         .map_err(|_| "expected a whole number".to_string())
+}
+
+/// A boolean word where a number or size is expected (`threads = true`,
+/// `post-buffering = true` are in real files): 1 or 0.
+fn boolean_as_number(value: &str) -> Option<u64> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" => Some(1),
+        "false" | "no" | "off" => Some(0),
+        _ => None,
+    }
 }
 
 /// `32768  # bigger headers` -> `32768`: uWSGI reads numbers with strtol, which stops at
@@ -1039,11 +1048,8 @@ fn without_inline_comment(value: &str) -> &str {
 fn parse_bytes(entry: &Entry) -> Result<u64, String> {
     let value =
         without_inline_comment(entry.value.as_deref().unwrap_or("").trim()).to_ascii_lowercase();
-    // uWSGI reads sizes with strtol: `post-buffering = true` (seen in real files) is 1.
-    match value.as_str() {
-        "true" | "yes" | "on" => return Ok(1),
-        "false" | "no" | "off" => return Ok(0),
-        _ => {}
+    if let Some(n) = boolean_as_number(&value) {
+        return Ok(n);
     }
     let (digits, multiplier) = match value.chars().last() {
         Some('k') => (&value[..value.len() - 1], 1u64 << 10),

@@ -45,13 +45,10 @@ impl Jobs {
             crons: config
                 .crons
                 .iter()
-                .filter_map(|(rule, unique)| {
-                    // Checked when the configuration was read.
-                    CronJob::parse(rule).ok().map(|job| Cron {
-                        job,
-                        unique: *unique,
-                        running: None,
-                    })
+                .map(|(job, unique)| Cron {
+                    job: job.clone(),
+                    unique: *unique,
+                    running: None,
                 })
                 .collect(),
             smart: config
@@ -160,15 +157,10 @@ fn daemon_alive(pidfile: &std::path::Path) -> Option<Pid> {
     kill(pid, None).ok().map(|_| pid)
 }
 
-/// `sh -c COMMAND` without the master's systemd variables. std's Command forks and execs
-/// at once, so the master stays single-threaded.
+/// Starts `sh -c COMMAND` without waiting. std's Command forks and execs at once, so the
+/// master stays single-threaded.
 pub fn spawn_shell(command_line: &str) -> std::io::Result<Pid> {
-    let mut command = std::process::Command::new("/bin/sh");
-    command.arg("-c").arg(command_line);
-    for variable in crate::systemd::MASTER_ONLY_VARIABLES {
-        command.env_remove(variable);
-    }
-    command
+    crate::systemd::shell_command(command_line)
         .spawn()
         .map(|child| Pid::from_raw(child.id() as i32))
 }

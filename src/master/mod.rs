@@ -73,6 +73,30 @@ struct Slot {
     busy_us_seen: u64,
 }
 
+impl Slot {
+    /// A slot with no worker yet, forking when `respawn_at` comes (never while None).
+    fn new(id: usize, respawn_at: Option<Instant>) -> Slot {
+        Slot {
+            id,
+            pid: None,
+            entry: None,
+            born: Instant::now(),
+            ready: false,
+            respawn_at,
+            backoff: FIRST_BACKOFF,
+            retiring: false,
+            harakiri: false,
+            harakiri_sigterm: None,
+            busy_us_seen: 0,
+            respawn_count: 0,
+            harakiri_count: 0,
+            cheap: false,
+            last_requests: 0,
+            last_active: Instant::now(),
+        }
+    }
+}
+
 /// A worker finishing its requests before it exits; its slot already has a successor.
 struct Retiree {
     pid: Pid,
@@ -384,24 +408,7 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
     // A failed reload keeps the previous workers and forks none that would serve 500s.
     let hold = reloading && app.is_none() && !config.lazy_apps;
     let slots = (1..=config.processes)
-        .map(|id| Slot {
-            id,
-            pid: None,
-            entry: None,
-            born: Instant::now(),
-            ready: false,
-            respawn_at: (!hold).then(Instant::now),
-            backoff: FIRST_BACKOFF,
-            retiring: false,
-            harakiri: false,
-            harakiri_sigterm: None,
-            busy_us_seen: 0,
-            respawn_count: 0,
-            harakiri_count: 0,
-            cheap: false,
-            last_requests: 0,
-            last_active: Instant::now(),
-        })
+        .map(|id| Slot::new(id, (!hold).then(Instant::now)))
         .collect();
     let mut slots: Vec<Slot> = slots;
     if config.cheaper > 0 {
@@ -1098,24 +1105,7 @@ impl Master {
     fn add_worker(&mut self) {
         let id = self.slots.iter().map(|s| s.id).max().unwrap_or(0) + 1;
         log::info(&format!("SIGTTIN: adding worker {id}"));
-        self.slots.push(Slot {
-            id,
-            pid: None,
-            entry: None,
-            born: Instant::now(),
-            ready: false,
-            respawn_at: Some(Instant::now()),
-            backoff: FIRST_BACKOFF,
-            retiring: false,
-            harakiri: false,
-            harakiri_sigterm: None,
-            busy_us_seen: 0,
-            respawn_count: 0,
-            harakiri_count: 0,
-            cheap: false,
-            last_requests: 0,
-            last_active: Instant::now(),
-        });
+        self.slots.push(Slot::new(id, Some(Instant::now())));
     }
 
     fn remove_worker(&mut self) {

@@ -104,6 +104,18 @@ impl Notifier {
 /// Variables only the master may act on.
 pub const MASTER_ONLY_VARIABLES: [&str; 3] = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"];
 
+/// `sh -c COMMAND_LINE` for the commands rwsgi runs (attach-daemon, cron, hooks, alarms):
+/// they are not the service's main process, so they must not see systemd's notify and
+/// watchdog variables.
+pub fn shell_command(command_line: &str) -> std::process::Command {
+    let mut command = std::process::Command::new("/bin/sh");
+    command.arg("-c").arg(command_line);
+    for variable in MASTER_ONLY_VARIABLES {
+        command.env_remove(variable);
+    }
+    command
+}
+
 /// Called right after fork in the worker, before it starts any thread. Python's
 /// `os.environ` (a copy taken when the master started Python) is cleaned by the worker too.
 pub fn forget_in_child() {

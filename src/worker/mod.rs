@@ -351,12 +351,7 @@ pub fn run(
         reload_on_as_bytes: config.reload_on_as_mib << 20,
         reload_on_exception: config.reload_on_exception,
         no_default_app: config.no_default_app,
-        routes: config
-            .routes
-            .iter()
-            // Checked when the configuration was read.
-            .filter_map(|(option, rule)| crate::routing::Rule::parse(option, rule).ok())
-            .collect(),
+        routes: config.routes.clone(),
         proxy_protocol: config.proxy_protocol,
         statics: statics::Settings::from_config(config),
         min_lifetime: config.min_worker_lifetime,

@@ -61,12 +61,7 @@ impl Settings {
             check: config.check_static.clone(),
             index: config.static_index.clone(),
             expires_by_type: config.static_expires.clone(),
-            expires_by_pattern: config
-                .static_expires_patterns
-                .iter()
-                // Checked when the configuration was read.
-                .filter_map(|(p, s, uri)| Some((Regex::new(p).ok()?, *s, *uri)))
-                .collect(),
+            expires_by_pattern: config.static_expires_patterns.clone(),
             safe: config
                 .static_safe
                 .iter()
