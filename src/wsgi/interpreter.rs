@@ -4,6 +4,7 @@
 //! app, the fork hooks (`PyOS_BeforeFork` and friends) and a worker's Python exit.
 //! Must not: serve requests or decide process policy (the master does).
 
+#[cfg(not(feature = "extension"))]
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
@@ -12,12 +13,33 @@ use pyo3::prelude::*;
 use pyo3::types::{PyList, PyModule};
 
 use crate::config::Config;
+use crate::wsgi::host::PythonHost;
 
 /// The interpreter this binary was built against (set by build.rs).
+#[cfg(not(feature = "extension"))]
 const BUILD_PYTHON: &str = env!("RWSGI_BUILD_PYTHON");
 
-/// Starts CPython once per process tree, in the master, before any thread exists.
-pub fn initialize(config: &Config) -> Result<(), String> {
+/// Makes CPython ready to load the application, once per process tree, in the master,
+/// before any thread exists: the embedding binary starts it (PyConfig), a Python host
+/// already has; either way `sys` is then prepared for the application.
+pub fn initialize(config: &Config, host: &PythonHost) -> Result<(), String> {
+    if !host.python_running() {
+        start_embedded(config)?;
+    }
+    Python::attach(|py| prepare_sys(py, config)).map_err(|e| format!("cannot prepare sys: {e}"))
+}
+
+/// The extension module is built against the stable ABI, which has no PyConfig: there a
+/// running Python is the host and this is never called.
+#[cfg(feature = "extension")]
+fn start_embedded(_config: &Config) -> Result<(), String> {
+    Err("this build of rwsgi is a Python extension module: start it with 'python -m rwsgi'".into())
+}
+
+/// Starts the embedded CPython with PyConfig: program name (which decides the prefix and a
+/// virtualenv's site-packages), no signal handlers of its own, unbuffered stdio.
+#[cfg(not(feature = "extension"))]
+fn start_embedded(config: &Config) -> Result<(), String> {
     let (program_name, python_home) = interpreter_paths(config.home.as_deref())?;
     let program_name = CString::new(program_name.as_os_str().as_encoded_bytes())
         .map_err(|_| "interpreter path contains a NUL byte".to_string())?;
@@ -68,9 +90,10 @@ pub fn initialize(config: &Config) -> Result<(), String> {
         }
         ffi::PyEval_SaveThread();
     }
-    Python::attach(|py| prepare_sys(py, config)).map_err(|e| format!("cannot prepare sys: {e}"))
+    Ok(())
 }
 
+#[cfg(not(feature = "extension"))]
 /// `program_name` decides which prefix and site-packages Python uses. A virtualenv is used
 /// by naming its interpreter (setting PyConfig.home to a venv fails: no `encodings`).
 fn interpreter_paths(home: Option<&Path>) -> Result<(PathBuf, Option<PathBuf>), String> {
