@@ -88,7 +88,7 @@ fn add_header_and_wsgi_disable_file_wrapper() {
     assert_eq!(response.header("x-served-by"), Some("rwsgi"));
     let env = parse_flat_json(&response.text());
     assert!(!env.contains_key("wsgi.file_wrapper"));
-    let output = Command::new(BIN)
+    let output = Command::new(bin())
         .args(["--module", "pep3333", "--add-header", "Broken\r\nHeader: x"])
         .output()
         .unwrap();
@@ -399,7 +399,7 @@ fn memory_report_procnames_forwarded_for_and_logger_file() {
     assert_eq!(command_line(worker), "app-rwsgi worker 1");
     assert_eq!(command_line(server.pid()), "app-rwsgi master");
 
-    let output = Command::new(BIN)
+    let output = Command::new(bin())
         .args([
             "--module",
             "pep3333",
@@ -784,7 +784,7 @@ impl Drop for FileLogged {
 
 /// Runs rwsgi with an ini file that must not start: (exit status, stderr).
 fn run_refused(ini: &std::path::Path) -> (Option<i32>, String) {
-    let output = Command::new(BIN)
+    let output = Command::new(bin())
         .args([
             "--ini",
             ini.to_str().unwrap(),

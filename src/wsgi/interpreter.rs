@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyModule};
+use pyo3::types::{PyBytes, PyList, PyModule};
 
 use crate::config::Config;
 use crate::wsgi::host::PythonHost;
@@ -23,10 +23,39 @@ const BUILD_PYTHON: &str = env!("RWSGI_BUILD_PYTHON");
 /// before any thread exists: the embedding binary starts it (PyConfig), a Python host
 /// already has; either way `sys` is then prepared for the application.
 pub fn initialize(config: &Config, host: &PythonHost) -> Result<(), String> {
-    if !host.python_running() {
+    if host.python_running() {
+        Python::attach(adopt_process_environment)
+            .map_err(|e| format!("cannot update os.environ: {e}"))?;
+    } else {
         start_embedded(config)?;
     }
     Python::attach(|py| prepare_sys(py, config)).map_err(|e| format!("cannot prepare sys: {e}"))
+}
+
+/// A Python host read its environment when it started, before the configuration's `env`
+/// lines (and systemd's variables) changed the process's: make `os.environ` the process's
+/// environment again, as an embedded interpreter started now would see it.
+fn adopt_process_environment(py: Python<'_>) -> PyResult<()> {
+    use std::os::unix::ffi::OsStringExt;
+    let environb = py.import("os")?.getattr("environb")?;
+    let current: std::collections::HashMap<Vec<u8>, Vec<u8>> = std::env::vars_os()
+        .map(|(key, value)| (key.into_vec(), value.into_vec()))
+        .collect();
+    let known: Vec<Vec<u8>> = environb
+        .call_method0("copy")?
+        .call_method0("keys")?
+        .try_iter()?
+        .map(|key| key?.extract())
+        .collect::<PyResult<_>>()?;
+    for key in known {
+        if !current.contains_key(&key) {
+            environb.del_item(PyBytes::new(py, &key))?;
+        }
+    }
+    for (key, value) in current {
+        environb.set_item(PyBytes::new(py, &key), PyBytes::new(py, &value))?;
+    }
+    Ok(())
 }
 
 /// The extension module is built against the stable ABI, which has no PyConfig: there a
