@@ -17,6 +17,10 @@ const EXIT_BAD_CONFIG: i32 = 2;
 /// Runs rwsgi with its command-line arguments (without the program name); returns the
 /// process's exit status.
 pub fn run(args: Vec<String>, host: PythonHost) -> i32 {
+    if host.python_running() {
+        // Hosted by `python3`: still `rwsgi` to ps, pgrep and the journal, as the binary is.
+        let _ = nix::sys::prctl::set_name(c"rwsgi");
+    }
     let entries = match source::from_args(&args) {
         Ok(Request::Serve(entries)) => entries,
         Ok(Request::Help) => {
@@ -24,7 +28,7 @@ pub fn run(args: Vec<String>, host: PythonHost) -> i32 {
             return 0;
         }
         Ok(Request::Version) => {
-            println!("rwsgi {}", env!("CARGO_PKG_VERSION"));
+            println!("rwsgi {} ({})", env!("CARGO_PKG_VERSION"), host.describe());
             return 0;
         }
         Ok(Request::OptionTable) => {

@@ -54,6 +54,24 @@ impl PythonHost {
         matches!(self, PythonHost::Extension { .. })
     }
 
+    /// What `--version` says of the interpreter.
+    pub fn describe(&self) -> String {
+        match self {
+            PythonHost::Embedded => format!(
+                "embeds Python {EMBEDDED_VERSION}, {}",
+                env!("RWSGI_BUILD_PYTHON")
+            ),
+            PythonHost::Extension {
+                python, version, ..
+            } => format!(
+                "Python {}.{} extension module, {}",
+                version.0,
+                version.1,
+                python.display()
+            ),
+        }
+    }
+
     /// The command that runs this rwsgi again in a fresh image (reload), arguments to follow.
     pub fn relaunch(&self) -> Command {
         match self {

@@ -29,7 +29,18 @@ pub fn initialize(config: &Config, host: &PythonHost) -> Result<(), String> {
     } else {
         start_embedded(config)?;
     }
-    Python::attach(|py| prepare_sys(py, config)).map_err(|e| format!("cannot prepare sys: {e}"))
+    Python::attach(|py| {
+        let sys = py.import("sys")?;
+        let version: String = sys.getattr("version")?.extract()?;
+        let executable: String = sys.getattr("executable")?.extract()?;
+        let prefix: String = sys.getattr("prefix")?.extract()?;
+        crate::log::info(&format!(
+            "Python {} ({executable}, prefix {prefix})",
+            version.split_whitespace().next().unwrap_or(&version)
+        ));
+        prepare_sys(py, config)
+    })
+    .map_err(|e| format!("cannot prepare sys: {e}"))
 }
 
 /// A Python host read its environment when it started, before the configuration's `env`
