@@ -35,7 +35,8 @@ pub fn initialize(config: &Config, host: &PythonHost) -> Result<(), String> {
         let executable: String = sys.getattr("executable")?.extract()?;
         let prefix: String = sys.getattr("prefix")?.extract()?;
         crate::log::info(&format!(
-            "Python {} ({executable}, prefix {prefix})",
+            "rwsgi {}, Python {} ({executable}, prefix {prefix})",
+            env!("CARGO_PKG_VERSION"),
             version.split_whitespace().next().unwrap_or(&version)
         ));
         prepare_sys(py, config)

@@ -15,7 +15,9 @@
 set -euo pipefail
 
 SUITE=${RWSGI_BOX_SUITE:-bookworm}
-CACHE=${RWSGI_BOX_CACHE:-/var/tmp/rwsgi-box}/$SUITE
+# RWSGI_BOX_NAME keeps two boxes of one suite apart (cache, cgroup, machine name).
+NAME=${RWSGI_BOX_NAME:-rwsgi-box}-$SUITE
+CACHE=${RWSGI_BOX_CACHE:-/var/tmp/${RWSGI_BOX_NAME:-rwsgi-box}}/$SUITE
 BASE=$CACHE/base
 STAMP=$CACHE/base.stamp
 STATE=$CACHE/run
@@ -28,11 +30,11 @@ log() { echo "box: $*" >&2; }
 
 cgroup_dirs() {
     if [ "$(stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ]; then
-        echo /sys/fs/cgroup/rwsgi-box-$SUITE
+        echo "/sys/fs/cgroup/$NAME"
         return
     fi
     for h in systemd unified; do
-        [ -d /sys/fs/cgroup/$h ] && echo /sys/fs/cgroup/$h/rwsgi-box-$SUITE
+        [ -d /sys/fs/cgroup/$h ] && echo "/sys/fs/cgroup/$h/$NAME"
     done
 }
 
@@ -71,7 +73,7 @@ do_create() {
     echo "# no apt source: the box installs only local packages" >"$BASE.new/etc/apt/sources.list"
     rm -rf "$BASE.new"/var/lib/apt/lists/* "$BASE.new"/var/cache/apt/archives/*.deb "$BASE.new/var/log/bootstrap.log"
     mkdir -p "$BASE.new/var/lib/apt/lists/partial"
-    echo "rwsgi-box-$SUITE" >"$BASE.new/etc/hostname"
+    echo "$NAME" >"$BASE.new/etc/hostname"
     systemctl --root="$BASE.new" mask console-getty.service apt-daily.timer apt-daily-upgrade.timer \
         dpkg-db-backup.timer fstrim.timer e2scrub_all.timer man-db.timer >/dev/null 2>&1 || true
     rm -rf "$BASE"
@@ -102,7 +104,7 @@ do_boot() {
     (
         for d in "${dirs[@]}"; do echo "$BASHPID" >"$d/cgroup.procs"; done
         export SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1
-        exec setsid systemd-nspawn --quiet --machine=rwsgi-box-$SUITE --directory="$ROOT" --boot \
+        exec setsid systemd-nspawn --quiet --machine="$NAME" --directory="$ROOT" --boot \
             --register=no --keep-unit --link-journal=no --console=read-only --private-network \
             --setenv=SYSTEMD_COLORS=0
     ) </dev/null >"$STATE/console.log" 2>&1 &
