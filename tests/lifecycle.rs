@@ -207,7 +207,9 @@ fn sighup_reload_loses_nothing_and_serves_new_code() {
     let began = Instant::now();
     let load = Load::start(server.addr(), 6, "/", began);
     std::thread::sleep(Duration::from_millis(500));
-    write_app("v2");
+    // Another length: a source rewritten within the second it was compiled, at the same
+    // size, would pass the .pyc check (mtime in seconds and size) and v1 would be served.
+    write_app("v2.0");
     let reload_at = began.elapsed().as_secs_f64();
     server.signal(1);
     server.wait_for_log("reload complete", Duration::from_secs(20));
@@ -252,7 +254,7 @@ fn sighup_reload_loses_nothing_and_serves_new_code() {
             .any(|(t, b)| *t > reload_at && b.starts_with("v1")),
         "old workers served during the reload"
     );
-    assert_eq!(server.get("/").text().split(' ').next(), Some("v2"));
+    assert_eq!(server.get("/").text().split(' ').next(), Some("v2.0"));
     let log = server.log();
     assert!(log.contains("SIGHUP: reloading"), "{log}");
     eprintln!("reload: {} ok, {} retried", tally.ok, tally.retried);

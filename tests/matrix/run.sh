@@ -76,6 +76,8 @@ if [ ! -f "$root.venv.stamp" ] || [ "$(cat "$root.venv.stamp")" != "$venv_want" 
     inside sh -c "rm -rf $venv && python3 -m venv $venv && $venv/bin/pip install -q --no-index '$wheel' && $venv/bin/pip install -q -r '$PWD/tests/requirements.txt'"
     echo "$venv_want" >"$root.venv.stamp"
 fi
+# The mark tests/common's test_venv() looks for.
+cp tests/requirements.txt "$root$venv/requirements.installed"
 inside $venv/bin/rwsgi --version >&2
 
 # The test binaries cargo built for this checkout (tests/run built them just before).
