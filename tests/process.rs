@@ -169,7 +169,10 @@ fn a_failing_lazy_app_backs_off_instead_of_fork_looping() {
             "--lazy-apps",
         ])
         .http()
+        .no_wait()
         .start();
+    // Its workers never become ready: wait for the first fork, not for readiness.
+    server.wait_for_log("worker 1 started", Duration::from_secs(30));
     std::thread::sleep(Duration::from_secs(3));
     let log = server.log();
     let forks = log.matches("worker 1 started").count();

@@ -219,23 +219,30 @@ fn socket_activation_readiness_and_stop() {
 #[test]
 fn lazy_apps_are_ready_only_when_every_worker_loaded() {
     let dir = tempfile::tempdir().unwrap();
+    let marks = tempfile::tempdir().unwrap();
     let (notify, builder) = with_notify_socket(dir.path(), server());
-    let server = builder
+    let mut server = builder
         .args([
             "--chdir",
             apps_dir().to_str().unwrap(),
             "--module",
-            "pep3333",
+            "one_slow_import",
             "--lazy-apps",
             "--processes",
             "2",
         ])
-        .workers(2)
+        .env("RWSGI_TEST_MARKS", marks.path().to_str().unwrap())
         .http()
+        .no_wait()
         .start();
+    // One worker's import takes 2 s longer: READY=1 must come after it, not after the first.
     notify.wait_for("READY=1");
-    let log = server.log();
-    assert!(log.contains("rwsgi worker 1") || log.contains("worker 1 started"));
+    assert!(
+        marks.path().join("slow-loaded").exists(),
+        "READY=1 came before the slow worker had loaded the application:\n{}",
+        server.log()
+    );
+    server.wait_ready(2, true);
     // Reload: RELOADING=1 with MONOTONIC_USEC, then READY=1 again from the same pid.
     server.signal(1);
     let messages = notify.wait_for("RELOADING=1");

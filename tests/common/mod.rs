@@ -225,11 +225,16 @@ impl Server {
         }
     }
 
-    fn wait_ready(&mut self, workers: usize, http: bool) {
-        self.wait_for_log(
+    /// Waits until the master says every worker is ready (it logs "ready:" when it tells
+    /// systemd READY=1), not merely forked.
+    pub fn wait_ready(&mut self, workers: usize, http: bool) {
+        let log = self.wait_for_log(
             &format!("worker {workers} started"),
             Duration::from_secs(30),
         );
+        if !log.contains("ready: ") {
+            self.wait_for_log("ready: ", Duration::from_secs(30));
+        }
         if http {
             self.http = Some(http_address_in(&self.log()));
         }
