@@ -65,6 +65,22 @@ fn environ_has_every_cgi_and_wsgi_key() {
 }
 
 #[test]
+fn content_length_zero_is_kept() {
+    let server = pep3333_server(&[]);
+    let response = request(
+        server.addr(),
+        "GET /env HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(response.status, 200, "{}", server.log());
+    let env = parse_flat_json(&response.text());
+    assert_eq!(
+        env.get("CONTENT_LENGTH").map(String::as_str),
+        Some("0"),
+        "the client sent Content-Length: 0"
+    );
+}
+
+#[test]
 fn path_info_is_percent_decoded_as_latin1() {
     let server = pep3333_server(&[]);
     let response = server.get("/env%20x%C3%A9");

@@ -108,6 +108,8 @@ pub struct Config {
     /// (Content-Type without parameters, seconds) for Expires / Cache-Control.
     pub static_expires: Vec<(String, u64)>,
     pub add_headers: Vec<(String, String)>,
+    /// `http-server-header`: HTTP responses carry `Server: rwsgi` unless the app set one.
+    pub http_server_header: bool,
     pub daemonize: Option<PathBuf>,
     /// strftime-like format for a date in front of each plain log line.
     pub log_date: Option<String>,
@@ -271,6 +273,7 @@ impl Default for Config {
             static_index: Vec::new(),
             static_expires: Vec::new(),
             add_headers: Vec::new(),
+            http_server_header: true,
             daemonize: None,
             log_date: None,
             log_4xx: false,
@@ -721,6 +724,7 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
                 .add_headers
                 .push((name.trim().to_string(), header_value.trim().to_string()));
         }
+        "http-server-header" => config.http_server_header = flag()?,
         "daemonize" => config.daemonize = Some(PathBuf::from(non_empty(entry, spec)?)),
         "log-date" => {
             config.log_date = match entry.value.as_deref().map(str::trim) {

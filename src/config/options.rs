@@ -189,6 +189,8 @@ pub static OPTIONS: &[OptionSpec] = &[
         "do not offer wsgi.file_wrapper to the application"),
     opt!("add-header", [], List, "", "NAME: VALUE", Honoured,
         "add this header to every response the application produces (repeatable)"),
+    opt!("http-server-header", [], Flag, "true", "", Honoured,
+        "on HTTP listeners, send 'Server: rwsgi' when the application set no Server header (uwsgi-protocol listeners never add Server or Date: the front end speaks for the server)"),
     opt!("daemonize", [], Text, "", "FILE", Honoured,
         "detach from the terminal and append all output to FILE; refused under systemd, where it would break readiness"),
     opt!("log-date", ["logdate"], Text, "", "[FORMAT]", Honoured,

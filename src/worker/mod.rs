@@ -74,6 +74,8 @@ pub struct Shared {
     log_slow: Option<Duration>,
     /// `add-header` entries, added to every application response.
     pub extra_headers: Vec<(String, String)>,
+    /// `http-server-header`: add `Server: rwsgi` on HTTP listeners.
+    pub server_header: bool,
     pub memory_report: bool,
     pub log_x_forwarded_for: bool,
     so_keepalive: bool,
@@ -338,6 +340,7 @@ pub fn run(
         log_5xx: config.log_5xx,
         log_slow: (config.log_slow_ms > 0).then(|| Duration::from_millis(config.log_slow_ms)),
         extra_headers: config.add_headers.clone(),
+        server_header: config.http_server_header,
         memory_report: config.memory_report,
         log_x_forwarded_for: config.log_x_forwarded_for,
         so_keepalive: config.so_keepalive,

@@ -18,7 +18,7 @@ use super::client::ClientSocket;
 use super::statics::{self, StaticFile};
 use super::Shared;
 use crate::config::Protocol;
-use crate::protocol::response::{self, Framing, ResponseStart};
+use crate::protocol::response::{self, Framing, OwnHeaders, ResponseStart};
 use crate::wsgi::interpreter::format_exception;
 use crate::wsgi::{call_app, AppResponse, FileBody};
 
@@ -63,6 +63,21 @@ enum Started {
 
 thread_local! {
     static DATE: Cell<(u64, [u8; 29])> = const { Cell::new((0, [0; 29])) };
+}
+
+/// What the server adds to a response on a listener speaking `protocol`: over HTTP,
+/// `Server` (unless `http-server-header = false`) and `Date`; over uwsgi nothing, so the
+/// front end's own headers stand (as uWSGI).
+impl Shared {
+    pub fn own_headers(&self, protocol: Protocol) -> OwnHeaders {
+        match protocol {
+            Protocol::Http => OwnHeaders {
+                server: self.server_header,
+                date: Some(current_date()),
+            },
+            Protocol::Uwsgi => OwnHeaders::NONE,
+        }
+    }
 }
 
 /// The Date header value, formatted at most once a second per thread.
@@ -122,7 +137,7 @@ pub async fn respond(
                 &start,
                 Framing::Length(body.len() as u64),
                 close && exchange.protocol == Protocol::Http,
-                &current_date(),
+                &shared.own_headers(exchange.protocol),
             );
             if !exchange.head_request {
                 out.extend_from_slice(body.as_bytes());
@@ -139,7 +154,7 @@ pub async fn respond(
                 "Internal Server Error",
                 "500 Internal Server Error\n",
                 !exchange.keep_alive,
-                &current_date(),
+                &shared.own_headers(exchange.protocol),
             );
             let ok = write_all(stream, shared.io_timeout, &[&out]).await.is_ok();
             (500, 0, ok && exchange.keep_alive)
@@ -394,7 +409,7 @@ async fn send(
         &start,
         head_framing,
         close && exchange.protocol == Protocol::Http,
-        &current_date(),
+        &shared.own_headers(exchange.protocol),
     );
 
     if no_body {
@@ -617,7 +632,7 @@ pub async fn serve_static(
         &start,
         framing,
         close && exchange.protocol == Protocol::Http,
-        &current_date(),
+        &shared.own_headers(exchange.protocol),
     );
     let mut ok = write_all(stream, shared.io_timeout, &[&head]).await.is_ok();
     let mut sent = 0;
