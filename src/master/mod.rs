@@ -10,6 +10,7 @@
 use crate::hooks::Phase;
 
 pub mod cron;
+mod groups;
 mod jobs;
 pub mod scoreboard;
 pub mod signals;
@@ -148,6 +149,8 @@ pub struct Master {
     autoreload: Option<(Instant, Vec<ModuleFile>)>,
     /// cron, unique-cron, smart-attach-daemon.
     jobs: jobs::Jobs,
+    /// Process groups of daemons and commands being stopped.
+    groups: groups::Groups,
     /// cheaper busyness: when the current cycle began, and idle cycles in a row.
     busyness_cycle: Instant,
     idle_cycles: u64,
@@ -210,6 +213,11 @@ const STATUS_INTERVAL: Duration = Duration::from_secs(5);
 pub fn run(config: Config, args: Vec<String>) -> i32 {
     let started = Instant::now();
     let launch_dir = std::env::current_dir().ok();
+    // Orphans of the commands rwsgi starts (a daemon's shell died before its children)
+    // become the master's children, so it can reap them and know when a group is empty.
+    if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+        log::warn(&format!("cannot become a subreaper: {e}"));
+    }
     if let Err(message) = config.hooks.run_phase(Phase::Asap) {
         log::error(&message);
         return 1;
@@ -461,6 +469,7 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
         autoreload,
         next_status: Instant::now() + STATUS_INTERVAL,
         jobs,
+        groups: groups::Groups::default(),
         busyness_cycle: Instant::now(),
         idle_cycles: 0,
     };
@@ -599,8 +608,14 @@ impl Master {
             .next_watchdog
             .map(|at| at.saturating_duration_since(now))
             .unwrap_or(Duration::from_secs(1));
+        let groups = if self.groups.is_empty() {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_millis(100)
+        };
         next_respawn
             .min(watchdog)
+            .min(groups)
             .min(Duration::from_secs(1))
             .as_millis() as u16
     }
@@ -953,7 +968,8 @@ impl Master {
             "immediate stop"
         });
         self.notifier.stopping();
-        self.jobs.stop_smart_daemons();
+        self.stop_commands();
+        self.jobs.stop_smart_daemons(&mut self.groups);
         let deadline = Instant::now()
             + if graceful {
                 self.config.worker_reload_mercy
@@ -970,6 +986,18 @@ impl Master {
         } else {
             Signal::SIGINT
         });
+    }
+
+    /// Stops every attach-daemon and running cron command with its process group; none is
+    /// restarted (their pids are forgotten, so their exits are not taken for crashes).
+    fn stop_commands(&mut self) {
+        for daemon in &mut self.daemons {
+            if let Some(pid) = daemon.pid.take() {
+                daemon.start_at = None;
+                self.groups.stop(pid, Signal::SIGTERM, "attach-daemon");
+            }
+        }
+        self.jobs.stop_crons(&mut self.groups);
     }
 
     fn all_pids(&self) -> Vec<Pid> {
@@ -1039,12 +1067,10 @@ impl Master {
             .chain(self.retirees.iter().map(|r| format!("{}:{}", r.pid, r.id)))
             .chain(self.previous.iter().map(|(pid, id)| format!("{pid}:{id}")))
             .collect();
-        // The next image starts its own daemons.
-        for daemon in &mut self.daemons {
-            if let Some(pid) = daemon.pid.take() {
-                let _ = kill(pid, Signal::SIGTERM);
-            }
-        }
+        // The next image starts its own daemons: the old ones (their whole process groups)
+        // are gone before it execs, so exactly one instance of each runs after the reload.
+        self.stop_commands();
+        self.groups.wait_all();
         self.notifier.reloading();
         std::env::set_var(net::RELOAD_FDS_VAR, exported);
         std::env::set_var(RELOAD_WORKERS_VAR, workers.join(","));
@@ -1484,7 +1510,8 @@ impl Master {
             Stopping::No => return None,
             Stopping::Graceful { deadline } | Stopping::Quick { deadline } => deadline,
         };
-        if self.all_pids().is_empty() {
+        self.groups.check();
+        if self.all_pids().is_empty() && self.groups.is_empty() {
             log::info("all workers stopped; goodbye");
             return Some(self.exit_status.unwrap_or(0));
         }
