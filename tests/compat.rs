@@ -1539,3 +1539,89 @@ fn vhost_chooses_the_application_by_host() {
     );
     assert!(other.text().starts_with("file app"));
 }
+
+/// Runs rwsgi on `ini` (plus an HTTP socket) and returns its exit status and stderr; fails
+/// the test if it is still running after `limit` (a start that should have ended).
+fn run_with_limit(ini: &std::path::Path, limit: Duration) -> (Option<i32>, String) {
+    let mut child = Command::new(BIN)
+        .args([
+            "--ini",
+            ini.to_str().unwrap(),
+            "--http-socket",
+            "127.0.0.1:0",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let mut stderr = String::new();
+            let _ = std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr);
+            panic!("still running after {limit:?}; the start should have ended:\n{stderr}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    let _ = std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr);
+    (status.code(), stderr)
+}
+
+/// uWSGI: "FATAL hook failed, destroying instance". A failing hook in any start phase
+/// (master, application loading, worker) ends the start with a non-zero status and one
+/// message naming the hook, its file:line and the command's exit status; on a reload the
+/// previous workers keep serving.
+#[test]
+fn a_failing_hook_in_any_phase_ends_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    for (line, lazy) in [
+        ("hook-pre-app = exec:exit 4", ""),
+        ("exec-post-app = exit 4", ""),
+        ("hook-pre-app = exec:exit 4", "lazy-apps = true\n"),
+        ("hook-post-fork = exec:exit 4", ""),
+        ("hook-accepting = exec:exit 4", ""),
+        ("hook-master-start = exec:exit 4", ""),
+    ] {
+        let ini = write_ini(dir.path(), &format!("{lazy}{line}\n"));
+        let (status, stderr) = run_with_limit(&ini, Duration::from_secs(20));
+        assert!(
+            status.is_some_and(|s| s != 0),
+            "{line}: {status:?}\n{stderr}"
+        );
+        let named: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.contains(&format!("hook {line} (")))
+            .collect();
+        assert_eq!(named.len(), 1, "{line}: one message\n{stderr}");
+        assert!(
+            named[0].contains("compat.ini:") && named[0].contains("exit status: 4"),
+            "{line}: {stderr}"
+        );
+        assert!(!stderr.contains("serving 500"), "{line}: {stderr}");
+    }
+
+    let broken = dir.path().join("broken");
+    let ini = write_ini(
+        dir.path(),
+        &format!("hook-pre-app = exec:test ! -e {}\n", broken.display()),
+    );
+    let mut server = server()
+        .args(["--ini", ini.to_str().unwrap()])
+        .http()
+        .start();
+    assert_eq!(server.get("/pid").status, 200);
+    std::fs::write(&broken, "").unwrap();
+    server.signal(1);
+    server.wait_for_log("previous workers keep serving", Duration::from_secs(20));
+    for _ in 0..5 {
+        assert_eq!(server.get("/pid").status, 200, "{}", server.log());
+    }
+    assert!(server.stop().success(), "{}", server.log());
+}

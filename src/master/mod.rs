@@ -211,6 +211,13 @@ const STATUS_INTERVAL: Duration = Duration::from_secs(5);
 /// Runs the server; returns the process exit status. `args` are the command-line
 /// arguments, kept to re-read the configuration on reload.
 pub fn run(config: Config, args: Vec<String>) -> i32 {
+    match serve(config, args) {
+        Ok(status) | Err(status) => status,
+    }
+}
+
+/// `run`, with `?` for the start-up steps that end it (`Err(exit status)`).
+fn serve(config: Config, args: Vec<String>) -> Result<i32, i32> {
     let started = Instant::now();
     let launch_dir = std::env::current_dir().ok();
     // Orphans of the commands rwsgi starts (a daemon's shell died before its children)
@@ -218,9 +225,12 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
     if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
         log::warn(&format!("cannot become a subreaper: {e}"));
     }
+    let previous = previous_generation();
+    let reloading = !previous.is_empty();
+    // A hook failed during a reload: the previous workers keep serving, none is forked.
+    let mut held = false;
     if let Err(message) = config.hooks.run_phase(Phase::Asap) {
-        log::error(&message);
-        return 1;
+        held = hook_failed(&message, reloading)?;
     }
     for (key, value) in &config.env {
         // Single-threaded here: nothing else reads the environment concurrently.
@@ -229,7 +239,7 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
     if let Some(dir) = &config.chdir {
         if let Err(e) = std::env::set_current_dir(dir) {
             log::error(&format!("chdir {}: {e}", dir.display()));
-            return 1;
+            return Err(1);
         }
     }
     let notifier = Notifier::from_environment();
@@ -244,16 +254,14 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
         Ok(target) => target,
         Err(message) => {
             log::error(&message);
-            return 2;
+            return Err(2);
         }
     };
     let mut inherited: Vec<Inherited> = std::env::var(net::RELOAD_FDS_VAR)
         .map(|text| net::import_from_reload(&text))
         .unwrap_or_default();
-    let previous = previous_generation();
     std::env::remove_var(net::RELOAD_FDS_VAR);
     std::env::remove_var(RELOAD_WORKERS_VAR);
-    let reloading = !previous.is_empty();
     match crate::systemd::take_listen_fds() {
         Ok(fds) => inherited.extend(fds.into_iter().map(|(fd, name)| Inherited {
             fd,
@@ -261,19 +269,19 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
         })),
         Err(message) => {
             log::error(&message);
-            return 1;
+            return Err(1);
         }
     }
     let listeners = match net::listeners(&config, inherited) {
         Ok(listeners) => listeners,
         Err(message) => {
             log::error(&message);
-            return 1;
+            return Err(1);
         }
     };
     if listeners.is_empty() {
         log::error("no socket to serve: set 'http-socket', 'http' or 'socket'");
-        return 2;
+        return Err(2);
     }
     for listener in &listeners {
         if listener.from_systemd {
@@ -302,7 +310,7 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
         }
         Some(Err(message)) => {
             log::error(&message);
-            return 1;
+            return Err(1);
         }
         None => None,
     };
@@ -312,50 +320,48 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
             Ok(pair) => fifos.push(pair),
             Err(message) => {
                 log::error(&message);
-                return 1;
+                return Err(1);
             }
         }
     }
     if let Some(owner) = &config.chown_socket {
         if let Err(message) = crate::privileges::chown_sockets(&listeners, owner) {
             log::error(&message);
-            return 1;
+            return Err(1);
         }
     }
     if let Some(path) = &config.pidfile {
         if let Err(e) = write_pidfile(path) {
             log::error(&format!("cannot write pidfile {}: {e}", path.display()));
-            return 1;
+            return Err(1);
         }
     }
     if let Err(message) = config.hooks.run_phase(Phase::AsRoot) {
-        log::error(&message);
-        return 1;
+        held |= hook_failed(&message, reloading)?;
     }
     if !config.master_as_root {
         if let Err(message) =
             crate::privileges::drop_to(&target, &config.capabilities, config.no_new_privileges)
         {
             log::error(&format!("cannot drop privileges: {message}"));
-            return 1;
+            return Err(1);
         }
     }
     if config.logto_after_drop {
         if let Some(path) = &config.logto {
             if let Err(e) = log::redirect_to(path) {
                 log::error(&format!("logto2 {}: {e}", path.display()));
-                return 1;
+                return Err(1);
             }
         }
     }
     if let Err(message) = config.hooks.run_phase(Phase::AsUser) {
-        log::error(&message);
-        return 1;
+        held |= hook_failed(&message, reloading)?;
     }
     notifier.status("loading the application");
     if let Err(message) = interpreter::initialize(&config) {
         log::error(&message);
-        return 1;
+        return Err(1);
     }
     let app = if config.lazy_apps {
         None
@@ -365,7 +371,11 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
                 log::info(&format!("application loaded: {}", app_label(&config)));
                 Some(app)
             }
-            Err(message) => {
+            Err(interpreter::LoadError::Hook(message)) => {
+                held |= hook_failed(&message, reloading)?;
+                None
+            }
+            Err(interpreter::LoadError::App(message)) => {
                 log::error(&message);
                 if reloading {
                     log::error("reload failed: the previous workers keep serving the old code");
@@ -374,7 +384,7 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
                     if config.vacuum {
                         net::vacuum(&listeners);
                     }
-                    return EXIT_NO_APP;
+                    return Err(EXIT_NO_APP);
                 } else {
                     log::warn("serving 500 to every request until the application loads (set need-app to exit instead)");
                 }
@@ -395,14 +405,14 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
         Ok(fd) => fd,
         Err(e) => {
             log::error(&format!("cannot watch signals: {e}"));
-            return 1;
+            return Err(1);
         }
     };
     let board = match Scoreboard::new((config.processes * 2 + 16).max(64), config.threads) {
         Ok(board) => board,
         Err(e) => {
             log::error(&format!("cannot map the scoreboard: {e}"));
-            return 1;
+            return Err(1);
         }
     };
     let (notify_read, notify_write) =
@@ -410,11 +420,11 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
             Ok(pair) => pair,
             Err(e) => {
                 log::error(&format!("cannot create the notify pipe: {e}"));
-                return 1;
+                return Err(1);
             }
         };
     // A failed reload keeps the previous workers and forks none that would serve 500s.
-    let hold = reloading && app.is_none() && !config.lazy_apps;
+    let hold = held || (reloading && app.is_none() && !config.lazy_apps);
     let slots = (1..=config.processes)
         .map(|id| Slot::new(id, (!hold).then(Instant::now)))
         .collect();
@@ -485,12 +495,30 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
         master.config.processes
     ));
     if let Err(message) = master.config.hooks.run_phase(Phase::MasterStart) {
-        log::error(&message);
-        master.begin_stop(false);
+        if hook_failed(&message, reloading).is_ok() {
+            master.hold_slots();
+        } else {
+            master.exit_status = Some(1);
+            master.begin_stop(false);
+        }
     }
     let status = master.arbiter_loop(&signal_fd);
     master.cleanup();
-    status
+    Ok(status)
+}
+
+/// A failing start-up hook ends the start (`Err(1)`); during a reload the previous
+/// workers keep serving instead (`Ok(true)`: hold). Logs one line either way.
+fn hook_failed(message: &str, reloading: bool) -> Result<bool, i32> {
+    if reloading {
+        log::error(&format!(
+            "{message}; reload failed: the previous workers keep serving the old code"
+        ));
+        Ok(true)
+    } else {
+        log::error(&format!("{message}; start aborted"));
+        Err(1)
+    }
 }
 
 /// Writes the pid to a temporary file renamed into place, so a reader never sees it
@@ -507,7 +535,7 @@ fn write_pidfile(path: &std::path::Path) -> std::io::Result<()> {
 fn import_with_extended_timeout(
     notifier: &Notifier,
     config: &Config,
-) -> Result<interpreter::Apps, String> {
+) -> Result<interpreter::Apps, interpreter::LoadError> {
     if !notifier.enabled() {
         return Python::attach(|py| interpreter::load_apps(py, config));
     }
@@ -1000,6 +1028,13 @@ impl Master {
         self.jobs.stop_crons(&mut self.groups);
     }
 
+    /// A failed reload: no new worker is forked; the previous ones keep serving.
+    fn hold_slots(&mut self) {
+        for slot in &mut self.slots {
+            slot.respawn_at = None;
+        }
+    }
+
     fn all_pids(&self) -> Vec<Pid> {
         self.slots
             .iter()
@@ -1241,21 +1276,18 @@ impl Master {
                     return;
                 }
             };
-            let (pid, description, failed, no_app) = match status {
-                WaitStatus::Exited(pid, 0) => (pid, "exited".to_string(), false, false),
-                WaitStatus::Exited(pid, code) => (
-                    pid,
-                    format!("exited with status {code}"),
-                    true,
-                    code == EXIT_NO_APP,
-                ),
+            let (pid, description, failed, code) = match status {
+                WaitStatus::Exited(pid, 0) => (pid, "exited".to_string(), false, 0),
+                WaitStatus::Exited(pid, code) => {
+                    (pid, format!("exited with status {code}"), true, code)
+                }
                 WaitStatus::Signaled(pid, signal, _) => {
                     if signal == Signal::SIGSEGV {
                         for name in &self.config.alarm_segfault {
                             crate::alarms::raise(name, &format!("process {pid} killed by SIGSEGV"));
                         }
                     }
-                    (pid, format!("killed by {signal}"), true, false)
+                    (pid, format!("killed by {signal}"), true, 0)
                 }
                 _ => continue,
             };
@@ -1297,18 +1329,11 @@ impl Master {
             let Some(index) = self.slots.iter().position(|s| s.pid == Some(pid)) else {
                 continue;
             };
-            self.on_slot_exit(index, pid, &description, failed, no_app);
+            self.on_slot_exit(index, pid, &description, failed, code);
         }
     }
 
-    fn on_slot_exit(
-        &mut self,
-        index: usize,
-        pid: Pid,
-        description: &str,
-        failed: bool,
-        no_app: bool,
-    ) {
+    fn on_slot_exit(&mut self, index: usize, pid: Pid, description: &str, failed: bool, code: i32) {
         let stopping = !matches!(self.stopping, Stopping::No);
         let slot = &mut self.slots[index];
         slot.pid = None;
@@ -1321,7 +1346,24 @@ impl Master {
             log::info(&format!("worker {} (pid {pid}) {description}", slot.id));
             return;
         }
-        if no_app && self.config.need_app {
+        if code == crate::hooks::EXIT_HOOK_FAILED {
+            if self.previous.is_empty() {
+                log::error(&format!(
+                    "worker {} (pid {pid}): its hook failed: stopping",
+                    slot.id
+                ));
+                self.exit_status = Some(1);
+                self.begin_stop(false);
+            } else {
+                log::error(&format!(
+                    "worker {} (pid {pid}): its hook failed; reload failed: the previous workers keep serving the old code",
+                    slot.id
+                ));
+                self.hold_slots();
+            }
+            return;
+        }
+        if code == EXIT_NO_APP && self.config.need_app {
             log::error(&format!(
                 "worker {} (pid {pid}) could not load the application and need-app is set: stopping",
                 slot.id

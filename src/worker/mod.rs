@@ -293,7 +293,12 @@ pub fn run(
     let app = if config.lazy_apps {
         match Python::attach(|py| interpreter::load_apps(py, config)) {
             Ok(apps) => Some(apps),
-            Err(message) => {
+            Err(interpreter::LoadError::Hook(message)) => {
+                crate::log::error(&format!("{message}; start aborted"));
+                interpreter::worker_exit_hooks();
+                std::process::exit(crate::hooks::EXIT_HOOK_FAILED);
+            }
+            Err(interpreter::LoadError::App(message)) => {
                 crate::log::error(&message);
                 interpreter::worker_exit_hooks();
                 std::process::exit(EXIT_NO_APP);
@@ -392,15 +397,15 @@ pub fn run(
 }
 
 /// Hooks in a worker: Python may be running, so the GIL is released while they run; a
-/// failing one ends the worker (the master respawns it with backoff).
+/// failing one ends the worker with `EXIT_HOOK_FAILED`, and the master ends the start.
 fn run_hooks_or_exit(config: &Config, phase: crate::hooks::Phase) {
     if config.hooks.is_empty() {
         return;
     }
     if let Err(message) = config.hooks.run_phase(phase) {
-        crate::log::error(&message);
+        crate::log::error(&format!("{message}; start aborted"));
         interpreter::worker_exit_hooks();
-        std::process::exit(1);
+        std::process::exit(crate::hooks::EXIT_HOOK_FAILED);
     }
 }
 

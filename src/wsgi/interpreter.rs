@@ -165,11 +165,34 @@ impl Apps {
     }
 }
 
+/// Why `load_apps` failed: a `hook-pre-app`/`hook-post-app` (which ends the start), or the
+/// application itself (which `need-app` decides about).
+#[derive(Debug)]
+pub enum LoadError {
+    Hook(String),
+    App(String),
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::Hook(message) | LoadError::App(message) => f.write_str(message),
+        }
+    }
+}
+
+impl From<String> for LoadError {
+    fn from(message: String) -> LoadError {
+        LoadError::App(message)
+    }
+}
+
 /// Imports `import` modules, then loads the default application (if `module`, `wsgi-file`
 /// or `paste` names one) and every mount; then `chdir2`.
-pub fn load_apps(py: Python<'_>, config: &Config) -> Result<Apps, String> {
+pub fn load_apps(py: Python<'_>, config: &Config) -> Result<Apps, LoadError> {
     // Hooks may run commands for a while: without the GIL, as any blocking call.
-    py.detach(|| config.hooks.run_phase(crate::hooks::Phase::PreApp))?;
+    py.detach(|| config.hooks.run_phase(crate::hooks::Phase::PreApp))
+        .map_err(LoadError::Hook)?;
     let assignments = config.hooks.assignments(crate::hooks::Phase::PreApp);
     if !assignments.is_empty() {
         let environ = py
@@ -200,7 +223,8 @@ pub fn load_apps(py: Python<'_>, config: &Config) -> Result<Apps, String> {
     if let Some(dir) = &config.chdir2 {
         std::env::set_current_dir(dir).map_err(|e| format!("chdir2 {}: {e}", dir.display()))?;
     }
-    py.detach(|| config.hooks.run_phase(crate::hooks::Phase::PostApp))?;
+    py.detach(|| config.hooks.run_phase(crate::hooks::Phase::PostApp))
+        .map_err(LoadError::Hook)?;
     Ok(apps)
 }
 
