@@ -1625,3 +1625,69 @@ fn a_failing_hook_in_any_phase_ends_the_start() {
     }
     assert!(server.stop().success(), "{}", server.log());
 }
+
+/// With `virtualenv =`, everything rwsgi starts runs as if the venv were activated:
+/// VIRTUAL_ENV is set and `<venv>/bin` comes first on PATH, so a `#!/usr/bin/env python`
+/// script (as Django's manage.py) run by a hook or a daemon gets the venv's Python.
+#[test]
+fn the_virtualenv_is_active_for_the_app_hooks_and_daemons() {
+    let dir = tempfile::tempdir().unwrap();
+    let venv = dir.path().join("venv");
+    let created = Command::new("python3")
+        .args(["-m", "venv", "--without-pip", venv.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(created.success());
+    let script = dir.path().join("where.py");
+    std::fs::write(
+        &script,
+        "#!/usr/bin/env python\nimport sys\nopen(sys.argv[1], 'a').write(sys.prefix + '\\n')\n",
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("+x")
+        .arg(&script)
+        .status()
+        .unwrap();
+    let (hook_out, daemon_out) = (dir.path().join("hook.out"), dir.path().join("daemon.out"));
+    let ini = write_ini(
+        dir.path(),
+        &format!(
+            "virtualenv = {venv}\nexec-as-user = {script} {hook}\nattach-daemon = {script} {daemon} ; sleep 300\n",
+            venv = venv.display(),
+            script = script.display(),
+            hook = hook_out.display(),
+            daemon = daemon_out.display(),
+        ),
+    );
+    let mut server = server()
+        .args(["--ini", ini.to_str().unwrap()])
+        .http()
+        .start();
+    let venv_text = venv.display().to_string();
+    assert_eq!(server.get("/osenv?VIRTUAL_ENV").text(), venv_text);
+    assert!(
+        server
+            .get("/osenv?PATH")
+            .text()
+            .starts_with(&format!("{venv_text}/bin:")),
+        "{}",
+        server.get("/osenv?PATH").text()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !daemon_out.exists() {
+        assert!(Instant::now() < deadline, "{}", server.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for out in [&hook_out, &daemon_out] {
+        let text = std::fs::read_to_string(out).unwrap();
+        assert_eq!(
+            text.trim(),
+            venv_text,
+            "{}: {}",
+            out.display(),
+            server.log()
+        );
+    }
+    assert!(server.stop().success());
+}

@@ -229,6 +229,9 @@ fn serve(config: Config, args: Vec<String>) -> Result<i32, i32> {
     let reloading = !previous.is_empty();
     // A hook failed during a reload: the previous workers keep serving, none is forked.
     let mut held = false;
+    if let Some(home) = &config.home {
+        activate_virtualenv(home);
+    }
     if let Err(message) = config.hooks.run_phase(Phase::Asap) {
         held = hook_failed(&message, reloading)?;
     }
@@ -505,6 +508,24 @@ fn serve(config: Config, args: Vec<String>) -> Result<i32, i32> {
     let status = master.arbiter_loop(&signal_fd);
     master.cleanup();
     Ok(status)
+}
+
+/// What `source <venv>/bin/activate` does, for everything rwsgi starts (the application,
+/// hooks, daemons, cron): VIRTUAL_ENV, and `<venv>/bin` first on PATH, so a
+/// `#!/usr/bin/env python` script runs the venv's Python. uWSGI leaves PATH alone.
+/// Runs while the master is single-threaded; a reloaded image finds PATH already set.
+fn activate_virtualenv(home: &std::path::Path) {
+    let home = std::fs::canonicalize(home).unwrap_or_else(|_| home.to_path_buf());
+    let bin = home.join("bin");
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut entries: Vec<PathBuf> = std::env::split_paths(&path).collect();
+    if entries.first() != Some(&bin) {
+        entries.insert(0, bin);
+        if let Ok(joined) = std::env::join_paths(entries) {
+            std::env::set_var("PATH", joined);
+        }
+    }
+    std::env::set_var("VIRTUAL_ENV", &home);
 }
 
 /// A failing start-up hook ends the start (`Err(1)`); during a reload the previous
