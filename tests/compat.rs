@@ -1285,6 +1285,18 @@ fn hooks_run_at_their_phases_and_a_failing_one_stops_the_start() {
         .http()
         .start();
     assert_eq!(server.get("/osenv?FROM_HOOK").text(), "yes");
+    // "worker 2 started" is logged at fork: wait until both workers ran their post-fork
+    // hook, or a stop would race the second one.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(&trace)
+        .unwrap_or_default()
+        .matches("post-fork")
+        .count()
+        < 2
+    {
+        assert!(Instant::now() < deadline, "{}", server.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
     server.signal(15);
     assert!(server.wait_exit(Duration::from_secs(20)).success());
     let lines: Vec<String> = std::fs::read_to_string(&trace)
@@ -1689,5 +1701,57 @@ fn the_virtualenv_is_active_for_the_app_hooks_and_daemons() {
             server.log()
         );
     }
+    let log = server.log();
+    assert!(
+        log.contains(&format!("; virtualenv {venv_text}\n")),
+        "the start-up log names the virtualenv:\n{log}"
+    );
+    assert!(server.stop().success());
+}
+
+/// At start, a few lines say what runs: rwsgi's version, the Python version and executable
+/// as the running interpreter reports them, the virtualenv, each listener, and the
+/// process and thread counts.
+#[test]
+fn startup_log_names_versions_listeners_and_counts() {
+    let mut server = pep3333_builder()
+        .args(["--threads", "3", "--processes", "2"])
+        .workers(2)
+        .http()
+        .uwsgi()
+        .start();
+    let log = server.log();
+    let starting = format!(
+        "rwsgi {} starting (master pid {})",
+        env!("CARGO_PKG_VERSION"),
+        server.pid()
+    );
+    assert!(log.contains(&starting), "{log}");
+    let python = Command::new("python3")
+        .args(["-c", "import sys; print(sys.version.split()[0])"])
+        .output()
+        .unwrap();
+    let version = String::from_utf8_lossy(&python.stdout).trim().to_string();
+    let line = log
+        .lines()
+        .find(|l| l.contains(": Python "))
+        .unwrap_or_else(|| panic!("no Python line:\n{log}"));
+    assert!(line.contains(&format!("Python {version} ")), "{line}");
+    let executable = line
+        .split(" at ")
+        .nth(1)
+        .and_then(|rest| rest.split("; virtualenv").next())
+        .unwrap();
+    assert!(std::path::Path::new(executable).is_file(), "{line}");
+    assert!(line.ends_with("; virtualenv none"), "{line}");
+    let http = format!("listening on {} (http)", server.addr());
+    assert!(log.contains(&http), "{log}");
+    let uwsgi = server.uwsgi.clone().unwrap();
+    let uwsgi = format!("listening on {} (uwsgi)", uwsgi.display());
+    assert!(log.contains(&uwsgi), "{log}");
+    assert!(
+        log.contains("forking 2 worker(s) of 3 thread(s) each"),
+        "{log}"
+    );
     assert!(server.stop().success());
 }

@@ -227,6 +227,12 @@ fn serve(config: Config, args: Vec<String>) -> Result<i32, i32> {
     }
     let previous = previous_generation();
     let reloading = !previous.is_empty();
+    log::info(&format!(
+        "rwsgi {} {} (master pid {})",
+        env!("CARGO_PKG_VERSION"),
+        if reloading { "reloading" } else { "starting" },
+        std::process::id()
+    ));
     // A hook failed during a reload: the previous workers keep serving, none is forked.
     let mut held = false;
     if let Some(home) = &config.home {
@@ -366,6 +372,7 @@ fn serve(config: Config, args: Vec<String>) -> Result<i32, i32> {
         log::error(&message);
         return Err(1);
     }
+    log::info(&Python::attach(interpreter::describe));
     let app = if config.lazy_apps {
         None
     } else {
@@ -488,14 +495,15 @@ fn serve(config: Config, args: Vec<String>) -> Result<i32, i32> {
     };
     master.notifier.status("starting workers");
     log::info(&format!(
-        "master {} {} {} worker(s)",
+        "master {} {} {} worker(s) of {} thread(s) each",
         std::process::id(),
         if reloading {
             "reloaded; forking"
         } else {
             "forking"
         },
-        master.config.processes
+        master.config.processes,
+        master.config.threads
     ));
     if let Err(message) = master.config.hooks.run_phase(Phase::MasterStart) {
         if hook_failed(&message, reloading).is_ok() {

@@ -187,6 +187,27 @@ impl From<String> for LoadError {
     }
 }
 
+/// The running interpreter, as it reports itself (so the answer is right however Python
+/// was started): `Python 3.11.9 (main, ...) at /usr/bin/python3; virtualenv /srv/venv`.
+pub fn describe(py: Python<'_>) -> String {
+    let read = || -> PyResult<String> {
+        let sys = py.import("sys")?;
+        let text = |name: &str| -> PyResult<String> { sys.getattr(name)?.str()?.extract() };
+        let (prefix, base) = (text("prefix")?, text("base_prefix")?);
+        let venv = if prefix != base {
+            prefix
+        } else {
+            "none".to_string()
+        };
+        Ok(format!(
+            "Python {} at {}; virtualenv {venv}",
+            text("version")?.replace('\n', " "),
+            text("executable")?
+        ))
+    };
+    read().unwrap_or_else(|e| format!("Python (cannot read sys: {e})"))
+}
+
 /// Imports `import` modules, then loads the default application (if `module`, `wsgi-file`
 /// or `paste` names one) and every mount; then `chdir2`.
 pub fn load_apps(py: Python<'_>, config: &Config) -> Result<Apps, LoadError> {
