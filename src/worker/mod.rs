@@ -154,6 +154,13 @@ impl Shared {
         last
     }
 
+    /// `METHOD URI` of this thread's current request (from the scoreboard, so it is known
+    /// even when request logging is off).
+    pub fn current_request(&self) -> String {
+        let thread = THREAD_INDEX.with(Cell::get);
+        self.identity.board.description(self.identity.entry, thread)
+    }
+
     /// Whether this worker should leave the next connection to a less busy one: it holds
     /// more than `ACCEPT_SLACK` connections over the least loaded ready worker. Keep-alive
     /// connections stay where they were accepted, so an early imbalance would last.

@@ -175,6 +175,20 @@ pub async fn respond(
     keep
 }
 
+/// The client went away (or stalled past socket-timeout) while the response was being
+/// sent: one line with the request, as uWSGI's `Broken pipe` lines. The caller closes the
+/// application's iterable.
+fn client_gone(shared: &Shared, exchange: &Exchange, sent: u64, error: &io::Error) {
+    let client = match &exchange.log {
+        Some(log) if !log.remote.is_empty() => format!(" ({})", log.remote),
+        _ => String::new(),
+    };
+    crate::log::warn(&format!(
+        "{}{client}: client gone after {sent} body bytes: {error}; response abandoned",
+        shared.current_request()
+    ));
+}
+
 fn describe(exchange: &Exchange) -> String {
     match &exchange.log {
         Some(log) => format!("{} {}: ", log.method, log.uri),
@@ -414,6 +428,9 @@ async fn send(
 
     if no_body {
         let written = write_all(stream, shared.io_timeout, &[&head]).await;
+        if let Err(e) = &written {
+            client_gone(shared, exchange, 0, e);
+        }
         if !ended {
             Python::attach(|py| close_iterable(py, &mut response));
         }
@@ -430,6 +447,9 @@ async fn send(
             Err(e) => Err(e),
         };
         Python::attach(|py| close_iterable(py, &mut response));
+        if let Err(e) = &result {
+            client_gone(shared, exchange, 0, e);
+        }
         let sent = result.as_ref().map_or(0, |n| *n);
         let complete = matches!(framing, Framing::Length(n) if n == sent);
         return (sent, result.is_ok() && complete && !close);
@@ -468,12 +488,13 @@ async fn send(
             parts.push(b"0\r\n\r\n");
         }
         let written = write_all(stream, shared.io_timeout, &parts).await;
-        sent += piece.len() as u64;
         first = false;
-        if written.is_err() {
+        if let Err(e) = written {
+            client_gone(shared, exchange, sent, &e);
             Python::attach(|py| close_iterable(py, &mut response));
             return (sent, false);
         }
+        sent += piece.len() as u64;
         if ended {
             break;
         }
