@@ -1755,3 +1755,49 @@ fn startup_log_names_versions_listeners_and_counts() {
     );
     assert!(server.stop().success());
 }
+
+/// `log-format = uwsgi`: uWSGI's default request line field for field, alone on its line
+/// (no rwsgi label), so log parsers and fail2ban filters written for uWSGI match it.
+#[test]
+fn log_format_uwsgi_gives_uwsgis_default_request_line() {
+    let server = pep3333_builder()
+        .args(["--log-format", "uwsgi", "--threads", "2"])
+        .http()
+        .uwsgi()
+        .start();
+    assert_eq!(server.get("/ping/?x=1").status, 200);
+    // The line is written after the response: wait for it, so the next request counts it.
+    server.wait_for_log("GET /ping/?x=1 =>", Duration::from_secs(10));
+    let socket = server.uwsgi.clone().unwrap();
+    let response = uwsgi_request(&socket, &nginx_vars("GET", "/status/404", ""), b"");
+    assert_eq!(response.status, 404);
+    let pattern = regex::Regex::new(
+        r"(?m)^\[pid: (\d+)\|app: 0\|req: (\d+)/(\d+)\] (\S+) \(\) \{(\d+) vars in (\d+) bytes\} \[(Mon|Tue|Wed|Thu|Fri|Sat|Sun) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ 123]\d \d\d:\d\d:\d\d \d{4}\] (\S+) (\S+) => generated (\d+) bytes in (\d+) msecs \((HTTP/1\.[01]) (\d{3})\) (\d+) headers in (\d+) bytes \(1 switches on core ([01])\)$",
+    )
+    .unwrap();
+    let log = server.wait_for_log("GET /status/404 =>", Duration::from_secs(10));
+    let lines: Vec<_> = pattern.captures_iter(&log).collect();
+    assert_eq!(lines.len(), 2, "{log}");
+    let http = &lines[0];
+    assert_ne!(
+        &http[1],
+        server.pid().to_string().as_str(),
+        "a worker's pid"
+    );
+    assert_eq!((&http[2], &http[3]), ("1", "1"), "{log}");
+    assert_eq!(&http[4], "127.0.0.1");
+    assert!(http[5].parse::<usize>().unwrap() >= 20, "{log}");
+    assert_eq!((&http[9], &http[10]), ("GET", "/ping/?x=1"));
+    assert_eq!(&http[11], "5", "the body size");
+    assert_eq!((&http[13], &http[14]), ("HTTP/1.1", "200"));
+    // Server, Date, Content-Type, X-Path, Content-Length, Connection.
+    assert_eq!(&http[15], "6", "{log}");
+    let uwsgi = &lines[1];
+    assert_eq!((&uwsgi[2], &uwsgi[3]), ("2", "2"), "{log}");
+    assert_eq!(&uwsgi[4], "10.1.2.3");
+    assert_eq!(&uwsgi[14], "404");
+    assert!(
+        !log.contains("rwsgi worker 1: [pid:"),
+        "the line stands alone: {log}"
+    );
+}

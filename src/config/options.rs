@@ -159,7 +159,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("logto", [], Text, "", "FILE", Honoured,
         "append all output (logs, the app's stdout and stderr) to FILE instead of stderr"),
     opt!("log-format", ["logformat"], Text, "", "FORMAT", Honoured,
-        "request log line with uWSGI variables: %(method) %(uri) %(status) %(msecs) %(micros) %(size) %(addr) %(pid) %(wid) %(proto) %(host) %(uagent) %(referer) %(epoch) %(ltime)"),
+        "request log line: 'uwsgi' gives uWSGI's default line field for field ([pid: P|app: 0|req: a/b] ADDR () {N vars in B bytes} [ctime] METHOD URI => generated ...); otherwise a template with uWSGI variables: %(method) %(uri) %(status) %(msecs) %(micros) %(size) %(addr) %(pid) %(wid) %(proto) %(host) %(uagent) %(referer) %(epoch) %(ltime)"),
     // Accepted for compatibility.
     opt!("plugins", ["plugin"], Ignored, "", "LIST", NoOp,
         "accepted for the python3 plugins and the built-in http, logfile, syslog, router and cheaper_busyness ones; any other plugin (php, pypy, sentry, a .so) warns that it is not honoured"),

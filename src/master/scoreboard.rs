@@ -199,6 +199,14 @@ impl Scoreboard {
             .collect()
     }
 
+    /// Requests served by every worker alive now (uWSGI's `req: a/b` total).
+    pub fn total_requests(&self) -> u64 {
+        self.workers
+            .iter()
+            .map(|w| w.requests.load(Ordering::Relaxed))
+            .sum()
+    }
+
     /// `METHOD URI` of the request a thread began last.
     pub fn description(&self, index: usize, thread: usize) -> String {
         let slot = &self.thread_slots(index)[thread];

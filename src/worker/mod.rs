@@ -68,6 +68,9 @@ pub struct Shared {
     pub limit_post: u64,
     /// Whether request details are collected at all (any of the policies below may log).
     pub log_requests: bool,
+    /// `log-format = uwsgi`: uWSGI's default request line, which counts request variables
+    /// and response headers.
+    pub uwsgi_log_line: bool,
     log_all: bool,
     log_4xx: bool,
     log_5xx: bool,
@@ -152,6 +155,17 @@ impl Shared {
             self.start_drain("max-requests reached");
         }
         last
+    }
+
+    /// `log-format = uwsgi`: (requests this worker served, requests all workers served,
+    /// this thread's index) for uWSGI's request line.
+    pub fn counters(&self) -> (u64, u64, usize) {
+        (
+            self.served(),
+            // The current request is counted when it ends, after its line is written.
+            self.identity.board.total_requests() + 1,
+            THREAD_INDEX.with(Cell::get),
+        )
     }
 
     /// `METHOD URI` of this thread's current request (from the scoreboard, so it is known
@@ -343,6 +357,7 @@ pub fn run(
         template,
         buffer_size: config.buffer_size,
         limit_post: config.limit_post,
+        uwsgi_log_line: config.log_format.as_deref() == Some(crate::log::UWSGI_FORMAT),
         log_requests: !config.disable_logging
             || config.log_4xx
             || config.log_5xx

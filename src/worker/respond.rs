@@ -44,6 +44,45 @@ pub struct Exchange {
     pub log: Option<RequestLog>,
 }
 
+/// What uWSGI's request line counts (`log-format = uwsgi`): request variables (keys and
+/// values, as uWSGI counts them) with their uwsgi-packet size, and the response head.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LineStats {
+    vars: usize,
+    vars_bytes: usize,
+    headers: usize,
+    header_bytes: usize,
+}
+
+impl LineStats {
+    /// Counts the header lines and bytes of a response head at the start of `out`.
+    fn head(&mut self, out: &[u8]) {
+        let end = out
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(out.len(), |p| p + 4);
+        self.header_bytes = end;
+        self.headers = out[..end]
+            .windows(2)
+            .filter(|w| *w == b"\r\n")
+            .count()
+            .saturating_sub(2);
+    }
+
+    /// The CGI variables of the environ (string values, names without a dot).
+    fn vars(&mut self, environ: &Bound<'_, PyDict>) {
+        for (key, value) in environ.iter() {
+            let (Ok(key), Ok(value)) = (key.extract::<String>(), value.extract::<String>()) else {
+                continue;
+            };
+            if !key.contains('.') {
+                self.vars += 2;
+                self.vars_bytes += 4 + key.len() + value.len();
+            }
+        }
+    }
+}
+
 enum Started {
     Failed(String),
     /// Answered without the application: a routing rule, or no application for the path.
@@ -107,7 +146,8 @@ pub async fn respond(
 ) -> bool {
     let began = Instant::now();
     let mut block = Vec::new();
-    let started = Python::attach(|py| start_app(py, shared, environ, &mut block));
+    let mut stats = LineStats::default();
+    let started = Python::attach(|py| start_app(py, shared, environ, &mut block, &mut stats));
     let raised = matches!(started, Started::Failed(_));
     let (status, sent, keep) = match started {
         Started::Close => (0, 0, false),
@@ -139,6 +179,7 @@ pub async fn respond(
                 close && exchange.protocol == Protocol::Http,
                 &shared.own_headers(exchange.protocol),
             );
+            stats.head(&out);
             if !exchange.head_request {
                 out.extend_from_slice(body.as_bytes());
             }
@@ -156,6 +197,7 @@ pub async fn respond(
                 !exchange.keep_alive,
                 &shared.own_headers(exchange.protocol),
             );
+            stats.head(&out);
             let ok = write_all(stream, shared.io_timeout, &[&out]).await.is_ok();
             (500, 0, ok && exchange.keep_alive)
         }
@@ -165,13 +207,22 @@ pub async fn respond(
             ended,
         } => {
             let status = start.status;
-            let (sent, keep) = send(stream, shared, &exchange, response, start, block, ended).await;
+            let (sent, keep) = send(
+                stream,
+                shared,
+                &exchange,
+                (response, start),
+                block,
+                ended,
+                &mut stats,
+            )
+            .await;
             (status, sent, keep)
         }
     };
     let took = began.elapsed();
     shared.account(sent, took, raised);
-    log_request(shared, &exchange, status, sent, took);
+    log_request(shared, &exchange, (status, sent, took), &stats);
     keep
 }
 
@@ -201,6 +252,7 @@ fn start_app<'py>(
     shared: &Shared,
     environ: impl FnOnce(Python<'py>) -> PyResult<Bound<'py, PyDict>>,
     block: &mut Vec<u8>,
+    stats: &mut LineStats,
 ) -> Started {
     let environ = match environ(py) {
         Ok(environ) => environ,
@@ -211,6 +263,9 @@ fn start_app<'py>(
             ))
         }
     };
+    if shared.uwsgi_log_line && shared.log_requests {
+        stats.vars(&environ);
+    }
     let mut routed = None;
     if !shared.routes.is_empty() {
         let outcome = crate::routing::evaluate(&shared.routes, &EnvironVariables(&environ));
@@ -387,10 +442,10 @@ async fn send(
     stream: &mut ClientSocket,
     shared: &Shared,
     exchange: &Exchange,
-    mut response: AppResponse,
-    start: ResponseStart,
+    (mut response, start): (AppResponse, ResponseStart),
     mut block: Vec<u8>,
     mut ended: bool,
+    stats: &mut LineStats,
 ) -> (u64, bool) {
     let file = response.file.take();
     let framing = if start.forbids_body() {
@@ -425,6 +480,7 @@ async fn send(
         close && exchange.protocol == Protocol::Http,
         &shared.own_headers(exchange.protocol),
     );
+    stats.head(&head);
 
     if no_body {
         let written = write_all(stream, shared.io_timeout, &[&head]).await;
@@ -655,6 +711,8 @@ pub async fn serve_static(
         close && exchange.protocol == Protocol::Http,
         &shared.own_headers(exchange.protocol),
     );
+    let mut stats = LineStats::default();
+    stats.head(&head);
     let mut ok = write_all(stream, shared.io_timeout, &[&head]).await.is_ok();
     let mut sent = 0;
     if ok && !exchange.head_request && framing != Framing::NoBody && length > 0 {
@@ -673,7 +731,7 @@ pub async fn serve_static(
     }
     let took = began.elapsed();
     shared.account(sent, took, false);
-    log_request(shared, &exchange, status, sent, took);
+    log_request(shared, &exchange, (status, sent, took), &stats);
     ok && !close
 }
 
@@ -681,9 +739,8 @@ pub async fn serve_static(
 fn log_request(
     shared: &Shared,
     exchange: &Exchange,
-    status: u16,
-    sent: u64,
-    took: std::time::Duration,
+    (status, sent, took): (u16, u64, Duration),
+    stats: &LineStats,
 ) {
     let Some(log) = exchange
         .log
@@ -706,5 +763,17 @@ fn log_request(
         rss_mib: shared
             .memory_report
             .then(|| super::resident_bytes().unwrap_or(0) >> 20),
+        uwsgi: shared.uwsgi_log_line.then(|| {
+            let (worker_requests, total_requests, core) = shared.counters();
+            crate::log::UwsgiFields {
+                vars: stats.vars,
+                vars_bytes: stats.vars_bytes,
+                headers: stats.headers,
+                header_bytes: stats.header_bytes,
+                worker_requests,
+                total_requests,
+                core,
+            }
+        }),
     });
 }
