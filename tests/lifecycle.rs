@@ -500,3 +500,72 @@ fn attach_daemon_process_group_stops_whole_on_reload_and_stop() {
         "a daemon the master stops is not restarted:\n{log}"
     );
 }
+
+/// attach-daemon2 (uWSGI's key=value form): its own process group too, stopped whole with
+/// its `stopsignal`.
+#[test]
+fn attach_daemon2_stops_its_group_with_its_stop_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let pids = dir.path().join("pids");
+    let marks = dir.path().join("marks");
+    let script = dir.path().join("daemon.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "echo $$ >> {pids}\ntrap 'echo usr1 >> {marks}; exit 0' USR1\nsleep 3600 &\necho $! >> {pids}\nwait\n",
+            pids = pids.display(),
+            marks = marks.display()
+        ),
+    )
+    .unwrap();
+    let spec = format!("cmd=sh {},stopsignal=10", script.display());
+    let mut server = pep3333(&["--attach-daemon2", &spec], 1);
+    let started = wait_for_pids(&pids, 2);
+    assert!(server.stop().success());
+    for pid in &started {
+        assert!(
+            !alive(*pid),
+            "pid {pid} outlived the stop\n{}",
+            server.log()
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(&marks).unwrap_or_default(),
+        "usr1\n",
+        "stopped by its stopsignal\n{}",
+        server.log()
+    );
+}
+
+/// A daemon group that ignores its stop signal is killed after the grace period, and the
+/// master waits for it before it exits.
+#[test]
+fn a_daemon_group_ignoring_sigterm_is_killed_after_the_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let pids = dir.path().join("pids");
+    let script = dir.path().join("stubborn.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "trap '' TERM\necho $$ >> {pids}\nsleep 3600 &\necho $! >> {pids}\nwait\n",
+            pids = pids.display()
+        ),
+    )
+    .unwrap();
+    let command = format!("sh {}", script.display());
+    let mut server = pep3333(&["--attach-daemon", &command], 1);
+    let started = wait_for_pids(&pids, 2);
+    assert!(server.stop().success());
+    for pid in &started {
+        assert!(
+            !alive(*pid),
+            "pid {pid} outlived the stop\n{}",
+            server.log()
+        );
+    }
+    assert!(
+        server.log().contains("still running after 5 s: killing it"),
+        "{}",
+        server.log()
+    );
+}

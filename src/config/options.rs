@@ -373,6 +373,8 @@ pub static OPTIONS: &[OptionSpec] = &[
         "run COMMAND (with sh -c) from the master when the time matches; -1 is any, -N every N (repeatable)"),
     opt!("unique-cron", [], List, "", "MIN HOUR DAY MONTH WEEKDAY COMMAND", Honoured,
         "as cron, but not started again while the previous run is still going (repeatable)"),
+    opt!("attach-daemon2", [], List, "", "cmd=COMMAND[,stopsignal=N][,pidfile=PATH]", Honoured,
+        "attach-daemon with uWSGI's key=value form: stopsignal is the signal that stops it (default 15); with pidfile it is a smart-attach-daemon; other keys are refused (repeatable)"),
     opt!("smart-attach-daemon", [], List, "", "PIDFILE COMMAND", Honoured,
         "run COMMAND, which daemonizes and writes PIDFILE; started again when that process is gone, sent SIGTERM when rwsgi stops (repeatable)"),
     opt!("logto2", [], Text, "", "FILE", Honoured,

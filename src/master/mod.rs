@@ -172,6 +172,8 @@ fn overdue(
 /// A command run beside the workers (attach-daemon).
 struct Daemon {
     command: String,
+    /// attach-daemon2's stopsignal; SIGTERM otherwise.
+    stop_signal: Signal,
     pid: Option<Pid>,
     start_at: Option<Instant>,
     backoff: Duration,
@@ -453,8 +455,9 @@ fn serve(config: Config, args: Vec<String>) -> Result<i32, i32> {
     let master_daemons = config
         .attach_daemons
         .iter()
-        .map(|command| Daemon {
+        .map(|(command, stop_signal)| Daemon {
             command: command.clone(),
+            stop_signal: Signal::try_from(*stop_signal).unwrap_or(Signal::SIGTERM),
             pid: None,
             start_at: Some(Instant::now()),
             backoff: FIRST_BACKOFF,
@@ -1051,7 +1054,7 @@ impl Master {
         for daemon in &mut self.daemons {
             if let Some(pid) = daemon.pid.take() {
                 daemon.start_at = None;
-                self.groups.stop(pid, Signal::SIGTERM, "attach-daemon");
+                self.groups.stop(pid, daemon.stop_signal, "attach-daemon");
             }
         }
         self.jobs.stop_crons(&mut self.groups);
