@@ -764,6 +764,7 @@ mod tests {
             bytes: 12,
             micros: 2500,
             rss_mib: None,
+            uwsgi: None,
         };
         assert_eq!(
             render(
@@ -772,5 +773,45 @@ mod tests {
             ),
             "10.0.0.1 GET /x?y HTTP/1.1 404 12 2ms curl/8 %(nope)"
         );
+    }
+
+    #[test]
+    fn uwsgi_request_line() {
+        let fields = UwsgiFields {
+            vars: 24,
+            vars_bytes: 300,
+            headers: 2,
+            header_bytes: 79,
+            worker_requests: 4,
+            total_requests: 17,
+            core: 0,
+        };
+        let record = RequestRecord {
+            method: "GET",
+            uri: "/ping/",
+            proto: "HTTP/1.1",
+            remote: "127.0.0.1",
+            host: "",
+            user_agent: "",
+            referer: "",
+            status: 200,
+            bytes: 2,
+            micros: 6_400,
+            rss_mib: None,
+            uwsgi: Some(fields),
+        };
+        let line = uwsgi_line(&record, &fields);
+        let pid = std::process::id();
+        let (head, rest) = line.split_once(" [").unwrap().1.split_once("] ").unwrap();
+        assert_eq!(
+            line.split_once(" [").unwrap().0,
+            format!("[pid: {pid}|app: 0|req: 4/17] 127.0.0.1 () {{24 vars in 300 bytes}}")
+        );
+        assert_eq!(head.len(), "Tue Dec  1 16:00:00 2026".len(), "{head}");
+        assert_eq!(
+            rest,
+            "GET /ping/ => generated 2 bytes in 6 msecs (HTTP/1.1 200) 2 headers in 79 bytes (1 switches on core 0)"
+        );
+        assert!(ctime(0).ends_with(" 1970") || ctime(0).ends_with(" 1969"));
     }
 }
