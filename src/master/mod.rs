@@ -1144,6 +1144,10 @@ impl Master {
         let error = exec_self(&self.executable, &self.args);
         back_to_app_dir();
         log::error(&format!("reload failed: cannot exec: {error}"));
+        // This image goes on: its daemons start again.
+        for daemon in &mut self.daemons {
+            daemon.start_at = Some(Instant::now());
+        }
         self.notifier.ready(&self.status_text());
         std::env::remove_var(net::RELOAD_FDS_VAR);
         std::env::remove_var(RELOAD_WORKERS_VAR);
