@@ -569,3 +569,43 @@ fn a_daemon_group_ignoring_sigterm_is_killed_after_the_grace_period() {
         server.log()
     );
 }
+
+/// A cron command still running when the server stops is stopped with its process group
+/// (its shell and the shell's children). Cron fires at the next minute: up to 60 s.
+#[test]
+fn a_running_cron_command_is_stopped_with_its_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let pids = dir.path().join("pids");
+    let script = dir.path().join("job.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "echo $$ >> {pids}\nsleep 3600 &\necho $! >> {pids}\nwait\n",
+            pids = pids.display()
+        ),
+    )
+    .unwrap();
+    let cron = format!("-1 -1 -1 -1 -1 sh {}", script.display());
+    let mut server = pep3333(&["--unique-cron", &cron], 1);
+    let deadline = Instant::now() + Duration::from_secs(75);
+    let started = loop {
+        let recorded = recorded_pids(&pids);
+        if recorded.len() >= 2 {
+            break recorded;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cron job never ran\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(server.stop().success());
+    for pid in &started {
+        assert!(
+            !alive(*pid),
+            "pid {pid} outlived the stop\n{}",
+            server.log()
+        );
+    }
+}
