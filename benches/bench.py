@@ -43,10 +43,12 @@ def free_port():
         return s.getsockname()[1]
 
 
-def server_command(name, venv, port, sock, rwsgi):
+def server_command(name, venv, port, sock, rwsgi, rwsgi_wheel=None):
     py = os.path.join(venv, "bin")
-    if name == "rwsgi":
-        return [rwsgi, "--chdir", HERE, "--module", "app", "--processes", "2", "--disable-logging",
+    if name in ("rwsgi", "rwsgi-wheel"):
+        # rwsgi-wheel: the wheel's extension module hosted by a virtualenv's python.
+        binary = rwsgi if name == "rwsgi" else rwsgi_wheel
+        return [binary, "--chdir", HERE, "--module", "app", "--processes", "2", "--disable-logging",
                 "--http-socket", f"127.0.0.1:{port}", "--socket", sock, "--listen", "1024"]
     if name == "uwsgi":
         return [f"{py}/uwsgi", "--master", "--processes", "2", "--disable-logging", "--chdir", HERE,
@@ -224,7 +226,7 @@ def measure(name, scenario, args, workdir):
     sock = os.path.join(workdir, f"{name}.sock")
     if os.path.exists(sock):
         os.unlink(sock)
-    cmd = server_command(name, args.venv, port, sock, args.rwsgi)
+    cmd = server_command(name, args.venv, port, sock, args.rwsgi, args.rwsgi_wheel)
     log = open(os.path.join(workdir, f"{name}-{scenario}.log"), "w")
     server = subprocess.Popen(cmd, cwd=HERE, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     nginx = None
@@ -238,7 +240,7 @@ def measure(name, scenario, args, workdir):
             cell["pss_mib"] = round(pss_mib(server.pid), 1)
         target = port
         if via_nginx:
-            nginx = start_nginx(workdir, name in ("rwsgi", "uwsgi"), nginx_port, sock, port)
+            nginx = start_nginx(workdir, name in ("rwsgi", "rwsgi-wheel", "uwsgi"), nginx_port, sock, port)
             target = nginx_port
         run_wrk(target, path, extra, 1, args.connections)  # warm-up
         before = cpu_ns(server.pid)
@@ -342,6 +344,8 @@ def main():
     ap.add_argument("--baseline", default="uwsgi")
     ap.add_argument("--venv", default=os.path.join(ROOT, "target", "bench-venv"))
     ap.add_argument("--rwsgi", default=os.path.join(ROOT, "target", "release", "rwsgi"))
+    ap.add_argument("--rwsgi-wheel", default=os.path.join(ROOT, "target", "bench-wheel-venv", "bin", "rwsgi"),
+                    help="the rwsgi command of a virtualenv the wheel is installed in (server rwsgi-wheel)")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     args = ap.parse_args()
     servers = args.servers.split(",")

@@ -5,6 +5,7 @@
 
 pub mod alarms;
 pub mod config;
+pub mod entry;
 pub mod hooks;
 pub mod log;
 pub mod master;

@@ -88,7 +88,7 @@ fn add_header_and_wsgi_disable_file_wrapper() {
     assert_eq!(response.header("x-served-by"), Some("rwsgi"));
     let env = parse_flat_json(&response.text());
     assert!(!env.contains_key("wsgi.file_wrapper"));
-    let output = Command::new(BIN)
+    let output = Command::new(bin())
         .args(["--module", "pep3333", "--add-header", "Broken\r\nHeader: x"])
         .output()
         .unwrap();
@@ -399,7 +399,7 @@ fn memory_report_procnames_forwarded_for_and_logger_file() {
     assert_eq!(command_line(worker), "app-rwsgi worker 1");
     assert_eq!(command_line(server.pid()), "app-rwsgi master");
 
-    let output = Command::new(BIN)
+    let output = Command::new(bin())
         .args([
             "--module",
             "pep3333",
@@ -449,7 +449,20 @@ fn stats_server_speaks_uwsgi_json_and_uwsgitop_reads_it() {
         std::io::Read::read_to_string(&mut stream, &mut text).unwrap();
         serde_json::from_str::<serde_json::Value>(&text).unwrap()
     };
-    let stats = read_stats();
+    // A request is counted when it ends, just after its response is written: wait for the
+    // last one (the client may read the response first).
+    let counted = |stats: &serde_json::Value| -> u64 {
+        stats["workers"]
+            .as_array()
+            .map(|w| w.iter().filter_map(|w| w["requests"].as_u64()).sum())
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut stats = read_stats();
+    while counted(&stats) < 11 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        stats = read_stats();
+    }
     assert_eq!(stats["pid"], server.pid());
     let workers = stats["workers"].as_array().unwrap();
     assert_eq!(workers.len(), 2);
@@ -784,7 +797,7 @@ impl Drop for FileLogged {
 
 /// Runs rwsgi with an ini file that must not start: (exit status, stderr).
 fn run_refused(ini: &std::path::Path) -> (Option<i32>, String) {
-    let output = Command::new(BIN)
+    let output = Command::new(bin())
         .args([
             "--ini",
             ini.to_str().unwrap(),
@@ -1555,7 +1568,7 @@ fn vhost_chooses_the_application_by_host() {
 /// Runs rwsgi on `ini` (plus an HTTP socket) and returns its exit status and stderr; fails
 /// the test if it is still running after `limit` (a start that should have ended).
 fn run_with_limit(ini: &std::path::Path, limit: Duration) -> (Option<i32>, String) {
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(bin())
         .args([
             "--ini",
             ini.to_str().unwrap(),

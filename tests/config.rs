@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::*;
 
 fn run_to_exit(args: &[&str]) -> (i32, String) {
-    let output = Command::new(BIN)
+    let output = Command::new(bin())
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -513,7 +513,7 @@ fn processes_share_the_load() {
 fn the_binary_serves_with_an_empty_environment() {
     // No LD_LIBRARY_PATH, no PATH, no PYTHONHOME: libpython comes from the rpath and the
     // standard library from the interpreter recorded at build time.
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(bin())
         .env_clear()
         .args([
             "--chdir",

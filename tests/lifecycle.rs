@@ -400,7 +400,7 @@ fn relative_paths_mean_the_same_after_a_reload() {
         "[uwsgi]\nchdir = apps\nmodule = pep3333\n",
     )
     .unwrap();
-    let child = std::process::Command::new(BIN)
+    let child = std::process::Command::new(bin())
         .current_dir(dir.path())
         .args(["--ini", "app.ini", "--http-socket", "127.0.0.1:0"])
         .stdin(std::process::Stdio::null())

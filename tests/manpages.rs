@@ -8,10 +8,10 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use common::BIN;
+use common::bin;
 
 fn generated(section: &str) -> String {
-    let output = Command::new(BIN)
+    let output = Command::new(bin())
         .args(["--print-man-page", section])
         .output()
         .unwrap();
@@ -24,7 +24,7 @@ fn committed(name: &str) -> String {
 }
 
 fn accepted_options() -> BTreeSet<String> {
-    let output = Command::new(BIN).arg("--help").output().unwrap();
+    let output = Command::new(bin()).arg("--help").output().unwrap();
     String::from_utf8(output.stdout)
         .unwrap()
         .lines()
@@ -102,7 +102,7 @@ fn groff_renders_both_pages_without_warnings() {
 
 #[test]
 fn readme_option_table_is_the_generated_one() {
-    let output = Command::new(BIN)
+    let output = Command::new(bin())
         .arg("--print-option-table")
         .output()
         .unwrap();

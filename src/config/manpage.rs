@@ -238,7 +238,7 @@ harakiri = 30
 "#;
 
 const SERVER_INTRO: &str = r#".SH NAME
-rwsgi \- uWSGI\-compatible WSGI server with a pre\-fork master and embedded CPython
+rwsgi \- uWSGI\-compatible WSGI server with a pre\-fork master and CPython workers
 .SH SYNOPSIS
 .B rwsgi
 .RB [ \-\-ini
@@ -266,6 +266,25 @@ never drops.
 Each worker runs one event loop per thread over every socket and connection and calls
 Python on that same thread. A request body is read completely before the application runs,
 so a slow client holds a buffer and a timer, never a worker.
+.SH PYTHON AND VIRTUALENVS
+rwsgi comes two ways with the same code. Installed with \fBpip install rwsgi\fR into a
+virtualenv (and in the Debian package, under \fI/usr/lib/python3/dist\-packages\fR), its
+core is an extension module built against CPython's stable ABI and the \fBrwsgi\fR
+command is a Python script: the interpreter that runs it (any CPython from 3.10 on) is the
+one that serves the application, and \fBpython \-m rwsgi\fR is the same command. Built
+with cargo, \fBrwsgi\fR is a binary that embeds the libpython it was linked with.
+.PP
+\fBhome\fR (\fBvirtualenv\fR, \fBvenv\fR) names the application's Python. When it is a
+virtualenv of another interpreter than the one rwsgi started under, rwsgi runs itself again
+under that virtualenv's \fIbin/python3\fR before binding anything (the log says so),
+also on every reload; the embedding binary hands over to the \fIbin/rwsgi\fR installed in
+the virtualenv, and where there is none it exits with status 2 and a message naming both
+Python versions and the fix. A \fBhome\fR that does not exist, a \fIpyvenv.cfg\fR
+without a version and a virtualenv older than Python 3.10 stop the start the same way.
+\fBno\-site\fR under a Python host runs the interpreter again with \fB\-S\fR. The
+start\-up log names the Python version, executable and prefix in use. uWSGI, by contrast,
+loads any \fBhome\fR into the one Python it was built for, which fails later with import
+errors.
 "#;
 
 const SERVER_BODY: &str = r#".SH SIGNALS

@@ -16,7 +16,6 @@ pub mod scoreboard;
 pub mod signals;
 pub mod stats;
 
-use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
@@ -31,6 +30,7 @@ use pyo3::prelude::*;
 use crate::config::Config;
 use crate::net::{self, Inherited, InheritedFrom, Listener};
 use crate::systemd::Notifier;
+use crate::wsgi::host::{self, PythonHost};
 use crate::wsgi::interpreter;
 use crate::{log, worker};
 use scoreboard::{Scoreboard, WorkerState};
@@ -115,8 +115,9 @@ enum Stopping {
 pub struct Master {
     config: Config,
     args: Vec<String>,
-    /// Resolved at start: after a package upgrade replaces the file, reload runs the new one.
-    executable: PathBuf,
+    /// How to run this rwsgi again (reload). Resolved at start: after a package upgrade
+    /// replaces the file, reload runs the new one.
+    relaunch: host::Command,
     /// The directory rwsgi was started in, before `chdir`: relative paths on the command
     /// line (`--ini app.ini`, `--chdir app`) mean the same thing to a reloaded image.
     launch_dir: Option<PathBuf>,
@@ -212,14 +213,14 @@ const STATUS_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Runs the server; returns the process exit status. `args` are the command-line
 /// arguments, kept to re-read the configuration on reload.
-pub fn run(config: Config, args: Vec<String>) -> i32 {
-    match serve(config, args) {
+pub fn run(config: Config, args: Vec<String>, host: PythonHost) -> i32 {
+    match serve(config, args, host) {
         Ok(status) | Err(status) => status,
     }
 }
 
 /// `run`, with `?` for the start-up steps that end it (`Err(exit status)`).
-fn serve(config: Config, args: Vec<String>) -> Result<i32, i32> {
+fn serve(config: Config, args: Vec<String>, host: PythonHost) -> Result<i32, i32> {
     let started = Instant::now();
     let launch_dir = std::env::current_dir().ok();
     // Orphans of the commands rwsgi starts (a daemon's shell died before its children)
@@ -370,11 +371,10 @@ fn serve(config: Config, args: Vec<String>) -> Result<i32, i32> {
         held |= hook_failed(&message, reloading)?;
     }
     notifier.status("loading the application");
-    if let Err(message) = interpreter::initialize(&config) {
+    if let Err(message) = interpreter::initialize(&config, &host) {
         log::error(&message);
         return Err(1);
     }
-    log::info(&Python::attach(interpreter::describe));
     let app = if config.lazy_apps {
         None
     } else {
@@ -465,11 +465,10 @@ fn serve(config: Config, args: Vec<String>) -> Result<i32, i32> {
         })
         .collect();
     let jobs = jobs::Jobs::new(&config);
-    let executable = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe"));
     let mut master = Master {
         config,
         args,
-        executable,
+        relaunch: host.relaunch(),
         launch_dir,
         listeners,
         app,
@@ -1141,7 +1140,7 @@ impl Master {
         self.notifier.reloading();
         std::env::set_var(net::RELOAD_FDS_VAR, exported);
         std::env::set_var(RELOAD_WORKERS_VAR, workers.join(","));
-        let error = exec_self(&self.executable, &self.args);
+        let error = self.relaunch.exec(&self.args);
         back_to_app_dir();
         log::error(&format!("reload failed: cannot exec: {error}"));
         // This image goes on: its daemons start again.
@@ -1652,25 +1651,4 @@ fn argv_area() -> Option<(usize, usize)> {
     let start: usize = fields.get(48 - 3)?.parse().ok()?;
     let end: usize = fields.get(49 - 3)?.parse().ok()?;
     (start > 0 && end > start).then_some((start, end))
-}
-
-/// Replaces this process image with a fresh copy of the binary; returns only on failure.
-/// execv itself (not std's Command) keeps the blocked signal mask, so no signal that
-/// arrives during the reload is lost or acted on by default.
-fn exec_self(executable: &std::path::Path, args: &[String]) -> String {
-    let program = match CString::new(executable.as_os_str().as_encoded_bytes()) {
-        Ok(c) => c,
-        Err(e) => return e.to_string(),
-    };
-    let mut argv = vec![program.clone()];
-    for arg in args {
-        match CString::new(arg.as_bytes()) {
-            Ok(c) => argv.push(c),
-            Err(e) => return e.to_string(),
-        }
-    }
-    match nix::unistd::execv(&program, &argv) {
-        Ok(never) => match never {},
-        Err(e) => e.to_string(),
-    }
 }

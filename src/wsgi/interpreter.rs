@@ -4,20 +4,75 @@
 //! app, the fork hooks (`PyOS_BeforeFork` and friends) and a worker's Python exit.
 //! Must not: serve requests or decide process policy (the master does).
 
+#[cfg(not(feature = "extension"))]
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyModule};
+use pyo3::types::{PyBytes, PyList, PyModule};
 
 use crate::config::Config;
+use crate::wsgi::host::PythonHost;
 
 /// The interpreter this binary was built against (set by build.rs).
+#[cfg(not(feature = "extension"))]
 const BUILD_PYTHON: &str = env!("RWSGI_BUILD_PYTHON");
 
-/// Starts CPython once per process tree, in the master, before any thread exists.
-pub fn initialize(config: &Config) -> Result<(), String> {
+/// Makes CPython ready to load the application, once per process tree, in the master,
+/// before any thread exists: the embedding binary starts it (PyConfig), a Python host
+/// already has; either way `sys` is then prepared for the application.
+pub fn initialize(config: &Config, host: &PythonHost) -> Result<(), String> {
+    if host.python_running() {
+        Python::attach(adopt_process_environment)
+            .map_err(|e| format!("cannot update os.environ: {e}"))?;
+    } else {
+        start_embedded(config)?;
+    }
+    Python::attach(|py| {
+        crate::log::info(&describe(py));
+        prepare_sys(py, config)
+    })
+    .map_err(|e| format!("cannot prepare sys: {e}"))
+}
+
+/// A Python host read its environment when it started, before the configuration's `env`
+/// lines (and systemd's variables) changed the process's: make `os.environ` the process's
+/// environment again, as an embedded interpreter started now would see it.
+fn adopt_process_environment(py: Python<'_>) -> PyResult<()> {
+    use std::os::unix::ffi::OsStringExt;
+    let environb = py.import("os")?.getattr("environb")?;
+    let current: std::collections::HashMap<Vec<u8>, Vec<u8>> = std::env::vars_os()
+        .map(|(key, value)| (key.into_vec(), value.into_vec()))
+        .collect();
+    let known: Vec<Vec<u8>> = environb
+        .call_method0("copy")?
+        .call_method0("keys")?
+        .try_iter()?
+        .map(|key| key?.extract())
+        .collect::<PyResult<_>>()?;
+    for key in known {
+        if !current.contains_key(&key) {
+            environb.del_item(PyBytes::new(py, &key))?;
+        }
+    }
+    for (key, value) in current {
+        environb.set_item(PyBytes::new(py, &key), PyBytes::new(py, &value))?;
+    }
+    Ok(())
+}
+
+/// The extension module is built against the stable ABI, which has no PyConfig: there a
+/// running Python is the host and this is never called.
+#[cfg(feature = "extension")]
+fn start_embedded(_config: &Config) -> Result<(), String> {
+    Err("this build of rwsgi is a Python extension module: start it with 'python -m rwsgi'".into())
+}
+
+/// Starts the embedded CPython with PyConfig: program name (which decides the prefix and a
+/// virtualenv's site-packages), no signal handlers of its own, unbuffered stdio.
+#[cfg(not(feature = "extension"))]
+fn start_embedded(config: &Config) -> Result<(), String> {
     let (program_name, python_home) = interpreter_paths(config.home.as_deref())?;
     let program_name = CString::new(program_name.as_os_str().as_encoded_bytes())
         .map_err(|_| "interpreter path contains a NUL byte".to_string())?;
@@ -68,9 +123,10 @@ pub fn initialize(config: &Config) -> Result<(), String> {
         }
         ffi::PyEval_SaveThread();
     }
-    Python::attach(|py| prepare_sys(py, config)).map_err(|e| format!("cannot prepare sys: {e}"))
+    Ok(())
 }
 
+#[cfg(not(feature = "extension"))]
 /// `program_name` decides which prefix and site-packages Python uses. A virtualenv is used
 /// by naming its interpreter (setting PyConfig.home to a venv fails: no `encodings`).
 fn interpreter_paths(home: Option<&Path>) -> Result<(PathBuf, Option<PathBuf>), String> {

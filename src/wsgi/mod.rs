@@ -6,6 +6,7 @@
 //! released.
 
 pub mod environ;
+pub mod host;
 pub mod interpreter;
 pub mod objects;
 

@@ -15,7 +15,11 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_rwsgi");
+/// The rwsgi under test: the binary cargo built, or the command named by RWSGI_TEST_BIN
+/// (the `rwsgi` of a virtualenv the wheel was installed into, for the Python matrix).
+pub fn bin() -> String {
+    std::env::var("RWSGI_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_rwsgi").to_string())
+}
 pub const IO_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub fn apps_dir() -> PathBuf {
@@ -99,10 +103,10 @@ impl ServerBuilder {
         let mut command = match self.wrapper.split_first() {
             Some((program, rest)) => {
                 let mut c = Command::new(program);
-                c.args(rest).arg(BIN);
+                c.args(rest).arg(bin());
                 c
             }
-            None => Command::new(BIN),
+            None => Command::new(bin()),
         };
         command
             .args(&args)
@@ -158,7 +162,7 @@ pub fn http_address_in(log: &str) -> SocketAddr {
 
 /// The binary with the pep3333 app, for tests that run it without the harness.
 pub fn pep3333_command() -> Command {
-    let mut command = Command::new(BIN);
+    let mut command = Command::new(bin());
     command.args([
         "--chdir",
         apps_dir().to_str().unwrap(),

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# A Debian bookworm root booted with systemd as PID 1 (systemd-nspawn --boot) for the
-# system test, on machines whose own PID 1 is not systemd.
+# A Debian root booted with systemd as PID 1 (systemd-nspawn --boot) for the system test,
+# on machines whose own PID 1 is not systemd. RWSGI_BOX_SUITE chooses the suite (bookworm,
+# the default, or trixie); each suite has a root and a state of its own.
 #
 #   box.sh create      debootstrap the root once (cached in $RWSGI_BOX_CACHE)
 #   box.sh boot        overlay a fresh writable layer on it and boot it
@@ -13,24 +14,27 @@
 # into a cgroup of its own first so nspawn's sub-cgroups have a clean parent.
 set -euo pipefail
 
-CACHE=${RWSGI_BOX_CACHE:-/var/tmp/rwsgi-box}
+SUITE=${RWSGI_BOX_SUITE:-bookworm}
+# RWSGI_BOX_NAME keeps two boxes of one suite apart (cache, cgroup, machine name).
+NAME=${RWSGI_BOX_NAME:-rwsgi-box}-$SUITE
+CACHE=${RWSGI_BOX_CACHE:-/var/tmp/${RWSGI_BOX_NAME:-rwsgi-box}}/$SUITE
 BASE=$CACHE/base
 STAMP=$CACHE/base.stamp
 STATE=$CACHE/run
 ROOT=$STATE/root
-PACKAGES="systemd,systemd-sysv,dbus,python3,libpython3.11,curl,procps,man-db,iproute2"
-WANT="bookworm $PACKAGES"
+PACKAGES="systemd,systemd-sysv,dbus,python3,curl,procps,man-db,iproute2"
+WANT="$SUITE $PACKAGES"
 INNER_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 log() { echo "box: $*" >&2; }
 
 cgroup_dirs() {
     if [ "$(stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ]; then
-        echo /sys/fs/cgroup/rwsgi-box
+        echo "/sys/fs/cgroup/$NAME"
         return
     fi
     for h in systemd unified; do
-        [ -d /sys/fs/cgroup/$h ] && echo /sys/fs/cgroup/$h/rwsgi-box
+        [ -d /sys/fs/cgroup/$h ] && echo "/sys/fs/cgroup/$h/$NAME"
     done
 }
 
@@ -56,12 +60,12 @@ do_create() {
     fi
     rm -rf "$BASE.new"
     mkdir -p "$CACHE"
-    log "debootstrap bookworm (about a minute)"
+    log "debootstrap $SUITE (about a minute)"
     local url host
     url=$(mirror)
     host=${url#*://}
     host=${host%%/*}
-    if ! debootstrap --variant=minbase --include="$PACKAGES" bookworm "$BASE.new" "$url" 2>&1 |
+    if ! debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$BASE.new" "$url" 2>&1 |
         sed -u "s#$host#MIRROR#g" >"$CACHE/debootstrap.log"; then
         tail -20 "$CACHE/debootstrap.log" >&2
         exit 1
@@ -69,7 +73,7 @@ do_create() {
     echo "# no apt source: the box installs only local packages" >"$BASE.new/etc/apt/sources.list"
     rm -rf "$BASE.new"/var/lib/apt/lists/* "$BASE.new"/var/cache/apt/archives/*.deb "$BASE.new/var/log/bootstrap.log"
     mkdir -p "$BASE.new/var/lib/apt/lists/partial"
-    echo rwsgi-box >"$BASE.new/etc/hostname"
+    echo "$NAME" >"$BASE.new/etc/hostname"
     systemctl --root="$BASE.new" mask console-getty.service apt-daily.timer apt-daily-upgrade.timer \
         dpkg-db-backup.timer fstrim.timer e2scrub_all.timer man-db.timer >/dev/null 2>&1 || true
     rm -rf "$BASE"
@@ -100,7 +104,7 @@ do_boot() {
     (
         for d in "${dirs[@]}"; do echo "$BASHPID" >"$d/cgroup.procs"; done
         export SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1
-        exec setsid systemd-nspawn --quiet --machine=rwsgi-box --directory="$ROOT" --boot \
+        exec setsid systemd-nspawn --quiet --machine="$NAME" --directory="$ROOT" --boot \
             --register=no --keep-unit --link-journal=no --console=read-only --private-network \
             --setenv=SYSTEMD_COLORS=0
     ) </dev/null >"$STATE/console.log" 2>&1 &

@@ -2,8 +2,12 @@
 # The user's whole story, in a real systemd (tests/system/box.sh): install the .deb, drop
 # an ini in /etc/rwsgi, enable the socket, request, read the journal, reload under load,
 # stop, read the man page, purge. The commands are the README's "Install on Debian".
+#
+#   tests/system/system-test.sh SUITE   (bookworm or trixie: the package and the box's suite)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
+SUITE=${1:-bookworm}
+export RWSGI_BOX_SUITE=$SUITE
 BOX=tests/system/box.sh
 passed=0
 failed=0
@@ -21,8 +25,8 @@ check() {
 }
 box() { bash "$BOX" run "$@"; }
 
-bash packaging/build-deb.sh >target/system-test-build.log 2>&1 || { tail -30 target/system-test-build.log; echo "0 passed, 1 failed"; exit 1; }
-deb=$(ls -t target/debian/rwsgi_*.deb | head -1)
+bash packaging/build-deb.sh "$SUITE" >"target/system-test-build-$SUITE.log" 2>&1 || { tail -30 "target/system-test-build-$SUITE.log"; echo "0 passed, 1 failed"; exit 1; }
+deb=$(ls target/debian/"$SUITE"/rwsgi_*.deb)
 trap 'bash "$BOX" stop >/dev/null 2>&1' EXIT
 bash "$BOX" boot || { echo "0 passed, 1 failed"; exit 1; }
 bash "$BOX" copy-in "$deb" "/tmp/$(basename "$deb")"
@@ -85,5 +89,5 @@ check "apt purge leaves nothing" box sh -c '
     apt purge -y rwsgi >/dev/null
     ! dpkg -s rwsgi >/dev/null 2>&1 && ! test -e /usr/bin/rwsgi && ! test -e /lib/systemd/system/rwsgi@.service && ! test -e /etc/rwsgi/example.ini && ! test -e /var/lib/rwsgi && ! test -e /usr/share/man/man8/rwsgi.8.gz'
 
-echo "system: $passed passed, $failed failed"
+echo "system-$SUITE: $passed passed, $failed failed"
 [ "$failed" = 0 ]

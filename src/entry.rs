@@ -1,0 +1,160 @@
+//! Starting rwsgi, whichever process hosts it: the `rwsgi` binary (which embeds CPython)
+//! and the Python extension module of the wheel and the Debian package (where CPython hosts
+//! rwsgi) both call [`run`]. Reads the configuration, reports what is wrong with it (exit
+//! status 2), makes the interpreter follow the application's virtualenv, applies the
+//! process-wide settings and hands over to the master.
+//!
+//! Must not: contain server logic; everything past option handling lives in `master`.
+
+use crate::config::source::{self, Request};
+use crate::wsgi::host::{follow_virtualenv, Follow, PythonHost};
+use crate::wsgi::interpreter;
+use crate::{config, log, master};
+
+/// Exit status for a configuration the server cannot start with.
+const EXIT_BAD_CONFIG: i32 = 2;
+
+/// Runs rwsgi with its command-line arguments (without the program name); returns the
+/// process's exit status.
+pub fn run(args: Vec<String>, host: PythonHost) -> i32 {
+    if host.python_running() {
+        // Hosted by `python3`: still `rwsgi` to ps, pgrep and the journal, as the binary is.
+        let _ = nix::sys::prctl::set_name(c"rwsgi");
+    }
+    let entries = match source::from_args(&args) {
+        Ok(Request::Serve(entries)) => entries,
+        Ok(Request::Help) => {
+            print!("{}", config::options::help_text());
+            return 0;
+        }
+        Ok(Request::Version) => {
+            println!("rwsgi {} ({})", env!("CARGO_PKG_VERSION"), host.describe());
+            return 0;
+        }
+        Ok(Request::OptionTable) => {
+            print!("{}", config::manpage::option_table());
+            return 0;
+        }
+        Ok(Request::ManPage(section)) => {
+            match section.as_str() {
+                "8" => print!("{}", config::manpage::server_page()),
+                "5" => print!("{}", config::manpage::ini_page()),
+                _ => fail("--print-man-page takes 8 (rwsgi) or 5 (rwsgi.ini)"),
+            }
+            return 0;
+        }
+        Err(e) => fail(&e.to_string()),
+    };
+    let loaded = match config::build(&entries) {
+        Ok(loaded) => loaded,
+        Err(e) => fail(&e.to_string()),
+    };
+    // Before anything is bound or forked: a virtualenv of another Python is served by that
+    // Python, which means running rwsgi again under it.
+    match follow_virtualenv(loaded.config.home.as_deref(), &host, loaded.config.no_site) {
+        Ok(Follow::Here) => {}
+        Ok(Follow::Exec(command)) => {
+            log::info(&command.describe());
+            fail(&command.exec(&args));
+        }
+        Err(e) => fail(&e.to_string()),
+    }
+    if let Some(path) = &loaded.config.daemonize {
+        if let Err(message) = daemonize(path, &host) {
+            fail(&message);
+        }
+    }
+    let config = &loaded.config;
+    if let Some(mode) = config.umask {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mode));
+    }
+    if config.max_fd > 0 {
+        use nix::sys::resource::{setrlimit, Resource};
+        if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, config.max_fd, config.max_fd) {
+            fail(&format!("max-fd {}: {e}", config.max_fd));
+        }
+    }
+    if !config.honour_stdin {
+        // As uWSGI: the application never reads the terminal or the service's stdin.
+        if let Ok(null) = std::fs::File::open("/dev/null") {
+            let _ = nix::unistd::dup2_stdin(&null);
+        }
+    }
+    crate::alarms::init(
+        config.alarms.clone(),
+        config.log_alarms.clone(),
+        config.alarm_freq,
+    );
+    log::set_file_options(
+        config.logfile_mode,
+        config.log_maxsize,
+        config.log_backupname.clone(),
+    );
+    if let (Some(path), false) = (&config.logto, config.logto_after_drop) {
+        if let Err(e) = log::redirect_to(path) {
+            fail(&format!("logto {}: {e}", path.display()));
+        }
+    }
+    log::init(log::Settings {
+        request_format: config.log_format.clone(),
+        strftime: config.logformat_strftime,
+        micros: config.log_micros,
+        date_format: config.log_date.clone(),
+        syslog: config.syslog.clone(),
+        request_logger: config.req_logger.clone(),
+        encoders: config.log_encoders.clone(),
+        request_encoders: config.log_req_encoders.clone(),
+        routes: config
+            .log_routes
+            .iter()
+            .filter_map(|(name, pattern)| {
+                let destination = config.named_loggers.iter().find(|(n, _)| n == name)?;
+                Some((pattern.clone(), destination.1.clone()))
+            })
+            .collect(),
+    });
+    for message in &loaded.messages {
+        log::info(message);
+    }
+    for warning in &loaded.warnings {
+        log::warn(warning);
+    }
+    if let Err(message) = config::check_complete(&loaded.config) {
+        fail(&message);
+    }
+    master::run(loaded.config, args, host)
+}
+
+/// `daemonize FILE`: detach (fork, setsid) and append all output to FILE. Under systemd
+/// the service manager tracks the process it started and reads its readiness and output,
+/// so detaching would break both: refused there.
+fn daemonize(path: &std::path::Path, host: &PythonHost) -> Result<(), String> {
+    if std::env::var_os("NOTIFY_SOCKET").is_some() || std::env::var_os("INVOCATION_ID").is_some() {
+        return Err(format!(
+            "daemonize {} is refused under systemd: it would break readiness (Type=notify) and the journal; remove it from the configuration",
+            path.display()
+        ));
+    }
+    log::redirect_to(path).map_err(|e| format!("daemonize {}: {e}", path.display()))?;
+    let forked = if host.python_running() {
+        interpreter::fork_with_python()
+    } else {
+        // SAFETY: the process is single-threaded here (no runtime, no Python yet), so the
+        // child continues with a consistent copy of it.
+        unsafe { nix::unistd::fork() }
+    };
+    match forked {
+        Ok(nix::unistd::ForkResult::Parent { .. }) => std::process::exit(0),
+        Ok(nix::unistd::ForkResult::Child) => {}
+        Err(e) => return Err(format!("daemonize: fork: {e}")),
+    }
+    nix::unistd::setsid().map_err(|e| format!("daemonize: setsid: {e}"))?;
+    let null = std::fs::File::open("/dev/null").map_err(|e| e.to_string())?;
+    nix::unistd::dup2_stdin(&null).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+fn fail(message: &str) -> ! {
+    log::error(message);
+    std::process::exit(EXIT_BAD_CONFIG);
+}
