@@ -75,6 +75,10 @@ pub enum WaitKind {
     Path,
 }
 
+/// Exit status of a worker whose hook failed: the master ends the start (or, on a reload,
+/// keeps the previous workers) instead of respawning it.
+pub const EXIT_HOOK_FAILED: i32 = 78;
+
 /// How long `wait_for_*` waits before the hook fails (uWSGI's default).
 const WAIT_LIMIT: Duration = Duration::from_secs(10);
 

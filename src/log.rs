@@ -221,6 +221,15 @@ fn emit_line(priority: u8, message: &str, fields: &[(&str, &str)], request: bool
             }
         }
     }
+    // uWSGI's request line stands alone, as tools written for uWSGI expect it.
+    let bare = request && sink.and_then(|s| s.request_format.as_deref()) == Some(UWSGI_FORMAT);
+    let labelled = |text: &str| {
+        if bare {
+            text.to_string()
+        } else {
+            format!("rwsgi {}: {text}", label())
+        }
+    };
     if let Some(journal) = SINK.get().and_then(|s| s.journal.as_ref()) {
         let worker = worker_id().to_string();
         let mut all: Vec<(&str, &str)> = Vec::with_capacity(fields.len() + 1);
@@ -229,7 +238,15 @@ fn emit_line(priority: u8, message: &str, fields: &[(&str, &str)], request: bool
         }
         all.extend_from_slice(fields);
         if journal
-            .send(priority, &format!("{}: {message}", label()), &all)
+            .send(
+                priority,
+                &if bare {
+                    message.to_string()
+                } else {
+                    format!("{}: {message}", label())
+                },
+                &all,
+            )
             .is_ok()
         {
             return;
@@ -248,6 +265,7 @@ fn emit_line(priority: u8, message: &str, fields: &[(&str, &str)], request: bool
         }
     }
     let level = match priority {
+        _ if bare => "",
         ERROR => "error: ",
         WARNING => "warning: ",
         _ => "",
@@ -263,7 +281,7 @@ fn emit_line(priority: u8, message: &str, fields: &[(&str, &str)], request: bool
             format!("{} ", format_date(format, now))
         })
         .unwrap_or_default();
-    let line = format!("{date}rwsgi {}: {level}{message}", label());
+    let line = format!("{date}{}", labelled(&format!("{level}{message}")));
     let chain = sink.map_or(&[][..], |s| {
         if request && !s.request_encoders.is_empty() {
             &s.request_encoders[..]
@@ -439,11 +457,89 @@ pub struct RequestRecord<'a> {
     pub micros: u64,
     /// `memory-report`: the worker's resident size after the request.
     pub rss_mib: Option<u64>,
+    /// `log-format = uwsgi`: what uWSGI's line adds.
+    pub uwsgi: Option<UwsgiFields>,
+}
+
+/// The `log-format` value that selects uWSGI's default request line.
+pub const UWSGI_FORMAT: &str = "uwsgi";
+
+/// The counts uWSGI's default request line shows beyond the request itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UwsgiFields {
+    /// Request variables, keys and values counted apart (uWSGI's `var_cnt`).
+    pub vars: usize,
+    /// Their size as a uwsgi packet body (2-byte lengths included).
+    pub vars_bytes: usize,
+    pub headers: usize,
+    /// The response head: status line, headers and blank line.
+    pub header_bytes: usize,
+    /// Requests this worker served, and all workers alive now served.
+    pub worker_requests: u64,
+    pub total_requests: u64,
+    /// The worker thread that served the request (uWSGI's core).
+    pub core: usize,
+}
+
+/// uWSGI's default request line, field for field:
+/// `[pid: P|app: 0|req: a/b] ADDR () {N vars in B bytes} [ctime] METHOD URI => generated R
+/// bytes in T msecs (PROTO STATUS) H headers in HB bytes (1 switches on core C)`.
+fn uwsgi_line(record: &RequestRecord<'_>, fields: &UwsgiFields) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0);
+    let began = (now.saturating_sub(record.micros) / 1_000_000) as i64;
+    format!(
+        "[pid: {}|app: 0|req: {}/{}] {} () {{{} vars in {} bytes}} [{}] {} {} => generated {} bytes in {} msecs ({} {}) {} headers in {} bytes (1 switches on core {})",
+        std::process::id(),
+        fields.worker_requests,
+        fields.total_requests,
+        record.remote,
+        fields.vars,
+        fields.vars_bytes,
+        ctime(began),
+        record.method,
+        record.uri,
+        record.bytes,
+        record.micros / 1000,
+        record.proto,
+        record.status,
+        fields.headers,
+        fields.header_bytes,
+        fields.core
+    )
+}
+
+/// ctime(3)'s layout in local time, without its newline: `Tue Dec  1 16:00:00 2026`.
+fn ctime(unix: i64) -> String {
+    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let time: libc::time_t = unix as libc::time_t;
+    // SAFETY: localtime_r writes only into `tm`, which lives on this stack frame; it is
+    // the thread-safe form (no shared static buffer).
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    if unsafe { libc::localtime_r(&time, &mut tm) }.is_null() {
+        return unix.to_string();
+    }
+    format!(
+        "{} {} {:>2} {:02}:{:02}:{:02} {}",
+        DAYS[tm.tm_wday.clamp(0, 6) as usize],
+        MONTHS[tm.tm_mon.clamp(0, 11) as usize],
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+        tm.tm_year + 1900
+    )
 }
 
 pub fn request(record: &RequestRecord<'_>) {
     let sink = SINK.get();
     let message = match sink.and_then(|s| s.request_format.as_deref()) {
+        Some(UWSGI_FORMAT) => uwsgi_line(record, &record.uwsgi.unwrap_or_default()),
         Some(format) if sink.is_some_and(|s| s.strftime) => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -668,6 +764,7 @@ mod tests {
             bytes: 12,
             micros: 2500,
             rss_mib: None,
+            uwsgi: None,
         };
         assert_eq!(
             render(
@@ -676,5 +773,45 @@ mod tests {
             ),
             "10.0.0.1 GET /x?y HTTP/1.1 404 12 2ms curl/8 %(nope)"
         );
+    }
+
+    #[test]
+    fn uwsgi_request_line() {
+        let fields = UwsgiFields {
+            vars: 24,
+            vars_bytes: 300,
+            headers: 2,
+            header_bytes: 79,
+            worker_requests: 4,
+            total_requests: 17,
+            core: 0,
+        };
+        let record = RequestRecord {
+            method: "GET",
+            uri: "/ping/",
+            proto: "HTTP/1.1",
+            remote: "127.0.0.1",
+            host: "",
+            user_agent: "",
+            referer: "",
+            status: 200,
+            bytes: 2,
+            micros: 6_400,
+            rss_mib: None,
+            uwsgi: Some(fields),
+        };
+        let line = uwsgi_line(&record, &fields);
+        let pid = std::process::id();
+        let (head, rest) = line.split_once(" [").unwrap().1.split_once("] ").unwrap();
+        assert_eq!(
+            line.split_once(" [").unwrap().0,
+            format!("[pid: {pid}|app: 0|req: 4/17] 127.0.0.1 () {{24 vars in 300 bytes}}")
+        );
+        assert_eq!(head.len(), "Tue Dec  1 16:00:00 2026".len(), "{head}");
+        assert_eq!(
+            rest,
+            "GET /ping/ => generated 2 bytes in 6 msecs (HTTP/1.1 200) 2 headers in 79 bytes (1 switches on core 0)"
+        );
+        assert!(ctime(0).ends_with(" 1970") || ctime(0).ends_with(" 1969"));
     }
 }

@@ -449,7 +449,20 @@ fn stats_server_speaks_uwsgi_json_and_uwsgitop_reads_it() {
         std::io::Read::read_to_string(&mut stream, &mut text).unwrap();
         serde_json::from_str::<serde_json::Value>(&text).unwrap()
     };
-    let stats = read_stats();
+    // A request is counted when it ends, just after its response is written: wait for the
+    // last one (the client may read the response first).
+    let counted = |stats: &serde_json::Value| -> u64 {
+        stats["workers"]
+            .as_array()
+            .map(|w| w.iter().filter_map(|w| w["requests"].as_u64()).sum())
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut stats = read_stats();
+    while counted(&stats) < 11 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        stats = read_stats();
+    }
     assert_eq!(stats["pid"], server.pid());
     let workers = stats["workers"].as_array().unwrap();
     assert_eq!(workers.len(), 2);
@@ -1285,6 +1298,18 @@ fn hooks_run_at_their_phases_and_a_failing_one_stops_the_start() {
         .http()
         .start();
     assert_eq!(server.get("/osenv?FROM_HOOK").text(), "yes");
+    // "worker 2 started" is logged at fork: wait until both workers ran their post-fork
+    // hook, or a stop would race the second one.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(&trace)
+        .unwrap_or_default()
+        .matches("post-fork")
+        .count()
+        < 2
+    {
+        assert!(Instant::now() < deadline, "{}", server.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
     server.signal(15);
     assert!(server.wait_exit(Duration::from_secs(20)).success());
     let lines: Vec<String> = std::fs::read_to_string(&trace)
@@ -1538,4 +1563,258 @@ fn vhost_chooses_the_application_by_host() {
         "GET /page HTTP/1.1\r\nHost: elsewhere\r\nConnection: close\r\n\r\n",
     );
     assert!(other.text().starts_with("file app"));
+}
+
+/// Runs rwsgi on `ini` (plus an HTTP socket) and returns its exit status and stderr; fails
+/// the test if it is still running after `limit` (a start that should have ended).
+fn run_with_limit(ini: &std::path::Path, limit: Duration) -> (Option<i32>, String) {
+    let mut child = Command::new(bin())
+        .args([
+            "--ini",
+            ini.to_str().unwrap(),
+            "--http-socket",
+            "127.0.0.1:0",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let mut stderr = String::new();
+            let _ = std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr);
+            panic!("still running after {limit:?}; the start should have ended:\n{stderr}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    let _ = std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr);
+    (status.code(), stderr)
+}
+
+/// uWSGI: "FATAL hook failed, destroying instance". A failing hook in any start phase
+/// (master, application loading, worker) ends the start with a non-zero status and one
+/// message naming the hook, its file:line and the command's exit status; on a reload the
+/// previous workers keep serving.
+#[test]
+fn a_failing_hook_in_any_phase_ends_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    for (line, lazy) in [
+        ("hook-pre-app = exec:exit 4", ""),
+        ("exec-post-app = exit 4", ""),
+        ("hook-pre-app = exec:exit 4", "lazy-apps = true\n"),
+        ("hook-post-fork = exec:exit 4", ""),
+        ("hook-accepting = exec:exit 4", ""),
+        ("hook-master-start = exec:exit 4", ""),
+    ] {
+        let ini = write_ini(dir.path(), &format!("{lazy}{line}\n"));
+        let (status, stderr) = run_with_limit(&ini, Duration::from_secs(20));
+        assert!(
+            status.is_some_and(|s| s != 0),
+            "{line}: {status:?}\n{stderr}"
+        );
+        let named: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.contains(&format!("hook {line} (")))
+            .collect();
+        assert_eq!(named.len(), 1, "{line}: one message\n{stderr}");
+        assert!(
+            named[0].contains("compat.ini:") && named[0].contains("exit status: 4"),
+            "{line}: {stderr}"
+        );
+        assert!(!stderr.contains("serving 500"), "{line}: {stderr}");
+    }
+
+    let broken = dir.path().join("broken");
+    let ini = write_ini(
+        dir.path(),
+        &format!("hook-pre-app = exec:test ! -e {}\n", broken.display()),
+    );
+    let mut server = server()
+        .args(["--ini", ini.to_str().unwrap()])
+        .http()
+        .start();
+    assert_eq!(server.get("/pid").status, 200);
+    std::fs::write(&broken, "").unwrap();
+    server.signal(1);
+    server.wait_for_log("previous workers keep serving", Duration::from_secs(20));
+    for _ in 0..5 {
+        assert_eq!(server.get("/pid").status, 200, "{}", server.log());
+    }
+    assert!(server.stop().success(), "{}", server.log());
+}
+
+/// With `virtualenv =`, everything rwsgi starts runs as if the venv were activated:
+/// VIRTUAL_ENV is set and `<venv>/bin` comes first on PATH, so a `#!/usr/bin/env python`
+/// script (as Django's manage.py) run by a hook or a daemon gets the venv's Python.
+#[test]
+fn the_virtualenv_is_active_for_the_app_hooks_and_daemons() {
+    let dir = tempfile::tempdir().unwrap();
+    let venv = dir.path().join("venv");
+    let created = Command::new("python3")
+        .args(["-m", "venv", "--without-pip", venv.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(created.success());
+    let script = dir.path().join("where.py");
+    std::fs::write(
+        &script,
+        "#!/usr/bin/env python\nimport sys\nopen(sys.argv[1], 'a').write(sys.prefix + '\\n')\n",
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("+x")
+        .arg(&script)
+        .status()
+        .unwrap();
+    let (hook_out, daemon_out) = (dir.path().join("hook.out"), dir.path().join("daemon.out"));
+    let ini = write_ini(
+        dir.path(),
+        &format!(
+            "virtualenv = {venv}\nexec-as-user = {script} {hook}\nattach-daemon = {script} {daemon} ; sleep 300\n",
+            venv = venv.display(),
+            script = script.display(),
+            hook = hook_out.display(),
+            daemon = daemon_out.display(),
+        ),
+    );
+    let mut server = server()
+        .args(["--ini", ini.to_str().unwrap()])
+        .http()
+        .start();
+    let venv_text = venv.display().to_string();
+    assert_eq!(server.get("/osenv?VIRTUAL_ENV").text(), venv_text);
+    assert!(
+        server
+            .get("/osenv?PATH")
+            .text()
+            .starts_with(&format!("{venv_text}/bin:")),
+        "{}",
+        server.get("/osenv?PATH").text()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !daemon_out.exists() {
+        assert!(Instant::now() < deadline, "{}", server.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for out in [&hook_out, &daemon_out] {
+        let text = std::fs::read_to_string(out).unwrap();
+        assert_eq!(
+            text.trim(),
+            venv_text,
+            "{}: {}",
+            out.display(),
+            server.log()
+        );
+    }
+    let log = server.log();
+    assert!(
+        log.contains(&format!("; virtualenv {venv_text}\n")),
+        "the start-up log names the virtualenv:\n{log}"
+    );
+    assert!(server.stop().success());
+}
+
+/// At start, a few lines say what runs: rwsgi's version, the Python version and executable
+/// as the running interpreter reports them, the virtualenv, each listener, and the
+/// process and thread counts.
+#[test]
+fn startup_log_names_versions_listeners_and_counts() {
+    let mut server = pep3333_builder()
+        .args(["--threads", "3", "--processes", "2"])
+        .workers(2)
+        .http()
+        .uwsgi()
+        .start();
+    let log = server.log();
+    let starting = format!(
+        "rwsgi {} starting (master pid {})",
+        env!("CARGO_PKG_VERSION"),
+        server.pid()
+    );
+    assert!(log.contains(&starting), "{log}");
+    let line = log
+        .lines()
+        .find(|l| l.contains(": Python "))
+        .unwrap_or_else(|| panic!("no Python line:\n{log}"));
+    let executable = line
+        .split(" at ")
+        .nth(1)
+        .and_then(|rest| rest.split("; virtualenv").next())
+        .unwrap();
+    // The line tells what that interpreter itself says (embedded or hosting rwsgi).
+    let asked = Command::new(executable)
+        .args([
+            "-c",
+            "import sys; print(sys.version.split()[0]); print(sys.prefix if sys.prefix != sys.base_prefix else 'none')",
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("{executable}: {e}: {line}"));
+    let asked = String::from_utf8_lossy(&asked.stdout).into_owned();
+    let (version, venv) = asked.trim().split_once('\n').unwrap();
+    assert!(line.contains(&format!("Python {version} ")), "{line}");
+    assert!(line.ends_with(&format!("; virtualenv {venv}")), "{line}");
+    let http = format!("listening on {} (http)", server.addr());
+    assert!(log.contains(&http), "{log}");
+    let uwsgi = server.uwsgi.clone().unwrap();
+    let uwsgi = format!("listening on {} (uwsgi)", uwsgi.display());
+    assert!(log.contains(&uwsgi), "{log}");
+    assert!(
+        log.contains("forking 2 worker(s) of 3 thread(s) each"),
+        "{log}"
+    );
+    assert!(server.stop().success());
+}
+
+/// `log-format = uwsgi`: uWSGI's default request line field for field, alone on its line
+/// (no rwsgi label), so log parsers and fail2ban filters written for uWSGI match it.
+#[test]
+fn log_format_uwsgi_gives_uwsgis_default_request_line() {
+    let server = pep3333_builder()
+        .args(["--log-format", "uwsgi", "--threads", "2"])
+        .http()
+        .uwsgi()
+        .start();
+    assert_eq!(server.get("/ping/?x=1").status, 200);
+    // The line is written after the response: wait for it, so the next request counts it.
+    server.wait_for_log("GET /ping/?x=1 =>", Duration::from_secs(10));
+    let socket = server.uwsgi.clone().unwrap();
+    let response = uwsgi_request(&socket, &nginx_vars("GET", "/status/404", ""), b"");
+    assert_eq!(response.status, 404);
+    let pattern = regex::Regex::new(
+        r"(?m)^\[pid: (\d+)\|app: 0\|req: (\d+)/(\d+)\] (\S+) \(\) \{(\d+) vars in (\d+) bytes\} \[(Mon|Tue|Wed|Thu|Fri|Sat|Sun) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ 123]\d \d\d:\d\d:\d\d \d{4}\] (\S+) (\S+) => generated (\d+) bytes in (\d+) msecs \((HTTP/1\.[01]) (\d{3})\) (\d+) headers in (\d+) bytes \(1 switches on core ([01])\)$",
+    )
+    .unwrap();
+    let log = server.wait_for_log("GET /status/404 =>", Duration::from_secs(10));
+    let lines: Vec<_> = pattern.captures_iter(&log).collect();
+    assert_eq!(lines.len(), 2, "{log}");
+    let http = &lines[0];
+    assert_ne!(
+        &http[1],
+        server.pid().to_string().as_str(),
+        "a worker's pid"
+    );
+    assert_eq!((&http[2], &http[3]), ("1", "1"), "{log}");
+    assert_eq!(&http[4], "127.0.0.1");
+    assert!(http[5].parse::<usize>().unwrap() >= 20, "{log}");
+    assert_eq!((&http[9], &http[10]), ("GET", "/ping/?x=1"));
+    assert_eq!(&http[11], "5", "the body size");
+    assert_eq!((&http[13], &http[14]), ("HTTP/1.1", "200"));
+    // Server, Date, Content-Type, X-Path, Content-Length, Connection.
+    assert_eq!(&http[15], "6", "{log}");
+    let uwsgi = &lines[1];
+    assert_eq!((&uwsgi[2], &uwsgi[3]), ("2", "2"), "{log}");
+    assert_eq!(&uwsgi[4], "10.1.2.3");
+    assert_eq!(&uwsgi[14], "404");
+    assert!(
+        !log.contains("rwsgi worker 1: [pid:"),
+        "the line stands alone: {log}"
+    );
 }

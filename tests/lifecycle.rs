@@ -416,3 +416,198 @@ fn relative_paths_mean_the_same_after_a_reload() {
     assert_eq!(server.get("/ok").status, 200);
     assert!(!server.log().contains("error"), "{}", server.log());
 }
+
+/// Whether `pid` is a live process (a zombie is not).
+fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// The pids the daemon script below recorded: its shell's, then its grandchild's.
+fn recorded_pids(file: &std::path::Path) -> Vec<i32> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+fn wait_for_pids(file: &std::path::Path, count: usize) -> Vec<i32> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let pids = recorded_pids(file);
+        if pids.len() >= count {
+            return pids;
+        }
+        assert!(Instant::now() < deadline, "only {pids:?} recorded");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// An attach-daemon started through a shell that starts a grandchild (as `./manage.py`
+/// run by dash): stop and reload stop its whole process group, nothing is restarted while
+/// the master stops it, and exactly one instance runs after a reload.
+#[test]
+fn attach_daemon_process_group_stops_whole_on_reload_and_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let pids = dir.path().join("pids");
+    let script = dir.path().join("daemon.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "echo $$ >> {pids}\nsleep 3600 &\necho $! >> {pids}\nwait\n",
+            pids = pids.display()
+        ),
+    )
+    .unwrap();
+    let command = format!("sh {}", script.display());
+    let mut server = pep3333(&["--attach-daemon", &command], 1);
+    let first = wait_for_pids(&pids, 2);
+    assert!(first.iter().all(|p| alive(*p)), "{first:?}");
+
+    server.signal(1);
+    server.wait_for_log("reload complete", Duration::from_secs(30));
+    let all = wait_for_pids(&pids, 4);
+    for pid in &first {
+        assert!(
+            !alive(*pid),
+            "pid {pid} of the first daemon outlived the reload"
+        );
+    }
+    let running: Vec<i32> = all.iter().copied().filter(|p| alive(*p)).collect();
+    assert_eq!(
+        running,
+        all[2..4].to_vec(),
+        "exactly one instance after the reload"
+    );
+
+    assert!(server.stop().success());
+    let all = recorded_pids(&pids);
+    assert_eq!(all.len(), 4, "no daemon started while stopping: {all:?}");
+    for pid in &all {
+        assert!(
+            !alive(*pid),
+            "pid {pid} outlived the stop\n{}",
+            server.log()
+        );
+    }
+    let log = server.log();
+    let stop_at = log.find("graceful stop").expect("stop logged");
+    assert!(
+        !log[stop_at..].contains("restarting"),
+        "a daemon the master stops is not restarted:\n{log}"
+    );
+}
+
+/// attach-daemon2 (uWSGI's key=value form): its own process group too, stopped whole with
+/// its `stopsignal`.
+#[test]
+fn attach_daemon2_stops_its_group_with_its_stop_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let pids = dir.path().join("pids");
+    let marks = dir.path().join("marks");
+    let script = dir.path().join("daemon.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "echo $$ >> {pids}\ntrap 'echo usr1 >> {marks}; exit 0' USR1\nsleep 3600 &\necho $! >> {pids}\nwait\n",
+            pids = pids.display(),
+            marks = marks.display()
+        ),
+    )
+    .unwrap();
+    let spec = format!("cmd=sh {},stopsignal=10", script.display());
+    let mut server = pep3333(&["--attach-daemon2", &spec], 1);
+    let started = wait_for_pids(&pids, 2);
+    assert!(server.stop().success());
+    for pid in &started {
+        assert!(
+            !alive(*pid),
+            "pid {pid} outlived the stop\n{}",
+            server.log()
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(&marks).unwrap_or_default(),
+        "usr1\n",
+        "stopped by its stopsignal\n{}",
+        server.log()
+    );
+}
+
+/// A daemon group that ignores its stop signal is killed after the grace period, and the
+/// master waits for it before it exits.
+#[test]
+fn a_daemon_group_ignoring_sigterm_is_killed_after_the_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let pids = dir.path().join("pids");
+    let script = dir.path().join("stubborn.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "trap '' TERM\necho $$ >> {pids}\nsleep 3600 &\necho $! >> {pids}\nwait\n",
+            pids = pids.display()
+        ),
+    )
+    .unwrap();
+    let command = format!("sh {}", script.display());
+    let mut server = pep3333(&["--attach-daemon", &command], 1);
+    let started = wait_for_pids(&pids, 2);
+    assert!(server.stop().success());
+    for pid in &started {
+        assert!(
+            !alive(*pid),
+            "pid {pid} outlived the stop\n{}",
+            server.log()
+        );
+    }
+    assert!(
+        server.log().contains("still running after 5 s: killing it"),
+        "{}",
+        server.log()
+    );
+}
+
+/// A cron command still running when the server stops is stopped with its process group
+/// (its shell and the shell's children). Cron fires at the next minute: up to 60 s.
+#[test]
+fn a_running_cron_command_is_stopped_with_its_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let pids = dir.path().join("pids");
+    let script = dir.path().join("job.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "echo $$ >> {pids}\nsleep 3600 &\necho $! >> {pids}\nwait\n",
+            pids = pids.display()
+        ),
+    )
+    .unwrap();
+    let cron = format!("-1 -1 -1 -1 -1 sh {}", script.display());
+    let mut server = pep3333(&["--unique-cron", &cron], 1);
+    let deadline = Instant::now() + Duration::from_secs(75);
+    let started = loop {
+        let recorded = recorded_pids(&pids);
+        if recorded.len() >= 2 {
+            break recorded;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cron job never ran\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(server.stop().success());
+    for pid in &started {
+        assert!(
+            !alive(*pid),
+            "pid {pid} outlived the stop\n{}",
+            server.log()
+        );
+    }
+}

@@ -33,6 +33,8 @@ const CORPUS: &[(&str, &str, u16)] = &[
     ("HTTP/2.0 request line", "GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505),
     ("garbage version", "GET / FOO/1.1\r\nHost: t\r\n\r\n", 400),
     ("relative target", "GET foo HTTP/1.1\r\nHost: t\r\n\r\n", 400),
+    ("raw non-ASCII in the target", "GET /\u{e0}%20k HTTP/1.0\r\n\r\n", 400),
+    ("raw non-ASCII in the query", "GET /env?q=\u{e9} HTTP/1.1\r\nHost: t\r\n\r\n", 400),
     ("garbage", "\x16\x03\x01\x02\x00\x01\x00\x01\x7f\x03\x03\r\n\r\n", 400),
     ("unsupported Expect", "POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 200-ok\r\nContent-Length: 1\r\n\r\nx", 417),
 ];

@@ -65,6 +65,22 @@ fn environ_has_every_cgi_and_wsgi_key() {
 }
 
 #[test]
+fn content_length_zero_is_kept() {
+    let server = pep3333_server(&[]);
+    let response = request(
+        server.addr(),
+        "GET /env HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(response.status, 200, "{}", server.log());
+    let env = parse_flat_json(&response.text());
+    assert_eq!(
+        env.get("CONTENT_LENGTH").map(String::as_str),
+        Some("0"),
+        "the client sent Content-Length: 0"
+    );
+}
+
+#[test]
 fn path_info_is_percent_decoded_as_latin1() {
     let server = pep3333_server(&[]);
     let response = server.get("/env%20x%C3%A9");
@@ -412,4 +428,38 @@ fn connection_close_from_the_app_is_honoured() {
     assert_eq!(response.header("connection"), Some("close"));
     let mut rest = Vec::new();
     assert_eq!(reader.read_to_end(&mut rest).unwrap(), 0);
+}
+
+/// A client that leaves mid-response is logged with its request (as uWSGI's `Broken pipe`
+/// lines), the application's iterable is still closed, and the worker serves on.
+#[test]
+fn a_client_leaving_mid_response_is_logged_and_close_is_called() {
+    let dir = tempfile::tempdir().unwrap();
+    let close_log = dir.path().join("closed.log");
+    for logging in [&[][..], &["--disable-logging"][..]] {
+        let _ = std::fs::remove_file(&close_log);
+        let server = pep3333_builder()
+            .args(logging)
+            .env("RWSGI_TEST_CLOSE_LOG", close_log.to_str().unwrap())
+            .http()
+            .start();
+        let mut stream = connect(server.addr());
+        stream
+            .write_all(b"GET /stream?leaving HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let mut first = [0u8; 65536];
+        let n = stream.read(&mut first).unwrap();
+        assert!(first[..n].starts_with(b"HTTP/1.1 200"));
+        drop(stream);
+        let log = server.wait_for_log("client gone after", Duration::from_secs(20));
+        let line = log.lines().find(|l| l.contains("client gone")).unwrap();
+        assert!(line.contains("GET /stream?leaving"), "{logging:?}: {line}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::fs::read_to_string(&close_log).unwrap_or_default() != "closed\n" {
+            assert!(std::time::Instant::now() < deadline, "close() not called");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(server.get("/tracked").text(), "abc", "the worker serves on");
+        assert!(!server.log().contains("worker 1 (pid"), "{}", server.log());
+    }
 }

@@ -46,6 +46,16 @@ fn nginx_style_request_gets_a_raw_http_response() {
 }
 
 #[test]
+fn content_length_zero_is_kept() {
+    let server = uwsgi_server(&[]);
+    let socket = server.uwsgi.clone().unwrap();
+    let response = uwsgi_request(&socket, &nginx_vars("GET", "/env", "0"), b"");
+    assert_eq!(response.status, 200, "{}", server.log());
+    let env = parse_flat_json(&response.text());
+    assert_eq!(env.get("CONTENT_LENGTH").map(String::as_str), Some("0"));
+}
+
+#[test]
 fn body_follows_the_vars_block() {
     let server = uwsgi_server(&[]);
     let socket = server.uwsgi.clone().unwrap();
@@ -131,4 +141,53 @@ fn app_errors_over_uwsgi_are_500() {
         "no chunked framing towards nginx's uwsgi module"
     );
     assert_eq!(generator.text(), "chunk0\nchunk1\nchunk2\n");
+}
+
+/// Behind a front end the front end speaks for the server: over the uwsgi protocol rwsgi
+/// adds neither `Server` nor `Date` (as uWSGI), so nginx's own `Server` shows. HTTP
+/// listeners keep both, and `delheader:Server` or `http-server-header = false` remove
+/// rwsgi's `Server`.
+#[test]
+fn only_http_listeners_add_server_and_date() {
+    let server = uwsgi_server(&[]);
+    let socket = server.uwsgi.clone().unwrap();
+    let direct = uwsgi_request(&socket, &nginx_vars("GET", "/echo", ""), b"");
+    assert_eq!(direct.status, 200, "{}", server.log());
+    assert_eq!(direct.header("Server"), None, "{:?}", direct.headers);
+    assert_eq!(direct.header("Date"), None, "{:?}", direct.headers);
+
+    let nginx = common::nginx::Nginx::start(&socket);
+    let proxied =
+        nginx.request(b"GET /echo HTTP/1.1\r\nHost: example.org\r\nConnection: close\r\n\r\n");
+    assert_eq!(proxied.status, 200, "{}", nginx.error_log());
+    let servers: Vec<&str> = proxied
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("server"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(servers.len(), 1, "{:?}", proxied.headers);
+    assert!(servers[0].starts_with("nginx"), "{:?}", proxied.headers);
+
+    let over_http = server.get("/echo");
+    assert_eq!(over_http.header("Server"), Some("rwsgi"));
+    assert!(over_http.header("Date").is_some());
+    drop(nginx);
+    drop(server);
+
+    for extra in [
+        &["--route", ".* delheader:Server"][..],
+        &["--http-server-header=false"][..],
+    ] {
+        let server = uwsgi_server(extra);
+        let response = server.get("/echo");
+        assert_eq!(response.status, 200, "{extra:?}: {}", server.log());
+        assert_eq!(
+            response.header("Server"),
+            None,
+            "{extra:?}: {:?}",
+            response.headers
+        );
+        assert!(response.header("Date").is_some(), "{extra:?}");
+    }
 }

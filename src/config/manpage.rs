@@ -341,14 +341,18 @@ journalctl \-u rwsgi@myapp \-o json
 .RE
 work. A Python traceback is one entry. Otherwise rwsgi writes plain lines to stderr, or
 to the file named by \fBlogto\fR. \fBlog\-format\fR shapes the request line with uWSGI's
-variables.
+variables; \fBlog\-format = uwsgi\fR gives uWSGI's default request line (see
+\fBMIGRATING FROM UWSGI\fR). At start the master logs rwsgi's version, the Python version,
+executable and virtualenv as the running interpreter reports them, each listener, and the
+number of workers and threads.
 .SH EXIT STATUS
 .TP
 .B 0
 Stopped on request.
 .TP
 .B 1
-A start\-up failure: a socket could not be bound, privileges could not be dropped.
+A start\-up failure: a socket could not be bound, privileges could not be dropped, a
+\fBhook\-*\fR or \fBexec\-*\fR hook failed.
 .TP
 .B 2
 The configuration is invalid (the message names file, line and option).
@@ -440,6 +444,66 @@ by the web server (\fBUWSGI_SCRIPT\fR, \fBUWSGI_MODULE\fR); alarms run only the
 command lines; \fBlog\-reopen\fR is always on (a renamed log file is reopened within a
 second); comments after a size or after \fBmodule\fR, \fBcallable\fR or \fBwsgi\-file\fR
 are dropped with a warning where uWSGI would read them as part of the value.
+.PP
+What moving a real deployment shows:
+.TP
+.B Commands rwsgi starts
+\fBattach\-daemon\fR, \fBattach\-daemon2\fR, \fBsmart\-attach\-daemon\fR, \fBcron\fR and
+\fBunique\-cron\fR commands, \fBexec\-*\fR hooks and alarm commands each run in a process
+group of their own, as in uWSGI. A stop or a reload sends the whole group the daemon's stop
+signal (SIGTERM, or \fBattach\-daemon2\fR's \fBstopsignal\fR), SIGKILL 5 seconds later if any
+member is left, and waits until the group is empty; a daemon the master stops is never
+restarted, so after a reload exactly one instance of each runs. The master is the
+subreaper of what they leave behind. Smart daemons survive a reload (the next image finds
+them by their pidfile) and are stopped, with their group, on stop. \fBattach\-daemon2\fR
+takes the keys \fBcmd\fR, \fBstopsignal\fR and \fBpidfile\fR; other keys are refused.
+.TP
+.B Failing hooks
+A failing \fBhook\-*\fR or \fBexec\-*\fR hook (other than \fBhook\-as\-user\-atexit\fR) ends
+the start with exit status 1 and one message naming the hook, its file and line and the
+command's exit status, as uWSGI's "FATAL hook failed, destroying instance"; this holds for
+\fBhook\-pre\-app\fR and \fBhook\-post\-app\fR (not served as 500s) and for the worker hooks.
+During a reload the previous workers keep serving the old code instead.
+.TP
+.B Server and Date headers
+On \fBsocket\fR (uwsgi protocol) listeners rwsgi adds no header of its own, as uWSGI, so
+the front end's \fBServer\fR and \fBDate\fR stand. On HTTP listeners it adds
+\fBServer: rwsgi\fR and \fBDate\fR when the application set none (uWSGI's
+\fBhttp\-socket\fR adds neither); \fBroute = .* delheader:Server\fR or
+\fBhttp\-server\-header = false\fR remove \fBServer\fR.
+.TP
+.B Request log line
+rwsgi's own line (\fBworker 1: 127.0.0.1 "GET /" 200 5 bytes in 0.412 ms\fR) stays the
+default: shorter, and with sub\-millisecond durations. \fBlog\-format = uwsgi\fR gives
+uWSGI's default line field for field, alone on its line, for log parsers, fail2ban filters
+and dashboards written for uWSGI:
+.RS
+.EX
+[pid: 19113|app: 0|req: 4/17] 127.0.0.1 () {24 vars in 300 bytes} [Tue Dec  1 16:00:00 2026] GET /ping/ => generated 2 bytes in 6 msecs (HTTP/1.1 200) 2 headers in 79 bytes (1 switches on core 0)
+.EE
+.RE
+\fBapp\fR is always 0, the user in parentheses is empty, \fBreq: a/b\fR counts this
+worker's requests and those of every worker alive now, the variables are the request's
+CGI variables counted as uWSGI counts them (keys and values), the headers are the response
+head rwsgi wrote (status line included in the bytes), and \fBcore\fR is the worker thread.
+.TP
+.B Clients that leave
+A client that goes away during the response is logged with the request
+(\fBGET /path (ADDR): client gone after N body bytes: Broken pipe\fR), where uWSGI logs
+"Broken pipe"; the application's iterable is still closed and the worker serves on.
+.TP
+.B The virtualenv
+With \fBhome\fR (\fBvirtualenv\fR, \fBvenv\fR) set, rwsgi does what activating the
+virtualenv does for everything it starts \(em the application, hooks, daemons, cron:
+\fBVIRTUAL_ENV\fR is set and \fIVENV\fB/bin\fR comes first on \fBPATH\fR, so a
+\fB#!/usr/bin/env python\fR script such as Django's \fImanage.py\fR runs the virtualenv's
+Python. uWSGI leaves \fBPATH\fR alone and such scripts run the system Python.
+.TP
+.B Request details
+A request with \fBContent\-Length: 0\fR reaches the application with
+\fBCONTENT_LENGTH = "0"\fR. On HTTP listeners a request\-target with raw non\-ASCII bytes
+(not percent\-encoded, RFC 9112 section 3.2 with RFC 3986 section 2) is answered 400 and
+the connection closed; uWSGI passes such bytes to the application.
 .SH SEE ALSO
 .BR rwsgi.ini (5),
 .BR systemd.socket (5),

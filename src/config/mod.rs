@@ -108,6 +108,8 @@ pub struct Config {
     /// (Content-Type without parameters, seconds) for Expires / Cache-Control.
     pub static_expires: Vec<(String, u64)>,
     pub add_headers: Vec<(String, String)>,
+    /// `http-server-header`: HTTP responses carry `Server: rwsgi` unless the app set one.
+    pub http_server_header: bool,
     pub daemonize: Option<PathBuf>,
     /// strftime-like format for a date in front of each plain log line.
     pub log_date: Option<String>,
@@ -116,7 +118,8 @@ pub struct Config {
     pub memory_report: bool,
     pub stats: Option<String>,
     pub master_fifo: Vec<PathBuf>,
-    pub attach_daemons: Vec<String>,
+    /// attach-daemon and attach-daemon2: (command, the signal that stops it).
+    pub attach_daemons: Vec<(String, i32)>,
     /// Adaptive workers: the minimum running (0: off).
     pub cheaper: usize,
     pub cheaper_initial: Option<usize>,
@@ -271,6 +274,7 @@ impl Default for Config {
             static_index: Vec::new(),
             static_expires: Vec::new(),
             add_headers: Vec::new(),
+            http_server_header: true,
             daemonize: None,
             log_date: None,
             log_4xx: false,
@@ -531,6 +535,47 @@ pub fn check_complete(config: &Config) -> Result<(), String> {
     Ok(())
 }
 
+/// `attach-daemon2 = cmd=COMMAND,stopsignal=N,pidfile=PATH`: uWSGI's key=value list
+/// (`\,` is a literal comma). Returns (command, stop signal, pidfile).
+fn parse_attach_daemon2(value: &str) -> Result<(String, i32, Option<PathBuf>), String> {
+    let mut items = vec![String::new()];
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => items.last_mut().expect("one item").extend(chars.next()),
+            ',' => items.push(String::new()),
+            c => items.last_mut().expect("one item").push(c),
+        }
+    }
+    let (mut command, mut stop_signal, mut pidfile) = (None, nix::libc::SIGTERM, None);
+    for item in items.iter().filter(|i| !i.trim().is_empty()) {
+        let (key, value) = item
+            .split_once('=')
+            .ok_or_else(|| format!("expected KEY=VALUE, got '{item}'"))?;
+        match key.trim() {
+            "cmd" | "command" | "exec" => command = Some(value.to_string()),
+            "stopsignal" | "stop_signal" => {
+                stop_signal = value
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| nix::sys::signal::Signal::try_from(*n).is_ok())
+                    .ok_or_else(|| format!("stopsignal: '{value}' is not a signal number"))?
+            }
+            "pidfile" => pidfile = Some(PathBuf::from(value.trim())),
+            other => {
+                return Err(format!(
+                    "key '{other}' is not provided (cmd, stopsignal and pidfile are)"
+                ))
+            }
+        }
+    }
+    let command = command
+        .filter(|c| !c.trim().is_empty())
+        .ok_or_else(|| "cmd=COMMAND is required".to_string())?;
+    Ok((command, stop_signal, pidfile))
+}
+
 fn error(entry: &Entry, spec: &OptionSpec, message: impl fmt::Display) -> ConfigError {
     let value = entry.value.as_deref().unwrap_or("");
     ConfigError {
@@ -721,6 +766,7 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
                 .add_headers
                 .push((name.trim().to_string(), header_value.trim().to_string()));
         }
+        "http-server-header" => config.http_server_header = flag()?,
         "daemonize" => config.daemonize = Some(PathBuf::from(non_empty(entry, spec)?)),
         "log-date" => {
             config.log_date = match entry.value.as_deref().map(str::trim) {
@@ -749,7 +795,18 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
         "cheaper-busyness-backlog-alert" => config.busyness.backlog_alert = number()?,
         "cheaper-busyness-backlog-step" => config.busyness.backlog_step = number()?.max(1) as usize,
         "cheaper-overload" => config.cheaper_overload = seconds(number()?, entry, spec)?,
-        "attach-daemon" => config.attach_daemons.push(non_empty(entry, spec)?),
+        "attach-daemon" => config
+            .attach_daemons
+            .push((non_empty(entry, spec)?, nix::libc::SIGTERM)),
+        "attach-daemon2" => {
+            let value = non_empty(entry, spec)?;
+            let (command, stop_signal, pidfile) =
+                parse_attach_daemon2(&value).map_err(|m| error(entry, spec, m))?;
+            match pidfile {
+                Some(pidfile) => config.smart_attach_daemons.push((pidfile, command)),
+                None => config.attach_daemons.push((command, stop_signal)),
+            }
+        }
         "mount" => {
             let value = non_empty(entry, spec)?;
             let (mountpoint, app) = value

@@ -12,6 +12,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::cron::{CronJob, LocalMinute};
+use super::groups::Groups;
 use crate::config::Config;
 use crate::log;
 
@@ -136,15 +137,30 @@ impl Jobs {
     }
 
     /// On stop (not on reload: a smart daemon outlives the master image that started it,
-    /// and the next image finds it by its pidfile).
-    pub fn stop_smart_daemons(&self) {
+    /// and the next image finds it by its pidfile). Its process group is stopped when it
+    /// has one of its own; otherwise the pid alone.
+    pub fn stop_smart_daemons(&self, groups: &mut Groups) {
         for daemon in &self.smart {
             if let Some(pid) = daemon_alive(&daemon.pidfile) {
                 log::info(&format!(
                     "smart-attach-daemon: stopping pid {pid} ({})",
                     daemon.pidfile.display()
                 ));
-                let _ = kill(pid, Signal::SIGTERM);
+                match super::groups::group_of(pid) {
+                    Some(pgid) => groups.stop(pgid, Signal::SIGTERM, "smart-attach-daemon"),
+                    None => {
+                        let _ = kill(pid, Signal::SIGTERM);
+                    }
+                }
+            }
+        }
+    }
+
+    /// On stop and reload: running cron commands are stopped with their process groups.
+    pub fn stop_crons(&mut self, groups: &mut Groups) {
+        for cron in &mut self.crons {
+            if let Some(pid) = cron.running.take() {
+                groups.stop(pid, Signal::SIGTERM, "cron");
             }
         }
     }
@@ -157,8 +173,8 @@ fn daemon_alive(pidfile: &std::path::Path) -> Option<Pid> {
     kill(pid, None).ok().map(|_| pid)
 }
 
-/// Starts `sh -c COMMAND` without waiting. std's Command forks and execs at once, so the
-/// master stays single-threaded.
+/// Starts `sh -c COMMAND` without waiting, in a process group of its own. std's Command
+/// forks and execs at once, so the master stays single-threaded.
 pub fn spawn_shell(command_line: &str) -> std::io::Result<Pid> {
     crate::systemd::shell_command(command_line)
         .spawn()

@@ -10,6 +10,7 @@
 use crate::hooks::Phase;
 
 pub mod cron;
+mod groups;
 mod jobs;
 pub mod scoreboard;
 pub mod signals;
@@ -149,6 +150,8 @@ pub struct Master {
     autoreload: Option<(Instant, Vec<ModuleFile>)>,
     /// cron, unique-cron, smart-attach-daemon.
     jobs: jobs::Jobs,
+    /// Process groups of daemons and commands being stopped.
+    groups: groups::Groups,
     /// cheaper busyness: when the current cycle began, and idle cycles in a row.
     busyness_cycle: Instant,
     idle_cycles: u64,
@@ -170,6 +173,8 @@ fn overdue(
 /// A command run beside the workers (attach-daemon).
 struct Daemon {
     command: String,
+    /// attach-daemon2's stopsignal; SIGTERM otherwise.
+    stop_signal: Signal,
     pid: Option<Pid>,
     start_at: Option<Instant>,
     backoff: Duration,
@@ -209,11 +214,35 @@ const STATUS_INTERVAL: Duration = Duration::from_secs(5);
 /// Runs the server; returns the process exit status. `args` are the command-line
 /// arguments, kept to re-read the configuration on reload.
 pub fn run(config: Config, args: Vec<String>, host: PythonHost) -> i32 {
+    match serve(config, args, host) {
+        Ok(status) | Err(status) => status,
+    }
+}
+
+/// `run`, with `?` for the start-up steps that end it (`Err(exit status)`).
+fn serve(config: Config, args: Vec<String>, host: PythonHost) -> Result<i32, i32> {
     let started = Instant::now();
     let launch_dir = std::env::current_dir().ok();
+    // Orphans of the commands rwsgi starts (a daemon's shell died before its children)
+    // become the master's children, so it can reap them and know when a group is empty.
+    if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+        log::warn(&format!("cannot become a subreaper: {e}"));
+    }
+    let previous = previous_generation();
+    let reloading = !previous.is_empty();
+    log::info(&format!(
+        "rwsgi {} {} (master pid {})",
+        env!("CARGO_PKG_VERSION"),
+        if reloading { "reloading" } else { "starting" },
+        std::process::id()
+    ));
+    // A hook failed during a reload: the previous workers keep serving, none is forked.
+    let mut held = false;
+    if let Some(home) = &config.home {
+        activate_virtualenv(home);
+    }
     if let Err(message) = config.hooks.run_phase(Phase::Asap) {
-        log::error(&message);
-        return 1;
+        held = hook_failed(&message, reloading)?;
     }
     for (key, value) in &config.env {
         // Single-threaded here: nothing else reads the environment concurrently.
@@ -222,7 +251,7 @@ pub fn run(config: Config, args: Vec<String>, host: PythonHost) -> i32 {
     if let Some(dir) = &config.chdir {
         if let Err(e) = std::env::set_current_dir(dir) {
             log::error(&format!("chdir {}: {e}", dir.display()));
-            return 1;
+            return Err(1);
         }
     }
     let notifier = Notifier::from_environment();
@@ -237,16 +266,14 @@ pub fn run(config: Config, args: Vec<String>, host: PythonHost) -> i32 {
         Ok(target) => target,
         Err(message) => {
             log::error(&message);
-            return 2;
+            return Err(2);
         }
     };
     let mut inherited: Vec<Inherited> = std::env::var(net::RELOAD_FDS_VAR)
         .map(|text| net::import_from_reload(&text))
         .unwrap_or_default();
-    let previous = previous_generation();
     std::env::remove_var(net::RELOAD_FDS_VAR);
     std::env::remove_var(RELOAD_WORKERS_VAR);
-    let reloading = !previous.is_empty();
     match crate::systemd::take_listen_fds() {
         Ok(fds) => inherited.extend(fds.into_iter().map(|(fd, name)| Inherited {
             fd,
@@ -254,19 +281,19 @@ pub fn run(config: Config, args: Vec<String>, host: PythonHost) -> i32 {
         })),
         Err(message) => {
             log::error(&message);
-            return 1;
+            return Err(1);
         }
     }
     let listeners = match net::listeners(&config, inherited) {
         Ok(listeners) => listeners,
         Err(message) => {
             log::error(&message);
-            return 1;
+            return Err(1);
         }
     };
     if listeners.is_empty() {
         log::error("no socket to serve: set 'http-socket', 'http' or 'socket'");
-        return 2;
+        return Err(2);
     }
     for listener in &listeners {
         if listener.from_systemd {
@@ -295,7 +322,7 @@ pub fn run(config: Config, args: Vec<String>, host: PythonHost) -> i32 {
         }
         Some(Err(message)) => {
             log::error(&message);
-            return 1;
+            return Err(1);
         }
         None => None,
     };
@@ -305,50 +332,48 @@ pub fn run(config: Config, args: Vec<String>, host: PythonHost) -> i32 {
             Ok(pair) => fifos.push(pair),
             Err(message) => {
                 log::error(&message);
-                return 1;
+                return Err(1);
             }
         }
     }
     if let Some(owner) = &config.chown_socket {
         if let Err(message) = crate::privileges::chown_sockets(&listeners, owner) {
             log::error(&message);
-            return 1;
+            return Err(1);
         }
     }
     if let Some(path) = &config.pidfile {
         if let Err(e) = write_pidfile(path) {
             log::error(&format!("cannot write pidfile {}: {e}", path.display()));
-            return 1;
+            return Err(1);
         }
     }
     if let Err(message) = config.hooks.run_phase(Phase::AsRoot) {
-        log::error(&message);
-        return 1;
+        held |= hook_failed(&message, reloading)?;
     }
     if !config.master_as_root {
         if let Err(message) =
             crate::privileges::drop_to(&target, &config.capabilities, config.no_new_privileges)
         {
             log::error(&format!("cannot drop privileges: {message}"));
-            return 1;
+            return Err(1);
         }
     }
     if config.logto_after_drop {
         if let Some(path) = &config.logto {
             if let Err(e) = log::redirect_to(path) {
                 log::error(&format!("logto2 {}: {e}", path.display()));
-                return 1;
+                return Err(1);
             }
         }
     }
     if let Err(message) = config.hooks.run_phase(Phase::AsUser) {
-        log::error(&message);
-        return 1;
+        held |= hook_failed(&message, reloading)?;
     }
     notifier.status("loading the application");
     if let Err(message) = interpreter::initialize(&config, &host) {
         log::error(&message);
-        return 1;
+        return Err(1);
     }
     let app = if config.lazy_apps {
         None
@@ -358,7 +383,11 @@ pub fn run(config: Config, args: Vec<String>, host: PythonHost) -> i32 {
                 log::info(&format!("application loaded: {}", app_label(&config)));
                 Some(app)
             }
-            Err(message) => {
+            Err(interpreter::LoadError::Hook(message)) => {
+                held |= hook_failed(&message, reloading)?;
+                None
+            }
+            Err(interpreter::LoadError::App(message)) => {
                 log::error(&message);
                 if reloading {
                     log::error("reload failed: the previous workers keep serving the old code");
@@ -367,7 +396,7 @@ pub fn run(config: Config, args: Vec<String>, host: PythonHost) -> i32 {
                     if config.vacuum {
                         net::vacuum(&listeners);
                     }
-                    return EXIT_NO_APP;
+                    return Err(EXIT_NO_APP);
                 } else {
                     log::warn("serving 500 to every request until the application loads (set need-app to exit instead)");
                 }
@@ -388,14 +417,14 @@ pub fn run(config: Config, args: Vec<String>, host: PythonHost) -> i32 {
         Ok(fd) => fd,
         Err(e) => {
             log::error(&format!("cannot watch signals: {e}"));
-            return 1;
+            return Err(1);
         }
     };
     let board = match Scoreboard::new((config.processes * 2 + 16).max(64), config.threads) {
         Ok(board) => board,
         Err(e) => {
             log::error(&format!("cannot map the scoreboard: {e}"));
-            return 1;
+            return Err(1);
         }
     };
     let (notify_read, notify_write) =
@@ -403,11 +432,11 @@ pub fn run(config: Config, args: Vec<String>, host: PythonHost) -> i32 {
             Ok(pair) => pair,
             Err(e) => {
                 log::error(&format!("cannot create the notify pipe: {e}"));
-                return 1;
+                return Err(1);
             }
         };
     // A failed reload keeps the previous workers and forks none that would serve 500s.
-    let hold = reloading && app.is_none() && !config.lazy_apps;
+    let hold = held || (reloading && app.is_none() && !config.lazy_apps);
     let slots = (1..=config.processes)
         .map(|id| Slot::new(id, (!hold).then(Instant::now)))
         .collect();
@@ -426,8 +455,9 @@ pub fn run(config: Config, args: Vec<String>, host: PythonHost) -> i32 {
     let master_daemons = config
         .attach_daemons
         .iter()
-        .map(|command| Daemon {
+        .map(|(command, stop_signal)| Daemon {
             command: command.clone(),
+            stop_signal: Signal::try_from(*stop_signal).unwrap_or(Signal::SIGTERM),
             pid: None,
             start_at: Some(Instant::now()),
             backoff: FIRST_BACKOFF,
@@ -461,27 +491,65 @@ pub fn run(config: Config, args: Vec<String>, host: PythonHost) -> i32 {
         autoreload,
         next_status: Instant::now() + STATUS_INTERVAL,
         jobs,
+        groups: groups::Groups::default(),
         busyness_cycle: Instant::now(),
         idle_cycles: 0,
     };
     master.notifier.status("starting workers");
     log::info(&format!(
-        "master {} {} {} worker(s)",
+        "master {} {} {} worker(s) of {} thread(s) each",
         std::process::id(),
         if reloading {
             "reloaded; forking"
         } else {
             "forking"
         },
-        master.config.processes
+        master.config.processes,
+        master.config.threads
     ));
     if let Err(message) = master.config.hooks.run_phase(Phase::MasterStart) {
-        log::error(&message);
-        master.begin_stop(false);
+        if hook_failed(&message, reloading).is_ok() {
+            master.hold_slots();
+        } else {
+            master.exit_status = Some(1);
+            master.begin_stop(false);
+        }
     }
     let status = master.arbiter_loop(&signal_fd);
     master.cleanup();
-    status
+    Ok(status)
+}
+
+/// What `source <venv>/bin/activate` does, for everything rwsgi starts (the application,
+/// hooks, daemons, cron): VIRTUAL_ENV, and `<venv>/bin` first on PATH, so a
+/// `#!/usr/bin/env python` script runs the venv's Python. uWSGI leaves PATH alone.
+/// Runs while the master is single-threaded; a reloaded image finds PATH already set.
+fn activate_virtualenv(home: &std::path::Path) {
+    let home = std::fs::canonicalize(home).unwrap_or_else(|_| home.to_path_buf());
+    let bin = home.join("bin");
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut entries: Vec<PathBuf> = std::env::split_paths(&path).collect();
+    if entries.first() != Some(&bin) {
+        entries.insert(0, bin);
+        if let Ok(joined) = std::env::join_paths(entries) {
+            std::env::set_var("PATH", joined);
+        }
+    }
+    std::env::set_var("VIRTUAL_ENV", &home);
+}
+
+/// A failing start-up hook ends the start (`Err(1)`); during a reload the previous
+/// workers keep serving instead (`Ok(true)`: hold). Logs one line either way.
+fn hook_failed(message: &str, reloading: bool) -> Result<bool, i32> {
+    if reloading {
+        log::error(&format!(
+            "{message}; reload failed: the previous workers keep serving the old code"
+        ));
+        Ok(true)
+    } else {
+        log::error(&format!("{message}; start aborted"));
+        Err(1)
+    }
 }
 
 /// Writes the pid to a temporary file renamed into place, so a reader never sees it
@@ -498,7 +566,7 @@ fn write_pidfile(path: &std::path::Path) -> std::io::Result<()> {
 fn import_with_extended_timeout(
     notifier: &Notifier,
     config: &Config,
-) -> Result<interpreter::Apps, String> {
+) -> Result<interpreter::Apps, interpreter::LoadError> {
     if !notifier.enabled() {
         return Python::attach(|py| interpreter::load_apps(py, config));
     }
@@ -599,8 +667,14 @@ impl Master {
             .next_watchdog
             .map(|at| at.saturating_duration_since(now))
             .unwrap_or(Duration::from_secs(1));
+        let groups = if self.groups.is_empty() {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_millis(100)
+        };
         next_respawn
             .min(watchdog)
+            .min(groups)
             .min(Duration::from_secs(1))
             .as_millis() as u16
     }
@@ -953,7 +1027,8 @@ impl Master {
             "immediate stop"
         });
         self.notifier.stopping();
-        self.jobs.stop_smart_daemons();
+        self.stop_commands();
+        self.jobs.stop_smart_daemons(&mut self.groups);
         let deadline = Instant::now()
             + if graceful {
                 self.config.worker_reload_mercy
@@ -970,6 +1045,25 @@ impl Master {
         } else {
             Signal::SIGINT
         });
+    }
+
+    /// Stops every attach-daemon and running cron command with its process group; none is
+    /// restarted (their pids are forgotten, so their exits are not taken for crashes).
+    fn stop_commands(&mut self) {
+        for daemon in &mut self.daemons {
+            if let Some(pid) = daemon.pid.take() {
+                daemon.start_at = None;
+                self.groups.stop(pid, daemon.stop_signal, "attach-daemon");
+            }
+        }
+        self.jobs.stop_crons(&mut self.groups);
+    }
+
+    /// A failed reload: no new worker is forked; the previous ones keep serving.
+    fn hold_slots(&mut self) {
+        for slot in &mut self.slots {
+            slot.respawn_at = None;
+        }
     }
 
     fn all_pids(&self) -> Vec<Pid> {
@@ -1039,18 +1133,20 @@ impl Master {
             .chain(self.retirees.iter().map(|r| format!("{}:{}", r.pid, r.id)))
             .chain(self.previous.iter().map(|(pid, id)| format!("{pid}:{id}")))
             .collect();
-        // The next image starts its own daemons.
-        for daemon in &mut self.daemons {
-            if let Some(pid) = daemon.pid.take() {
-                let _ = kill(pid, Signal::SIGTERM);
-            }
-        }
+        // The next image starts its own daemons: the old ones (their whole process groups)
+        // are gone before it execs, so exactly one instance of each runs after the reload.
+        self.stop_commands();
+        self.groups.wait_all();
         self.notifier.reloading();
         std::env::set_var(net::RELOAD_FDS_VAR, exported);
         std::env::set_var(RELOAD_WORKERS_VAR, workers.join(","));
         let error = self.relaunch.exec(&self.args);
         back_to_app_dir();
         log::error(&format!("reload failed: cannot exec: {error}"));
+        // This image goes on: its daemons start again.
+        for daemon in &mut self.daemons {
+            daemon.start_at = Some(Instant::now());
+        }
         self.notifier.ready(&self.status_text());
         std::env::remove_var(net::RELOAD_FDS_VAR);
         std::env::remove_var(RELOAD_WORKERS_VAR);
@@ -1215,21 +1311,18 @@ impl Master {
                     return;
                 }
             };
-            let (pid, description, failed, no_app) = match status {
-                WaitStatus::Exited(pid, 0) => (pid, "exited".to_string(), false, false),
-                WaitStatus::Exited(pid, code) => (
-                    pid,
-                    format!("exited with status {code}"),
-                    true,
-                    code == EXIT_NO_APP,
-                ),
+            let (pid, description, failed, code) = match status {
+                WaitStatus::Exited(pid, 0) => (pid, "exited".to_string(), false, 0),
+                WaitStatus::Exited(pid, code) => {
+                    (pid, format!("exited with status {code}"), true, code)
+                }
                 WaitStatus::Signaled(pid, signal, _) => {
                     if signal == Signal::SIGSEGV {
                         for name in &self.config.alarm_segfault {
                             crate::alarms::raise(name, &format!("process {pid} killed by SIGSEGV"));
                         }
                     }
-                    (pid, format!("killed by {signal}"), true, false)
+                    (pid, format!("killed by {signal}"), true, 0)
                 }
                 _ => continue,
             };
@@ -1271,18 +1364,11 @@ impl Master {
             let Some(index) = self.slots.iter().position(|s| s.pid == Some(pid)) else {
                 continue;
             };
-            self.on_slot_exit(index, pid, &description, failed, no_app);
+            self.on_slot_exit(index, pid, &description, failed, code);
         }
     }
 
-    fn on_slot_exit(
-        &mut self,
-        index: usize,
-        pid: Pid,
-        description: &str,
-        failed: bool,
-        no_app: bool,
-    ) {
+    fn on_slot_exit(&mut self, index: usize, pid: Pid, description: &str, failed: bool, code: i32) {
         let stopping = !matches!(self.stopping, Stopping::No);
         let slot = &mut self.slots[index];
         slot.pid = None;
@@ -1295,7 +1381,24 @@ impl Master {
             log::info(&format!("worker {} (pid {pid}) {description}", slot.id));
             return;
         }
-        if no_app && self.config.need_app {
+        if code == crate::hooks::EXIT_HOOK_FAILED {
+            if self.previous.is_empty() {
+                log::error(&format!(
+                    "worker {} (pid {pid}): its hook failed: stopping",
+                    slot.id
+                ));
+                self.exit_status = Some(1);
+                self.begin_stop(false);
+            } else {
+                log::error(&format!(
+                    "worker {} (pid {pid}): its hook failed; reload failed: the previous workers keep serving the old code",
+                    slot.id
+                ));
+                self.hold_slots();
+            }
+            return;
+        }
+        if code == EXIT_NO_APP && self.config.need_app {
             log::error(&format!(
                 "worker {} (pid {pid}) could not load the application and need-app is set: stopping",
                 slot.id
@@ -1484,7 +1587,8 @@ impl Master {
             Stopping::No => return None,
             Stopping::Graceful { deadline } | Stopping::Quick { deadline } => deadline,
         };
-        if self.all_pids().is_empty() {
+        self.groups.check();
+        if self.all_pids().is_empty() && self.groups.is_empty() {
             log::info("all workers stopped; goodbye");
             return Some(self.exit_status.unwrap_or(0));
         }

@@ -194,20 +194,28 @@ impl Scoreboard {
             .enumerate()
             .filter_map(|(thread, slot)| {
                 let started = slot.started_ms.load(Ordering::Acquire);
-                (started != 0).then(|| {
-                    let mut bytes = Vec::with_capacity(DESCRIPTION_WORDS * 8);
-                    for word in &slot.description {
-                        bytes.extend_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
-                    }
-                    let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
-                    (
-                        thread,
-                        started,
-                        String::from_utf8_lossy(&bytes[..end]).into_owned(),
-                    )
-                })
+                (started != 0).then(|| (thread, started, self.description(index, thread)))
             })
             .collect()
+    }
+
+    /// Requests served by every worker alive now (uWSGI's `req: a/b` total).
+    pub fn total_requests(&self) -> u64 {
+        self.workers
+            .iter()
+            .map(|w| w.requests.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// `METHOD URI` of the request a thread began last.
+    pub fn description(&self, index: usize, thread: usize) -> String {
+        let slot = &self.thread_slots(index)[thread];
+        let mut bytes = Vec::with_capacity(DESCRIPTION_WORDS * 8);
+        for word in &slot.description {
+            bytes.extend_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
+        }
+        let end = bytes.iter().position(|b| *b == 0).unwrap_or(bytes.len());
+        String::from_utf8_lossy(&bytes[..end]).into_owned()
     }
 }
 

@@ -38,6 +38,8 @@ pub struct RequestHead {
     pub headers: Vec<Header>,
     pub host: Option<Range<usize>>,
     pub framing: BodyFraming,
+    /// The client sent a Content-Length header (even `0`, which gives no body framing).
+    pub declared_length: bool,
     pub keep_alive: bool,
     pub expect_continue: bool,
     /// Bytes of the buffer the head took, including the blank line.
@@ -119,6 +121,7 @@ pub fn parse_request(buf: &[u8], max_headers: usize) -> Result<Option<RequestHea
         headers: Vec::with_capacity(request.headers.len()),
         host: None,
         framing: BodyFraming::None,
+        declared_length: false,
         keep_alive: minor_version == 1,
         expect_continue: false,
         len,
@@ -198,6 +201,7 @@ pub fn parse_request(buf: &[u8], max_headers: usize) -> Result<Option<RequestHea
         }
         head.framing = BodyFraming::Chunked;
     } else if let Some(n) = content_length {
+        head.declared_length = true;
         head.framing = if n == 0 {
             BodyFraming::None
         } else {
@@ -250,6 +254,11 @@ fn version_error(buf: &[u8]) -> HttpError {
 /// `http://host/p?q` (only the path), `*` for OPTIONS. Fragments are dropped.
 fn split_target(buf: &[u8], head: &mut RequestHead, method: &[u8]) -> Result<(), HttpError> {
     let mut target = head.target.clone();
+    // RFC 9112 §3.2 with RFC 3986 §2: a target is ASCII; other bytes must arrive
+    // percent-encoded (httparse lets them through).
+    if !buf[target.clone()].is_ascii() {
+        return Err(reject(400, "raw non-ASCII byte in the request target"));
+    }
     if let Some(hash) = buf[target.clone()].iter().position(|b| *b == b'#') {
         target.end = target.start + hash;
         head.target = target.clone();

@@ -18,8 +18,27 @@ pub struct ResponseStart {
     pub content_length: Option<u64>,
     /// The application sent `Connection: close`.
     pub close_requested: bool,
+    /// The Date header is decided: the application set one, or a rule removed it.
     pub has_date: bool,
+    /// The Server header is decided: the application set one, or a rule removed it.
     pub has_server: bool,
+}
+
+/// The headers the server adds of its own accord when the application set none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OwnHeaders {
+    /// `Server: rwsgi`.
+    pub server: bool,
+    /// The `Date` value (RFC 9110 format), or None to send no Date.
+    pub date: Option<[u8; 29]>,
+}
+
+impl OwnHeaders {
+    /// Behind a front end (uwsgi protocol): only what the application set, as uWSGI.
+    pub const NONE: OwnHeaders = OwnHeaders {
+        server: false,
+        date: None,
+    };
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,8 +131,14 @@ impl ResponseStart {
         Ok(())
     }
 
-    /// Removes every header called `name` (any case) that `add_header` kept.
+    /// Removes every header called `name` (any case) that `add_header` kept; removing
+    /// `Server` or `Date` also keeps the server from adding its own.
     pub fn remove_header(&mut self, name: &str) {
+        if name.eq_ignore_ascii_case("server") {
+            self.has_server = true;
+        } else if name.eq_ignore_ascii_case("date") {
+            self.has_date = true;
+        }
         let mut kept = Vec::with_capacity(self.headers.len());
         for line in self.headers.split_inclusive(|b| *b == b'\n') {
             let line_name = line.split(|b| *b == b':').next().unwrap_or(b"");
@@ -148,18 +173,18 @@ pub fn write_head(
     start: &ResponseStart,
     framing: Framing,
     close: bool,
-    date: &[u8],
+    own: &OwnHeaders,
 ) {
     out.extend_from_slice(version);
     out.push(b' ');
     out.extend_from_slice(&start.status_text);
     out.extend_from_slice(b"\r\n");
-    if !start.has_server {
+    if own.server && !start.has_server {
         out.extend_from_slice(b"Server: rwsgi\r\n");
     }
-    if !start.has_date {
+    if let Some(date) = own.date.filter(|_| !start.has_date) {
         out.extend_from_slice(b"Date: ");
-        out.extend_from_slice(date);
+        out.extend_from_slice(&date);
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(&start.headers);
@@ -192,7 +217,7 @@ pub fn simple_response(
     reason: &str,
     body: &str,
     close: bool,
-    date: &[u8],
+    own: &OwnHeaders,
 ) {
     let mut start = ResponseStart {
         status,
@@ -208,7 +233,7 @@ pub fn simple_response(
         &start,
         Framing::Length(body.len() as u64),
         close,
-        date,
+        own,
     );
     out.extend_from_slice(body.as_bytes());
 }
@@ -308,17 +333,47 @@ mod tests {
         let mut start = ResponseStart::new("200 OK").unwrap();
         start.add_header("X-A", "1").unwrap();
         let mut out = Vec::new();
+        let mut date = [b' '; 29];
+        date[..4].copy_from_slice(b"DATE");
+        let own = OwnHeaders {
+            server: true,
+            date: Some(date),
+        };
         write_head(
             &mut out,
             b"HTTP/1.1",
             &start,
             Framing::Length(12),
             true,
-            b"DATE",
+            &own,
         );
         assert_eq!(
             out,
-            b"HTTP/1.1 200 OK\r\nServer: rwsgi\r\nDate: DATE\r\nX-A: 1\r\nContent-Length: 12\r\nConnection: close\r\n\r\n"
+            b"HTTP/1.1 200 OK\r\nServer: rwsgi\r\nDate: DATE                         \r\nX-A: 1\r\nContent-Length: 12\r\nConnection: close\r\n\r\n"
         );
+        out.clear();
+        write_head(
+            &mut out,
+            b"HTTP/1.1",
+            &start,
+            Framing::Length(12),
+            false,
+            &OwnHeaders::NONE,
+        );
+        assert_eq!(
+            out,
+            b"HTTP/1.1 200 OK\r\nX-A: 1\r\nContent-Length: 12\r\n\r\n"
+        );
+        out.clear();
+        start.remove_header("server");
+        write_head(
+            &mut out,
+            b"HTTP/1.1",
+            &start,
+            Framing::Length(12),
+            false,
+            &own,
+        );
+        assert!(!out.windows(7).any(|w| w == b"Server:"), "delheader:Server");
     }
 }

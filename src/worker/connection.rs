@@ -65,7 +65,15 @@ async fn serve_http(mut stream: ClientSocket, mut endpoint: Endpoint, shared: Ar
             HeadRead::Head(head) => head,
             HeadRead::Closed => return,
             HeadRead::Refuse(e) => {
-                return refuse(&mut stream, &shared, &endpoint, e.status, e.reason).await
+                return refuse(
+                    &mut stream,
+                    &shared,
+                    &endpoint,
+                    Protocol::Http,
+                    e.status,
+                    e.reason,
+                )
+                .await
             }
         };
         let mut pending = buf.split_off(head.len);
@@ -75,6 +83,7 @@ async fn serve_http(mut stream: ClientSocket, mut endpoint: Endpoint, shared: Ar
                     &mut stream,
                     &shared,
                     &endpoint,
+                    Protocol::Http,
                     413,
                     "body larger than limit-post",
                 )
@@ -103,7 +112,15 @@ async fn serve_http(mut stream: ClientSocket, mut endpoint: Endpoint, shared: Ar
         let body = match body {
             Ok(body) => body,
             Err(BodyError::Refuse(status, reason)) => {
-                return refuse(&mut stream, &shared, &endpoint, status, reason).await
+                return refuse(
+                    &mut stream,
+                    &shared,
+                    &endpoint,
+                    Protocol::Http,
+                    status,
+                    reason,
+                )
+                .await
             }
             Err(BodyError::Gone) => return,
             Err(BodyError::Io(e)) => {
@@ -301,6 +318,7 @@ async fn serve_uwsgi(mut stream: ClientSocket, endpoint: Endpoint, shared: Arc<S
                     &mut stream,
                     &shared,
                     &endpoint,
+                    Protocol::Uwsgi,
                     400,
                     "invalid CONTENT_LENGTH",
                 )
@@ -313,6 +331,7 @@ async fn serve_uwsgi(mut stream: ClientSocket, endpoint: Endpoint, shared: Arc<S
             &mut stream,
             &shared,
             &endpoint,
+            Protocol::Uwsgi,
             413,
             "body larger than limit-post",
         )
@@ -387,6 +406,7 @@ async fn refuse(
     stream: &mut ClientSocket,
     shared: &Shared,
     endpoint: &Endpoint,
+    protocol: Protocol,
     status: u16,
     reason: &str,
 ) {
@@ -399,7 +419,7 @@ async fn refuse(
         phrase,
         &format!("{status} {phrase}: {reason}\n"),
         true,
-        &respond::current_date(),
+        &shared.own_headers(protocol),
     );
     if tokio::time::timeout(shared.io_timeout, stream.write_all(&out))
         .await

@@ -68,12 +68,17 @@ pub struct Shared {
     pub limit_post: u64,
     /// Whether request details are collected at all (any of the policies below may log).
     pub log_requests: bool,
+    /// `log-format = uwsgi`: uWSGI's default request line, which counts request variables
+    /// and response headers.
+    pub uwsgi_log_line: bool,
     log_all: bool,
     log_4xx: bool,
     log_5xx: bool,
     log_slow: Option<Duration>,
     /// `add-header` entries, added to every application response.
     pub extra_headers: Vec<(String, String)>,
+    /// `http-server-header`: add `Server: rwsgi` on HTTP listeners.
+    pub server_header: bool,
     pub memory_report: bool,
     pub log_x_forwarded_for: bool,
     so_keepalive: bool,
@@ -150,6 +155,24 @@ impl Shared {
             self.start_drain("max-requests reached");
         }
         last
+    }
+
+    /// `log-format = uwsgi`: (requests this worker served, requests all workers served,
+    /// this thread's index) for uWSGI's request line.
+    pub fn counters(&self) -> (u64, u64, usize) {
+        (
+            self.served(),
+            // The current request is counted when it ends, after its line is written.
+            self.identity.board.total_requests() + 1,
+            THREAD_INDEX.with(Cell::get),
+        )
+    }
+
+    /// `METHOD URI` of this thread's current request (from the scoreboard, so it is known
+    /// even when request logging is off).
+    pub fn current_request(&self) -> String {
+        let thread = THREAD_INDEX.with(Cell::get);
+        self.identity.board.description(self.identity.entry, thread)
     }
 
     /// Whether this worker should leave the next connection to a less busy one: it holds
@@ -291,7 +314,12 @@ pub fn run(
     let app = if config.lazy_apps {
         match Python::attach(|py| interpreter::load_apps(py, config)) {
             Ok(apps) => Some(apps),
-            Err(message) => {
+            Err(interpreter::LoadError::Hook(message)) => {
+                crate::log::error(&format!("{message}; start aborted"));
+                interpreter::worker_exit_hooks();
+                std::process::exit(crate::hooks::EXIT_HOOK_FAILED);
+            }
+            Err(interpreter::LoadError::App(message)) => {
                 crate::log::error(&message);
                 interpreter::worker_exit_hooks();
                 std::process::exit(EXIT_NO_APP);
@@ -329,6 +357,7 @@ pub fn run(
         template,
         buffer_size: config.buffer_size,
         limit_post: config.limit_post,
+        uwsgi_log_line: config.log_format.as_deref() == Some(crate::log::UWSGI_FORMAT),
         log_requests: !config.disable_logging
             || config.log_4xx
             || config.log_5xx
@@ -338,6 +367,7 @@ pub fn run(
         log_5xx: config.log_5xx,
         log_slow: (config.log_slow_ms > 0).then(|| Duration::from_millis(config.log_slow_ms)),
         extra_headers: config.add_headers.clone(),
+        server_header: config.http_server_header,
         memory_report: config.memory_report,
         log_x_forwarded_for: config.log_x_forwarded_for,
         so_keepalive: config.so_keepalive,
@@ -389,15 +419,15 @@ pub fn run(
 }
 
 /// Hooks in a worker: Python may be running, so the GIL is released while they run; a
-/// failing one ends the worker (the master respawns it with backoff).
+/// failing one ends the worker with `EXIT_HOOK_FAILED`, and the master ends the start.
 fn run_hooks_or_exit(config: &Config, phase: crate::hooks::Phase) {
     if config.hooks.is_empty() {
         return;
     }
     if let Err(message) = config.hooks.run_phase(phase) {
-        crate::log::error(&message);
+        crate::log::error(&format!("{message}; start aborted"));
         interpreter::worker_exit_hooks();
-        std::process::exit(1);
+        std::process::exit(crate::hooks::EXIT_HOOK_FAILED);
     }
 }
 

@@ -18,7 +18,7 @@ use super::client::ClientSocket;
 use super::statics::{self, StaticFile};
 use super::Shared;
 use crate::config::Protocol;
-use crate::protocol::response::{self, Framing, ResponseStart};
+use crate::protocol::response::{self, Framing, OwnHeaders, ResponseStart};
 use crate::wsgi::interpreter::format_exception;
 use crate::wsgi::{call_app, AppResponse, FileBody};
 
@@ -44,6 +44,45 @@ pub struct Exchange {
     pub log: Option<RequestLog>,
 }
 
+/// What uWSGI's request line counts (`log-format = uwsgi`): request variables (keys and
+/// values, as uWSGI counts them) with their uwsgi-packet size, and the response head.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LineStats {
+    vars: usize,
+    vars_bytes: usize,
+    headers: usize,
+    header_bytes: usize,
+}
+
+impl LineStats {
+    /// Counts the header lines and bytes of a response head at the start of `out`.
+    fn head(&mut self, out: &[u8]) {
+        let end = out
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(out.len(), |p| p + 4);
+        self.header_bytes = end;
+        self.headers = out[..end]
+            .windows(2)
+            .filter(|w| *w == b"\r\n")
+            .count()
+            .saturating_sub(2);
+    }
+
+    /// The CGI variables of the environ (string values, names without a dot).
+    fn vars(&mut self, environ: &Bound<'_, PyDict>) {
+        for (key, value) in environ.iter() {
+            let (Ok(key), Ok(value)) = (key.extract::<String>(), value.extract::<String>()) else {
+                continue;
+            };
+            if !key.contains('.') {
+                self.vars += 2;
+                self.vars_bytes += 4 + key.len() + value.len();
+            }
+        }
+    }
+}
+
 enum Started {
     Failed(String),
     /// Answered without the application: a routing rule, or no application for the path.
@@ -63,6 +102,21 @@ enum Started {
 
 thread_local! {
     static DATE: Cell<(u64, [u8; 29])> = const { Cell::new((0, [0; 29])) };
+}
+
+/// What the server adds to a response on a listener speaking `protocol`: over HTTP,
+/// `Server` (unless `http-server-header = false`) and `Date`; over uwsgi nothing, so the
+/// front end's own headers stand (as uWSGI).
+impl Shared {
+    pub fn own_headers(&self, protocol: Protocol) -> OwnHeaders {
+        match protocol {
+            Protocol::Http => OwnHeaders {
+                server: self.server_header,
+                date: Some(current_date()),
+            },
+            Protocol::Uwsgi => OwnHeaders::NONE,
+        }
+    }
 }
 
 /// The Date header value, formatted at most once a second per thread.
@@ -92,7 +146,8 @@ pub async fn respond(
 ) -> bool {
     let began = Instant::now();
     let mut block = Vec::new();
-    let started = Python::attach(|py| start_app(py, shared, environ, &mut block));
+    let mut stats = LineStats::default();
+    let started = Python::attach(|py| start_app(py, shared, environ, &mut block, &mut stats));
     let raised = matches!(started, Started::Failed(_));
     let (status, sent, keep) = match started {
         Started::Close => (0, 0, false),
@@ -122,8 +177,9 @@ pub async fn respond(
                 &start,
                 Framing::Length(body.len() as u64),
                 close && exchange.protocol == Protocol::Http,
-                &current_date(),
+                &shared.own_headers(exchange.protocol),
             );
+            stats.head(&out);
             if !exchange.head_request {
                 out.extend_from_slice(body.as_bytes());
             }
@@ -139,8 +195,9 @@ pub async fn respond(
                 "Internal Server Error",
                 "500 Internal Server Error\n",
                 !exchange.keep_alive,
-                &current_date(),
+                &shared.own_headers(exchange.protocol),
             );
+            stats.head(&out);
             let ok = write_all(stream, shared.io_timeout, &[&out]).await.is_ok();
             (500, 0, ok && exchange.keep_alive)
         }
@@ -150,14 +207,37 @@ pub async fn respond(
             ended,
         } => {
             let status = start.status;
-            let (sent, keep) = send(stream, shared, &exchange, response, start, block, ended).await;
+            let (sent, keep) = send(
+                stream,
+                shared,
+                &exchange,
+                (response, start),
+                block,
+                ended,
+                &mut stats,
+            )
+            .await;
             (status, sent, keep)
         }
     };
     let took = began.elapsed();
     shared.account(sent, took, raised);
-    log_request(shared, &exchange, status, sent, took);
+    log_request(shared, &exchange, (status, sent, took), &stats);
     keep
+}
+
+/// The client went away (or stalled past socket-timeout) while the response was being
+/// sent: one line with the request, as uWSGI's `Broken pipe` lines. The caller closes the
+/// application's iterable.
+fn client_gone(shared: &Shared, exchange: &Exchange, sent: u64, error: &io::Error) {
+    let client = match &exchange.log {
+        Some(log) if !log.remote.is_empty() => format!(" ({})", log.remote),
+        _ => String::new(),
+    };
+    crate::log::warn(&format!(
+        "{}{client}: client gone after {sent} body bytes: {error}; response abandoned",
+        shared.current_request()
+    ));
 }
 
 fn describe(exchange: &Exchange) -> String {
@@ -172,6 +252,7 @@ fn start_app<'py>(
     shared: &Shared,
     environ: impl FnOnce(Python<'py>) -> PyResult<Bound<'py, PyDict>>,
     block: &mut Vec<u8>,
+    stats: &mut LineStats,
 ) -> Started {
     let environ = match environ(py) {
         Ok(environ) => environ,
@@ -182,6 +263,9 @@ fn start_app<'py>(
             ))
         }
     };
+    if shared.uwsgi_log_line && shared.log_requests {
+        stats.vars(&environ);
+    }
     let mut routed = None;
     if !shared.routes.is_empty() {
         let outcome = crate::routing::evaluate(&shared.routes, &EnvironVariables(&environ));
@@ -358,10 +442,10 @@ async fn send(
     stream: &mut ClientSocket,
     shared: &Shared,
     exchange: &Exchange,
-    mut response: AppResponse,
-    start: ResponseStart,
+    (mut response, start): (AppResponse, ResponseStart),
     mut block: Vec<u8>,
     mut ended: bool,
+    stats: &mut LineStats,
 ) -> (u64, bool) {
     let file = response.file.take();
     let framing = if start.forbids_body() {
@@ -394,11 +478,15 @@ async fn send(
         &start,
         head_framing,
         close && exchange.protocol == Protocol::Http,
-        &current_date(),
+        &shared.own_headers(exchange.protocol),
     );
+    stats.head(&head);
 
     if no_body {
         let written = write_all(stream, shared.io_timeout, &[&head]).await;
+        if let Err(e) = &written {
+            client_gone(shared, exchange, 0, e);
+        }
         if !ended {
             Python::attach(|py| close_iterable(py, &mut response));
         }
@@ -415,6 +503,9 @@ async fn send(
             Err(e) => Err(e),
         };
         Python::attach(|py| close_iterable(py, &mut response));
+        if let Err(e) = &result {
+            client_gone(shared, exchange, 0, e);
+        }
         let sent = result.as_ref().map_or(0, |n| *n);
         let complete = matches!(framing, Framing::Length(n) if n == sent);
         return (sent, result.is_ok() && complete && !close);
@@ -453,12 +544,13 @@ async fn send(
             parts.push(b"0\r\n\r\n");
         }
         let written = write_all(stream, shared.io_timeout, &parts).await;
-        sent += piece.len() as u64;
         first = false;
-        if written.is_err() {
+        if let Err(e) = written {
+            client_gone(shared, exchange, sent, &e);
             Python::attach(|py| close_iterable(py, &mut response));
             return (sent, false);
         }
+        sent += piece.len() as u64;
         if ended {
             break;
         }
@@ -617,8 +709,10 @@ pub async fn serve_static(
         &start,
         framing,
         close && exchange.protocol == Protocol::Http,
-        &current_date(),
+        &shared.own_headers(exchange.protocol),
     );
+    let mut stats = LineStats::default();
+    stats.head(&head);
     let mut ok = write_all(stream, shared.io_timeout, &[&head]).await.is_ok();
     let mut sent = 0;
     if ok && !exchange.head_request && framing != Framing::NoBody && length > 0 {
@@ -637,7 +731,7 @@ pub async fn serve_static(
     }
     let took = began.elapsed();
     shared.account(sent, took, false);
-    log_request(shared, &exchange, status, sent, took);
+    log_request(shared, &exchange, (status, sent, took), &stats);
     ok && !close
 }
 
@@ -645,9 +739,8 @@ pub async fn serve_static(
 fn log_request(
     shared: &Shared,
     exchange: &Exchange,
-    status: u16,
-    sent: u64,
-    took: std::time::Duration,
+    (status, sent, took): (u16, u64, Duration),
+    stats: &LineStats,
 ) {
     let Some(log) = exchange
         .log
@@ -670,5 +763,17 @@ fn log_request(
         rss_mib: shared
             .memory_report
             .then(|| super::resident_bytes().unwrap_or(0) >> 20),
+        uwsgi: shared.uwsgi_log_line.then(|| {
+            let (worker_requests, total_requests, core) = shared.counters();
+            crate::log::UwsgiFields {
+                vars: stats.vars,
+                vars_bytes: stats.vars_bytes,
+                headers: stats.headers,
+                header_bytes: stats.header_bytes,
+                worker_requests,
+                total_requests,
+                core,
+            }
+        }),
     });
 }

@@ -153,7 +153,10 @@ pub fn http_environ<'py>(
             None => env.set_item(key, value)?,
         }
     }
-    if body_len > 0 || head.framing != crate::protocol::http::BodyFraming::None {
+    if body_len > 0
+        || head.declared_length
+        || head.framing != crate::protocol::http::BodyFraming::None
+    {
         env.set_item(intern!(py, "CONTENT_LENGTH"), body_len.to_string())?;
     }
     env.set_item(intern!(py, "wsgi.input"), Bound::new(py, input)?)?;
@@ -189,6 +192,7 @@ pub fn uwsgi_environ<'py>(
     let mut script_name: Option<&[u8]> = None;
     let mut path_info: Option<&[u8]> = None;
     let mut scheme: &str = "http";
+    let mut declared_length = false;
     for (key, value) in &packet.vars {
         let key = &buf[key.clone()];
         let value = &buf[value.clone()];
@@ -196,7 +200,11 @@ pub fn uwsgi_environ<'py>(
             // nginx's stock uwsgi_params sends these twice (as CGI and as HTTP_*).
             b"HTTP_CONTENT_LENGTH" | b"HTTP_CONTENT_TYPE" => continue,
             // Empty with the stock uwsgi_params on GET; the true length is set below.
-            b"CONTENT_LENGTH" => continue,
+            // A `0` the client sent is kept, as over HTTP.
+            b"CONTENT_LENGTH" => {
+                declared_length |= !value.is_empty();
+                continue;
+            }
             b"SCRIPT_NAME" => script_name = Some(value),
             b"PATH_INFO" => path_info = Some(value),
             b"HTTPS" if value.eq_ignore_ascii_case(b"on") || value == b"1" => scheme = "https",
@@ -227,7 +235,7 @@ pub fn uwsgi_environ<'py>(
             env.set_item(key, default)?;
         }
     }
-    if body_len > 0 {
+    if body_len > 0 || declared_length {
         env.set_item(intern!(py, "CONTENT_LENGTH"), body_len.to_string())?;
     }
     env.set_item(intern!(py, "wsgi.url_scheme"), scheme)?;

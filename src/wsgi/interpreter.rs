@@ -30,15 +30,7 @@ pub fn initialize(config: &Config, host: &PythonHost) -> Result<(), String> {
         start_embedded(config)?;
     }
     Python::attach(|py| {
-        let sys = py.import("sys")?;
-        let version: String = sys.getattr("version")?.extract()?;
-        let executable: String = sys.getattr("executable")?.extract()?;
-        let prefix: String = sys.getattr("prefix")?.extract()?;
-        crate::log::info(&format!(
-            "rwsgi {}, Python {} ({executable}, prefix {prefix})",
-            env!("CARGO_PKG_VERSION"),
-            version.split_whitespace().next().unwrap_or(&version)
-        ));
+        crate::log::info(&describe(py));
         prepare_sys(py, config)
     })
     .map_err(|e| format!("cannot prepare sys: {e}"))
@@ -229,11 +221,55 @@ impl Apps {
     }
 }
 
+/// Why `load_apps` failed: a `hook-pre-app`/`hook-post-app` (which ends the start), or the
+/// application itself (which `need-app` decides about).
+#[derive(Debug)]
+pub enum LoadError {
+    Hook(String),
+    App(String),
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::Hook(message) | LoadError::App(message) => f.write_str(message),
+        }
+    }
+}
+
+impl From<String> for LoadError {
+    fn from(message: String) -> LoadError {
+        LoadError::App(message)
+    }
+}
+
+/// The running interpreter, as it reports itself (so the answer is right however Python
+/// was started): `Python 3.11.9 (main, ...) at /usr/bin/python3; virtualenv /srv/venv`.
+pub fn describe(py: Python<'_>) -> String {
+    let read = || -> PyResult<String> {
+        let sys = py.import("sys")?;
+        let text = |name: &str| -> PyResult<String> { sys.getattr(name)?.str()?.extract() };
+        let (prefix, base) = (text("prefix")?, text("base_prefix")?);
+        let venv = if prefix != base {
+            prefix
+        } else {
+            "none".to_string()
+        };
+        Ok(format!(
+            "Python {} at {}; virtualenv {venv}",
+            text("version")?.replace('\n', " "),
+            text("executable")?
+        ))
+    };
+    read().unwrap_or_else(|e| format!("Python (cannot read sys: {e})"))
+}
+
 /// Imports `import` modules, then loads the default application (if `module`, `wsgi-file`
 /// or `paste` names one) and every mount; then `chdir2`.
-pub fn load_apps(py: Python<'_>, config: &Config) -> Result<Apps, String> {
+pub fn load_apps(py: Python<'_>, config: &Config) -> Result<Apps, LoadError> {
     // Hooks may run commands for a while: without the GIL, as any blocking call.
-    py.detach(|| config.hooks.run_phase(crate::hooks::Phase::PreApp))?;
+    py.detach(|| config.hooks.run_phase(crate::hooks::Phase::PreApp))
+        .map_err(LoadError::Hook)?;
     let assignments = config.hooks.assignments(crate::hooks::Phase::PreApp);
     if !assignments.is_empty() {
         let environ = py
@@ -264,7 +300,8 @@ pub fn load_apps(py: Python<'_>, config: &Config) -> Result<Apps, String> {
     if let Some(dir) = &config.chdir2 {
         std::env::set_current_dir(dir).map_err(|e| format!("chdir2 {}: {e}", dir.display()))?;
     }
-    py.detach(|| config.hooks.run_phase(crate::hooks::Phase::PostApp))?;
+    py.detach(|| config.hooks.run_phase(crate::hooks::Phase::PostApp))
+        .map_err(LoadError::Hook)?;
     Ok(apps)
 }
 

@@ -97,6 +97,11 @@ def application(environ, start_response):
     if path == "/error-after":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return Tracked([b"first", b"second"], fail_after=1)
+    if path == "/stream":
+        # 128 MiB in 64 KiB pieces, made as they are sent: a client that leaves early
+        # meets the server mid-response.
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return Tracked(b"x" * 65536 for _ in range(2048))
     if path == "/tracked":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return Tracked([b"a", b"b", b"c"])
