@@ -349,6 +349,20 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
         log::error(&message);
         return 1;
     }
+    // Mapped before the application loads: `import uwsgi` at import time sees the workers'
+    // table and the caches, and every worker forked later shares them.
+    let board = match Scoreboard::new((config.processes * 2 + 16).max(64), config.threads) {
+        Ok(board) => board,
+        Err(e) => {
+            log::error(&format!("cannot map the scoreboard: {e}"));
+            return 1;
+        }
+    };
+    crate::uwsgi_api::set_scoreboard(board);
+    if let Err(message) = install_uwsgi_module(&config, &args, reloading) {
+        log::error(&message);
+        return 1;
+    }
     let app = if config.lazy_apps {
         None
     } else {
@@ -387,13 +401,6 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
         Ok(fd) => fd,
         Err(e) => {
             log::error(&format!("cannot watch signals: {e}"));
-            return 1;
-        }
-    };
-    let board = match Scoreboard::new((config.processes * 2 + 16).max(64), config.threads) {
-        Ok(board) => board,
-        Err(e) => {
-            log::error(&format!("cannot map the scoreboard: {e}"));
             return 1;
         }
     };
@@ -482,6 +489,17 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
     let status = master.arbiter_loop(&signal_fd);
     master.cleanup();
     status
+}
+
+/// `import uwsgi` (and uwsgidecorators) for the application, with `uwsgi.opt` built from
+/// the configuration as written.
+fn install_uwsgi_module(config: &Config, args: &[String], reloading: bool) -> Result<(), String> {
+    let entries = match crate::config::source::from_args(args) {
+        Ok(crate::config::source::Request::Serve(entries)) => entries,
+        _ => Vec::new(),
+    };
+    Python::attach(|py| crate::uwsgi_api::install(py, config, &entries, reloading))
+        .map_err(|e| format!("cannot provide the uwsgi module: {e}"))
 }
 
 /// Writes the pid to a temporary file renamed into place, so a reader never sees it
@@ -1183,6 +1201,10 @@ impl Master {
                     .entry(entry)
                     .pid
                     .store(child.as_raw(), std::sync::atomic::Ordering::Relaxed);
+                self.board
+                    .entry(entry)
+                    .worker_id
+                    .store(id as u64, std::sync::atomic::Ordering::Relaxed);
                 let slot = &mut self.slots[index];
                 slot.pid = Some(child);
                 slot.entry = Some(entry);

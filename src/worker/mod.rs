@@ -144,6 +144,7 @@ impl Shared {
         self.identity
             .board
             .begin_request(self.identity.entry, thread, &description);
+        crate::log::clear_logvars();
         let served = self.served.fetch_add(1, Ordering::Relaxed) + 1;
         let last = self.retire_after > 0 && served >= self.retire_after && self.old_enough();
         if last {
@@ -189,6 +190,7 @@ impl Shared {
     pub fn end_request(&self) {
         let thread = THREAD_INDEX.with(Cell::get);
         self.identity.board.end_request(self.identity.entry, thread);
+        crate::uwsgi_api::request_done();
         if (self.reload_on_rss_bytes > 0 || self.reload_on_as_bytes > 0)
             && !self.draining()
             && self.old_enough()
@@ -264,6 +266,7 @@ pub fn run(
     preloaded: Option<&interpreter::Apps>,
 ) -> ! {
     crate::log::set_worker_id(identity.id);
+    crate::uwsgi_api::enter_worker(identity.id, identity.entry);
     if config.auto_procname {
         let name = match &config.procname {
             Some(name) => name.clone(),
@@ -300,6 +303,9 @@ pub fn run(
     } else {
         preloaded.map(|apps| Python::attach(|py| apps.clone_ref(py)))
     };
+    // uwsgi.post_fork_hook (@postfork) once the application is in place: right after the
+    // fork when it was preloaded, after loading it with lazy-apps.
+    Python::attach(crate::uwsgi_api::run_post_fork_hook);
     let template = Python::attach(|py| {
         EnvironTemplate::new(
             py,
