@@ -447,6 +447,10 @@ pub static OPTIONS: &[OptionSpec] = &[
 
 /// Finds an option by its name or one of its aliases; `-` and `_` are interchangeable.
 pub fn find(name: &str) -> Option<&'static OptionSpec> {
+    // One-letter forms are case-sensitive, as in uWSGI: `-T` is enable-threads, `-t` harakiri.
+    if name.len() == 1 {
+        return OPTIONS.iter().find(|spec| spec.aliases.contains(&name));
+    }
     let wanted = normalize(name);
     OPTIONS
         .iter()

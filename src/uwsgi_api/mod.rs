@@ -280,7 +280,7 @@ fn unix_now() -> u64 {
 fn build_opt<'py>(py: Python<'py>, entries: &[Entry]) -> PyResult<Bound<'py, PyDict>> {
     let opt = PyDict::new(py);
     for entry in entries {
-        let key = if entry.key.chars().count() == 1 {
+        let key = if entry.key.len() == 1 {
             crate::config::options::find(&entry.key)
                 .map(|spec| spec.name.to_string())
                 .unwrap_or_else(|| entry.key.clone())

@@ -1,0 +1,113 @@
+"""The uwsgi module from inside an application: tests/uwsgi_api.rs."""
+
+import json
+import os
+
+import uwsgi
+import uwsgidecorators
+
+RECORD = os.environ.get("HOOK_RECORD")
+
+
+def record(kind):
+    def write():
+        if RECORD:
+            with open(RECORD, "a") as f:
+                f.write("%d %s %d\n" % (os.getpid(), kind, uwsgi.worker_id()))
+    return write
+
+
+# Registration order: at-fork handler, then two @postfork functions, then one that raises.
+os.register_at_fork(after_in_child=record("at_fork"))
+
+
+@uwsgidecorators.postfork
+def first():
+    record("postfork1")()
+
+
+@uwsgidecorators.postfork
+def second():
+    record("postfork2")()
+
+
+if os.environ.get("POSTFORK_RAISES"):
+    @uwsgidecorators.postfork
+    def broken():
+        raise RuntimeError("postfork hook failed on purpose")
+
+
+@uwsgidecorators.postfork(2)
+def only_two():
+    record("postfork_worker2")()
+
+
+uwsgi.atexit = record("atexit")
+IMPORTED_IN_WORKER = uwsgi.worker_id()
+
+
+def plain(value):
+    if value is True:
+        return {"flag": True}
+    if isinstance(value, bytes):
+        return {"bytes": value.decode()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return {"other": repr(value)}
+
+
+def info():
+    workers = []
+    for w in uwsgi.workers():
+        workers.append({k: (v.decode() if isinstance(v, bytes) else v)
+                        for k, v in w.items() if k in ("id", "pid", "requests", "status")})
+    return {
+        "opt": {k: plain(v) for k, v in uwsgi.opt.items()},
+        "numproc": uwsgi.numproc,
+        "worker_id": uwsgi.worker_id(),
+        "mule_id": uwsgi.mule_id(),
+        "masterpid": uwsgi.masterpid(),
+        "total_requests": uwsgi.total_requests(),
+        "request_id": uwsgi.request_id(),
+        "workers": workers,
+        "started_on": uwsgi.started_on,
+        "version": uwsgi.version.decode(),
+        "version_info": list(uwsgi.version_info),
+        "hostname": uwsgi.hostname.decode(),
+        "buffer_size": uwsgi.buffer_size,
+        "cores": uwsgi.cores,
+        "is_a_reload": uwsgi.is_a_reload,
+        "spool": [uwsgi.SPOOL_OK, uwsgi.SPOOL_RETRY, uwsgi.SPOOL_IGNORE],
+        "imported_in_worker": IMPORTED_IN_WORKER,
+        "pid": os.getpid(),
+        "decorators": uwsgidecorators.__file__ if hasattr(uwsgidecorators, "__file__") else None,
+    }
+
+
+def application(environ, start_response):
+    path = environ["PATH_INFO"]
+    query = environ.get("QUERY_STRING", "")
+    body = None
+    if path == "/info":
+        body = info()
+    elif path == "/getattr":
+        try:
+            getattr(uwsgi, query)
+            body = {"found": True}
+        except AttributeError as e:
+            body = {"error": str(e)}
+    elif path == "/logvar":
+        uwsgi.set_logvar("user", query)
+        body = {"got": uwsgi.get_logvar("user")}
+    elif path == "/log":
+        uwsgi.log("from the app: " + query)
+        body = {}
+    elif path == "/reload":
+        body = {"reload": uwsgi.reload()}
+    elif path == "/stop":
+        body = {"stop": uwsgi.stop()}
+    else:
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"no such test endpoint"]
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps(body).encode()]

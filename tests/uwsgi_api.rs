@@ -1,0 +1,359 @@
+//! The `uwsgi` Python module and `uwsgidecorators` inside applications served by rwsgi, by
+//! behaviour: real multi-worker servers running tests/apps/uwsgi_api.py.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+fn builder(workers: usize) -> ServerBuilder {
+    server()
+        .args([
+            "--chdir",
+            apps_dir().to_str().unwrap(),
+            "--module",
+            "uwsgi_api",
+            "--processes",
+            &workers.to_string(),
+        ])
+        .workers(workers)
+        .http()
+}
+
+fn json(server: &Server, path: &str) -> Value {
+    let response = server.get(path);
+    assert_eq!(response.status, 200, "{path}: {}", response.text());
+    serde_json::from_str(&response.text()).unwrap()
+}
+
+/// The hook record: pid → the hooks that ran in it, in order (kind, worker id).
+fn hooks(path: &Path) -> BTreeMap<i32, Vec<(String, u64)>> {
+    let mut by_pid: BTreeMap<i32, Vec<(String, u64)>> = BTreeMap::new();
+    for line in std::fs::read_to_string(path).unwrap_or_default().lines() {
+        let mut parts = line.split(' ');
+        let pid = parts.next().unwrap().parse().unwrap();
+        let kind = parts.next().unwrap().to_string();
+        let worker = parts.next().unwrap().parse().unwrap();
+        by_pid.entry(pid).or_default().push((kind, worker));
+    }
+    by_pid
+}
+
+/// Waits until `ready` holds for the hook record.
+fn wait_hooks(
+    path: &Path,
+    what: &str,
+    ready: impl Fn(&BTreeMap<i32, Vec<(String, u64)>>) -> bool,
+) -> BTreeMap<i32, Vec<(String, u64)>> {
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let record = hooks(path);
+        if ready(&record) {
+            return record;
+        }
+        assert!(Instant::now() < deadline, "{what}: hook record {record:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn kinds(entries: &[(String, u64)]) -> Vec<&str> {
+    entries.iter().map(|(k, _)| k.as_str()).collect()
+}
+
+fn record_path(dir: &Path) -> PathBuf {
+    dir.join("hooks.txt")
+}
+
+/// Worker pids from "worker N started (pid P)" lines, in order.
+fn started_pids(log: &str) -> Vec<i32> {
+    log.lines()
+        .filter_map(|line| line.split("started (pid ").nth(1))
+        .filter_map(|rest| rest.trim_end_matches(')').parse().ok())
+        .collect()
+}
+
+#[test]
+fn uwsgi_opt_and_introspection_describe_the_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let ini = dir.path().join("app.ini");
+    std::fs::write(
+        &ini,
+        "[uwsgi]\nenable-threads = true\nbuffer-size = 8192\npy-call-uwsgi-fork-hooks = true\n",
+    )
+    .unwrap();
+    let server = builder(2)
+        .args([
+            "--ini",
+            ini.to_str().unwrap(),
+            "--master",
+            "--env",
+            "A=1",
+            "--env",
+            "B=2",
+            "-T",
+        ])
+        .start();
+    let info = json(&server, "/info");
+    let opt = &info["opt"];
+    assert_eq!(opt["master"], serde_json::json!({"flag": true}), "{opt}");
+    assert_eq!(
+        opt["enable-threads"][0],
+        serde_json::json!({"bytes": "true"})
+    );
+    // `-T` is enable-threads' short form: listed under the long name, after the INI's.
+    assert_eq!(opt["enable-threads"][1], serde_json::json!({"flag": true}));
+    assert_eq!(
+        opt["env"],
+        serde_json::json!([{"bytes": "A=1"}, {"bytes": "B=2"}])
+    );
+    assert_eq!(opt["processes"], serde_json::json!({"bytes": "2"}));
+    assert_eq!(
+        opt["py-call-uwsgi-fork-hooks"],
+        serde_json::json!({"bytes": "true"})
+    );
+    assert_eq!(info["numproc"], 2);
+    assert_eq!(info["mule_id"], 0);
+    assert_eq!(info["masterpid"], server.pid());
+    let worker = info["worker_id"].as_u64().unwrap();
+    assert!(worker == 1 || worker == 2, "{info}");
+    assert_eq!(info["imported_in_worker"], 0, "preloaded in the master");
+    let workers = info["workers"].as_array().unwrap();
+    let ids: Vec<u64> = workers.iter().map(|w| w["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, [1, 2], "{info}");
+    let me = &workers[worker as usize - 1];
+    assert_eq!(me["pid"], info["pid"]);
+    assert_eq!(me["status"], "busy");
+    assert_ne!(workers[0]["pid"], workers[1]["pid"]);
+    assert_eq!(info["version"], "2.0.30");
+    assert_eq!(info["version_info"].as_array().unwrap()[0..3], [2, 0, 30]);
+    assert_eq!(info["buffer_size"], 8192);
+    assert_eq!(info["cores"], 1);
+    assert_eq!(info["is_a_reload"], false);
+    assert_eq!(info["spool"], serde_json::json!([-2, -1, 0]));
+    let hostname = nix::unistd::gethostname().unwrap();
+    assert_eq!(info["hostname"], hostname.to_str().unwrap());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let started = info["started_on"].as_u64().unwrap();
+    assert!(started <= now && started + 60 > now, "{info}");
+}
+
+#[test]
+fn total_requests_counts_every_worker_and_request_id_each_workers_own() {
+    let server = builder(2).start();
+    for _ in 0..6 {
+        json(&server, "/info");
+    }
+    let deadline = Instant::now() + LIMIT;
+    let info = loop {
+        let info = json(&server, "/info");
+        // This request is not finished yet, so it is not counted.
+        if info["total_requests"].as_u64().unwrap() >= 6 {
+            break info;
+        }
+        assert!(Instant::now() < deadline, "{info}");
+    };
+    let workers = info["workers"].as_array().unwrap();
+    let sum: u64 = workers
+        .iter()
+        .map(|w| w["requests"].as_u64().unwrap())
+        .sum();
+    assert!(sum >= 6, "{info}");
+    let me = &workers[info["worker_id"].as_u64().unwrap() as usize - 1];
+    assert_eq!(info["request_id"], me["requests"], "{info}");
+}
+
+#[test]
+fn set_logvar_values_appear_in_log_format_for_that_request_only() {
+    let server = builder(1)
+        .args(["--log-format", "%(method) %(uri) user=%(user)"])
+        .start();
+    let got = json(&server, "/logvar?alice");
+    assert_eq!(got["got"], "alice");
+    server.wait_for_log("GET /logvar?alice user=alice", LIMIT);
+    json(&server, "/info");
+    server.wait_for_log("GET /info user=%(user)", LIMIT);
+}
+
+#[test]
+fn uwsgi_log_writes_a_line_to_the_server_log() {
+    let server = builder(1).start();
+    json(&server, "/log?hello");
+    server.wait_for_log("from the app: hello", LIMIT);
+}
+
+#[test]
+fn names_not_provided_raise_attribute_error_naming_rwsgi_and_what_to_use() {
+    let server = builder(1).start();
+    let spool = json(&server, "/getattr?spool");
+    let message = spool["error"].as_str().unwrap();
+    assert!(
+        message.starts_with("uwsgi.spool is not provided by rwsgi: use a task queue"),
+        "{message}"
+    );
+    let unknown = json(&server, "/getattr?no_such_thing");
+    assert!(
+        unknown["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("module 'uwsgi' has no attribute 'no_such_thing' (rwsgi"),
+        "{unknown}"
+    );
+    assert_eq!(json(&server, "/getattr?worker_id")["found"], true);
+}
+
+#[test]
+fn import_uwsgi_fails_outside_rwsgi() {
+    let output = std::process::Command::new("python3")
+        .args(["-c", "import uwsgi"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("No module named 'uwsgi'"));
+}
+
+fn hooks_in_order(entries: &[(String, u64)]) -> bool {
+    let kinds = kinds(entries);
+    kinds.starts_with(&["at_fork", "postfork1", "postfork2"])
+}
+
+#[test]
+fn fork_hooks_run_in_every_worker_in_order_also_after_recycling_and_reload() {
+    let probe = tempfile::tempdir().unwrap();
+    let record = record_path(probe.path());
+    let server = builder(2)
+        .env("HOOK_RECORD", record.to_str().unwrap())
+        .args(["--max-requests", "1", "--min-worker-lifetime", "0"])
+        .start();
+    let first = wait_hooks(&record, "two workers", |r| {
+        r.len() >= 2 && r.values().all(|e| e.len() >= 3)
+    });
+    for (pid, entries) in &first {
+        assert!(hooks_in_order(entries), "{pid}: {entries:?}");
+        let worker = entries[1].1;
+        let only_two = kinds(entries).contains(&"postfork_worker2");
+        assert_eq!(only_two, worker == 2, "{pid}: {entries:?}");
+    }
+    // max-requests 1: every request recycles its worker; the successors run the hooks too.
+    for _ in 0..3 {
+        json(&server, "/info");
+    }
+    let recycled = wait_hooks(&record, "recycled workers", |r| r.len() >= 5);
+    assert!(recycled.values().all(|e| hooks_in_order(e)), "{recycled:?}");
+    let before_reload = recycled.len();
+    server.signal(libc::SIGHUP);
+    server.wait_for_log("reloaded; forking", LIMIT);
+    let reloaded = wait_hooks(&record, "reloaded workers", |r| {
+        r.len() >= before_reload + 2 && r.values().all(|e| e.len() >= 3)
+    });
+    assert!(reloaded.values().all(|e| hooks_in_order(e)), "{reloaded:?}");
+    // Every worker the master started ran them.
+    for pid in started_pids(&server.log()) {
+        assert!(reloaded.contains_key(&pid), "{pid}: {reloaded:?}");
+    }
+}
+
+#[test]
+fn postfork_runs_after_the_app_loads_with_lazy_apps() {
+    let probe = tempfile::tempdir().unwrap();
+    let record = record_path(probe.path());
+    let server = builder(2)
+        .env("HOOK_RECORD", record.to_str().unwrap())
+        .args(["--lazy-apps"])
+        .start();
+    let got = wait_hooks(&record, "lazy workers", |r| {
+        r.len() == 2 && r.values().all(|e| e.len() >= 2)
+    });
+    for (pid, entries) in &got {
+        // The at-fork handler is registered after the fork (the app loads in the worker),
+        // so nothing forks after it: it never runs, as under uWSGI.
+        assert!(
+            kinds(entries).starts_with(&["postfork1", "postfork2"]),
+            "{pid}: {entries:?}"
+        );
+    }
+    let info = json(&server, "/info");
+    assert_eq!(info["imported_in_worker"], info["worker_id"]);
+}
+
+#[test]
+fn a_raising_postfork_hook_logs_its_traceback_and_the_worker_serves() {
+    let server = builder(1).env("POSTFORK_RAISES", "1").start();
+    let log = server.wait_for_log("postfork hook failed on purpose", LIMIT);
+    assert!(
+        log.contains("uwsgi.post_fork_hook raised: Traceback"),
+        "{log}"
+    );
+    assert_eq!(json(&server, "/info")["worker_id"], 1);
+}
+
+#[test]
+fn uwsgi_atexit_runs_when_each_worker_exits() {
+    let probe = tempfile::tempdir().unwrap();
+    let record = record_path(probe.path());
+    let mut server = builder(2)
+        .env("HOOK_RECORD", record.to_str().unwrap())
+        .start();
+    wait_hooks(&record, "workers", |r| r.len() == 2);
+    assert!(server.stop().success());
+    let got = hooks(&record);
+    assert_eq!(got.len(), 2, "{got:?}");
+    for (pid, entries) in &got {
+        assert_eq!(kinds(entries).last(), Some(&"atexit"), "{pid}: {entries:?}");
+    }
+}
+
+#[test]
+fn uwsgi_reload_reloads_gracefully_and_then_is_a_reload_is_true() {
+    let server = builder(1).start();
+    assert_eq!(json(&server, "/reload")["reload"], true);
+    server.wait_for_log("reloaded; forking", LIMIT);
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let info = json(&server, "/info");
+        if info["is_a_reload"] == true {
+            assert_eq!(info["masterpid"], server.pid());
+            break;
+        }
+        assert!(Instant::now() < deadline, "{info}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn uwsgi_stop_stops_the_server() {
+    let mut server = builder(2).start();
+    assert_eq!(json(&server, "/stop")["stop"], true);
+    assert!(server.wait_exit(LIMIT).success());
+}
+
+#[test]
+fn pypi_uwsgidecorators_in_the_venv_runs_on_rwsgis_module() {
+    let venv = test_venv();
+    let probe = tempfile::tempdir().unwrap();
+    let record = record_path(probe.path());
+    let server = builder(2)
+        .env("HOOK_RECORD", record.to_str().unwrap())
+        .args(["--home", venv.to_str().unwrap()])
+        .start();
+    let info = json(&server, "/info");
+    assert!(
+        info["decorators"]
+            .as_str()
+            .unwrap()
+            .ends_with("site-packages/uwsgidecorators.py"),
+        "{info}"
+    );
+    let got = wait_hooks(&record, "workers", |r| {
+        r.len() == 2 && r.values().all(|e| e.len() >= 3)
+    });
+    assert!(got.values().all(|e| hooks_in_order(e)), "{got:?}");
+}
