@@ -130,8 +130,8 @@ fn uwsgi_opt_and_introspection_describe_the_configuration() {
     assert_eq!(me["pid"], info["pid"]);
     assert_eq!(me["status"], "busy");
     assert_ne!(workers[0]["pid"], workers[1]["pid"]);
-    assert_eq!(info["version"], "2.0.30");
-    assert_eq!(info["version_info"].as_array().unwrap()[0..3], [2, 0, 30]);
+    assert_eq!(info["version"], "2.0.31");
+    assert_eq!(info["version_info"].as_array().unwrap()[0..3], [2, 0, 31]);
     assert_eq!(info["buffer_size"], 8192);
     assert_eq!(info["cores"], 1);
     assert_eq!(info["is_a_reload"], false);

@@ -4,6 +4,7 @@
 //! Owns: value syntax (booleans, numbers, sizes, modes, addresses), unknown-key warnings and
 //! `strict`, defaults. Must not: bind sockets, start Python, or print (it returns warnings).
 
+pub mod caches;
 pub mod manpage;
 pub mod options;
 pub mod source;
@@ -194,6 +195,11 @@ pub struct Config {
     pub named_loggers: Vec<(String, RequestLogger)>,
     /// `log-route = NAME REGEXP`.
     pub log_routes: Vec<(String, regex::Regex)>,
+    /// `cache2` caches, in the order written (the first is the default one).
+    pub caches: Vec<caches::CacheSpec>,
+    /// Legacy `cache = N` (0: none) and its `cache-blocksize`.
+    pub legacy_cache_items: u64,
+    pub legacy_cache_blocksize: u64,
 }
 
 /// The busyness cheaper algorithm's thresholds (uWSGI's defaults).
@@ -279,6 +285,9 @@ impl Default for Config {
             stats: None,
             master_fifo: Vec::new(),
             attach_daemons: Vec::new(),
+            caches: Vec::new(),
+            legacy_cache_items: 0,
+            legacy_cache_blocksize: caches::DEFAULT_BLOCKSIZE,
             cheaper: 0,
             cheaper_initial: None,
             cheaper_step: 1,
@@ -750,6 +759,16 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
         "cheaper-busyness-backlog-step" => config.busyness.backlog_step = number()?.max(1) as usize,
         "cheaper-overload" => config.cheaper_overload = seconds(number()?, entry, spec)?,
         "attach-daemon" => config.attach_daemons.push(non_empty(entry, spec)?),
+        "cache2" => config.caches.push(
+            caches::CacheSpec::parse(&non_empty(entry, spec)?)
+                .map_err(|m| error(entry, spec, m))?,
+        ),
+        "cache" => config.legacy_cache_items = number()?,
+        "cache-blocksize" => {
+            config.legacy_cache_blocksize = parse_bytes(entry)
+                .map_err(|m| error(entry, spec, m))?
+                .max(1)
+        }
         "mount" => {
             let value = non_empty(entry, spec)?;
             let (mountpoint, app) = value
@@ -1043,6 +1062,18 @@ fn without_inline_comment(value: &str) -> &str {
         .split_once([' ', '\t'])
         .filter(|(_, rest)| rest.trim_start().starts_with(['#', ';']))
         .map_or(value, |(number, _)| number)
+}
+
+/// A size as `cache2` writes it inside its value: digits with an optional k/m/g.
+pub fn parse_size_text(value: &str) -> Option<u64> {
+    let value = value.trim().to_ascii_lowercase();
+    let (digits, multiplier) = match value.chars().last() {
+        Some('k') => (&value[..value.len() - 1], 1u64 << 10),
+        Some('m') => (&value[..value.len() - 1], 1 << 20),
+        Some('g') => (&value[..value.len() - 1], 1 << 30),
+        _ => (value.as_str(), 1),
+    };
+    digits.parse::<u64>().ok()?.checked_mul(multiplier)
 }
 
 fn parse_bytes(entry: &Entry) -> Result<u64, String> {

@@ -494,10 +494,30 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
 /// `import uwsgi` (and uwsgidecorators) for the application, with `uwsgi.opt` built from
 /// the configuration as written.
 fn install_uwsgi_module(config: &Config, args: &[String], reloading: bool) -> Result<(), String> {
-    let entries = match crate::config::source::from_args(args) {
+    let mut entries = match crate::config::source::from_args(args) {
         Ok(crate::config::source::Request::Serve(entries)) => entries,
         _ => Vec::new(),
     };
+    // uWSGI lists the configuration files themselves too (`ini`).
+    let mut files = Vec::new();
+    let mut words = args.iter();
+    while let Some(word) = words.next() {
+        if let Some(path) = word.strip_prefix("--ini=") {
+            files.push(path.to_string());
+        } else if word == "--ini" {
+            files.extend(words.next().cloned());
+        }
+    }
+    for (index, path) in files.into_iter().enumerate() {
+        entries.insert(
+            index,
+            crate::config::source::Entry {
+                key: "ini".into(),
+                value: Some(path),
+                origin: crate::config::source::Origin::CommandLine,
+            },
+        );
+    }
     Python::attach(|py| crate::uwsgi_api::install(py, config, &entries, reloading))
         .map_err(|e| format!("cannot provide the uwsgi module: {e}"))
 }
@@ -1066,6 +1086,9 @@ impl Master {
         self.notifier.reloading();
         std::env::set_var(net::RELOAD_FDS_VAR, exported);
         std::env::set_var(RELOAD_WORKERS_VAR, workers.join(","));
+        if let Some(caches) = crate::uwsgi_api::cache::export_for_reload() {
+            std::env::set_var(crate::uwsgi_api::cache::RELOAD_CACHES_VAR, caches);
+        }
         let error = exec_self(&self.executable, &self.args);
         back_to_app_dir();
         log::error(&format!("reload failed: cannot exec: {error}"));

@@ -8,6 +8,7 @@
 //! signals the master. Only pyo3's limited-API (abi3) surface is used here.
 
 pub mod cache;
+pub mod shm;
 
 use std::ffi::CString;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -22,7 +23,7 @@ use crate::config::Config;
 use crate::master::scoreboard::{Scoreboard, WorkerState};
 
 /// The uWSGI API level this module follows (what `uwsgi.version` reports).
-pub const API_VERSION: (u32, u32, u32) = (2, 0, 30);
+pub const API_VERSION: (u32, u32, u32) = (2, 0, 31);
 
 /// Our own `uwsgidecorators`, used unless the application's environment has one.
 const DECORATORS_SOURCE: &str = include_str!("uwsgidecorators.py");
@@ -174,7 +175,7 @@ pub fn install(
         let total = shared_counter().map_err(|e| PyValueError::new_err(e.to_string()))?;
         let _ = TOTAL.set(total);
     }
-    cache::configure(config).map_err(PyValueError::new_err)?;
+    cache::configure(config, is_a_reload).map_err(PyValueError::new_err)?;
     let module = PyModule::new(py, "uwsgi")?;
     module.add("opt", build_opt(py, entries)?)?;
     module.add("numproc", config.processes)?;
@@ -195,9 +196,11 @@ pub fn install(
                 minor.into_pyobject(py)?.into_any(),
                 revision.into_pyobject(py)?.into_any(),
                 0u32.into_pyobject(py)?.into_any(),
-                format!("rwsgi-{}", env!("CARGO_PKG_VERSION"))
-                    .into_pyobject(py)?
-                    .into_any(),
+                PyBytes::new(
+                    py,
+                    format!("rwsgi-{}", env!("CARGO_PKG_VERSION")).as_bytes(),
+                )
+                .into_any(),
             ],
         )?,
     )?;
