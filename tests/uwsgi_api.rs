@@ -357,3 +357,276 @@ fn pypi_uwsgidecorators_in_the_venv_runs_on_rwsgis_module() {
     });
     assert!(got.values().all(|e| hooks_in_order(e)), "{got:?}");
 }
+
+/// Evaluates a Python expression in the application (with `uwsgi` in scope) and returns the
+/// repr of its value, or "Type: message" of what it raised, and the worker that ran it.
+fn eval_in(server: &Server, expression: &str) -> (String, u64) {
+    let raw = format!(
+        "POST /eval HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{expression}",
+        expression.len()
+    );
+    let response = request(server.addr(), &raw);
+    assert_eq!(response.status, 200, "{expression}: {}", response.text());
+    let value: Value = serde_json::from_str(&response.text()).unwrap();
+    (
+        value["result"].as_str().unwrap().to_string(),
+        value["worker"].as_u64().unwrap(),
+    )
+}
+
+fn eval(server: &Server, expression: &str) -> String {
+    eval_in(server, expression).0
+}
+
+fn cache_builder(workers: usize, caches: &[&str]) -> ServerBuilder {
+    let mut b = builder(workers);
+    for cache in caches {
+        b = b.args(["--cache2", cache]);
+    }
+    b
+}
+
+#[test]
+fn cache_values_set_in_one_worker_are_read_in_another() {
+    let server = cache_builder(2, &["name=shared,items=100,blocksize=1024"]).start();
+    let (set, writer) = eval_in(
+        &server,
+        "uwsgi.cache_set('greeting', b'hello from a worker')",
+    );
+    assert_eq!(set, "True");
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let (got, reader) = eval_in(&server, "uwsgi.cache_get('greeting')");
+        assert_eq!(got, "b'hello from a worker'");
+        if reader != writer {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only worker {writer} ever answered"
+        );
+    }
+}
+
+#[test]
+fn cache_functions_answer_as_uwsgi_does() {
+    let server = cache_builder(
+        1,
+        &[
+            "name=first,items=10,blocksize=100,keysize=32",
+            "name=small,items=4,blocksize=100",
+            "name=recent,items=4,blocksize=10,purge_lru=1",
+        ],
+    )
+    .start();
+    let cases: &[(&str, &str)] = &[
+        ("uwsgi.cache_set('k', 'v')", "True"),
+        ("uwsgi.cache_set('k', 'other')", "None"),
+        ("uwsgi.cache_get(b'k')", "b'v'"),
+        ("uwsgi.cache_update('k', b'w')", "True"),
+        ("uwsgi.cache_get('k', 'first')", "b'w'"),
+        ("uwsgi.cache_get('missing')", "None"),
+        ("uwsgi.cache_exists('k')", "True"),
+        ("uwsgi.cache_exists('missing')", "None"),
+        ("uwsgi.cache_del('k')", "True"),
+        ("uwsgi.cache_del('k')", "None"),
+        // Size limits: over blocksize or keysize is not stored and never found.
+        ("uwsgi.cache_set('big', 'x' * 101)", "None"),
+        ("uwsgi.cache_set('fits', 'x' * 100)", "True"),
+        ("uwsgi.cache_set('k' * 33, 'x')", "None"),
+        ("uwsgi.cache_set('k' * 32, 'x')", "True"),
+        ("uwsgi.cache_get('k' * 33)", "None"),
+        (
+            "uwsgi.cache_set('n', 5)",
+            "TypeError: a bytes-like object is required, not 'int'",
+        ),
+        ("uwsgi.cache_inc('n')", "True"),
+        ("uwsgi.cache_num('n')", "1"),
+        ("uwsgi.cache_inc('n', 5)", "True"),
+        ("uwsgi.cache_dec('n', 2)", "True"),
+        ("uwsgi.cache_num('n')", "4"),
+        ("uwsgi.cache_num('missing')", "0"),
+        ("uwsgi.cache_num('fits')", "0"),
+        (
+            "sorted(uwsgi.cache_keys())",
+            "[b'fits', b'kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk', b'n']",
+        ),
+        // items=4 holds 3 keys, as in uWSGI; a full cache answers None.
+        (
+            "[uwsgi.cache_set('f%d' % i, 'v', 0, 'small') for i in range(4)]",
+            "[True, True, True, None]",
+        ),
+        ("uwsgi.cache_clear('small')", "True"),
+        ("uwsgi.cache_keys('small')", "[]"),
+        // purge_lru: the least recently used key makes room.
+        (
+            "[uwsgi.cache_set('l%d' % i, 'v', 0, 'recent') for i in range(5)]",
+            "[True, True, True, True, True]",
+        ),
+        (
+            "sorted(uwsgi.cache_keys('recent'))",
+            "[b'l2', b'l3', b'l4']",
+        ),
+        // An unknown cache: None, and cache_keys raises.
+        ("uwsgi.cache_get('k', 'nosuch')", "None"),
+        (
+            "uwsgi.cache_keys('nosuch')",
+            "ValueError: no local uWSGI cache available",
+        ),
+    ];
+    for (expression, wanted) in cases {
+        assert_eq!(&eval(&server, expression), wanted, "{expression}");
+    }
+    // Expiry: gone once its second has passed.
+    assert_eq!(eval(&server, "uwsgi.cache_set('soon', 'v', 1)"), "True");
+    let deadline = Instant::now() + LIMIT;
+    while eval(&server, "uwsgi.cache_get('soon')") != "None" {
+        assert!(Instant::now() < deadline, "the item never expired");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(eval(&server, "uwsgi.cache_exists('soon')"), "None");
+    assert_eq!(eval(&server, "uwsgi.cache_set('soon', 'again')"), "True");
+}
+
+#[test]
+fn cache_calls_without_cache2_answer_none_and_the_worker_serves_on() {
+    let server = builder(1).start();
+    assert_eq!(eval(&server, "uwsgi.cache_get('k')"), "None");
+    assert_eq!(eval(&server, "uwsgi.cache_set('k', 'v')"), "None");
+    assert_eq!(eval(&server, "uwsgi.cache_num('k')"), "0");
+    assert_eq!(
+        eval(&server, "uwsgi.cache_keys()"),
+        "ValueError: no local uWSGI cache available"
+    );
+    server.wait_for_log("uwsgi.cache_*: no cache is configured", LIMIT);
+    assert_eq!(json(&server, "/info")["worker_id"], 1);
+}
+
+#[test]
+fn legacy_cache_option_makes_a_default_cache() {
+    let server = builder(1)
+        .args(["--cache", "10", "--cache-blocksize", "16"])
+        .start();
+    assert_eq!(
+        eval(&server, "uwsgi.cache_set('a', 'x' * 16, 0, 'default')"),
+        "True"
+    );
+    assert_eq!(eval(&server, "uwsgi.cache_set('b', 'x' * 17)"), "None");
+    assert_eq!(eval(&server, "uwsgi.cache_get('a')"), "b'xxxxxxxxxxxxxxxx'");
+}
+
+#[test]
+fn cache_survives_worker_recycling_and_graceful_reload() {
+    let server = cache_builder(2, &["name=keep,items=10,blocksize=64"])
+        .args(["--max-requests", "1", "--min-worker-lifetime", "0"])
+        .start();
+    assert_eq!(
+        eval(&server, "uwsgi.cache_set('kept', 'still here')"),
+        "True"
+    );
+    // Each request retires its worker: these run in successors.
+    for _ in 0..3 {
+        assert_eq!(eval(&server, "uwsgi.cache_get('kept')"), "b'still here'");
+    }
+    server.signal(libc::SIGHUP);
+    server.wait_for_log(
+        "cache 'keep': 9 items of up to 64 bytes (keys up to 2048), kept across the reload",
+        LIMIT,
+    );
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let info = json(&server, "/info");
+        if info["is_a_reload"] == true {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{info}");
+    }
+    assert_eq!(eval(&server, "uwsgi.cache_get('kept')"), "b'still here'");
+}
+
+#[test]
+fn cache_store_file_keeps_items_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = format!(
+        "name=disk,items=10,blocksize=64,store={}",
+        dir.path().join("cache.store").display()
+    );
+    let mut first = cache_builder(1, &[&spec]).start();
+    assert_eq!(eval(&first, "uwsgi.cache_set('saved', 'on disk')"), "True");
+    assert!(first.stop().success());
+    let second = cache_builder(1, &[&spec]).start();
+    second.wait_for_log("restored from", LIMIT);
+    assert_eq!(eval(&second, "uwsgi.cache_get('saved')"), "b'on disk'");
+}
+
+#[test]
+fn cache_stays_consistent_under_two_processes_of_four_threads() {
+    let server = cache_builder(2, &["name=busy,items=200,blocksize=256"])
+        .args(["--threads", "4"])
+        .start();
+    let rounds = 500;
+    let clients: Vec<_> = (0..16)
+        .map(|_| get_in_background(server.addr(), &format!("/stress?{rounds}")))
+        .collect();
+    let mut workers_bad = 0;
+    for client in clients {
+        let response = client.join().unwrap();
+        assert_eq!(response.status, 200, "{}", response.text());
+        let body: Value = serde_json::from_str(&response.text()).unwrap();
+        workers_bad += body["bad"].as_u64().unwrap();
+    }
+    assert_eq!(
+        workers_bad, 0,
+        "a reader saw another writer's half-written value"
+    );
+    assert_eq!(
+        eval(&server, "uwsgi.cache_num('counter')"),
+        (16 * rounds).to_string()
+    );
+    // Every thread's eight keys plus the counter, no more, no less.
+    let keys: usize = eval(&server, "len(uwsgi.cache_keys())").parse().unwrap();
+    assert!(keys <= 16 * 8 + 1 && keys > 8, "{keys}");
+    let log = server.log();
+    let workers: std::collections::BTreeSet<&str> = log
+        .lines()
+        .filter(|l| l.contains("GET /stress"))
+        .filter_map(|l| l.split(':').next())
+        .collect();
+    assert_eq!(workers.len(), 2, "both processes served: {log}");
+}
+
+#[test]
+fn cachelib_uwsgi_backend_works_unchanged() {
+    let venv = test_venv();
+    let server = cache_builder(2, &["name=flask,items=100,blocksize=4096"])
+        .args(["--home", venv.to_str().unwrap()])
+        .start();
+    let cases: &[(&str, &str)] = &[
+        (
+            "cachelib_cache('flask').set('user', {'id': 7, 'name': 'ada'})",
+            "True",
+        ),
+        (
+            "cachelib_cache('flask').get('user')",
+            "{'id': 7, 'name': 'ada'}",
+        ),
+        ("cachelib_cache('flask').add('user', 'other')", "False"),
+        ("cachelib_cache('flask').has('user')", "True"),
+        (
+            "cachelib_cache('flask').set_many({'a': 1, 'b': [2]})",
+            "['a', 'b']",
+        ),
+        (
+            "cachelib_cache('flask').get_many('a', 'b', 'c')",
+            "[1, [2], None]",
+        ),
+        ("cachelib_cache('flask').delete('user')", "True"),
+        ("cachelib_cache('flask').has('user')", "False"),
+        ("cachelib_cache().set('default-cache', 1)", "True"),
+        ("cachelib_cache('flask').clear()", "True"),
+        ("cachelib_cache('flask').get('a')", "None"),
+    ];
+    for (expression, wanted) in cases {
+        assert_eq!(&eval(&server, expression), wanted, "{expression}");
+    }
+}

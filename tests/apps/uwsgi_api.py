@@ -2,6 +2,7 @@
 
 import json
 import os
+import threading
 
 import uwsgi
 import uwsgidecorators
@@ -46,6 +47,12 @@ uwsgi.atexit = record("atexit")
 IMPORTED_IN_WORKER = uwsgi.worker_id()
 
 
+def cachelib_cache(name=""):
+    """cachelib's UWSGICache (the Flask-Caching backend), unchanged, on rwsgi's module."""
+    from cachelib.uwsgi import UWSGICache
+    return UWSGICache(default_timeout=0, cache=name)
+
+
 def plain(value):
     if value is True:
         return {"flag": True}
@@ -72,7 +79,7 @@ def info():
         "workers": workers,
         "started_on": uwsgi.started_on,
         "version": uwsgi.version.decode(),
-        "version_info": list(uwsgi.version_info),
+        "version_info": [v.decode() if isinstance(v, bytes) else v for v in uwsgi.version_info],
         "hostname": uwsgi.hostname.decode(),
         "buffer_size": uwsgi.buffer_size,
         "cores": uwsgi.cores,
@@ -106,6 +113,29 @@ def application(environ, start_response):
         body = {"reload": uwsgi.reload()}
     elif path == "/stop":
         body = {"stop": uwsgi.stop()}
+    elif path == "/eval":
+        # The test sends a Python expression; the answer is its repr (or the exception).
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        expression = environ["wsgi.input"].read(length).decode()
+        try:
+            result = repr(eval(expression, {"uwsgi": uwsgi, "cachelib_cache": cachelib_cache}))
+        except Exception as e:
+            result = "%s: %s" % (type(e).__name__, e)
+        body = {"result": result, "worker": uwsgi.worker_id()}
+    elif path == "/stress":
+        # Increments a shared counter and writes and reads back per-thread keys.
+        rounds = int(query)
+        me = "%d-%d" % (os.getpid(), threading.get_ident())
+        bad = 0
+        for i in range(rounds):
+            uwsgi.cache_inc("counter")
+            key = "%s-%d" % (me, i % 8)
+            value = ("%s:%d:" % (key, i)).encode() * 3
+            uwsgi.cache_update(key, value)
+            got = uwsgi.cache_get(key)
+            if got != value:
+                bad += 1
+        body = {"bad": bad}
     else:
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"no such test endpoint"]
