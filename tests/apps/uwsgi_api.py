@@ -123,18 +123,20 @@ def application(environ, start_response):
             result = "%s: %s" % (type(e).__name__, e)
         body = {"result": result, "worker": uwsgi.worker_id()}
     elif path == "/stress":
-        # Increments a shared counter and writes and reads back per-thread keys.
+        # Increments a shared counter and overwrites eight shared keys with values made of one
+        # writer's tag repeated: a value mixing two tags was torn by concurrent writers.
         rounds = int(query)
-        me = "%d-%d" % (os.getpid(), threading.get_ident())
         bad = 0
         for i in range(rounds):
             uwsgi.cache_inc("counter")
-            key = "%s-%d" % (me, i % 8)
-            value = ("%s:%d:" % (key, i)).encode() * 3
-            uwsgi.cache_update(key, value)
+            key = "shared-%d" % (i % 8)
+            tag = "%d.%d.%d;" % (os.getpid(), threading.get_ident() % 1000, i)
+            uwsgi.cache_update(key, (tag * (1 + i % 12)).encode())
             got = uwsgi.cache_get(key)
-            if got != value:
-                bad += 1
+            if got is not None:
+                pieces = got.decode().split(";")
+                if pieces[-1] != "" or len(set(pieces[:-1])) != 1:
+                    bad += 1
         body = {"bad": bad}
     else:
         start_response("404 Not Found", [("Content-Type", "text/plain")])
