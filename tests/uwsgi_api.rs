@@ -629,3 +629,86 @@ fn cachelib_uwsgi_backend_works_unchanged() {
         assert_eq!(&eval(&server, expression), wanted, "{expression}");
     }
 }
+
+fn lock_server(counter: &Path) -> Server {
+    std::fs::write(counter, "0").unwrap();
+    builder(2)
+        .args(["--threads", "4", "--locks", "2"])
+        .env("LOCK_COUNTER", counter.to_str().unwrap())
+        .start()
+}
+
+#[test]
+fn locks_exclude_every_process_and_thread_with_the_decorator_and_by_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let counter = dir.path().join("counter");
+    let server = lock_server(&counter);
+    for how in ["decorator", "number"] {
+        std::fs::write(&counter, "0").unwrap();
+        let clients: Vec<_> = (0..16)
+            .map(|_| get_in_background(server.addr(), &format!("/lockstress?200,{how}")))
+            .collect();
+        for client in clients {
+            assert_eq!(client.join().unwrap().status, 200);
+        }
+        assert_eq!(
+            std::fs::read_to_string(&counter).unwrap(),
+            (16 * 200).to_string(),
+            "{how}: an update was lost, so two holders overlapped"
+        );
+    }
+}
+
+#[test]
+fn a_lock_held_by_a_killed_worker_is_released() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = lock_server(&dir.path().join("counter"));
+    let (holder, worker) = eval_in(&server, "(uwsgi.lock(1), os.getpid())[1]");
+    // Seen as held from the other worker too.
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let (held, other) = eval_in(&server, "uwsgi.is_locked(1)");
+        assert_eq!(held, "True");
+        if other != worker {
+            break;
+        }
+        assert!(Instant::now() < deadline, "only worker {worker} answered");
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(holder.parse().unwrap()),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let (taken, _) = eval_in(
+        &server,
+        "(uwsgi.lock(1), uwsgi.is_locked(1), uwsgi.unlock(1), uwsgi.is_locked(1))",
+    );
+    assert_eq!(taken, "(None, True, None, False)");
+    server.wait_for_log("its previous holder died holding it; taken over", LIMIT);
+}
+
+#[test]
+fn lock_numbers_out_of_range_raise_value_error_and_the_worker_serves_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = lock_server(&dir.path().join("counter"));
+    for expression in ["uwsgi.lock(3)", "uwsgi.unlock(-1)", "uwsgi.is_locked(99)"] {
+        assert_eq!(
+            eval(&server, expression),
+            "ValueError: Invalid lock number",
+            "{expression}"
+        );
+    }
+    assert_eq!(
+        eval(&server, "(uwsgi.lock(2), uwsgi.unlock(2))"),
+        "(None, None)"
+    );
+    let plain = builder(1).start();
+    assert_eq!(
+        eval(&plain, "uwsgi.lock(1)"),
+        "ValueError: Invalid lock number"
+    );
+    assert_eq!(
+        eval(&plain, "(uwsgi.lock(), uwsgi.is_locked(0), uwsgi.unlock())"),
+        "(None, True, None)"
+    );
+}

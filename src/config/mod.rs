@@ -200,6 +200,8 @@ pub struct Config {
     /// Legacy `cache = N` (0: none) and its `cache-blocksize`.
     pub legacy_cache_items: u64,
     pub legacy_cache_blocksize: u64,
+    /// `locks = N`: uwsgi.lock() numbers 0..=N.
+    pub locks: usize,
 }
 
 /// The busyness cheaper algorithm's thresholds (uWSGI's defaults).
@@ -288,6 +290,7 @@ impl Default for Config {
             caches: Vec::new(),
             legacy_cache_items: 0,
             legacy_cache_blocksize: caches::DEFAULT_BLOCKSIZE,
+            locks: 0,
             cheaper: 0,
             cheaper_initial: None,
             cheaper_step: 1,
@@ -764,6 +767,7 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
                 .map_err(|m| error(entry, spec, m))?,
         ),
         "cache" => config.legacy_cache_items = number()?,
+        "locks" => config.locks = usize::try_from(number()?.min(4096)).unwrap_or(4096),
         "cache-blocksize" => {
             config.legacy_cache_blocksize = parse_bytes(entry)
                 .map_err(|m| error(entry, spec, m))?

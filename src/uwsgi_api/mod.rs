@@ -8,6 +8,7 @@
 //! signals the master. Only pyo3's limited-API (abi3) surface is used here.
 
 pub mod cache;
+pub mod locks;
 pub mod shm;
 
 use std::ffi::CString;
@@ -122,18 +123,6 @@ const NOT_PROVIDED: &[(&str, &str)] = &[
         "use touch-reload or a systemd path unit",
     ),
     ("signal_registered", "signals are not provided yet"),
-    (
-        "lock",
-        "locks are not provided yet; use fcntl.lockf on a file",
-    ),
-    (
-        "unlock",
-        "locks are not provided yet; use fcntl.lockf on a file",
-    ),
-    (
-        "is_locked",
-        "locks are not provided yet; use fcntl.lockf on a file",
-    ),
 ];
 
 /// Called in the master once the scoreboard is mapped (before the first fork).
@@ -176,6 +165,7 @@ pub fn install(
         let _ = TOTAL.set(total);
     }
     cache::configure(config, is_a_reload).map_err(PyValueError::new_err)?;
+    locks::configure(config.locks + 1).map_err(PyValueError::new_err)?;
     let module = PyModule::new(py, "uwsgi")?;
     module.add("opt", build_opt(py, entries)?)?;
     module.add("numproc", config.processes)?;
@@ -229,6 +219,7 @@ pub fn install(
     module.add_function(wrap_pyfunction!(stop, &module)?)?;
     module.add_function(wrap_pyfunction!(module_getattr, &module)?)?;
     cache::add_functions(&module)?;
+    locks::add_functions(&module)?;
     let sys_modules = py.import("sys")?.getattr("modules")?;
     sys_modules.set_item("uwsgi", &module)?;
     install_decorators(py, &sys_modules)

@@ -20,6 +20,10 @@ pub struct Region {
     pub existing: bool,
 }
 
+// SAFETY: a pthread mutex is made to be used from several threads (and, process-shared,
+// several processes) at once.
+unsafe impl Sync for RobustMutex {}
+
 // SAFETY: the region is plain shared memory; every access to its content goes through the
 // robust mutex it contains or through atomics.
 unsafe impl Send for Region {}

@@ -57,10 +57,25 @@ class thread:
         return started
 
 
+class lock:
+    """Runs the function holding uwsgi lock 0: one call at a time across every worker and
+    thread."""
+
+    def __init__(self, function):
+        self.function = function
+
+    def __call__(self, *args, **kwargs):
+        uwsgi.lock()
+        try:
+            return self.function(*args, **kwargs)
+        finally:
+            uwsgi.unlock()
+
+
 def __getattr__(name):
     if name in ("spool", "spoolforever", "spoolraw", "mule", "mulefunc", "mulemsg",
                 "farm", "harakiri", "rpc", "signal", "timer", "rbtimer", "cron",
-                "filemon", "erlang", "lock"):
+                "filemon", "erlang"):
         raise AttributeError(
             "uwsgidecorators.%s is not provided by rwsgi (see rwsgi(8), THE UWSGI MODULE)"
             % name)

@@ -53,6 +53,30 @@ def cachelib_cache(name=""):
     return UWSGICache(default_timeout=0, cache=name)
 
 
+COUNTER = os.environ.get("LOCK_COUNTER")
+
+
+def bump():
+    with open(COUNTER, "r+") as f:
+        value = int(f.read() or 0)
+        f.seek(0)
+        f.write(str(value + 1))
+        f.truncate()
+
+
+@uwsgidecorators.lock
+def locked_step():
+    bump()
+
+
+def numbered_step():
+    uwsgi.lock(1)
+    try:
+        bump()
+    finally:
+        uwsgi.unlock(1)
+
+
 def plain(value):
     if value is True:
         return {"flag": True}
@@ -118,10 +142,17 @@ def application(environ, start_response):
         length = int(environ.get("CONTENT_LENGTH") or 0)
         expression = environ["wsgi.input"].read(length).decode()
         try:
-            result = repr(eval(expression, {"uwsgi": uwsgi, "cachelib_cache": cachelib_cache}))
+            result = repr(eval(expression, {"uwsgi": uwsgi, "cachelib_cache": cachelib_cache, "os": os}))
         except Exception as e:
             result = "%s: %s" % (type(e).__name__, e)
         body = {"result": result, "worker": uwsgi.worker_id()}
+    elif path == "/lockstress":
+        # Read-modify-write of a counter file, under @lock (lock 0) or uwsgi.lock(1).
+        rounds, how = query.split(",")
+        step = locked_step if how == "decorator" else numbered_step
+        for _ in range(int(rounds)):
+            step()
+        body = {}
     elif path == "/stress":
         # Increments a shared counter and overwrites eight shared keys with values made of one
         # writer's tag repeated: a value mixing two tags was torn by concurrent writers.
