@@ -712,3 +712,192 @@ fn lock_numbers_out_of_range_raise_value_error_and_the_worker_serves_on() {
         "(None, True, None)"
     );
 }
+
+struct SignalServer {
+    server: Server,
+    record: PathBuf,
+    watched: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn signal_server(extra: &[&str]) -> SignalServer {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("signals.txt");
+    let watched = dir.path().join("watched.txt");
+    std::fs::write(&watched, "first").unwrap();
+    let server = builder(2)
+        .env("SIGNAL_RECORD", record.to_str().unwrap())
+        .env("WATCHED", watched.to_str().unwrap())
+        .args(extra)
+        .start();
+    SignalServer {
+        server,
+        record,
+        watched,
+        _dir: dir,
+    }
+}
+
+/// (handler name, signal, worker id, pid) lines the handlers wrote.
+fn signal_lines(path: &Path) -> Vec<(String, u64, u64, i32)> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|line| {
+            let f: Vec<&str> = line.split(' ').collect();
+            (
+                f[0].to_string(),
+                f[1].parse().unwrap(),
+                f[2].parse().unwrap(),
+                f[3].parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn wait_signals(
+    path: &Path,
+    what: &str,
+    limit: Duration,
+    ready: impl Fn(&[(String, u64, u64, i32)]) -> bool,
+) -> Vec<(String, u64, u64, i32)> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let lines = signal_lines(path);
+        if ready(&lines) {
+            return lines;
+        }
+        assert!(Instant::now() < deadline, "{what}: {lines:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn named<'a>(lines: &'a [(String, u64, u64, i32)], name: &str) -> Vec<&'a (String, u64, u64, i32)> {
+    lines.iter().filter(|l| l.0 == name).collect()
+}
+
+#[test]
+fn signals_reach_the_workers_their_target_names() {
+    let s = signal_server(&[]);
+    assert_eq!(eval(&s.server, "uwsgi.signal(30)"), "None");
+    let lines = wait_signals(&s.record, "workers", LIMIT, |l| named(l, "all").len() == 2);
+    let mut workers: Vec<u64> = named(&lines, "all").iter().map(|l| l.2).collect();
+    workers.sort();
+    assert_eq!(workers, [1, 2]);
+    eval(&s.server, "uwsgi.signal(31)");
+    let lines = wait_signals(&s.record, "worker2", LIMIT, |l| {
+        !named(l, "second").is_empty()
+    });
+    assert!(
+        named(&lines, "second").iter().all(|l| l.2 == 2),
+        "{lines:?}"
+    );
+    for _ in 0..4 {
+        eval(&s.server, "uwsgi.signal(32)");
+    }
+    let lines = wait_signals(&s.record, "any", LIMIT, |l| named(l, "any").len() == 4);
+    // One worker each time, taking turns.
+    let firsts: Vec<u64> = named(&lines, "any").iter().map(|l| l.2).collect();
+    assert!(firsts.contains(&1) && firsts.contains(&2), "{firsts:?}");
+    // An unknown target: registered without error, as uWSGI, and never delivered.
+    eval(&s.server, "uwsgi.signal(33)");
+    s.server
+        .wait_for_log("uwsgi.register_signal(33): unknown target 'nowhere'", LIMIT);
+    s.server
+        .wait_for_log("uwsgi.signal(33): no worker to deliver it to", LIMIT);
+    assert!(named(&signal_lines(&s.record), "nowhere").is_empty());
+    assert_eq!(named(&signal_lines(&s.record), "second").len(), 1);
+}
+
+#[test]
+fn timers_fire_and_rb_timers_stop_after_their_iterations() {
+    let s = signal_server(&[]);
+    let lines = wait_signals(&s.record, "timer", LIMIT, |l| named(l, "timer").len() >= 4);
+    assert_eq!(named(&lines, "rbtimer").len(), 2, "{lines:?}");
+    let timer_signal = named(&lines, "timer")[0].1;
+    assert!(named(&lines, "timer").iter().all(|l| l.1 == timer_signal));
+}
+
+#[test]
+fn file_monitor_raises_its_signal_when_the_file_changes() {
+    let s = signal_server(&[]);
+    // Let the master see the file once, then change it.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(named(&signal_lines(&s.record), "filemon").is_empty());
+    std::fs::write(&s.watched, "second, longer").unwrap();
+    let later = std::time::SystemTime::now() + Duration::from_secs(5);
+    std::fs::File::options()
+        .write(true)
+        .open(&s.watched)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    wait_signals(&s.record, "filemon", LIMIT, |l| {
+        named(l, "filemon").len() == 1
+    });
+}
+
+#[test]
+fn cron_signal_fires_at_the_next_minute() {
+    let s = signal_server(&[]);
+    wait_signals(&s.record, "cron", Duration::from_secs(75), |l| {
+        !named(l, "cron").is_empty()
+    });
+}
+
+#[test]
+fn a_raising_signal_handler_logs_its_traceback_and_the_worker_serves_on() {
+    let s = signal_server(&[]);
+    eval(&s.server, "uwsgi.signal(34)");
+    let log = s
+        .server
+        .wait_for_log("signal handler failed on purpose", LIMIT);
+    assert!(
+        log.contains("uwsgi signal 34 handler raised: Traceback"),
+        "{log}"
+    );
+    for _ in 0..4 {
+        assert_eq!(json(&s.server, "/info")["numproc"], 2);
+    }
+}
+
+#[test]
+fn signal_handlers_are_there_in_recycled_workers() {
+    let s = signal_server(&["--max-requests", "1", "--min-worker-lifetime", "0"]);
+    for _ in 0..3 {
+        json(&s.server, "/info");
+    }
+    // The workers now are successors of the first two.
+    let first_pids = started_pids(&s.server.wait_for_log("worker 2 started", LIMIT));
+    let deadline = Instant::now() + LIMIT;
+    while started_pids(&s.server.log()).len() < 5 {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eval(&s.server, "uwsgi.signal(30)");
+    // Handled by a successor (the worker that ran the request is retiring meanwhile).
+    let lines = wait_signals(&s.record, "recycled", LIMIT, |l| {
+        named(l, "all")
+            .iter()
+            .any(|line| !first_pids[..2].contains(&line.3))
+    });
+    assert!(!named(&lines, "all").is_empty());
+}
+
+#[test]
+fn a_timer_of_zero_seconds_answers_none_as_uwsgi_and_is_not_armed() {
+    let s = signal_server(&[]);
+    assert_eq!(
+        eval(
+            &s.server,
+            "(uwsgi.register_signal(40, 'workers', len), uwsgi.add_timer(40, 0))"
+        ),
+        "(None, None)"
+    );
+    s.server.wait_for_log(
+        "uwsgi.add_timer(40, 0): a timer of 0 seconds never fires",
+        LIMIT,
+    );
+    assert_eq!(eval(&s.server, "uwsgi.signal_registered(40)"), "True");
+    assert_eq!(eval(&s.server, "uwsgi.signal_registered(41)"), "None");
+}

@@ -151,6 +151,8 @@ pub struct Master {
     /// cheaper busyness: when the current cycle began, and idle cycles in a row.
     busyness_cycle: Instant,
     idle_cycles: u64,
+    /// uwsgi.add_timer / add_rb_timer / add_cron / add_file_monitor state.
+    signal_clock: crate::uwsgi_api::signals::MasterClock,
 }
 
 /// The first request of a worker running longer than `limit_ms`: (thread, start, what).
@@ -470,6 +472,7 @@ pub fn run(config: Config, args: Vec<String>) -> i32 {
         jobs,
         busyness_cycle: Instant::now(),
         idle_cycles: 0,
+        signal_clock: Default::default(),
     };
     master.notifier.status("starting workers");
     log::info(&format!(
@@ -1377,6 +1380,7 @@ impl Master {
         self.cheaper_check();
         if matches!(self.stopping, Stopping::No) {
             self.jobs.tick();
+            crate::uwsgi_api::signals::master_tick(&mut self.signal_clock);
         }
         if !self.config.alarm_backlog.is_empty() {
             for listener in &self.listeners {

@@ -10,6 +10,7 @@
 pub mod cache;
 pub mod locks;
 pub mod shm;
+pub mod signals;
 
 use std::ffi::CString;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -35,7 +36,7 @@ struct Facts {
 }
 
 static FACTS: OnceLock<Facts> = OnceLock::new();
-static BOARD: OnceLock<Scoreboard> = OnceLock::new();
+pub(crate) static BOARD: OnceLock<Scoreboard> = OnceLock::new();
 /// This process's worker id (0 in the master) and scoreboard entry + 1 (0: none).
 static WORKER_ID: AtomicUsize = AtomicUsize::new(0);
 static WORKER_ENTRY: AtomicUsize = AtomicUsize::new(0);
@@ -101,33 +102,16 @@ const NOT_PROVIDED: &[(&str, &str)] = &[
     ),
     ("chunked_read", "read wsgi.input"),
     ("chunked_read_nb", "read wsgi.input"),
-    (
-        "register_signal",
-        "signals are not provided yet; use the cron option or a systemd timer",
-    ),
-    (
-        "signal",
-        "signals are not provided yet; use the cron option or a systemd timer",
-    ),
-    (
-        "add_timer",
-        "timers are not provided yet; use the cron option or a systemd timer",
-    ),
-    (
-        "add_rb_timer",
-        "timers are not provided yet; use the cron option or a systemd timer",
-    ),
-    ("add_cron", "use the cron option or a systemd timer"),
-    (
-        "add_file_monitor",
-        "use touch-reload or a systemd path unit",
-    ),
-    ("signal_registered", "signals are not provided yet"),
 ];
 
 /// Called in the master once the scoreboard is mapped (before the first fork).
 pub fn set_scoreboard(board: Scoreboard) {
     let _ = BOARD.set(board);
+}
+
+/// This worker's scoreboard entry, if it is a worker.
+pub fn worker_entry() -> Option<usize> {
+    WORKER_ENTRY.load(Ordering::Relaxed).checked_sub(1)
 }
 
 /// Called first thing in a forked worker.
@@ -166,6 +150,7 @@ pub fn install(
     }
     cache::configure(config, is_a_reload).map_err(PyValueError::new_err)?;
     locks::configure(config.locks + 1).map_err(PyValueError::new_err)?;
+    signals::configure().map_err(PyValueError::new_err)?;
     let module = PyModule::new(py, "uwsgi")?;
     module.add("opt", build_opt(py, entries)?)?;
     module.add("numproc", config.processes)?;
@@ -220,6 +205,7 @@ pub fn install(
     module.add_function(wrap_pyfunction!(module_getattr, &module)?)?;
     cache::add_functions(&module)?;
     locks::add_functions(&module)?;
+    signals::add_functions(&module)?;
     let sys_modules = py.import("sys")?.getattr("modules")?;
     sys_modules.set_item("uwsgi", &module)?;
     install_decorators(py, &sys_modules)

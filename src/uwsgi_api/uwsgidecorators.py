@@ -72,10 +72,92 @@ class lock:
             uwsgi.unlock()
 
 
+def get_free_signal():
+    """The lowest signal number this process has no handler for."""
+    for number in range(256):
+        if not uwsgi.signal_registered(number):
+            return number
+    raise Exception("No free uwsgi signal available")
+
+
+class signal:
+    """``@signal(num, target='')``: the function handles uwsgi signal ``num``."""
+
+    def __init__(self, num, **kwargs):
+        self.num = num
+        self.target = kwargs.get("target", "")
+
+    def __call__(self, function):
+        uwsgi.register_signal(self.num, self.target, function)
+        return function
+
+
+class timer:
+    """``@timer(seconds, target='', signum=None)``: called every ``seconds``."""
+
+    def __init__(self, seconds, **kwargs):
+        self.seconds = seconds
+        self.num = kwargs.get("signum", None)
+        self.target = kwargs.get("target", "")
+
+    def __call__(self, function):
+        if self.num is None:
+            self.num = get_free_signal()
+        uwsgi.register_signal(self.num, self.target, function)
+        uwsgi.add_timer(self.num, self.seconds)
+        return function
+
+
+class rbtimer(timer):
+    """``@rbtimer(seconds, target='', signum=None, iterations=0)``."""
+
+    def __init__(self, seconds, **kwargs):
+        timer.__init__(self, seconds, **kwargs)
+        self.iterations = kwargs.get("iterations", 0)
+
+    def __call__(self, function):
+        if self.num is None:
+            self.num = get_free_signal()
+        uwsgi.register_signal(self.num, self.target, function)
+        uwsgi.add_rb_timer(self.num, self.seconds, self.iterations)
+        return function
+
+
+class cron:
+    """``@cron(minute, hour, day, month, weekday, target='')``: -1 is any, -N every N."""
+
+    def __init__(self, minute, hour, day, month, weekday, **kwargs):
+        self.fields = (minute, hour, day, month, weekday)
+        self.num = kwargs.get("signum", None)
+        self.target = kwargs.get("target", "")
+
+    def __call__(self, function):
+        if self.num is None:
+            self.num = get_free_signal()
+        uwsgi.register_signal(self.num, self.target, function)
+        uwsgi.add_cron(self.num, *self.fields)
+        return function
+
+
+class filemon:
+    """``@filemon(path, target='')``: called when the file or directory changes."""
+
+    def __init__(self, path, **kwargs):
+        self.path = path
+        self.num = kwargs.get("signum", None)
+        self.target = kwargs.get("target", "")
+
+    def __call__(self, function):
+        if self.num is None:
+            self.num = get_free_signal()
+        uwsgi.register_signal(self.num, self.target, function)
+        uwsgi.add_file_monitor(self.num, self.path)
+        return function
+
+
 def __getattr__(name):
     if name in ("spool", "spoolforever", "spoolraw", "mule", "mulefunc", "mulemsg",
-                "farm", "harakiri", "rpc", "signal", "timer", "rbtimer", "cron",
-                "filemon", "erlang"):
+                "farm", "harakiri", "rpc", "erlang"):
         raise AttributeError(
             "uwsgidecorators.%s is not provided by rwsgi (see rwsgi(8), THE UWSGI MODULE)"
             % name)

@@ -441,6 +441,7 @@ fn event_loop(shared: &Arc<Shared>, sockets: Vec<WorkerSocket>, handle_signals: 
         }
         if handle_signals {
             tokio::task::spawn_local(watch_signals(shared.clone()));
+            tokio::task::spawn_local(uwsgi_signals(shared.clone()));
         }
     });
     // Returns once every accept loop has stopped and every connection has finished.
@@ -467,6 +468,26 @@ async fn watch_signals(shared: Arc<Shared>) {
             _ = hup.recv() => break shared.start_drain("SIGHUP"),
             _ = drain.wait_for(|d| *d) => break,
             _ = log_check.tick(), if follow_log => crate::log::reopen_if_moved(),
+        }
+    }
+}
+
+/// How often a worker looks for uWSGI signals (uwsgi.signal, timers, cron) raised for it.
+const UWSGI_SIGNAL_POLL: Duration = Duration::from_millis(50);
+
+/// Runs the handlers of uWSGI signals raised for this worker, on this loop, between the
+/// requests it serves (the application runs on this thread too, so never during one).
+async fn uwsgi_signals(shared: Arc<Shared>) {
+    let mut drain = shared.drain_signal();
+    let entry = shared.identity.entry;
+    loop {
+        tokio::select! {
+            _ = drain.wait_for(|d| *d) => return,
+            _ = tokio::time::sleep(UWSGI_SIGNAL_POLL) => {}
+        }
+        let pending = crate::uwsgi_api::signals::take_pending(entry);
+        if !pending.is_empty() {
+            Python::attach(|py| crate::uwsgi_api::signals::run_handlers(py, &pending));
         }
     }
 }

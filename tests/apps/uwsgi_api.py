@@ -44,6 +44,42 @@ def only_two():
 
 
 uwsgi.atexit = record("atexit")
+
+SIGNAL_RECORD = os.environ.get("SIGNAL_RECORD")
+
+
+def signal_note(name):
+    def handler(num):
+        with open(SIGNAL_RECORD, "a") as f:
+            f.write("%s %d %d %d\n" % (name, num, uwsgi.worker_id(), os.getpid()))
+    return handler
+
+
+if SIGNAL_RECORD:
+    uwsgi.register_signal(30, "workers", signal_note("all"))
+    uwsgi.register_signal(31, "worker2", signal_note("second"))
+    uwsgi.register_signal(32, "", signal_note("any"))
+    uwsgi.register_signal(33, "nowhere", signal_note("nowhere"))
+
+    @uwsgidecorators.timer(1)
+    def every_second(num):
+        signal_note("timer")(num)
+
+    @uwsgidecorators.rbtimer(1, iterations=2)
+    def twice(num):
+        signal_note("rbtimer")(num)
+
+    @uwsgidecorators.signal(34)
+    def broken(num):
+        raise RuntimeError("signal handler failed on purpose")
+
+    @uwsgidecorators.filemon(os.environ["WATCHED"])
+    def changed(num):
+        signal_note("filemon")(num)
+
+    @uwsgidecorators.cron(-1, -1, -1, -1, -1)
+    def every_minute(num):
+        signal_note("cron")(num)
 IMPORTED_IN_WORKER = uwsgi.worker_id()
 
 
