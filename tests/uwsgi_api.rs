@@ -901,3 +901,40 @@ fn a_timer_of_zero_seconds_answers_none_as_uwsgi_and_is_not_armed() {
     assert_eq!(eval(&s.server, "uwsgi.signal_registered(40)"), "True");
     assert_eq!(eval(&s.server, "uwsgi.signal_registered(41)"), "None");
 }
+
+#[test]
+fn the_man_page_documents_every_name_the_modules_provide() {
+    let server = builder(1).start();
+    let names = |expression: &str| -> Vec<String> {
+        let listed = eval(&server, expression);
+        listed
+            .trim_matches(['[', ']'])
+            .split(", ")
+            .map(|n| n.trim_matches('\'').to_string())
+            .collect()
+    };
+    let module = names("sorted(n for n in dir(uwsgi) if not n.startswith('_'))");
+    let decorators = names(
+        "sorted(n for n, v in vars(__import__('uwsgidecorators')).items() if not n.startswith('_') and n not in ('uwsgi', 'threading'))",
+    );
+    assert!(
+        module.len() > 40 && decorators.len() >= 9,
+        "{module:?} {decorators:?}"
+    );
+    let output = std::process::Command::new(BIN)
+        .args(["--print-man-page", "8"])
+        .output()
+        .unwrap();
+    let page = String::from_utf8(output.stdout)
+        .unwrap()
+        .replace("\\-", "-");
+    let section = &page[page.find(".SH THE UWSGI MODULE").unwrap()..];
+    for name in module.iter().chain(&decorators) {
+        let bold = format!("\\fB{name}");
+        let decorator = format!("\\fB@{name}");
+        assert!(
+            section.contains(&bold) || section.contains(&decorator),
+            "rwsgi(8) THE UWSGI MODULE does not document {name}"
+        );
+    }
+}

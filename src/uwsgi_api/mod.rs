@@ -190,7 +190,6 @@ pub fn install(
     module.add("SPOOL_OK", -2)?;
     module.add("SPOOL_RETRY", -1)?;
     module.add("SPOOL_IGNORE", 0)?;
-    module.add("magic_table", PyDict::new(py))?;
     module.add_function(wrap_pyfunction!(worker_id, &module)?)?;
     module.add_function(wrap_pyfunction!(mule_id, &module)?)?;
     module.add_function(wrap_pyfunction!(masterpid, &module)?)?;

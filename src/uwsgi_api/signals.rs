@@ -340,7 +340,8 @@ pub fn master_tick(clock: &mut MasterClock) {
     }
     let now = Instant::now();
     let minute = LocalMinute::now();
-    let new_minute = clock.cron_minute != Some(minute);
+    // A minute that began while running (not the one the master started in), as cron does.
+    let new_minute = clock.cron_minute.is_some_and(|seen| seen != minute);
     clock.cron_minute = Some(minute);
     for (index, source) in area.sources.iter().enumerate() {
         let kind = source.kind.load(Ordering::Acquire);
