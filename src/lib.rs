@@ -14,5 +14,6 @@ pub mod privileges;
 pub mod protocol;
 pub mod routing;
 pub mod systemd;
+pub mod uwsgi_api;
 pub mod worker;
 pub mod wsgi;

@@ -186,6 +186,41 @@ fn format_date(format: &str, unix: u64) -> String {
     out
 }
 
+thread_local! {
+    /// `uwsgi.set_logvar` values of the request running on this thread (`%(name)`).
+    static LOGVARS: std::cell::RefCell<Vec<(String, String)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+pub fn set_logvar(key: &str, value: &str) {
+    LOGVARS.with(|vars| {
+        let mut vars = vars.borrow_mut();
+        match vars.iter_mut().find(|(k, _)| k == key) {
+            Some(entry) => entry.1 = value.to_string(),
+            None => vars.push((key.to_string(), value.to_string())),
+        }
+    });
+}
+
+pub fn get_logvar(key: &str) -> Option<String> {
+    LOGVARS.with(|vars| {
+        vars.borrow()
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    })
+}
+
+/// A new request begins on this thread: the previous one's log variables are gone.
+pub fn clear_logvars() {
+    LOGVARS.with(|vars| {
+        let mut vars = vars.borrow_mut();
+        if !vars.is_empty() {
+            vars.clear();
+        }
+    });
+}
+
 pub fn set_worker_id(id: usize) {
     WORKER_ID.store(id, Ordering::Relaxed);
 }
@@ -626,7 +661,7 @@ fn render(format: &str, record: &RequestRecord<'_>) -> String {
                 String::from_utf8_lossy(&crate::protocol::response::http_date(now.as_secs()))
                     .into_owned()
             }
-            _ => return None,
+            other => return get_logvar(other),
         })
     })
 }

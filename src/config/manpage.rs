@@ -423,6 +423,99 @@ location / {
 }
 .EE
 .RE
+.SH THE UWSGI MODULE
+Applications served by rwsgi can \fBimport uwsgi\fR (and \fBuwsgidecorators\fR), as under
+uWSGI 2.0; neither exists outside rwsgi. The module is written for rwsgi; behaviour follows
+uWSGI 2.0's documentation and, where that is silent, what uWSGI 2.0.31 answers.
+\fBversion\fR is b"2.0.31" (the API level), \fBversion_info\fR ends with
+b"rwsgi\-VERSION", and \fBrwsgi_version\fR is rwsgi's version.
+.TP
+\fBopt\fR
+The configuration as written: option name (one\-letter forms by their long name, the
+\fBini\fR files first) to \fIbytes\fR, \fBTrue\fR for a flag given without a value, a
+\fIlist\fR when an option is repeated. uWSGI 2.0.x under Python 3 keeps only the last of
+repeated options (its bug #1374, fixed in its 2.1 branch); rwsgi gives the list.
+.TP
+\fBnumproc\fR, \fBcores\fR, \fBbuffer_size\fR, \fBstarted_on\fR, \fBhostname\fR, \fBis_a_reload\fR
+Processes, threads per worker, buffer\-size, the master's start (Unix time), the host name
+(bytes), and whether this master image came from a graceful reload.
+.TP
+\fBworker_id\fR(), \fBmule_id\fR(), \fBmasterpid\fR()
+This worker's id (0 in the master), 0 (there are no mules), the master's pid.
+.TP
+\fBtotal_requests\fR(), \fBrequest_id\fR(), \fBworkers\fR()
+Requests every worker finished since the master started; requests this worker had finished
+when the current one began; one dict per live worker with uWSGI's keys (\fBid\fR,
+\fBpid\fR, \fBrequests\fR, \fBstatus\fR b"idle"/b"busy", \fBexceptions\fR, \fBtx\fR,
+\fBavg_rt\fR, \fBrss\fR, \fBvsz\fR, \fBlast_spawn\fR...; \fBsignals\fR,
+\fBharakiri_count\fR and \fBrespawn_count\fR are 0, \fBapps\fR is empty).
+.TP
+\fBlog\fR(\fImessage\fR), \fBset_logvar\fR(\fIkey\fR, \fIvalue\fR), \fBget_logvar\fR(\fIkey\fR)
+A line in the server log; a variable of the current request that \fBlog\-format\fR shows as
+\fB%(\fIkey\fB)\fR.
+.TP
+\fBreload\fR(), \fBstop\fR()
+A graceful reload (SIGHUP to the master); a graceful stop (SIGTERM to the master).
+.TP
+\fBpost_fork_hook\fR, \fBatexit\fR
+Callables rwsgi calls in each worker: the first once its application is in place (right
+after the fork, or after loading it with \fBlazy\-apps\fR), the second when it exits.
+\fBos.register_at_fork\fR(\fIafter_in_child\fR) handlers run at each fork, before
+\fBpost_fork_hook\fR; with \fBlazy\-apps\fR the application registers them after the fork,
+so they do not run, as under uWSGI.
+.TP
+\fBcache_get\fR(\fIkey\fR[, \fIcache\fR]), \fBcache_set\fR(\fIkey\fR, \fIvalue\fR[, \fIexpires\fR, \fIcache\fR]), \fBcache_update\fR(...), \fBcache_del\fR(\fIkey\fR[, \fIcache\fR]), \fBcache_exists\fR(...), \fBcache_clear\fR([\fIcache\fR]), \fBcache_inc\fR(\fIkey\fR[, \fIn\fR, \fIexpires\fR, \fIcache\fR]), \fBcache_dec\fR(...), \fBcache_num\fR(\fIkey\fR[, \fIcache\fR]), \fBcache_keys\fR([\fIcache\fR])
+The caches of \fBcache2\fR (the first is the default) and \fBcache\fR (named "default").
+They live in memory the master maps before forking: every worker and thread shares them,
+recycled workers find them, and a graceful reload hands the memory to the new master image
+(a changed geometry starts empty); with \fBstore=\fR\fIFILE\fR the memory is that file and
+survives restarts. \fBcache_set\fR stores only a missing key, \fBcache_update\fR always.
+As uWSGI: \fBitems=N\fR holds N\-1 keys; a full cache (without \fBpurge_lru\fR), a key
+longer than \fBkeysize\fR, a value longer than \fBblocksize\fR, an unknown cache name or no
+cache configured make the call answer \fBNone\fR (\fBcache_num\fR 0; rwsgi logs the
+missing cache once); \fBcache_keys\fR then raises \fBValueError\fR("no local uWSGI cache
+available"); a key or value neither bytes nor str raises \fBTypeError\fR.
+\fBcache_inc\fR/\fBcache_dec\fR keep a 64\-bit little\-endian number (created when
+missing). Values span one block (\fBbitmap\fR is accepted and ignored); remote caches
+(\fIname@host\fR) are not provided.
+.TP
+\fBlock\fR([\fIn\fR]), \fBunlock\fR([\fIn\fR]), \fBis_locked\fR([\fIn\fR])
+Locks 0 to \fBlocks\fR (lock 0 always exists), shared by every worker and thread; robust
+process\-shared mutexes, so a worker killed while holding one (SIGKILL, harakiri) releases
+it (the next holder's log says so). Another number raises \fBValueError\fR("Invalid lock
+number"), as uWSGI.
+.TP
+\fBregister_signal\fR(\fInum\fR, \fItarget\fR, \fIhandler\fR), \fBsignal\fR(\fInum\fR), \fBsignal_registered\fR(\fInum\fR)
+Signals 0\-255. Targets: "" or "worker" (one worker, in turn), "workers" and
+"active\-workers" (every ready worker), "worker\fIN\fR". The handler(\fInum\fR) runs in the
+worker's event loop between requests (polled every 50 ms), once per raise; one that raises
+is logged with its traceback. Handlers registered while the master loads the application
+are inherited by every worker, recycled ones included; with \fBlazy\-apps\fR each worker
+registers its own. An unknown target answers None as uWSGI (rwsgi logs that the signal is
+never delivered).
+.TP
+\fBadd_timer\fR(\fInum\fR, \fIseconds\fR), \fBadd_rb_timer\fR(\fInum\fR, \fIseconds\fR[, \fIiterations\fR]), \fBadd_cron\fR(\fInum\fR, \fIminute\fR, \fIhour\fR, \fIday\fR, \fImonth\fR, \fIweekday\fR), \fBadd_file_monitor\fR(\fInum\fR, \fIpath\fR)
+The master raises \fInum\fR every \fIseconds\fR (with a one\-second resolution), at most
+\fIiterations\fR times (0: forever), at the minutes a cron rule names (\-1 any, \-\fIN\fR
+every \fIN\fR), or when \fIpath\fR's modification time changes (checked every second). A
+timer of 0 seconds answers None and is not armed, as uWSGI (rwsgi logs it). The same
+source registered twice (each lazy\-apps worker) is armed once; 64 sources at most.
+.TP
+\fBSPOOL_OK\fR, \fBSPOOL_RETRY\fR, \fBSPOOL_IGNORE\fR
+\-2, \-1, 0, as uWSGI.
+.TP
+\fBuwsgidecorators\fR
+\fB@postfork\fR (and \fB@postfork(\fIN\fB)\fR for worker N only), \fB@thread\fR,
+\fB@lock\fR (lock 0), \fB@signal(\fInum\fB, target="")\fR, \fB@timer(\fIseconds\fB)\fR,
+\fB@rbtimer(\fIseconds\fB, iterations=0)\fR, \fB@cron(\fIminute, hour, day, month,
+weekday\fB)\fR, \fB@filemon(\fIpath\fB)\fR, and \fBget_free_signal\fR(). If the
+application's environment has the PyPI \fBuwsgidecorators\fR (uWSGI's own), that one is
+imported instead and runs on rwsgi's module.
+.PP
+Not provided, each raising \fBAttributeError\fR that names rwsgi and what to use instead:
+the spooler (\fBspool\fR, \fBspooler\fR...), mules and farms, websockets, RPC, the
+sharedarea, async and green functions, \fBroute\fR, \fBadd_var\fR, \fBconnection_fd\fR,
+\fBchunked_read\fR. Any other missing name raises \fBAttributeError\fR naming this section.
 .SH MIGRATING FROM UWSGI
 Keep the ini file. Remove \fBdaemonize\fR and \fBemperor\fR (systemd template units do their
 job: one \fBrwsgi@APP\fR instance per \fI/etc/rwsgi/APP.ini\fR). \fBmaster\fR,
@@ -435,8 +528,8 @@ process. Signals differ as described above.
 Options that rwsgi accepts but does not honour start the server with one warning each,
 naming the file, the line, the reason and what to use instead: the \fBgevent\fR,
 \fBasync\fR and \fBugreen\fR loop engines (use \fBthreads\fR), the emperor, and the
-options that need uWSGI's \fBuwsgi\fR Python module (\fBcache2\fR, \fBlocks\fR,
-\fBspooler\fR, \fBmule\fR, \fBhttp\-websockets\fR), which rwsgi does not provide.
+options for the parts of uWSGI's \fBuwsgi\fR Python module that rwsgi does not provide
+(\fBspooler\fR, \fBmule\fR, \fBhttp\-websockets\fR; see THE UWSGI MODULE).
 Plugins other than Python's warn the same way. Where rwsgi differs on purpose:
 \fBvhost\fR chooses among \fBmount = HOST=APP\fR entries but never loads applications named
 by the web server (\fBUWSGI_SCRIPT\fR, \fBUWSGI_MODULE\fR); alarms run only the

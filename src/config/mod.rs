@@ -4,6 +4,7 @@
 //! Owns: value syntax (booleans, numbers, sizes, modes, addresses), unknown-key warnings and
 //! `strict`, defaults. Must not: bind sockets, start Python, or print (it returns warnings).
 
+pub mod caches;
 pub mod manpage;
 pub mod options;
 pub mod source;
@@ -197,6 +198,13 @@ pub struct Config {
     pub named_loggers: Vec<(String, RequestLogger)>,
     /// `log-route = NAME REGEXP`.
     pub log_routes: Vec<(String, regex::Regex)>,
+    /// `cache2` caches, in the order written (the first is the default one).
+    pub caches: Vec<caches::CacheSpec>,
+    /// Legacy `cache = N` (0: none) and its `cache-blocksize`.
+    pub legacy_cache_items: u64,
+    pub legacy_cache_blocksize: u64,
+    /// `locks = N`: uwsgi.lock() numbers 0..=N.
+    pub locks: usize,
 }
 
 /// The busyness cheaper algorithm's thresholds (uWSGI's defaults).
@@ -283,6 +291,10 @@ impl Default for Config {
             stats: None,
             master_fifo: Vec::new(),
             attach_daemons: Vec::new(),
+            caches: Vec::new(),
+            legacy_cache_items: 0,
+            legacy_cache_blocksize: caches::DEFAULT_BLOCKSIZE,
+            locks: 0,
             cheaper: 0,
             cheaper_initial: None,
             cheaper_step: 1,
@@ -807,6 +819,17 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
                 None => config.attach_daemons.push((command, stop_signal)),
             }
         }
+        "cache2" => config.caches.push(
+            caches::CacheSpec::parse(&non_empty(entry, spec)?)
+                .map_err(|m| error(entry, spec, m))?,
+        ),
+        "cache" => config.legacy_cache_items = number()?,
+        "locks" => config.locks = usize::try_from(number()?.min(4096)).unwrap_or(4096),
+        "cache-blocksize" => {
+            config.legacy_cache_blocksize = parse_bytes(entry)
+                .map_err(|m| error(entry, spec, m))?
+                .max(1)
+        }
         "mount" => {
             let value = non_empty(entry, spec)?;
             let (mountpoint, app) = value
@@ -1100,6 +1123,18 @@ fn without_inline_comment(value: &str) -> &str {
         .split_once([' ', '\t'])
         .filter(|(_, rest)| rest.trim_start().starts_with(['#', ';']))
         .map_or(value, |(number, _)| number)
+}
+
+/// A size as `cache2` writes it inside its value: digits with an optional k/m/g.
+pub fn parse_size_text(value: &str) -> Option<u64> {
+    let value = value.trim().to_ascii_lowercase();
+    let (digits, multiplier) = match value.chars().last() {
+        Some('k') => (&value[..value.len() - 1], 1u64 << 10),
+        Some('m') => (&value[..value.len() - 1], 1 << 20),
+        Some('g') => (&value[..value.len() - 1], 1 << 30),
+        _ => (value.as_str(), 1),
+    };
+    digits.parse::<u64>().ok()?.checked_mul(multiplier)
 }
 
 fn parse_bytes(entry: &Entry) -> Result<u64, String> {

@@ -395,6 +395,14 @@ pub static OPTIONS: &[OptionSpec] = &[
         "apply strftime (UTC) to the log-format line after its variables are filled in"),
     opt!("reaper", ["r"], Flag, "true", "", NoOp,
         "accepted: the master reaps every exited child at once"),
+    opt!("cache2", [], List, "", "name=NAME,items=N,...", Honoured,
+        "a shared cache for the uwsgi.cache_* functions: name=NAME,items=N[,blocksize=BYTES][,keysize=BYTES][,purge_lru=1][,store=FILE]; repeatable (the first is the default cache); as uWSGI, items=N holds N-1 keys"),
+    opt!("cache", [], Number, "0", "N", Honoured,
+        "legacy form: a cache named 'default' of N items (values up to cache-blocksize)"),
+    opt!("locks", [], Number, "0", "N", Honoured,
+        "shared locks for uwsgi.lock(n)/unlock(n)/is_locked(n): numbers 0 to N (lock 0 always exists); a worker that dies holding one releases it"),
+    opt!("cache-blocksize", [], Bytes, "65536", "BYTES", Honoured,
+        "the largest value the legacy 'cache' holds"),
     opt!("py-call-uwsgi-fork-hooks", ["py-call-osafterfork"], Flag, "true", "", NoOp,
         "accepted: rwsgi always calls CPython's fork hooks around fork"),
     opt!("plugin-dir", ["plugins-dir"], List, "", "DIR", NoOp,
@@ -433,16 +441,12 @@ pub static OPTIONS: &[OptionSpec] = &[
         "not honoured: rwsgi has no gevent loop engine; use threads"),
     opt!("vassals-set", [], Ignored, "", "", Unsupported,
         "not honoured: there is no emperor; use the template units"),
-    opt!("cache2", [], Ignored, "", "", Unsupported,
-        "not honoured: the uwsgi.cache_* API is not provided; use Redis or memcached"),
     opt!("mule", [], Ignored, "", "", Unsupported,
         "not honoured: mules are not provided; use attach-daemon or a systemd service"),
     opt!("spooler", [], Ignored, "", "", Unsupported,
         "not honoured: the spooler is not provided; use a task queue (Celery, RQ) with its own unit"),
     opt!("http-websockets", [], Ignored, "", "", Unsupported,
         "not honoured: the uwsgi.websocket_* API is not provided; serve websockets with an ASGI server"),
-    opt!("locks", [], Ignored, "", "", Unsupported,
-        "not honoured: the uwsgi.lock() API is not provided"),
     opt!("http-auto-gzip", [], Ignored, "", "", Unsupported,
         "not honoured: responses are not compressed; let nginx gzip them"),
     opt!("error-route-uri", [], Ignored, "", "", Unsupported,
@@ -451,6 +455,10 @@ pub static OPTIONS: &[OptionSpec] = &[
 
 /// Finds an option by its name or one of its aliases; `-` and `_` are interchangeable.
 pub fn find(name: &str) -> Option<&'static OptionSpec> {
+    // One-letter forms are case-sensitive, as in uWSGI: `-T` is enable-threads, `-t` harakiri.
+    if name.len() == 1 {
+        return OPTIONS.iter().find(|spec| spec.aliases.contains(&name));
+    }
     let wanted = normalize(name);
     OPTIONS
         .iter()

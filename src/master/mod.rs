@@ -155,6 +155,8 @@ pub struct Master {
     /// cheaper busyness: when the current cycle began, and idle cycles in a row.
     busyness_cycle: Instant,
     idle_cycles: u64,
+    /// uwsgi.add_timer / add_rb_timer / add_cron / add_file_monitor state.
+    signal_clock: crate::uwsgi_api::signals::MasterClock,
 }
 
 /// The first request of a worker running longer than `limit_ms`: (thread, start, what).
@@ -375,6 +377,20 @@ fn serve(config: Config, args: Vec<String>, host: PythonHost) -> Result<i32, i32
         log::error(&message);
         return Err(1);
     }
+    // Mapped before the application loads: `import uwsgi` at import time sees the workers'
+    // table and the caches, and every worker forked later shares them.
+    let board = match Scoreboard::new((config.processes * 2 + 16).max(64), config.threads) {
+        Ok(board) => board,
+        Err(e) => {
+            log::error(&format!("cannot map the scoreboard: {e}"));
+            return Err(1);
+        }
+    };
+    crate::uwsgi_api::set_scoreboard(board);
+    if let Err(message) = install_uwsgi_module(&config, &args, reloading) {
+        log::error(&message);
+        return Err(1);
+    }
     let app = if config.lazy_apps {
         None
     } else {
@@ -417,13 +433,6 @@ fn serve(config: Config, args: Vec<String>, host: PythonHost) -> Result<i32, i32
         Ok(fd) => fd,
         Err(e) => {
             log::error(&format!("cannot watch signals: {e}"));
-            return Err(1);
-        }
-    };
-    let board = match Scoreboard::new((config.processes * 2 + 16).max(64), config.threads) {
-        Ok(board) => board,
-        Err(e) => {
-            log::error(&format!("cannot map the scoreboard: {e}"));
             return Err(1);
         }
     };
@@ -494,6 +503,7 @@ fn serve(config: Config, args: Vec<String>, host: PythonHost) -> Result<i32, i32
         groups: groups::Groups::default(),
         busyness_cycle: Instant::now(),
         idle_cycles: 0,
+        signal_clock: Default::default(),
     };
     master.notifier.status("starting workers");
     log::info(&format!(
@@ -550,6 +560,37 @@ fn hook_failed(message: &str, reloading: bool) -> Result<bool, i32> {
         log::error(&format!("{message}; start aborted"));
         Err(1)
     }
+}
+
+/// `import uwsgi` (and uwsgidecorators) for the application, with `uwsgi.opt` built from
+/// the configuration as written.
+fn install_uwsgi_module(config: &Config, args: &[String], reloading: bool) -> Result<(), String> {
+    let mut entries = match crate::config::source::from_args(args) {
+        Ok(crate::config::source::Request::Serve(entries)) => entries,
+        _ => Vec::new(),
+    };
+    // uWSGI lists the configuration files themselves too (`ini`).
+    let mut files = Vec::new();
+    let mut words = args.iter();
+    while let Some(word) = words.next() {
+        if let Some(path) = word.strip_prefix("--ini=") {
+            files.push(path.to_string());
+        } else if word == "--ini" {
+            files.extend(words.next().cloned());
+        }
+    }
+    for (index, path) in files.into_iter().enumerate() {
+        entries.insert(
+            index,
+            crate::config::source::Entry {
+                key: "ini".into(),
+                value: Some(path),
+                origin: crate::config::source::Origin::CommandLine,
+            },
+        );
+    }
+    Python::attach(|py| crate::uwsgi_api::install(py, config, &entries, reloading))
+        .map_err(|e| format!("cannot provide the uwsgi module: {e}"))
 }
 
 /// Writes the pid to a temporary file renamed into place, so a reader never sees it
@@ -1140,6 +1181,9 @@ impl Master {
         self.notifier.reloading();
         std::env::set_var(net::RELOAD_FDS_VAR, exported);
         std::env::set_var(RELOAD_WORKERS_VAR, workers.join(","));
+        if let Some(caches) = crate::uwsgi_api::cache::export_for_reload() {
+            std::env::set_var(crate::uwsgi_api::cache::RELOAD_CACHES_VAR, caches);
+        }
         let error = self.relaunch.exec(&self.args);
         back_to_app_dir();
         log::error(&format!("reload failed: cannot exec: {error}"));
@@ -1279,6 +1323,10 @@ impl Master {
                     .entry(entry)
                     .pid
                     .store(child.as_raw(), std::sync::atomic::Ordering::Relaxed);
+                self.board
+                    .entry(entry)
+                    .worker_id
+                    .store(id as u64, std::sync::atomic::Ordering::Relaxed);
                 let slot = &mut self.slots[index];
                 slot.pid = Some(child);
                 slot.entry = Some(entry);
@@ -1435,6 +1483,7 @@ impl Master {
         self.cheaper_check();
         if matches!(self.stopping, Stopping::No) {
             self.jobs.tick();
+            crate::uwsgi_api::signals::master_tick(&mut self.signal_clock);
         }
         if !self.config.alarm_backlog.is_empty() {
             for listener in &self.listeners {

@@ -35,6 +35,8 @@ pub struct WorkerEntry {
     pub busy_us: AtomicU64,
     /// Client connections open in the worker now (accept back-pressure).
     pub connections: AtomicU64,
+    /// The worker's id (1..), for `uwsgi.workers()`.
+    pub worker_id: AtomicU64,
 }
 
 #[repr(C)]
@@ -115,6 +117,7 @@ impl Scoreboard {
         entry.exceptions.store(0, Ordering::Relaxed);
         entry.busy_us.store(0, Ordering::Relaxed);
         entry.connections.store(0, Ordering::Relaxed);
+        entry.worker_id.store(0, Ordering::Relaxed);
         for slot in self.thread_slots(index) {
             slot.started_ms.store(0, Ordering::Relaxed);
         }

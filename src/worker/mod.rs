@@ -149,6 +149,7 @@ impl Shared {
         self.identity
             .board
             .begin_request(self.identity.entry, thread, &description);
+        crate::log::clear_logvars();
         let served = self.served.fetch_add(1, Ordering::Relaxed) + 1;
         let last = self.retire_after > 0 && served >= self.retire_after && self.old_enough();
         if last {
@@ -212,6 +213,7 @@ impl Shared {
     pub fn end_request(&self) {
         let thread = THREAD_INDEX.with(Cell::get);
         self.identity.board.end_request(self.identity.entry, thread);
+        crate::uwsgi_api::request_done();
         if (self.reload_on_rss_bytes > 0 || self.reload_on_as_bytes > 0)
             && !self.draining()
             && self.old_enough()
@@ -287,6 +289,7 @@ pub fn run(
     preloaded: Option<&interpreter::Apps>,
 ) -> ! {
     crate::log::set_worker_id(identity.id);
+    crate::uwsgi_api::enter_worker(identity.id, identity.entry);
     if config.auto_procname {
         let name = match &config.procname {
             Some(name) => name.clone(),
@@ -328,6 +331,9 @@ pub fn run(
     } else {
         preloaded.map(|apps| Python::attach(|py| apps.clone_ref(py)))
     };
+    // uwsgi.post_fork_hook (@postfork) once the application is in place: right after the
+    // fork when it was preloaded, after loading it with lazy-apps.
+    Python::attach(crate::uwsgi_api::run_post_fork_hook);
     let template = Python::attach(|py| {
         EnvironTemplate::new(
             py,
@@ -465,6 +471,7 @@ fn event_loop(shared: &Arc<Shared>, sockets: Vec<WorkerSocket>, handle_signals: 
         }
         if handle_signals {
             tokio::task::spawn_local(watch_signals(shared.clone()));
+            tokio::task::spawn_local(uwsgi_signals(shared.clone()));
         }
     });
     // Returns once every accept loop has stopped and every connection has finished.
@@ -491,6 +498,26 @@ async fn watch_signals(shared: Arc<Shared>) {
             _ = hup.recv() => break shared.start_drain("SIGHUP"),
             _ = drain.wait_for(|d| *d) => break,
             _ = log_check.tick(), if follow_log => crate::log::reopen_if_moved(),
+        }
+    }
+}
+
+/// How often a worker looks for uWSGI signals (uwsgi.signal, timers, cron) raised for it.
+const UWSGI_SIGNAL_POLL: Duration = Duration::from_millis(50);
+
+/// Runs the handlers of uWSGI signals raised for this worker, on this loop, between the
+/// requests it serves (the application runs on this thread too, so never during one).
+async fn uwsgi_signals(shared: Arc<Shared>) {
+    let mut drain = shared.drain_signal();
+    let entry = shared.identity.entry;
+    loop {
+        tokio::select! {
+            _ = drain.wait_for(|d| *d) => return,
+            _ = tokio::time::sleep(UWSGI_SIGNAL_POLL) => {}
+        }
+        let pending = crate::uwsgi_api::signals::take_pending(entry);
+        if !pending.is_empty() {
+            Python::attach(|py| crate::uwsgi_api::signals::run_handlers(py, &pending));
         }
     }
 }

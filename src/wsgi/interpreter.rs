@@ -488,6 +488,7 @@ pub fn forget_environment(names: &[&str]) {
 /// calls Py_Finalize and buffered output would be lost.
 pub fn worker_exit_hooks() {
     Python::attach(|py| {
+        crate::uwsgi_api::run_atexit(py);
         if let Ok(atexit) = py.import("atexit") {
             let _ = atexit.call_method0("_run_exitfuncs");
         }

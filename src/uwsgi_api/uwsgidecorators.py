@@ -1,0 +1,164 @@
+"""uwsgidecorators for rwsgi: decorators over rwsgi's `uwsgi` module.
+
+Written for rwsgi from uWSGI's documentation of the decorators (uWSGI's own file is not
+used). Decorators whose uwsgi functions rwsgi does not provide raise AttributeError when
+used, naming what to use instead.
+"""
+
+import threading
+
+import uwsgi
+
+_postfork_chain = []
+
+
+def _run_postfork_chain():
+    for entry in _postfork_chain:
+        entry()
+
+
+class postfork:
+    """Runs the function in every worker after it is forked (and after a lazy app loads).
+
+    ``@postfork`` runs in every worker; ``@postfork(N)`` only in worker N.
+    """
+
+    def __init__(self, function_or_worker):
+        if callable(function_or_worker):
+            self.worker = 0
+            self.function = function_or_worker
+            _postfork_chain.append(self)
+        else:
+            self.worker = function_or_worker
+            self.function = None
+
+    def __call__(self, *args, **kwargs):
+        if self.function is None:
+            self.function = args[0]
+            _postfork_chain.append(self)
+            return self
+        if self.worker == 0 or self.worker == uwsgi.worker_id():
+            return self.function()
+        return None
+
+
+uwsgi.post_fork_hook = _run_postfork_chain
+
+
+class thread:
+    """Calls the function in a new daemon thread and returns the thread."""
+
+    def __init__(self, function):
+        self.function = function
+
+    def __call__(self, *args, **kwargs):
+        started = threading.Thread(target=self.function, args=args, kwargs=kwargs, daemon=True)
+        started.start()
+        return started
+
+
+class lock:
+    """Runs the function holding uwsgi lock 0: one call at a time across every worker and
+    thread."""
+
+    def __init__(self, function):
+        self.function = function
+
+    def __call__(self, *args, **kwargs):
+        uwsgi.lock()
+        try:
+            return self.function(*args, **kwargs)
+        finally:
+            uwsgi.unlock()
+
+
+def get_free_signal():
+    """The lowest signal number this process has no handler for."""
+    for number in range(256):
+        if not uwsgi.signal_registered(number):
+            return number
+    raise Exception("No free uwsgi signal available")
+
+
+class signal:
+    """``@signal(num, target='')``: the function handles uwsgi signal ``num``."""
+
+    def __init__(self, num, **kwargs):
+        self.num = num
+        self.target = kwargs.get("target", "")
+
+    def __call__(self, function):
+        uwsgi.register_signal(self.num, self.target, function)
+        return function
+
+
+class timer:
+    """``@timer(seconds, target='', signum=None)``: called every ``seconds``."""
+
+    def __init__(self, seconds, **kwargs):
+        self.seconds = seconds
+        self.num = kwargs.get("signum", None)
+        self.target = kwargs.get("target", "")
+
+    def __call__(self, function):
+        if self.num is None:
+            self.num = get_free_signal()
+        uwsgi.register_signal(self.num, self.target, function)
+        uwsgi.add_timer(self.num, self.seconds)
+        return function
+
+
+class rbtimer(timer):
+    """``@rbtimer(seconds, target='', signum=None, iterations=0)``."""
+
+    def __init__(self, seconds, **kwargs):
+        timer.__init__(self, seconds, **kwargs)
+        self.iterations = kwargs.get("iterations", 0)
+
+    def __call__(self, function):
+        if self.num is None:
+            self.num = get_free_signal()
+        uwsgi.register_signal(self.num, self.target, function)
+        uwsgi.add_rb_timer(self.num, self.seconds, self.iterations)
+        return function
+
+
+class cron:
+    """``@cron(minute, hour, day, month, weekday, target='')``: -1 is any, -N every N."""
+
+    def __init__(self, minute, hour, day, month, weekday, **kwargs):
+        self.fields = (minute, hour, day, month, weekday)
+        self.num = kwargs.get("signum", None)
+        self.target = kwargs.get("target", "")
+
+    def __call__(self, function):
+        if self.num is None:
+            self.num = get_free_signal()
+        uwsgi.register_signal(self.num, self.target, function)
+        uwsgi.add_cron(self.num, *self.fields)
+        return function
+
+
+class filemon:
+    """``@filemon(path, target='')``: called when the file or directory changes."""
+
+    def __init__(self, path, **kwargs):
+        self.path = path
+        self.num = kwargs.get("signum", None)
+        self.target = kwargs.get("target", "")
+
+    def __call__(self, function):
+        if self.num is None:
+            self.num = get_free_signal()
+        uwsgi.register_signal(self.num, self.target, function)
+        uwsgi.add_file_monitor(self.num, self.path)
+        return function
+
+
+def __getattr__(name):
+    if name in ("spool", "spoolforever", "spoolraw", "mule", "mulefunc", "mulemsg",
+                "farm", "harakiri", "rpc", "erlang"):
+        raise AttributeError(
+            "uwsgidecorators.%s is not provided by rwsgi (see rwsgi(8), THE UWSGI MODULE)"
+            % name)
+    raise AttributeError("module 'uwsgidecorators' has no attribute '%s'" % name)
