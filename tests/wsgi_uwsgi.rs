@@ -191,3 +191,31 @@ fn only_http_listeners_add_server_and_date() {
         assert!(response.header("Date").is_some(), "{extra:?}");
     }
 }
+
+#[test]
+fn https_from_the_front_end_sets_the_url_scheme() {
+    // nginx's uwsgi_params send HTTPS ($https: "on" or empty) and REQUEST_SCHEME; Django's
+    // request.is_secure() reads wsgi.url_scheme.
+    let server = uwsgi_server(&[]);
+    let socket = server.uwsgi.clone().unwrap();
+    let scheme = |extra: &[(&str, &str)], request_scheme: &str| -> String {
+        let mut vars: Vec<(&str, &str)> = nginx_vars("GET", "/env", "")
+            .into_iter()
+            .map(|(k, v)| {
+                if k == "REQUEST_SCHEME" {
+                    (k, request_scheme)
+                } else {
+                    (k, v)
+                }
+            })
+            .collect();
+        vars.extend_from_slice(extra);
+        let response = uwsgi_request(&socket, &vars, b"");
+        parse_flat_json(&response.text())["wsgi.url_scheme"].clone()
+    };
+    assert_eq!(scheme(&[("HTTPS", "")], "http"), "http");
+    assert_eq!(scheme(&[("HTTPS", "on")], "https"), "https");
+    assert_eq!(scheme(&[("HTTPS", "on")], "http"), "https");
+    assert_eq!(scheme(&[], "https"), "https");
+    assert_eq!(scheme(&[], "http"), "http");
+}
