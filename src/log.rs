@@ -214,7 +214,10 @@ pub fn app_output(default_priority: u8, text: &str) {
     if let Some(journal) = SINK.get().and_then(|s| s.journal.as_ref()) {
         let worker = worker_id().to_string();
         let fields: &[(&str, &str)] = if worker_id() != 0 {
-            &[("WORKER_ID", worker.as_str()), ("RWSGI_SOURCE", "application")]
+            &[
+                ("WORKER_ID", worker.as_str()),
+                ("RWSGI_SOURCE", "application"),
+            ]
         } else {
             &[("RWSGI_SOURCE", "application")]
         };
@@ -712,7 +715,10 @@ mod tests {
             Some(3)
         );
         assert_eq!(level_of("2026-12-01 10:00:00 [INFO] started"), Some(6));
-        assert_eq!(level_of("Traceback (most recent call last):\n  File"), Some(3));
+        assert_eq!(
+            level_of("Traceback (most recent call last):\n  File"),
+            Some(3)
+        );
         assert_eq!(level_of("ERRORS are words too"), None);
         assert_eq!(level_of("hello"), None);
     }

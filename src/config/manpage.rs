@@ -634,9 +634,16 @@ mod tests {
         for spec in OPTIONS {
             let line = example(spec);
             let value = line.split_once(" = ").map(|(_, v)| v.to_string()).unwrap();
-            if !matches!(spec.kind, ValueKind::Number | ValueKind::Bytes | ValueKind::Flag) {
+            if !matches!(
+                spec.kind,
+                ValueKind::Number | ValueKind::Bytes | ValueKind::Flag
+            ) {
                 assert_ne!(value, "1", "{}", spec.name);
-                assert_ne!(value, spec.metavar, "{} has no example of its own", spec.name);
+                assert_ne!(
+                    value, spec.metavar,
+                    "{} has no example of its own",
+                    spec.name
+                );
             }
             if spec.name == "ini" {
                 continue;

@@ -357,7 +357,9 @@ pub fn run(config: Config, args: Vec<String>, host: PythonHost) -> i32 {
         return generation.fail(&config, args, host, &message, EXIT_CONFIG);
     }
     if let Err(e) = Python::attach(crate::wsgi::journal_stream::install) {
-        log::warn(&format!("the application's output stays on the service's stream: {e}"));
+        log::warn(&format!(
+            "the application's output stays on the service's stream: {e}"
+        ));
     }
     let mut app_failure = None;
     let app = if config.lazy_apps {
@@ -464,7 +466,14 @@ impl Generation {
     /// cannot work, which the packaged unit does not retry; 22: no application). A reload
     /// keeps the previous generation serving and tells systemd (READY=1, STATUS=) and
     /// `systemctl reload` (the reload status file) that it failed and why.
-    fn fail(self, config: &Config, args: Vec<String>, host: PythonHost, message: &str, status: i32) -> i32 {
+    fn fail(
+        self,
+        config: &Config,
+        args: Vec<String>,
+        host: PythonHost,
+        message: &str,
+        status: i32,
+    ) -> i32 {
         log::error(message);
         if !self.reloading {
             Notifier::from_environment().status(&format!("failed: {message}"));
@@ -483,7 +492,8 @@ impl Generation {
             fallback: Vec::new(),
             ..self
         };
-        let (mut master, signal_fd) = match assemble(config.clone(), args, host, parts, generation) {
+        let (mut master, signal_fd) = match assemble(config.clone(), args, host, parts, generation)
+        {
             Ok(assembled) => assembled,
             Err(error) => {
                 log::error(&error);
@@ -645,7 +655,11 @@ fn report_reload(outcome: &str) {
     let Some(dir) = std::env::var_os("RUNTIME_DIRECTORY") else {
         return;
     };
-    let Some(dir) = dir.to_str().and_then(|d| d.split(':').next()).map(PathBuf::from) else {
+    let Some(dir) = dir
+        .to_str()
+        .and_then(|d| d.split(':').next())
+        .map(PathBuf::from)
+    else {
         return;
     };
     let path = dir.join(RELOAD_STATUS_FILE);

@@ -72,7 +72,11 @@ pub fn listeners(config: &Config, inherited: Vec<Inherited>) -> Result<Vec<Liste
         .filter(|item| {
             matches!(
                 item.origin,
-                InheritedFrom::Systemd { .. } | InheritedFrom::Reload { from_systemd: true, .. }
+                InheritedFrom::Systemd { .. }
+                    | InheritedFrom::Reload {
+                        from_systemd: true,
+                        ..
+                    }
             )
         })
         .filter_map(|item| socket_address(item.fd.as_fd()).ok())

@@ -117,9 +117,9 @@ fn edit_command() -> Option<String> {
 /// How to run the service as another user (rwsgi(8), DEBIAN PACKAGE).
 pub fn other_user_hint() -> String {
     match edit_command() {
-        Some(edit) => format!(
-            "choose the user with `{edit}`: [Service] User=USER Group=GROUP (see rwsgi(8))"
-        ),
+        Some(edit) => {
+            format!("choose the user with `{edit}`: [Service] User=USER Group=GROUP (see rwsgi(8))")
+        }
         None => "start rwsgi as root to switch users, or drop the lines".to_string(),
     }
 }
