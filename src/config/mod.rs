@@ -53,6 +53,9 @@ pub struct SocketSpec {
     pub protocol: Protocol,
     /// Where the option was written (`file:line`, `command line`), for messages.
     pub origin: String,
+    /// Written in an ini file (not on the command line): under socket activation a unix
+    /// socket of such a line is skipped (see `net::listeners`).
+    pub in_file: bool,
 }
 
 /// `static-map PREFIX=DIR` (or `static-map2`, which keeps the prefix in the file path).
@@ -617,6 +620,7 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
                 address,
                 protocol,
                 origin: entry.origin.to_string(),
+                in_file: matches!(entry.origin, Origin::File { .. }),
             });
         }
         "listen" => {

@@ -122,9 +122,13 @@ pub fn listeners(config: &Config, inherited: Vec<Inherited>) -> Result<Vec<Liste
             });
             continue;
         }
-        if !systemd_addresses.is_empty() && matches!(spec.address, ListenAddress::Unix(_)) {
+        if !systemd_addresses.is_empty()
+            && spec.in_file
+            && matches!(spec.address, ListenAddress::Unix(_))
+        {
             // An ini written for a root-started uWSGI names its own socket; under a socket
-            // unit the service cannot (and need not) create it.
+            // unit the service cannot (and need not) create it. The command line (the
+            // unit's own ExecStart) is taken as meant.
             crate::log::warn(&format!(
                 "{}: socket {} skipped: systemd passes this service its socket ({}); point nginx there, or drop the line",
                 spec.origin,
