@@ -644,7 +644,11 @@ fn wait_for_file(path: &Path, limit: Duration) -> String {
         if let Ok(text) = std::fs::read_to_string(path) {
             return text;
         }
-        assert!(Instant::now() < deadline, "{} never appeared", path.display());
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -652,7 +656,13 @@ fn wait_for_file(path: &Path, limit: Duration) -> String {
 /// Worker pids from "worker N started (pid P)" lines.
 fn started_workers(log: &str) -> Vec<i32> {
     log.lines()
-        .filter_map(|l| l.split_once("started (pid ")?.1.strip_suffix(')')?.parse().ok())
+        .filter_map(|l| {
+            l.split_once("started (pid ")?
+                .1
+                .strip_suffix(')')?
+                .parse()
+                .ok()
+        })
         .collect()
 }
 
@@ -684,7 +694,10 @@ fn a_reload_that_cannot_start_keeps_the_running_generation() {
     let status = runtime.join("reload.status");
     let outcome = wait_for_file(&status, Duration::from_secs(15));
     assert!(
-        outcome.starts_with(&format!("failed: cannot write pidfile {}", pidfile.display())),
+        outcome.starts_with(&format!(
+            "failed: cannot write pidfile {}",
+            pidfile.display()
+        )),
         "{outcome}"
     );
     let messages = notify.wait_for("STATUS=reload failed: cannot write pidfile");
@@ -718,6 +731,21 @@ fn a_reload_that_cannot_start_keeps_the_running_generation() {
         "GET /ok HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
     );
     assert_eq!(response.status, 200);
+    // A step before the master runs (logto, in entry) is held the same way.
+    std::fs::remove_file(&status).unwrap();
+    let logto = dir.path().join("missing").join("app.log");
+    std::fs::write(&ini, format!("{good}logto = {}\n", logto.display())).unwrap();
+    server.signal(1);
+    let outcome = wait_for_file(&status, Duration::from_secs(15));
+    assert!(
+        outcome.starts_with(&format!("failed: logto {}", logto.display())),
+        "{outcome}"
+    );
+    let response = request(
+        addr,
+        "GET /ok HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(response.status, 200, "{}", server.log());
 }
 
 #[test]
@@ -848,7 +876,10 @@ def application(environ, start_response):
         assert!(Instant::now() < deadline);
         std::thread::sleep(Duration::from_millis(50));
     }
-    let response = request(addr, "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    let response = request(
+        addr,
+        "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
     assert_eq!(response.status, 200);
     journal.wait_for("plain output");
     let entries: Vec<BTreeMap<String, String>> = journal

@@ -223,24 +223,8 @@ const STATUS_INTERVAL: Duration = Duration::from_secs(5);
 /// Runs the server; returns the process exit status. `args` are the command-line
 /// arguments, kept to re-read the configuration on reload.
 pub fn run(config: Config, args: Vec<String>, host: PythonHost) -> i32 {
-    let started = Instant::now();
-    let launch_dir = std::env::current_dir().ok();
-    let mut inherited: Vec<Inherited> = std::env::var(net::RELOAD_FDS_VAR)
-        .map(|text| net::import_from_reload(&text))
-        .unwrap_or_default();
-    let previous = previous_generation();
-    std::env::remove_var(net::RELOAD_FDS_VAR);
-    std::env::remove_var(RELOAD_WORKERS_VAR);
-    let reloading = !previous.is_empty();
-    // Until the new generation is up, every failure leaves the previous one serving on
-    // copies of the sockets it handed over.
-    let generation = Generation {
-        reloading,
-        fallback: net::duplicate_inherited(&inherited),
-        previous,
-        started,
-        launch_dir: launch_dir.clone(),
-    };
+    let (generation, mut inherited) = Generation::from_environment();
+    let reloading = generation.reloading;
     if let Err(message) = config.hooks.run_phase(Phase::Asap) {
         return generation.fail(&config, args, host, &message, 1);
     }
@@ -461,7 +445,34 @@ struct Generation {
     launch_dir: Option<PathBuf>,
 }
 
+/// A start that failed before the master could run (entry: reading the configuration,
+/// logto, the virtualenv): the exit status, or in a reload the previous generation kept.
+pub fn hold_after_failure(message: &str, args: Vec<String>, host: PythonHost, status: i32) -> i32 {
+    let (generation, _) = Generation::from_environment();
+    generation.fail(&Config::default(), args, host, message, status)
+}
+
 impl Generation {
+    /// What the previous master image (if any) passed across exec: its workers and its
+    /// sockets. Until the new generation is up, every failure leaves the previous one
+    /// serving on copies of those sockets.
+    fn from_environment() -> (Generation, Vec<Inherited>) {
+        let inherited: Vec<Inherited> = std::env::var(net::RELOAD_FDS_VAR)
+            .map(|text| net::import_from_reload(&text))
+            .unwrap_or_default();
+        let previous = previous_generation();
+        std::env::remove_var(net::RELOAD_FDS_VAR);
+        std::env::remove_var(RELOAD_WORKERS_VAR);
+        let generation = Generation {
+            reloading: !previous.is_empty(),
+            fallback: net::duplicate_inherited(&inherited),
+            previous,
+            started: Instant::now(),
+            launch_dir: std::env::current_dir().ok(),
+        };
+        (generation, inherited)
+    }
+
     /// A start-up step failed. A first start exits with `status` (2: the configuration
     /// cannot work, which the packaged unit does not retry; 22: no application). A reload
     /// keeps the previous generation serving and tells systemd (READY=1, STATUS=) and
@@ -602,11 +613,14 @@ fn warn_unwritable(config: &Config) {
             _ => PathBuf::from("."),
         };
         if let Err(e) = nix::unistd::access(&dir, nix::unistd::AccessFlags::W_OK) {
+            let advice = match e {
+                Errno::EROFS => crate::systemd::writable_paths_hint(&dir),
+                _ => crate::systemd::runtime_directory_hint(),
+            };
             log::warn(&format!(
-                "{what} {}: this service cannot write to {} ({e}); {}",
+                "{what} {}: this service cannot write to {} ({e}); {advice}",
                 path.display(),
                 dir.display(),
-                crate::systemd::writable_paths_hint(&dir)
             ));
         }
     }

@@ -135,6 +135,16 @@ pub fn writable_paths_hint(dir: &std::path::Path) -> String {
     }
 }
 
+/// Where the service's own files (pidfile, stats socket) belong: its RuntimeDirectory.
+pub fn runtime_directory_hint() -> String {
+    match instance_name() {
+        Some(name) => format!(
+            "the service runs as an unprivileged user: write it under /run/rwsgi/{name}/ (its RuntimeDirectory), /var/lib/rwsgi/{name}/ or /var/log/rwsgi/{name}/"
+        ),
+        None => "check the directory's existence and permissions".to_string(),
+    }
+}
+
 /// In a worker: notifications come from the master only.
 /// Variables only the master may act on.
 pub const MASTER_ONLY_VARIABLES: [&str; 3] = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"];

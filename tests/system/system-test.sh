@@ -104,13 +104,16 @@ check "reload with an unwritable pidfile keeps serving, same MainPID, returns no
     status=$(systemctl show -p StatusText --value rwsgi@demo.service)
     echo "status: $status"
     echo "$status" | grep -q "reload failed: cannot write pidfile /run/rwsgi/demo.pid" || exit 1
+    journalctl -u rwsgi@demo.service --no-pager | grep -q "pidfile /run/rwsgi/demo.pid: this service cannot write to /run/rwsgi (EACCES.*under /run/rwsgi/demo/" || { echo "no warning about the pidfile directory"; exit 1; }
     [ "$(systemctl show -p MainPID --value rwsgi@demo.service)" = "$main" ] || { echo "MainPID changed"; exit 1; }
     systemctl is-active --quiet rwsgi@demo.service || exit 1
     curl -fsS http://127.0.0.1:8080/hello | grep -q "hello from demo" || exit 1
     python3 /tmp/client.py uwsgi /hello | grep -q "hello from demo" || exit 1
-    # fixed, the next reload completes
+    # fixed, the next reload completes; uid and gid lines naming the user it runs as are fine
     sed -i "/^pidfile/d" /etc/rwsgi/demo.ini
+    printf "uid = www-data\ngid = www-data\n" >>/etc/rwsgi/demo.ini
     timeout 60 systemctl reload rwsgi@demo.service || exit 1
+    if journalctl -u rwsgi@demo.service --no-pager | grep "ignored: rwsgi runs as"; then exit 1; fi
     [ "$(systemctl show -p MainPID --value rwsgi@demo.service)" = "$main" ] || exit 1
     systemctl show -p StatusText --value rwsgi@demo.service | grep -q "worker(s)" || exit 1
     curl -fsS http://127.0.0.1:8080/hello | grep -q "hello from demo"'
