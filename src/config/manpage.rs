@@ -166,6 +166,7 @@ pub fn ini_page() -> String {
     );
     out.push_str(SYNTAX);
     out.push_str(".SH OPTIONS\nEvery option below may be written in an ini file as \\fIname\\fR = \\fIvalue\\fR or on the command line as \\fB\\-\\-name\\fR \\fIvalue\\fR.\n");
+    out.push_str(UNDER_THE_UNIT);
     for spec in OPTIONS {
         out.push_str(&format!(".SS {}\n", escape(spec.name)));
         out.push_str(&format!("{}.\n.br\n", escape(spec.help)));
@@ -325,6 +326,16 @@ vacuum = true
 .EE
 "#;
 
+const UNDER_THE_UNIT: &str = r#".PP
+The examples give paths as the packaged unit \fBrwsgi@\fR\fINAME\fR\fB.service\fR allows
+them: it passes the socket \fI/run/rwsgi/NAME.sock\fR itself (a unix \fBsocket\fR line is
+skipped there), and rwsgi may write only under \fI/run/rwsgi/NAME/\fR (\fBpidfile\fR,
+\fBstats\fR, \fBmaster\-fifo\fR), \fI/var/log/rwsgi/NAME/\fR (\fBlogto\fR),
+\fI/var/lib/rwsgi/NAME/\fR, \fI/var/cache/rwsgi/NAME/\fR and \fI/tmp\fR unless a drop\-in
+adds a path; \fBuid\fR and \fBgid\fR take effect only when rwsgi starts as root. See
+\fBrwsgi\fR(8), THE PACKAGED UNITS.
+"#;
+
 const SERVER_INTRO: &str = r#".SH NAME
 rwsgi \- uWSGI\-compatible WSGI server with a pre\-fork master and CPython workers
 .SH SYNOPSIS
@@ -397,7 +408,9 @@ of the new one (parsing, binding, pidfile, privileges, hooks, importing the appl
 also in each worker with \fBlazy\-apps\fR) is tried before the old workers are given up. When
 one fails, the old workers keep serving under the same master pid, the log and
 \fBSTATUS=\fR say \fBreload failed:\fR and why, systemd gets \fBREADY=1\fR (the reload is
-over), and no new worker is forked until the next reload. The outcome (\fBok\fR or
+over), and no new worker is forked until the next reload: a worker of the previous
+generation that exits meanwhile (\fBmax\-requests\fR, \fBharakiri\fR) is not replaced, so
+fix the cause and reload again. The outcome (\fBok\fR or
 \fBfailed: \fR\fIreason\fR) is also written to \fI$RUNTIME_DIRECTORY/reload.status\fR, which
 the packaged unit's \fBExecReload=\fR waits for, so \fBsystemctl reload\fR exits non\-zero
 within seconds when the reload failed. \fBtouch\-reload\fR does the same. (uWSGI 2.0 waits

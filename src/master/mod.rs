@@ -1490,6 +1490,14 @@ impl Master {
                 log::warn(&format!(
                     "worker {id} (pid {pid}) of the previous image {description}"
                 ));
+                if self.held.is_some() {
+                    // Its code is gone with the previous image: only a reload replaces it.
+                    log::warn(&format!(
+                        "{} worker(s) of the previous generation left after the failed reload; fix the configuration and reload to serve with all of them",
+                        self.previous.len()
+                    ));
+                    self.notifier.status(&self.status_text());
+                }
                 continue;
             }
             let Some(index) = self.slots.iter().position(|s| s.pid == Some(pid)) else {

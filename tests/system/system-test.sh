@@ -172,6 +172,15 @@ check "a configuration that cannot start ends failed within a minute; nginx answ
     code=$(curl -s -o /dev/null -w "%{http_code}" -m 5 http://127.0.0.1:8090/)
     [ "$code" = 502 ] || { echo "nginx answered $code"; exit 1; }
     systemctl status rwsgi@broken.service --no-pager | grep -q "cannot write pidfile /etc/broken.pid" || { systemctl status rwsgi@broken.service --no-pager; exit 1; }'
+check "a start that keeps crashing hits the start limit; the socket stops" box sh -c '
+    printf "[uwsgi]\nchdir = /srv/broken\nmodule = app\nexec-as-user = exit 3\n" >/etc/rwsgi/crashy.ini
+    systemctl enable --now rwsgi@crashy.socket || exit 1
+    systemctl start rwsgi@crashy.service && { echo "started"; exit 1; }
+    for i in $(seq 600); do systemctl is-active --quiet rwsgi@crashy.socket || break; sleep 0.1; done
+    systemctl is-failed --quiet rwsgi@crashy.service || { systemctl status rwsgi@crashy.service --no-pager; exit 1; }
+    systemctl is-active --quiet rwsgi@crashy.socket && { echo "the socket still listens"; exit 1; }
+    systemctl show -p Result --value rwsgi@crashy.socket | grep -q service-start-limit-hit || exit 1
+    ! test -e /run/rwsgi/crashy.sock'
 check "systemd-analyze security exposure <= 4.0" box sh -c '
     line=$(systemd-analyze security rwsgi@demo.service --no-pager | grep "Overall exposure level")
     echo "$line"
