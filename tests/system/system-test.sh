@@ -173,7 +173,8 @@ check "a configuration that cannot start ends failed within a minute; nginx answ
     [ "$code" = 502 ] || { echo "nginx answered $code"; exit 1; }
     systemctl status rwsgi@broken.service --no-pager | grep -q "cannot write pidfile /etc/broken.pid" || { systemctl status rwsgi@broken.service --no-pager; exit 1; }'
 check "a start that keeps crashing hits the start limit; the socket stops" box sh -c '
-    printf "[uwsgi]\nchdir = /srv/broken\nmodule = app\nexec-as-user = exit 3\n" >/etc/rwsgi/crashy.ini
+    # each attempt lasts 2 s + RestartSec=2: never 5 in systemd'"'"'s default 10 s window
+    printf "[uwsgi]\nchdir = /srv/broken\nmodule = app\nexec-as-user = sleep 2; exit 3\n" >/etc/rwsgi/crashy.ini
     systemctl enable --now rwsgi@crashy.socket || exit 1
     systemctl start rwsgi@crashy.service && { echo "started"; exit 1; }
     for i in $(seq 600); do systemctl is-active --quiet rwsgi@crashy.socket || break; sleep 0.1; done
