@@ -43,11 +43,11 @@ pub fn run(args: Vec<String>, host: PythonHost) -> i32 {
             }
             return 0;
         }
-        Err(e) => fail(&e.to_string()),
+        Err(e) => return give_up(&e.to_string(), args, host),
     };
     let loaded = match config::build(&entries) {
         Ok(loaded) => loaded,
-        Err(e) => fail(&e.to_string()),
+        Err(e) => return give_up(&e.to_string(), args, host),
     };
     // Before anything is bound or forked: a virtualenv of another Python is served by that
     // Python, which means running rwsgi again under it.
@@ -55,13 +55,14 @@ pub fn run(args: Vec<String>, host: PythonHost) -> i32 {
         Ok(Follow::Here) => {}
         Ok(Follow::Exec(command)) => {
             log::info(&command.describe());
-            fail(&command.exec(&args));
+            let error = command.exec(&args);
+            return give_up(&error, args, host);
         }
-        Err(e) => fail(&e.to_string()),
+        Err(e) => return give_up(&e.to_string(), args, host),
     }
     if let Some(path) = &loaded.config.daemonize {
         if let Err(message) = daemonize(path, &host) {
-            fail(&message);
+            return give_up(&message, args, host);
         }
     }
     let config = &loaded.config;
@@ -71,7 +72,7 @@ pub fn run(args: Vec<String>, host: PythonHost) -> i32 {
     if config.max_fd > 0 {
         use nix::sys::resource::{setrlimit, Resource};
         if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, config.max_fd, config.max_fd) {
-            fail(&format!("max-fd {}: {e}", config.max_fd));
+            return give_up(&format!("max-fd {}: {e}", config.max_fd), args, host);
         }
     }
     if !config.honour_stdin {
@@ -92,7 +93,7 @@ pub fn run(args: Vec<String>, host: PythonHost) -> i32 {
     );
     if let (Some(path), false) = (&config.logto, config.logto_after_drop) {
         if let Err(e) = log::redirect_to(path) {
-            fail(&format!("logto {}: {e}", path.display()));
+            return give_up(&format!("logto {}: {e}", path.display()), args, host);
         }
     }
     log::init(log::Settings {
@@ -120,7 +121,7 @@ pub fn run(args: Vec<String>, host: PythonHost) -> i32 {
         log::warn(warning);
     }
     if let Err(message) = config::check_complete(&loaded.config) {
-        fail(&message);
+        return give_up(&message, args, host);
     }
     master::run(loaded.config, args, host)
 }
@@ -152,6 +153,12 @@ fn daemonize(path: &std::path::Path, host: &PythonHost) -> Result<(), String> {
     let null = std::fs::File::open("/dev/null").map_err(|e| e.to_string())?;
     nix::unistd::dup2_stdin(&null).map_err(|e| e.to_string())?;
     Ok(())
+}
+
+/// A configuration the server cannot start with: exit 2, or, in the image a reload
+/// started, keep the previous generation serving (see `master::hold_after_failure`).
+fn give_up(message: &str, args: Vec<String>, host: PythonHost) -> i32 {
+    master::hold_after_failure(message, args, host, EXIT_BAD_CONFIG)
 }
 
 fn fail(message: &str) -> ! {

@@ -236,6 +236,61 @@ fn label() -> String {
     }
 }
 
+/// The application's output (its `sys.stdout`/`sys.stderr` under the journal, see
+/// `wsgi::journal_stream`): one entry per write that ends a line, so a traceback written by
+/// `logging` stays one entry, at the level its first line names (`ERROR:`, `[WARNING]`,
+/// `CRITICAL in app:`...), else at `default_priority`. Without the journal it goes to stderr.
+pub fn app_output(default_priority: u8, text: &str) {
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    if text.is_empty() {
+        return;
+    }
+    let priority = level_of(text).unwrap_or(default_priority);
+    if let Some(journal) = SINK.get().and_then(|s| s.journal.as_ref()) {
+        let worker = worker_id().to_string();
+        let fields: &[(&str, &str)] = if worker_id() != 0 {
+            &[
+                ("WORKER_ID", worker.as_str()),
+                ("RWSGI_SOURCE", "application"),
+            ]
+        } else {
+            &[("RWSGI_SOURCE", "application")]
+        };
+        if journal.send(priority, text, fields).is_ok() {
+            return;
+        }
+    }
+    let _ = std::io::stderr()
+        .lock()
+        .write_all(format!("{text}\n").as_bytes());
+}
+
+/// The syslog priority a line of application output names in its first 120 bytes: a
+/// Python logging level as a whole word (CRITICAL/FATAL 2, ERROR 3, WARNING/WARN 4, INFO 6,
+/// DEBUG 7), or a traceback's first line (3).
+pub fn level_of(text: &str) -> Option<u8> {
+    let first = text.lines().next().unwrap_or("");
+    if first.starts_with("Traceback (most recent call last)") {
+        return Some(ERROR);
+    }
+    let head = &first.as_bytes()[..first.len().min(120)];
+    let words = head
+        .split(|b| !b.is_ascii_alphanumeric() && *b != b'_')
+        .filter(|w| !w.is_empty());
+    for word in words {
+        let level = match word {
+            b"CRITICAL" | b"FATAL" => 2,
+            b"ERROR" => ERROR,
+            b"WARNING" | b"WARN" => WARNING,
+            b"INFO" => INFO,
+            b"DEBUG" => 7,
+            _ => continue,
+        };
+        return Some(level);
+    }
+    None
+}
+
 /// Syslog priorities, as the journal reads them.
 const ERROR: u8 = 3;
 const WARNING: u8 = 4;
@@ -772,9 +827,32 @@ pub fn reopen_if_moved() {
     }
 }
 
+/// Whether entries go to the journal (stderr is the journal's stream).
+pub fn journal_active() -> bool {
+    SINK.get().is_some_and(|s| s.journal.is_some())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn levels_of_application_lines() {
+        assert_eq!(level_of("ERROR:app:boom\nTraceback ..."), Some(3));
+        assert_eq!(level_of("CRITICAL:root:gone"), Some(2));
+        assert_eq!(level_of("WARNING:py.warnings:careful"), Some(4));
+        assert_eq!(
+            level_of("[2026-12-01 10:00:00,123] ERROR in app: Exception on / [GET]"),
+            Some(3)
+        );
+        assert_eq!(level_of("2026-12-01 10:00:00 [INFO] started"), Some(6));
+        assert_eq!(
+            level_of("Traceback (most recent call last):\n  File"),
+            Some(3)
+        );
+        assert_eq!(level_of("ERRORS are words too"), None);
+        assert_eq!(level_of("hello"), None);
+    }
 
     #[test]
     fn dates() {

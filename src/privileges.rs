@@ -77,8 +77,48 @@ pub fn resolve(config: &Config) -> Result<Target, String> {
     })
 }
 
-/// `chown-socket = user[:group]` on the unix sockets rwsgi created itself.
-pub fn chown_sockets(listeners: &[Listener], spec: &str) -> Result<(), String> {
+/// Without root, `uid`/`gid` lines (written for a root-started uWSGI) are accepted when
+/// they name the user this process already is, and otherwise ignored with one warning that
+/// says where they are and how the packaged unit chooses its user.
+pub fn attainable(target: Target, config: &Config) -> Target {
+    if Uid::effective().is_root() {
+        return target;
+    }
+    let differs = target.uid.is_some_and(|u| u != Uid::current())
+        || target.gid.is_some_and(|g| g != Gid::current());
+    if differs {
+        warn_not_root(config, &["uid", "gid"]);
+        return Target {
+            uid: None,
+            gid: None,
+            user_name: None,
+        };
+    }
+    target
+}
+
+/// The warning for privilege lines that cannot be honoured without root.
+fn warn_not_root(config: &Config, names: &[&str]) {
+    let lines: Vec<String> = config
+        .privilege_origins
+        .iter()
+        .filter(|(name, _)| names.contains(name))
+        .map(|(name, origin)| format!("{origin}: {name}"))
+        .collect();
+    let me = User::from_uid(Uid::current())
+        .ok()
+        .flatten()
+        .map_or_else(|| Uid::current().to_string(), |u| u.name);
+    crate::log::warn(&format!(
+        "{} ignored: rwsgi runs as '{me}', not as root, so it cannot change user or group; {}",
+        lines.join(", "),
+        crate::systemd::other_user_hint()
+    ));
+}
+
+/// `chown-socket = user[:group]` on the unix sockets rwsgi created itself. Without root, a
+/// line naming another owner is ignored with a warning (see `attainable`).
+pub fn chown_sockets(listeners: &[Listener], spec: &str, config: &Config) -> Result<(), String> {
     let (user, group) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
@@ -88,6 +128,12 @@ pub fn chown_sockets(listeners: &[Listener], spec: &str) -> Result<(), String> {
         Some(g) => Some(resolve_group(g).map_err(|e| format!("chown-socket: {e}"))?),
         None => primary,
     };
+    if !Uid::effective().is_root()
+        && (uid != Uid::current() || gid.is_some_and(|g| g != Gid::current()))
+    {
+        warn_not_root(config, &["chown-socket"]);
+        return Ok(());
+    }
     for listener in listeners {
         if let Some((path, _)) = &listener.created {
             nix::unistd::chown(path, Some(uid), gid)

@@ -158,7 +158,28 @@ fn sigint_stops_immediately() {
 }
 
 #[test]
-fn a_failing_lazy_app_backs_off_instead_of_fork_looping() {
+fn a_failing_worker_backs_off_instead_of_fork_looping() {
+    // A worker that fails at start (here its post-fork hook) is respawned with backoff.
+    let server = pep3333_builder()
+        .args(["--hook-post-fork", "exec:exit 3"])
+        .http()
+        .no_wait()
+        .start();
+    server.wait_for_log("worker 1 started", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(3));
+    let log = server.log();
+    let forks = log.matches("worker 1 started").count();
+    assert!(forks <= 3, "{forks} forks in 3 s:\n{log}");
+    assert!(
+        log.contains("respawning in 1 s") && log.contains("respawning in 2 s"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_lazy_app_that_cannot_import_answers_500_unless_need_app() {
+    // Without need-app the worker stays and answers 500, as without lazy-apps: no
+    // respawn loop, and the server is ready (tests/systemd.rs checks READY=1).
     let broken = apps_dir().join("broken");
     let server = server()
         .args([
@@ -171,16 +192,12 @@ fn a_failing_lazy_app_backs_off_instead_of_fork_looping() {
         .http()
         .no_wait()
         .start();
-    // Its workers never become ready: wait for the first fork, not for readiness.
-    server.wait_for_log("worker 1 started", Duration::from_secs(30));
-    std::thread::sleep(Duration::from_secs(3));
+    server.wait_for_log("worker 1 ready", Duration::from_secs(10));
+    assert_eq!(server.get("/").status, 500);
+    std::thread::sleep(Duration::from_secs(2));
     let log = server.log();
-    let forks = log.matches("worker 1 started").count();
-    assert!(forks <= 3, "{forks} forks in 3 s:\n{log}");
-    assert!(
-        log.contains("respawning in 1 s") && log.contains("respawning in 2 s"),
-        "{log}"
-    );
+    assert_eq!(log.matches("worker 1 started").count(), 1, "{log}");
+    assert!(log.contains("serving 500 to every request"), "{log}");
     // With need-app the master gives up with status 22.
     let mut server = crate::common::server()
         .args([

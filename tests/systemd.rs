@@ -643,3 +643,275 @@ fn vacuum_also_after_an_immediate_stop() {
     server.wait_exit(Duration::from_secs(15));
     assert!(!socket.exists());
 }
+
+/// Waits for a file to exist and returns its text.
+fn wait_for_file(path: &Path, limit: Duration) -> String {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Worker pids from "worker N started (pid P)" lines.
+fn started_workers(log: &str) -> Vec<i32> {
+    log.lines()
+        .filter_map(|l| {
+            l.split_once("started (pid ")?
+                .1
+                .strip_suffix(')')?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+#[test]
+fn a_reload_that_cannot_start_keeps_the_running_generation() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = dir.path().join("run");
+    std::fs::create_dir(&runtime).unwrap();
+    let ini = dir.path().join("app.ini");
+    let good = format!(
+        "[uwsgi]\nchdir = {}\nmodule = pep3333\nprocesses = 2\nhttp-socket = 127.0.0.1:0\n",
+        apps_dir().display()
+    );
+    std::fs::write(&ini, &good).unwrap();
+    let (notify, builder) = with_notify_socket(dir.path(), server());
+    let server = builder
+        .args(["--ini", ini.to_str().unwrap()])
+        .env("RUNTIME_DIRECTORY", runtime.to_str().unwrap())
+        .workers(2)
+        .start();
+    notify.wait_for("READY=1");
+    let addr = http_address_in(&server.log());
+    let workers = started_workers(&server.log());
+    assert_eq!(workers.len(), 2);
+    // A pidfile in a directory that does not exist: parsing passes, writing fails.
+    let pidfile = dir.path().join("missing").join("app.pid");
+    std::fs::write(&ini, format!("{good}pidfile = {}\n", pidfile.display())).unwrap();
+    server.signal(1);
+    let status = runtime.join("reload.status");
+    let outcome = wait_for_file(&status, Duration::from_secs(15));
+    assert!(
+        outcome.starts_with(&format!(
+            "failed: cannot write pidfile {}",
+            pidfile.display()
+        )),
+        "{outcome}"
+    );
+    let messages = notify.wait_for("STATUS=reload failed: cannot write pidfile");
+    let failed = messages
+        .iter()
+        .find(|m| m.contains("STATUS=reload failed"))
+        .unwrap();
+    assert!(failed.contains("READY=1"), "the reload is over: {failed}");
+    for pid in &workers {
+        assert!(
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), None).is_ok(),
+            "worker {pid} of the running generation is gone: {}",
+            server.log()
+        );
+    }
+    for _ in 0..4 {
+        let response = request(
+            addr,
+            "GET /ok HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!(response.status, 200, "{}", server.log());
+    }
+    // Fixed, the next reload completes and replaces the workers.
+    std::fs::remove_file(&status).unwrap();
+    std::fs::write(&ini, &good).unwrap();
+    server.signal(1);
+    assert_eq!(wait_for_file(&status, Duration::from_secs(15)), "ok\n");
+    server.wait_for_log("reload complete", Duration::from_secs(15));
+    let response = request(
+        addr,
+        "GET /ok HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(response.status, 200);
+    // A step before the master runs (logto, in entry) is held the same way.
+    std::fs::remove_file(&status).unwrap();
+    let logto = dir.path().join("missing").join("app.log");
+    std::fs::write(&ini, format!("{good}logto = {}\n", logto.display())).unwrap();
+    server.signal(1);
+    let outcome = wait_for_file(&status, Duration::from_secs(15));
+    assert!(
+        outcome.starts_with(&format!("failed: logto {}", logto.display())),
+        "{outcome}"
+    );
+    let response = request(
+        addr,
+        "GET /ok HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(response.status, 200, "{}", server.log());
+}
+
+#[test]
+fn an_app_that_cannot_import_is_ready_with_lazy_apps_unless_need_app() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("broken.py"),
+        "raise ImportError('cannot import on purpose')\n",
+    )
+    .unwrap();
+    let app_dir = dir.path().to_str().unwrap().to_string();
+    let (notify, builder) = with_notify_socket(dir.path(), server());
+    let server = builder
+        .args(["--chdir", &app_dir, "--module", "broken", "--lazy-apps"])
+        .args(["--processes", "2"])
+        .workers(2)
+        .http()
+        .start();
+    let messages = notify.wait_for("READY=1");
+    let ready = messages.iter().find(|m| m.contains("READY=1")).unwrap();
+    assert!(
+        ready.contains("STATUS=the application did not load"),
+        "{ready}"
+    );
+    assert_eq!(server.get("/").status, 500);
+    assert!(server.log().contains("cannot import on purpose"));
+    assert!(!server.log().contains("respawning"), "{}", server.log());
+    // With need-app the start fails at once.
+    let started = Instant::now();
+    let output = Command::new(bin())
+        .args(["--chdir", &app_dir, "--module", "broken", "--lazy-apps"])
+        .args(["--need-app", "--http-socket", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(22));
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+#[test]
+fn ini_unix_socket_lines_are_skipped_under_socket_activation() {
+    let dir = tempfile::tempdir().unwrap();
+    let passed = dir.path().join("app.sock");
+    let own = dir.path().join("own").join("legacy.sock");
+    let ini = dir.path().join("legacy.ini");
+    std::fs::write(
+        &ini,
+        format!(
+            "[uwsgi]\nchdir = {}\nsocket = {}\nmodule = pep3333\n",
+            apps_dir().display(),
+            own.display()
+        ),
+    )
+    .unwrap();
+    let server = server()
+        .wrapped([
+            "systemd-socket-activate".to_string(),
+            "-l".into(),
+            passed.display().to_string(),
+        ])
+        .args(["--ini", ini.to_str().unwrap()])
+        .args(["--socket", passed.to_str().unwrap()])
+        .no_wait()
+        .start();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !passed.exists() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let response = uwsgi_request(&passed, &nginx_vars("GET", "/ok", ""), b"");
+    assert_eq!(response.status, 200, "{}", server.log());
+    let log = server.wait_for_log("ready:", Duration::from_secs(10));
+    assert!(
+        log.contains(&format!(
+            "{}:3: socket {} skipped: systemd passes this service its socket ({})",
+            ini.display(),
+            own.display(),
+            passed.display()
+        )),
+        "{log}"
+    );
+    assert!(!own.exists());
+}
+
+#[test]
+fn the_apps_output_keeps_its_level_and_the_instance_identifier() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("logs.py"),
+        r#"import logging
+import sys
+
+logging.basicConfig()
+
+
+def application(environ, start_response):
+    try:
+        raise ValueError("logged on purpose")
+    except ValueError:
+        logging.getLogger("t").exception("the app failed")
+    print("WARNING: careful", file=sys.stderr)
+    print("plain output")
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]
+"#,
+    )
+    .unwrap();
+    let journal_path = dir.path().join("journal.sock");
+    let journal = DatagramLog::bind(&journal_path);
+    let (reader, writer) = std::io::pipe().unwrap();
+    let stat = nix::sys::stat::fstat(&writer).unwrap();
+    let port = free_port();
+    let mut child = Command::new(bin())
+        .args(["--chdir", dir.path().to_str().unwrap(), "--module", "logs"])
+        .args(["--http-socket", &format!("127.0.0.1:{port}")])
+        .env("JOURNAL_STREAM", format!("{}:{}", stat.st_dev, stat.st_ino))
+        .env("RWSGI_JOURNAL_SOCKET", &journal_path)
+        .env("RWSGI_SYSLOG_IDENTIFIER", "rwsgi-demo")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(writer)
+        .spawn()
+        .unwrap();
+    drop(reader);
+    journal.wait_for("worker 1 started");
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let response = request(
+        addr,
+        "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(response.status, 200);
+    journal.wait_for("plain output");
+    let entries: Vec<BTreeMap<String, String>> = journal
+        .messages
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|m| parse_entry(m))
+        .collect();
+    for entry in &entries {
+        assert_eq!(entry["SYSLOG_IDENTIFIER"], "rwsgi-demo", "{entry:?}");
+    }
+    let message = |needle: &str| {
+        entries
+            .iter()
+            .find(|e| e["MESSAGE"].contains(needle))
+            .unwrap_or_else(|| panic!("no entry with {needle:?}: {entries:#?}"))
+    };
+    let failure = message("ERROR:t:the app failed");
+    assert_eq!(failure["PRIORITY"], "3");
+    assert!(failure["MESSAGE"].contains("Traceback (most recent call last)"));
+    assert!(failure["MESSAGE"].contains("ValueError: logged on purpose"));
+    assert_eq!(failure["WORKER_ID"], "1");
+    assert_eq!(message("WARNING: careful")["PRIORITY"], "4");
+    assert_eq!(message("plain output")["PRIORITY"], "6");
+    let _ = child.kill();
+    let _ = child.wait();
+}

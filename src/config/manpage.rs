@@ -27,8 +27,10 @@ fn kind_name(spec: &OptionSpec) -> &'static str {
     }
 }
 
-/// A line a user could put in an ini file.
-fn example(spec: &OptionSpec) -> String {
+/// A line a user could put in an ini file: a real value (tests/manpages.rs reads each
+/// one back), with paths as the packaged unit allows them (/run/rwsgi/NAME/,
+/// /var/log/rwsgi/NAME/).
+pub fn example(spec: &OptionSpec) -> String {
     let value = match spec.name {
         "ini" => "base.ini",
         "chdir" => "/srv/myapp",
@@ -40,17 +42,88 @@ fn example(spec: &OptionSpec) -> String {
         "env" => "DJANGO_SETTINGS_MODULE=myproject.settings",
         "processes" => "4",
         "threads" => "2",
-        "socket" | "uwsgi-socket" => "/run/rwsgi/myapp.sock",
+        "socket" | "uwsgi-socket" => "/srv/myapp/run/myapp.sock",
         "http-socket" | "http" => "127.0.0.1:8000",
         "protocol" => "http",
         "chmod-socket" => "660",
         "chown-socket" => "www-data:www-data",
-        "pidfile" => "/run/rwsgi/myapp.pid",
+        "pidfile" => "/run/rwsgi/myapp/myapp.pid",
         "touch-reload" => "/srv/myapp/reload.txt",
         "uid" => "www-data",
         "gid" => "www-data",
         "cap" => "net_bind_service",
-        "logto" => "/var/log/rwsgi/myapp.log",
+        "logto" | "logto2" => "/var/log/rwsgi/myapp/myapp.log",
+        "reload-mercy" => "60",
+        "add-header" => "X-Frame-Options: DENY",
+        "daemonize" => "/var/log/myapp/rwsgi.log",
+        "log-date" => "%Y-%m-%d %H:%M:%S",
+        "print" => "starting myapp",
+        "static-map" => "/static=/srv/myapp/static",
+        "static-map2" => "/media=/srv/myapp",
+        "check-static" => "/srv/myapp/public",
+        "static-index" => "index.html",
+        "static-expires-type" => "text/css=86400",
+        "stats" => "/run/rwsgi/myapp/stats.sock",
+        "cheaper-initial" => "2",
+        "cheaper-step" => "2",
+        "cheaper-busyness-backlog-step" => "2",
+        "attach-daemon" => "/srv/myapp/venv/bin/celery -A myproject worker",
+        "mount" => "/admin=admin.wsgi:application",
+        "master-fifo" => "/run/rwsgi/myapp/master.fifo",
+        "logger" => "file:/var/log/rwsgi/myapp/rwsgi.log",
+        "log-route" => "errors error",
+        "log-encoder" | "log-req-encoder" => "prefix [myapp]",
+        "procname-prefix" => "myapp-",
+        "procname-prefix-spaced" => "myapp",
+        "hook-asap" | "hook-as-root" | "hook-as-user" | "hook-pre-app" | "hook-post-app" => {
+            "print:starting myapp"
+        }
+        "hook-master-start" => "unix_signal:15 gracefully_kill_them_all",
+        "hook-post-fork" | "hook-accepting" | "hook-accepting1" | "hook-as-user-atexit" => {
+            "exec:logger -t myapp worker event"
+        }
+        "exec-asap" | "exec-as-root" | "exec-as-user" | "exec-pre-app" => {
+            "/srv/myapp/venv/bin/python manage.py check"
+        }
+        "exec-post-app" => "logger -t myapp application loaded",
+        "exec-as-user-atexit" => "logger -t myapp stopped",
+        "http-keepalive" => "1",
+        "umask" => "027",
+        "pyargv" => "--settings production",
+        "import" => "myproject.signals",
+        "paste" => "config:/srv/myapp/production.ini",
+        "chdir2" => "/srv/myapp/data",
+        "procname" => "myapp",
+        "procname-master" => "myapp master",
+        "touch-chain-reload" => "/srv/myapp/chain-reload.txt",
+        "static-safe" => "/usr/share/javascript",
+        "mime-file" => "/etc/mime.types",
+        "static-expires" => "\\.(css|js)$ 86400",
+        "static-expires-uri" => "^/static/ 86400",
+        "static-gzip-dir" => "/srv/myapp/static",
+        "route" => "^/old/ redirect-301:/new/",
+        "route-uri" => "^/health$ return:200",
+        "route-host" => "^www\\. break:404",
+        "route-user-agent" => "BadBot return:403",
+        "route-if" => "startswith:${REQUEST_URI};/private return:403",
+        "route-if-not" => "equal:${HTTP_HOST};example.org return:421",
+        "cron" => "0 3 -1 -1 -1 /srv/myapp/venv/bin/python manage.py clearsessions",
+        "unique-cron" => "-5 -1 -1 -1 -1 /srv/myapp/venv/bin/python manage.py send_queued_mail",
+        "smart-attach-daemon" => "/tmp/worker.pid /srv/myapp/venv/bin/celery -A myproject worker --detach --pidfile /tmp/worker.pid",
+        "logfile-chmod" => "640",
+        "log-backupname" => "/var/log/rwsgi/myapp/rwsgi.log.old",
+        "req-logger" => "file:/var/log/rwsgi/myapp/requests.log",
+        "plugin-dir" => "/usr/lib/uwsgi/plugins",
+        "binary-path" => "/usr/bin/uwsgi",
+        "alarm" => "mail cmd:mail -s 'myapp alarm' admin@example.org",
+        "alarm-log" => "mail Traceback",
+        "alarm-segfault" | "alarm-backlog" => "mail",
+        "gevent" | "async" => "100",
+        "emperor" => "/etc/uwsgi/vassals",
+        "ugreen" | "gevent-monkey-patch" | "gevent-early-monkey-patch" | "cache2" | "mule"
+        | "spooler" | "http-websockets" | "locks" | "http-auto-gzip" => "true",
+        "vassals-set" => "processes=2",
+        "error-route-uri" => "^/broken$ return:500",
         "log-format" => "%(addr) %(method) %(uri) %(status) %(msecs)ms",
         "plugins" => "python3",
         "buffer-size" => "32k",
@@ -63,7 +136,9 @@ fn example(spec: &OptionSpec) -> String {
         _ => match spec.kind {
             ValueKind::Flag => "true",
             _ if !spec.default.is_empty() => spec.default,
-            _ => "1",
+            ValueKind::Number | ValueKind::Bytes => "1",
+            // A new option without an example of its own: its metavar, never a bare 1.
+            _ => spec.metavar,
         },
     };
     format!("{} = {value}", spec.name)
@@ -91,6 +166,7 @@ pub fn ini_page() -> String {
     );
     out.push_str(SYNTAX);
     out.push_str(".SH OPTIONS\nEvery option below may be written in an ini file as \\fIname\\fR = \\fIvalue\\fR or on the command line as \\fB\\-\\-name\\fR \\fIvalue\\fR.\n");
+    out.push_str(UNDER_THE_UNIT);
     for spec in OPTIONS {
         out.push_str(&format!(".SS {}\n", escape(spec.name)));
         out.push_str(&format!("{}.\n.br\n", escape(spec.help)));
@@ -229,12 +305,35 @@ chdir = /srv/myapp
 module = myproject.wsgi:application
 home = /srv/myapp/venv
 processes = 4
-socket = /run/rwsgi/myapp.sock
-chmod\-socket = 660
-vacuum = true
 max\-requests = 1000
 harakiri = 30
+pidfile = /run/rwsgi/myapp/myapp.pid
 .EE
+.PP
+As \fI/etc/rwsgi/myapp.ini\fR of the packaged unit \fBrwsgi@myapp.service\fR, this needs no
+\fBsocket\fR line: the unit passes \fI/run/rwsgi/myapp.sock\fR (a unix \fBsocket\fR line is
+skipped with a warning). The unit lets rwsgi write only under \fI/run/rwsgi/myapp/\fR,
+\fI/var/lib/rwsgi/myapp/\fR, \fI/var/cache/rwsgi/myapp/\fR, \fI/var/log/rwsgi/myapp/\fR and
+\fI/tmp\fR, and runs it as www\-data: see \fBrwsgi\fR(8), THE PACKAGED UNITS, for the
+drop\-ins that add writable paths or choose another user. Started by hand as root, rwsgi
+binds the sockets the file names:
+.EX
+socket = /run/myapp.sock
+chmod\-socket = 660
+uid = www\-data
+gid = www\-data
+vacuum = true
+.EE
+"#;
+
+const UNDER_THE_UNIT: &str = r#".PP
+The examples give paths as the packaged unit \fBrwsgi@\fR\fINAME\fR\fB.service\fR allows
+them: it passes the socket \fI/run/rwsgi/NAME.sock\fR itself (a unix \fBsocket\fR line is
+skipped there), and rwsgi may write only under \fI/run/rwsgi/NAME/\fR (\fBpidfile\fR,
+\fBstats\fR, \fBmaster\-fifo\fR), \fI/var/log/rwsgi/NAME/\fR (\fBlogto\fR),
+\fI/var/lib/rwsgi/NAME/\fR, \fI/var/cache/rwsgi/NAME/\fR and \fI/tmp\fR unless a drop\-in
+adds a path; \fBuid\fR and \fBgid\fR take effect only when rwsgi starts as root. See
+\fBrwsgi\fR(8), THE PACKAGED UNITS.
 "#;
 
 const SERVER_INTRO: &str = r#".SH NAME
@@ -304,9 +403,18 @@ into a brutal reload; rwsgi does not.)
 Graceful reload: the master executes itself again (same pid), re\-reads the configuration,
 imports the application afresh and forks new workers; the listening sockets are passed on
 and never closed, and the old workers serve until every new one is ready, then finish their
-requests. A configuration that no longer parses refuses the reload and the server keeps
-running. \fBtouch\-reload\fR does the same. (uWSGI 2.0 waits for the old workers to exit
-before it starts the new ones.)
+requests. A reload either completes or leaves the running generation serving: every step
+of the new one (parsing, binding, pidfile, privileges, hooks, importing the application,
+also in each worker with \fBlazy\-apps\fR) is tried before the old workers are given up. When
+one fails, the old workers keep serving under the same master pid, the log and
+\fBSTATUS=\fR say \fBreload failed:\fR and why, systemd gets \fBREADY=1\fR (the reload is
+over), and no new worker is forked until the next reload: a worker of the previous
+generation that exits meanwhile (\fBmax\-requests\fR, \fBharakiri\fR) is not replaced, so
+fix the cause and reload again. The outcome (\fBok\fR or
+\fBfailed: \fR\fIreason\fR) is also written to \fI$RUNTIME_DIRECTORY/reload.status\fR, which
+the packaged unit's \fBExecReload=\fR waits for, so \fBsystemctl reload\fR exits non\-zero
+within seconds when the reload failed. \fBtouch\-reload\fR does the same. (uWSGI 2.0 waits
+for the old workers to exit before it starts the new ones.)
 .TP
 .B SIGUSR1
 Log each worker's pid, uptime, request count and, per thread, the request in flight.
@@ -323,14 +431,19 @@ chmod\-ed or chowned, even with \fBvacuum\fR, and survive reloads. LISTEN_FDS, L
 LISTEN_FDNAMES are removed before the application runs.
 .PP
 With \fBType=notify\fR, \fBREADY=1\fR is sent only when every worker has the application
-loaded and accepts. \fBSTATUS=\fR tells what happens and how many requests were served;
+loaded and accepts. An application that does not load never holds readiness back: without
+\fBneed\-app\fR, with or without \fBlazy\-apps\fR, the workers answer 500, the error is in
+the log and \fBSTATUS=\fR begins with \fBthe application did not load\fR; with
+\fBneed\-app\fR the start fails at once (status 22). \fBSTATUS=\fR tells what happens and how many requests were served;
 a reload sends \fBRELOADING=1\fR with \fBMONOTONIC_USEC=\fR, then \fBREADY=1\fR; a stop
 sends \fBSTOPPING=1\fR. With \fBWatchdogSec=\fR the master sends \fBWATCHDOG=1\fR at half
 the interval. A slow application import asks for more start time with
 \fBEXTEND_TIMEOUT_USEC=\fR. Only the master notifies (\fBNotifyAccess=main\fR suffices).
 .SH LOGGING
 When stderr is the journal (\fBJOURNAL_STREAM\fR), rwsgi writes journal entries with
-\fBPRIORITY\fR set per message, \fBSYSLOG_IDENTIFIER=rwsgi\fR, \fBWORKER_ID\fR, and for each
+\fBPRIORITY\fR set per message, \fBSYSLOG_IDENTIFIER\fR (\fBRWSGI_SYSLOG_IDENTIFIER\fR, which
+the packaged unit sets to \fBrwsgi\-\fR\fINAME\fR like its \fBSyslogIdentifier=\fR, else
+\fBrwsgi\fR), \fBWORKER_ID\fR, and for each
 request \fBREQUEST_METHOD\fR, \fBREQUEST_URI\fR, \fBSTATUS\fR, \fBDURATION_US\fR,
 \fBRESPONSE_BYTES\fR and \fBREMOTE_ADDR\fR, so that for example
 .RS
@@ -339,7 +452,14 @@ journalctl \-u rwsgi@myapp STATUS=500
 journalctl \-u rwsgi@myapp \-o json
 .EE
 .RE
-work. A Python traceback is one entry. Otherwise rwsgi writes plain lines to stderr, or
+work. A Python traceback is one entry. The application's \fIsys.stdout\fR and
+\fIsys.stderr\fR (and so \fBwsgi.errors\fR and \fBlogging\fR's default handler) become
+entries too, with the same identifier and \fBRWSGI_SOURCE=application\fR: one per write that
+ends a line, so a traceback written by \fBlogging\fR is one entry, at the level its first
+line names (\fBCRITICAL\fR 2, \fBERROR\fR 3, \fBWARNING\fR 4, \fBINFO\fR 6, \fBDEBUG\fR 7, as
+a whole word: \fBERROR:app:...\fR, \fB[...] ERROR in app: ...\fR), else 6 (stdout) or 5
+(stderr). \fBjournalctl \-u rwsgi@myapp \-p err\fR shows the application's errors.
+Otherwise rwsgi writes plain lines to stderr, or
 to the file named by \fBlogto\fR. \fBlog\-format\fR shapes the request line with uWSGI's
 variables; \fBlog\-format = uwsgi\fR gives uWSGI's default request line (see
 \fBMIGRATING FROM UWSGI\fR). At start the master logs rwsgi's version, the Python version,
@@ -351,11 +471,14 @@ number of workers and threads.
 Stopped on request.
 .TP
 .B 1
-A start\-up failure: a socket could not be bound, privileges could not be dropped, a
-\fBhook\-*\fR or \fBexec\-*\fR hook failed.
+Another start\-up failure: a \fBhook\-*\fR or \fBexec\-*\fR hook failed, or the master could
+not set itself up.
 .TP
 .B 2
-The configuration is invalid (the message names file, line and option).
+The configuration is invalid (the message names file, line and option) or cannot work: a
+socket cannot be bound, the pidfile cannot be written, the user cannot be switched to,
+\fBchdir\fR or the Python \fBhome\fR fails. Starting again cannot help; the packaged unit
+does not retry it.
 .TP
 .B 22
 The application could not be loaded and \fBneed\-app\fR is set (uWSGI's status).
@@ -373,6 +496,12 @@ Tells rwsgi that stderr is the journal.
 .B RWSGI_JOURNAL_SOCKET
 Send journal entries to this socket instead of /run/systemd/journal/socket (for tests).
 .TP
+.B RWSGI_SYSLOG_IDENTIFIER
+\fBSYSLOG_IDENTIFIER\fR of every journal entry (default \fBrwsgi\fR).
+.TP
+.B RUNTIME_DIRECTORY
+systemd's \fBRuntimeDirectory=\fR: where a reload's outcome is written (\fIreload.status\fR).
+.TP
 .B TMPDIR
 Where request bodies larger than 1 MiB are spooled (an unlinked file).
 .SH FILES
@@ -383,6 +512,14 @@ Configuration of \fBrwsgi@APP.service\fR.
 .I /lib/systemd/system/rwsgi@.socket, /lib/systemd/system/rwsgi@.service
 Template units: the socket \fI/run/rwsgi/APP.sock\fR (uwsgi protocol, owned by www\-data
 for nginx) and the hardened service.
+.TP
+.I /usr/libexec/rwsgi/reload, /usr/libexec/rwsgi/stopped
+The unit's \fBExecReload=\fR (signal the master, wait for the reload's outcome) and
+\fBExecStopPost=\fR (stop the socket after an exit that cannot be retried).
+.TP
+.I /usr/share/doc/rwsgi/examples/systemd/override.conf
+A commented drop\-in for \fBsystemctl edit rwsgi@\fR\fINAME\fR\fB.service\fR: writable paths,
+another user.
 .TP
 .I /usr/share/doc/rwsgi/examples/
 An example ini, an nginx server block, and a unit pair for people who write their own.
@@ -516,8 +653,59 @@ Not provided, each raising \fBAttributeError\fR that names rwsgi and what to use
 the spooler (\fBspool\fR, \fBspooler\fR...), mules and farms, websockets, RPC, the
 sharedarea, async and green functions, \fBroute\fR, \fBadd_var\fR, \fBconnection_fd\fR,
 \fBchunked_read\fR. Any other missing name raises \fBAttributeError\fR naming this section.
+.SH THE PACKAGED UNITS
+\fBrwsgi@\fR\fINAME\fR\fB.socket\fR listens on \fI/run/rwsgi/NAME.sock\fR (uwsgi protocol,
+owned by www\-data for nginx) and starts \fBrwsgi@\fR\fINAME\fR\fB.service\fR, which runs
+\fBrwsgi \-\-ini /etc/rwsgi/\fR\fINAME\fR\fB.ini \-\-socket /run/rwsgi/\fR\fINAME\fR\fB.sock\fR as
+www\-data, never as root, with this in mind:
+.IP \(bu 2
+\fBSockets.\fR The unit passes \fI/run/rwsgi/NAME.sock\fR. A unix \fBsocket\fR line in the ini
+(written for a uWSGI that created its own) is skipped with a warning naming its file and
+line: point nginx at \fI/run/rwsgi/NAME.sock\fR, or drop the line. TCP sockets
+(\fBhttp\-socket = 127.0.0.1:8080\fR) are bound as written.
+.IP \(bu 2
+\fBWhere it may write.\fR \fBProtectSystem=strict\fR makes the file system read\-only for
+rwsgi and the application except \fI/run/rwsgi/NAME/\fR (RuntimeDirectory, the place for a
+\fBpidfile\fR or a \fBstats\fR socket), \fI/var/lib/rwsgi/NAME/\fR (StateDirectory),
+\fI/var/cache/rwsgi/NAME/\fR (CacheDirectory), \fI/var/log/rwsgi/NAME/\fR (LogsDirectory,
+for \fBlogto\fR) and a private \fI/tmp\fR; \fBProtectHome=yes\fR hides \fI/home\fR. Writing
+anywhere else fails with \fIRead\-only file system\fR (an upload directory, a cache, a sqlite
+file, \fBHOME\fR). Add a path with a drop\-in:
+.RS
+.EX
+systemctl edit rwsgi@NAME.service
+[Service]
+ReadWritePaths=/srv/NAME/media
+systemctl restart rwsgi@NAME.service
+.EE
+.RE
+At start, rwsgi warns when the directory of a path it writes itself (\fBlogto\fR,
+\fBpidfile\fR, \fBstats\fR) is not writable, naming that drop\-in.
+.IP \(bu 2
+\fBAnother user.\fR As www\-data without capabilities, rwsgi cannot switch users:
+\fBuid\fR, \fBgid\fR and \fBchown\-socket\fR lines that name www\-data are accepted, others are
+ignored with one warning naming their file and line. Choose the user in the same drop\-in
+with \fBUser=\fR\fINAME\fR and \fBGroup=\fR\fINAME\fR (the socket stays www\-data's, for nginx).
+.IP \(bu 2
+\fBFaults.\fR \fBsystemctl reload\fR fails, and the running workers keep serving, when the new
+generation cannot start (see SIGHUP). A configuration that cannot work (exit status 2) or
+an application missing with \fBneed\-app\fR (22) is not retried
+(\fBRestartPreventExitStatus=\fR): the service ends \fBfailed\fR and its socket stops
+listening, so nginx answers 502 at once; \fBsystemctl status rwsgi@\fR\fINAME\fR shows the
+reason. Other failures are retried every 2 seconds, 5 times a minute at most. After the
+fix: \fBsystemctl start rwsgi@\fR\fINAME\fR\fB.socket\fR.
+.IP \(bu 2
+\fBLogs.\fR Everything the instance logs has the identifier \fBrwsgi\-\fR\fINAME\fR (see
+LOGGING).
+.IP \(bu 2
+\fBRemoval.\fR Removing the package stops and disables every instance; purging it removes
+\fI/var/lib/rwsgi\fR, \fI/var/cache/rwsgi\fR, \fI/var/log/rwsgi\fR and \fI/run/rwsgi\fR.
+.PP
+\fI/usr/share/doc/rwsgi/examples/systemd/override.conf\fR is a commented drop\-in with
+these lines.
 .SH MIGRATING FROM UWSGI
-Keep the ini file. Remove \fBdaemonize\fR and \fBemperor\fR (systemd template units do their
+Keep the ini file; under the packaged units see THE PACKAGED UNITS for \fBsocket\fR,
+\fBuid\fR and \fBgid\fR lines. Remove \fBdaemonize\fR and \fBemperor\fR (systemd template units do their
 job: one \fBrwsgi@APP\fR instance per \fI/etc/rwsgi/APP.ini\fR). \fBmaster\fR,
 \fBenable\-threads\fR, \fBdie\-on\-term\fR and \fBplugins = python3\fR are accepted and need
 no change. Options rwsgi does not know are reported at start with the file and line, and
@@ -603,3 +791,41 @@ the connection closed; uWSGI passes such bytes to the application.
 .BR systemd.service (5),
 .BR journalctl (1)
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::source::{Entry, Origin};
+
+    /// Every example in rwsgi.ini(5) is a value the option takes, and none of the options
+    /// that take text reads a bare `= 1`.
+    #[test]
+    fn examples_are_real_values() {
+        for spec in OPTIONS {
+            let line = example(spec);
+            let value = line.split_once(" = ").map(|(_, v)| v.to_string()).unwrap();
+            if !matches!(
+                spec.kind,
+                ValueKind::Number | ValueKind::Bytes | ValueKind::Flag
+            ) {
+                assert_ne!(value, "1", "{}", spec.name);
+                assert_ne!(
+                    value, spec.metavar,
+                    "{} has no example of its own",
+                    spec.name
+                );
+            }
+            if spec.name == "ini" {
+                continue;
+            }
+            let entry = Entry {
+                key: spec.name.to_string(),
+                value: Some(value),
+                origin: Origin::CommandLine,
+            };
+            if let Err(e) = crate::config::build(&[entry]) {
+                panic!("{line}: {e}");
+            }
+        }
+    }
+}

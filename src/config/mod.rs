@@ -52,6 +52,11 @@ impl fmt::Display for ListenAddress {
 pub struct SocketSpec {
     pub address: ListenAddress,
     pub protocol: Protocol,
+    /// Where the option was written (`file:line`, `command line`), for messages.
+    pub origin: String,
+    /// Written in an ini file (not on the command line): under socket activation a unix
+    /// socket of such a line is skipped (see `net::listeners`).
+    pub in_file: bool,
 }
 
 /// `static-map PREFIX=DIR` (or `static-map2`, which keeps the prefix in the file path).
@@ -100,6 +105,9 @@ pub struct Config {
     pub chown_socket: Option<String>,
     pub uid: Option<String>,
     pub gid: Option<String>,
+    /// Where `uid`, `gid` and `chown-socket` were written (`file:line`), in that order of
+    /// the options' appearance; the master names them when it cannot honour them.
+    pub privilege_origins: Vec<(&'static str, String)>,
     pub capabilities: Vec<caps::Capability>,
     pub no_new_privileges: bool,
     pub file_wrapper: bool,
@@ -274,6 +282,7 @@ impl Default for Config {
             chown_socket: None,
             uid: None,
             gid: None,
+            privilege_origins: Vec::new(),
             capabilities: Vec::new(),
             no_new_privileges: false,
             file_wrapper: true,
@@ -664,7 +673,12 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
             }
             let address =
                 parse_address(&non_empty(entry, spec)?).map_err(|m| error(entry, spec, m))?;
-            config.sockets.push(SocketSpec { address, protocol });
+            config.sockets.push(SocketSpec {
+                address,
+                protocol,
+                origin: entry.origin.to_string(),
+                in_file: matches!(entry.origin, Origin::File { .. }),
+            });
         }
         "listen" => {
             config.listen_backlog = i32::try_from(number()?)
@@ -696,9 +710,20 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
                 _ => return Err(error(entry, spec, "expected uwsgi or http")),
             }
         }
-        "chown-socket" => config.chown_socket = Some(non_empty(entry, spec)?),
-        "uid" => config.uid = Some(non_empty(entry, spec)?),
-        "gid" => config.gid = Some(non_empty(entry, spec)?),
+        "chown-socket" | "uid" | "gid" => {
+            let value = non_empty(entry, spec)?;
+            match spec.name {
+                "chown-socket" => config.chown_socket = Some(value),
+                "uid" => config.uid = Some(value),
+                _ => config.gid = Some(value),
+            }
+            config
+                .privilege_origins
+                .retain(|(name, _)| *name != spec.name);
+            config
+                .privilege_origins
+                .push((spec.name, entry.origin.to_string()));
+        }
         "cap" => {
             for name in non_empty(entry, spec)?
                 .split(',')

@@ -37,6 +37,13 @@ use scoreboard::{Scoreboard, WorkerState};
 
 /// Exit status when the application cannot be loaded and `need-app` is set (uWSGI's 22).
 pub const EXIT_NO_APP: i32 = worker::EXIT_NO_APP;
+/// Exit status when a start-up step fails because of the configuration (a socket, the
+/// pidfile, the user, chdir, the Python home): starting again cannot help, so the packaged
+/// unit does not retry it (RestartPreventExitStatus=). Parse errors exit with it too.
+pub const EXIT_CONFIG: i32 = 2;
+/// The file in systemd's RuntimeDirectory where a reload's outcome is written, one line:
+/// `ok` or `failed: REASON`. The packaged unit's ExecReload waits for it.
+pub const RELOAD_STATUS_FILE: &str = "reload.status";
 /// An immediate stop (SIGINT/SIGQUIT) still gives workers this long to die.
 const QUICK_STOP_MERCY: Duration = Duration::from_secs(5);
 /// Respawning a worker that keeps failing backs off from 1 s, doubling, to 30 s.
@@ -130,6 +137,13 @@ pub struct Master {
     retirees: Vec<Retiree>,
     /// Workers of the previous master image, retired once every new worker is ready.
     previous: Vec<(Pid, usize)>,
+    /// This image was started by a reload (its outcome is reported once known).
+    reloading: bool,
+    /// A reload failed: why. The previous generation keeps serving; no worker is forked
+    /// until the next reload.
+    held: Option<String>,
+    /// The application did not load (no need-app): workers answer 500.
+    app_failure: Option<String>,
     stopping: Stopping,
     /// Set when the master stops because of a failure rather than a request to stop.
     exit_status: Option<i32>,
@@ -216,35 +230,24 @@ const STATUS_INTERVAL: Duration = Duration::from_secs(5);
 /// Runs the server; returns the process exit status. `args` are the command-line
 /// arguments, kept to re-read the configuration on reload.
 pub fn run(config: Config, args: Vec<String>, host: PythonHost) -> i32 {
-    match serve(config, args, host) {
-        Ok(status) | Err(status) => status,
-    }
-}
-
-/// `run`, with `?` for the start-up steps that end it (`Err(exit status)`).
-fn serve(config: Config, args: Vec<String>, host: PythonHost) -> Result<i32, i32> {
-    let started = Instant::now();
-    let launch_dir = std::env::current_dir().ok();
     // Orphans of the commands rwsgi starts (a daemon's shell died before its children)
     // become the master's children, so it can reap them and know when a group is empty.
     if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
         log::warn(&format!("cannot become a subreaper: {e}"));
     }
-    let previous = previous_generation();
-    let reloading = !previous.is_empty();
+    let (generation, mut inherited) = Generation::from_environment();
+    let reloading = generation.reloading;
     log::info(&format!(
         "rwsgi {} {} (master pid {})",
         env!("CARGO_PKG_VERSION"),
         if reloading { "reloading" } else { "starting" },
         std::process::id()
     ));
-    // A hook failed during a reload: the previous workers keep serving, none is forked.
-    let mut held = false;
     if let Some(home) = &config.home {
         activate_virtualenv(home);
     }
     if let Err(message) = config.hooks.run_phase(Phase::Asap) {
-        held = hook_failed(&message, reloading)?;
+        return generation.fail(&config, args, host, &message, 1);
     }
     for (key, value) in &config.env {
         // Single-threaded here: nothing else reads the environment concurrently.
@@ -252,8 +255,8 @@ fn serve(config: Config, args: Vec<String>, host: PythonHost) -> Result<i32, i32
     }
     if let Some(dir) = &config.chdir {
         if let Err(e) = std::env::set_current_dir(dir) {
-            log::error(&format!("chdir {}: {e}", dir.display()));
-            return Err(1);
+            let message = format!("chdir {}: {e}", dir.display());
+            return generation.fail(&config, args, host, &message, EXIT_CONFIG);
         }
     }
     let notifier = Notifier::from_environment();
@@ -265,37 +268,26 @@ fn serve(config: Config, args: Vec<String>, host: PythonHost) -> Result<i32, i32
         set_process_name(&name);
     }
     let target = match crate::privileges::resolve(&config) {
-        Ok(target) => target,
-        Err(message) => {
-            log::error(&message);
-            return Err(2);
-        }
+        Ok(target) => crate::privileges::attainable(target, &config),
+        Err(message) => return generation.fail(&config, args, host, &message, EXIT_CONFIG),
     };
-    let mut inherited: Vec<Inherited> = std::env::var(net::RELOAD_FDS_VAR)
-        .map(|text| net::import_from_reload(&text))
-        .unwrap_or_default();
-    std::env::remove_var(net::RELOAD_FDS_VAR);
-    std::env::remove_var(RELOAD_WORKERS_VAR);
     match crate::systemd::take_listen_fds() {
         Ok(fds) => inherited.extend(fds.into_iter().map(|(fd, name)| Inherited {
             fd,
             origin: InheritedFrom::Systemd { name },
         })),
-        Err(message) => {
-            log::error(&message);
-            return Err(1);
-        }
+        Err(message) => return generation.fail(&config, args, host, &message, 1),
+    }
+    if notifier.enabled() {
+        warn_unwritable(&config);
     }
     let listeners = match net::listeners(&config, inherited) {
         Ok(listeners) => listeners,
-        Err(message) => {
-            log::error(&message);
-            return Err(1);
-        }
+        Err(message) => return generation.fail(&config, args, host, &message, EXIT_CONFIG),
     };
     if listeners.is_empty() {
-        log::error("no socket to serve: set 'http-socket', 'http' or 'socket'");
-        return Err(2);
+        let message = "no socket to serve: set 'http-socket', 'http' or 'socket'";
+        return generation.fail(&config, args, host, message, EXIT_CONFIG);
     }
     for listener in &listeners {
         if listener.from_systemd {
@@ -322,75 +314,72 @@ fn serve(config: Config, args: Vec<String>, host: PythonHost) -> Result<i32, i32
             log::info(&format!("stats server on {}", server.local_address()));
             Some(server)
         }
-        Some(Err(message)) => {
-            log::error(&message);
-            return Err(1);
-        }
+        Some(Err(message)) => return generation.fail(&config, args, host, &message, EXIT_CONFIG),
         None => None,
     };
     let mut fifos = Vec::new();
     for path in &config.master_fifo {
         match open_fifo(path) {
             Ok(pair) => fifos.push(pair),
-            Err(message) => {
-                log::error(&message);
-                return Err(1);
-            }
+            Err(message) => return generation.fail(&config, args, host, &message, EXIT_CONFIG),
         }
     }
     if let Some(owner) = &config.chown_socket {
-        if let Err(message) = crate::privileges::chown_sockets(&listeners, owner) {
-            log::error(&message);
-            return Err(1);
+        if let Err(message) = crate::privileges::chown_sockets(&listeners, owner, &config) {
+            return generation.fail(&config, args, host, &message, EXIT_CONFIG);
         }
     }
     if let Some(path) = &config.pidfile {
         if let Err(e) = write_pidfile(path) {
-            log::error(&format!("cannot write pidfile {}: {e}", path.display()));
-            return Err(1);
+            let message = format!("cannot write pidfile {}: {e}", path.display());
+            return generation.fail(&config, args, host, &message, EXIT_CONFIG);
         }
     }
     if let Err(message) = config.hooks.run_phase(Phase::AsRoot) {
-        held |= hook_failed(&message, reloading)?;
+        return generation.fail(&config, args, host, &message, 1);
     }
     if !config.master_as_root {
         if let Err(message) =
             crate::privileges::drop_to(&target, &config.capabilities, config.no_new_privileges)
         {
-            log::error(&format!("cannot drop privileges: {message}"));
-            return Err(1);
+            let message = format!("cannot drop privileges: {message}");
+            return generation.fail(&config, args, host, &message, EXIT_CONFIG);
         }
     }
     if config.logto_after_drop {
         if let Some(path) = &config.logto {
             if let Err(e) = log::redirect_to(path) {
-                log::error(&format!("logto2 {}: {e}", path.display()));
-                return Err(1);
+                let message = format!("logto2 {}: {e}", path.display());
+                return generation.fail(&config, args, host, &message, EXIT_CONFIG);
             }
         }
     }
     if let Err(message) = config.hooks.run_phase(Phase::AsUser) {
-        held |= hook_failed(&message, reloading)?;
+        return generation.fail(&config, args, host, &message, 1);
     }
     notifier.status("loading the application");
     if let Err(message) = interpreter::initialize(&config, &host) {
-        log::error(&message);
-        return Err(1);
+        return generation.fail(&config, args, host, &message, EXIT_CONFIG);
     }
     // Mapped before the application loads: `import uwsgi` at import time sees the workers'
     // table and the caches, and every worker forked later shares them.
     let board = match Scoreboard::new((config.processes * 2 + 16).max(64), config.threads) {
         Ok(board) => board,
         Err(e) => {
-            log::error(&format!("cannot map the scoreboard: {e}"));
-            return Err(1);
+            let message = format!("cannot map the scoreboard: {e}");
+            return generation.fail(&config, args, host, &message, 1);
         }
     };
     crate::uwsgi_api::set_scoreboard(board);
     if let Err(message) = install_uwsgi_module(&config, &args, reloading) {
-        log::error(&message);
-        return Err(1);
+        return generation.fail(&config, args, host, &message, 1);
     }
+    if let Err(e) = Python::attach(crate::wsgi::journal_stream::install) {
+        log::warn(&format!(
+            "the application's output stays on the service's stream: {e}"
+        ));
+    }
+    let mut app_failure = None;
     let app = if config.lazy_apps {
         None
     } else {
@@ -400,22 +389,28 @@ fn serve(config: Config, args: Vec<String>, host: PythonHost) -> Result<i32, i32
                 Some(app)
             }
             Err(interpreter::LoadError::Hook(message)) => {
-                held |= hook_failed(&message, reloading)?;
-                None
+                return generation.fail(&config, args, host, &message, 1);
             }
             Err(interpreter::LoadError::App(message)) => {
-                log::error(&message);
+                let summary = format!(
+                    "the application did not load: {}",
+                    message.lines().last().unwrap_or("")
+                );
                 if reloading {
-                    log::error("reload failed: the previous workers keep serving the old code");
-                } else if config.need_app {
+                    log::error(&message);
+                    return generation.fail(&config, args, host, &summary, EXIT_NO_APP);
+                }
+                log::error(&message);
+                if config.need_app {
                     log::error("need-app is set: exiting");
+                    notifier.status(&format!("failed: {summary} (need-app)"));
                     if config.vacuum {
                         net::vacuum(&listeners);
                     }
-                    return Err(EXIT_NO_APP);
-                } else {
-                    log::warn("serving 500 to every request until the application loads (set need-app to exit instead)");
+                    return EXIT_NO_APP;
                 }
+                log::warn("serving 500 to every request until the application loads (set need-app to exit instead)");
+                app_failure = Some(summary);
                 None
             }
         }
@@ -429,27 +424,168 @@ fn serve(config: Config, args: Vec<String>, host: PythonHost) -> Result<i32, i32
         }
         (Instant::now() + interval, Python::attach(interpreter::module_files))
     });
-    let signal_fd = match signals::master_signalfd() {
-        Ok(fd) => fd,
-        Err(e) => {
-            log::error(&format!("cannot watch signals: {e}"));
-            return Err(1);
+    let parts = Parts {
+        board: Some(board),
+        listeners,
+        app,
+        app_failure,
+        stats: stats_server,
+        fifos,
+        autoreload,
+        notifier,
+    };
+    let (mut master, signal_fd) = match assemble(config, args, host, parts, generation) {
+        Ok(assembled) => assembled,
+        Err(message) => {
+            log::error(&message);
+            return 1;
         }
     };
-    let (notify_read, notify_write) =
-        match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK) {
-            Ok(pair) => pair,
-            Err(e) => {
-                log::error(&format!("cannot create the notify pipe: {e}"));
-                return Err(1);
+    master.notifier.status("starting workers");
+    log::info(&format!(
+        "master {} {} {} worker(s) of {} thread(s) each",
+        std::process::id(),
+        if reloading {
+            "reloaded; forking"
+        } else {
+            "forking"
+        },
+        master.config.processes,
+        master.config.threads
+    ));
+    if let Err(message) = master.config.hooks.run_phase(Phase::MasterStart) {
+        if reloading {
+            master.hold_previous(&message);
+        } else {
+            log::error(&format!("{message}; start aborted"));
+            master.exit_status = Some(1);
+            master.begin_stop(false);
+        }
+    }
+    let status = master.arbiter_loop(&signal_fd);
+    master.cleanup();
+    status
+}
+
+/// What start-up prepared for the master besides its configuration.
+struct Parts {
+    /// Mapped before the application loaded (the `uwsgi` module reads it); a held reload
+    /// maps a fresh one.
+    board: Option<Scoreboard>,
+    listeners: Vec<Listener>,
+    app: Option<interpreter::Apps>,
+    app_failure: Option<String>,
+    stats: Option<stats::StatsServer>,
+    fifos: Vec<(OwnedFd, OwnedFd)>,
+    autoreload: Option<(Instant, Vec<ModuleFile>)>,
+    notifier: Notifier,
+}
+
+/// The generation being started, and what to fall back on if it cannot start.
+struct Generation {
+    /// A reload: the previous generation's workers (`previous`) serve until this one can.
+    reloading: bool,
+    /// Copies of the sockets the previous image passed on.
+    fallback: Vec<Inherited>,
+    previous: Vec<(Pid, usize)>,
+    started: Instant,
+    launch_dir: Option<PathBuf>,
+}
+
+/// A start that failed before the master could run (entry: reading the configuration,
+/// logto, the virtualenv): the exit status, or in a reload the previous generation kept.
+pub fn hold_after_failure(message: &str, args: Vec<String>, host: PythonHost, status: i32) -> i32 {
+    let (generation, _) = Generation::from_environment();
+    generation.fail(&Config::default(), args, host, message, status)
+}
+
+impl Generation {
+    /// What the previous master image (if any) passed across exec: its workers and its
+    /// sockets. Until the new generation is up, every failure leaves the previous one
+    /// serving on copies of those sockets.
+    fn from_environment() -> (Generation, Vec<Inherited>) {
+        let inherited: Vec<Inherited> = std::env::var(net::RELOAD_FDS_VAR)
+            .map(|text| net::import_from_reload(&text))
+            .unwrap_or_default();
+        let previous = previous_generation();
+        std::env::remove_var(net::RELOAD_FDS_VAR);
+        std::env::remove_var(RELOAD_WORKERS_VAR);
+        let generation = Generation {
+            reloading: !previous.is_empty(),
+            fallback: net::duplicate_inherited(&inherited),
+            previous,
+            started: Instant::now(),
+            launch_dir: std::env::current_dir().ok(),
+        };
+        (generation, inherited)
+    }
+
+    /// A start-up step failed. A first start exits with `status` (2: the configuration
+    /// cannot work, which the packaged unit does not retry; 22: no application). A reload
+    /// keeps the previous generation serving and tells systemd (READY=1, STATUS=) and
+    /// `systemctl reload` (the reload status file) that it failed and why.
+    fn fail(
+        self,
+        config: &Config,
+        args: Vec<String>,
+        host: PythonHost,
+        message: &str,
+        status: i32,
+    ) -> i32 {
+        log::error(message);
+        if !self.reloading {
+            Notifier::from_environment().status(&format!("failed: {message}"));
+            return status;
+        }
+        let parts = Parts {
+            board: None,
+            listeners: net::adopt_unchanged(self.fallback),
+            app: None,
+            app_failure: None,
+            stats: None,
+            fifos: Vec::new(),
+            autoreload: None,
+            notifier: Notifier::from_environment(),
+        };
+        let generation = Generation {
+            fallback: Vec::new(),
+            ..self
+        };
+        let (mut master, signal_fd) = match assemble(config.clone(), args, host, parts, generation)
+        {
+            Ok(assembled) => assembled,
+            Err(error) => {
+                log::error(&error);
+                return status;
             }
         };
-    // A failed reload keeps the previous workers and forks none that would serve 500s.
-    let hold = held || (reloading && app.is_none() && !config.lazy_apps);
-    let slots = (1..=config.processes)
-        .map(|id| Slot::new(id, (!hold).then(Instant::now)))
+        master.hold_previous(message);
+        let status = master.arbiter_loop(&signal_fd);
+        master.cleanup();
+        status
+    }
+}
+
+/// The master around what start-up prepared: signals, scoreboard, notify pipe, slots.
+fn assemble(
+    config: Config,
+    args: Vec<String>,
+    host: PythonHost,
+    parts: Parts,
+    generation: Generation,
+) -> Result<(Master, nix::sys::signalfd::SignalFd), String> {
+    let signal_fd = signals::master_signalfd().map_err(|e| format!("cannot watch signals: {e}"))?;
+    let board = match parts.board {
+        Some(board) => board,
+        None => Scoreboard::new((config.processes * 2 + 16).max(64), config.threads)
+            .map_err(|e| format!("cannot map the scoreboard: {e}"))?,
+    };
+    let (notify_read, notify_write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
+            .map_err(|e| format!("cannot create the notify pipe: {e}"))?;
+    let mut slots: Vec<Slot> = (1..=config.processes)
+        .map(|id| Slot::new(id, Some(Instant::now())))
         .collect();
-    let mut slots: Vec<Slot> = slots;
     if config.cheaper > 0 {
         let initial = config
             .cheaper_initial
@@ -474,30 +610,33 @@ fn serve(config: Config, args: Vec<String>, host: PythonHost) -> Result<i32, i32
         })
         .collect();
     let jobs = jobs::Jobs::new(&config);
-    let mut master = Master {
+    let master = Master {
         config,
         args,
         relaunch: host.relaunch(),
-        launch_dir,
-        listeners,
-        app,
+        launch_dir: generation.launch_dir,
+        listeners: parts.listeners,
+        app: parts.app,
         board,
         notify_read,
         notify_write,
         slots,
         retirees: Vec::new(),
-        previous,
+        previous: generation.previous,
+        reloading: generation.reloading,
+        held: None,
+        app_failure: parts.app_failure,
         stopping: Stopping::No,
         exit_status: None,
         touch_mtimes,
-        next_watchdog: notifier.watchdog_interval().map(|_| Instant::now()),
-        notifier,
+        next_watchdog: parts.notifier.watchdog_interval().map(|_| Instant::now()),
+        notifier: parts.notifier,
         announced_ready: false,
-        started,
-        stats: stats_server,
+        started: generation.started,
+        stats: parts.stats,
         daemons: master_daemons,
-        fifos,
-        autoreload,
+        fifos: parts.fifos,
+        autoreload: parts.autoreload,
         next_status: Instant::now() + STATUS_INTERVAL,
         jobs,
         groups: groups::Groups::default(),
@@ -505,29 +644,40 @@ fn serve(config: Config, args: Vec<String>, host: PythonHost) -> Result<i32, i32
         idle_cycles: 0,
         signal_clock: Default::default(),
     };
-    master.notifier.status("starting workers");
-    log::info(&format!(
-        "master {} {} {} worker(s) of {} thread(s) each",
-        std::process::id(),
-        if reloading {
-            "reloaded; forking"
-        } else {
-            "forking"
-        },
-        master.config.processes,
-        master.config.threads
-    ));
-    if let Err(message) = master.config.hooks.run_phase(Phase::MasterStart) {
-        if hook_failed(&message, reloading).is_ok() {
-            master.hold_slots();
-        } else {
-            master.exit_status = Some(1);
-            master.begin_stop(false);
+    Ok((master, signal_fd))
+}
+
+/// Under systemd, warns about paths the server itself writes whose directory the service
+/// cannot write (the packaged unit's ProtectSystem=strict), before the write fails.
+fn warn_unwritable(config: &Config) {
+    let stats_path = config
+        .stats
+        .as_deref()
+        .filter(|spec| spec.contains('/'))
+        .map(PathBuf::from);
+    let paths = [
+        ("logto", config.logto.clone()),
+        ("pidfile", config.pidfile.clone()),
+        ("stats", stats_path),
+    ];
+    for (what, path) in paths {
+        let Some(path) = path else { continue };
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if let Err(e) = nix::unistd::access(&dir, nix::unistd::AccessFlags::W_OK) {
+            let advice = match e {
+                Errno::EROFS => crate::systemd::writable_paths_hint(&dir),
+                _ => crate::systemd::runtime_directory_hint(),
+            };
+            log::warn(&format!(
+                "{what} {}: this service cannot write to {} ({e}); {advice}",
+                path.display(),
+                dir.display(),
+            ));
         }
     }
-    let status = master.arbiter_loop(&signal_fd);
-    master.cleanup();
-    Ok(status)
 }
 
 /// What `source <venv>/bin/activate` does, for everything rwsgi starts (the application,
@@ -546,20 +696,6 @@ fn activate_virtualenv(home: &std::path::Path) {
         }
     }
     std::env::set_var("VIRTUAL_ENV", &home);
-}
-
-/// A failing start-up hook ends the start (`Err(1)`); during a reload the previous
-/// workers keep serving instead (`Ok(true)`: hold). Logs one line either way.
-fn hook_failed(message: &str, reloading: bool) -> Result<bool, i32> {
-    if reloading {
-        log::error(&format!(
-            "{message}; reload failed: the previous workers keep serving the old code"
-        ));
-        Ok(true)
-    } else {
-        log::error(&format!("{message}; start aborted"));
-        Err(1)
-    }
 }
 
 /// `import uwsgi` (and uwsgidecorators) for the application, with `uwsgi.opt` built from
@@ -628,6 +764,28 @@ fn import_with_extended_timeout(
         done.store(true, std::sync::atomic::Ordering::Relaxed);
         result
     })
+}
+
+/// Writes a reload's outcome where the unit's ExecReload waits for it (systemd's
+/// RUNTIME_DIRECTORY, when set): written aside and renamed, so it is read whole.
+fn report_reload(outcome: &str) {
+    let Some(dir) = std::env::var_os("RUNTIME_DIRECTORY") else {
+        return;
+    };
+    let Some(dir) = dir
+        .to_str()
+        .and_then(|d| d.split(':').next())
+        .map(PathBuf::from)
+    else {
+        return;
+    };
+    let path = dir.join(RELOAD_STATUS_FILE);
+    let temporary = dir.join(format!("{RELOAD_STATUS_FILE}.tmp"));
+    let written = std::fs::write(&temporary, format!("{}\n", outcome.replace('\n', " ")))
+        .and_then(|()| std::fs::rename(&temporary, &path));
+    if let Err(e) = written {
+        log::warn(&format!("cannot write {}: {e}", path.display()));
+    }
 }
 
 fn previous_generation() -> Vec<(Pid, usize)> {
@@ -754,6 +912,7 @@ impl Master {
                     self.announce_ready_when_all_are();
                 }
                 worker::NOTIFY_DRAINING => self.retire_slot(index, false),
+                worker::NOTIFY_NO_APP => self.on_no_app(index),
                 _ => {}
             }
         }
@@ -842,6 +1001,49 @@ impl Master {
             self.started.elapsed().as_secs_f64() * 1000.0
         ));
         self.notifier.ready(&status);
+        if self.reloading {
+            report_reload("ok");
+        }
+    }
+
+    /// A reload could not start its generation: the previous one keeps serving, systemd
+    /// hears READY=1 (the reload is over) with the reason in STATUS=, and so does
+    /// `systemctl reload` through the reload status file.
+    fn hold_previous(&mut self, reason: &str) {
+        for slot in &mut self.slots {
+            slot.respawn_at = None;
+        }
+        self.held = Some(reason.to_string());
+        self.announced_ready = true;
+        log::error(&format!(
+            "reload failed: {reason}; the previous generation ({} worker(s)) keeps serving",
+            self.previous.len()
+        ));
+        self.notifier.ready(&self.status_text());
+        report_reload(&format!("failed: {reason}"));
+    }
+
+    /// A worker could not import the application (lazy-apps, no need-app: it answers 500).
+    /// During a reload that ends the reload: the new workers go, the previous ones stay.
+    fn on_no_app(&mut self, index: usize) {
+        let reason = format!(
+            "the application did not load in worker {} (its error is in the log)",
+            self.slots[index].id
+        );
+        if self.reloading && !self.previous.is_empty() && self.held.is_none() {
+            for index in 0..self.slots.len() {
+                if self.slots[index].pid.is_some() {
+                    self.retire_slot(index, true);
+                }
+            }
+            self.hold_previous(&reason);
+            return;
+        }
+        if self.app_failure.is_none() {
+            log::warn("serving 500 to every request until the application loads (set need-app to exit instead)");
+            self.app_failure = Some(reason);
+            self.notifier.status(&self.status_text());
+        }
     }
 
     fn status_text(&self) -> String {
@@ -857,7 +1059,17 @@ impl Master {
             })
             .sum();
         let workers = self.slots.iter().filter(|s| s.pid.is_some()).count();
-        format!("{workers} worker(s), {served} request(s) served by the current ones")
+        if let Some(reason) = &self.held {
+            return format!(
+                "reload failed: {reason}; the previous generation ({} worker(s)) keeps serving",
+                self.previous.len()
+            );
+        }
+        let status = format!("{workers} worker(s), {served} request(s) served by the current ones");
+        match &self.app_failure {
+            Some(reason) => format!("{reason}: answering 500; {status}"),
+            None => status,
+        }
     }
 
     /// After a reload, the old image's workers stop once every new worker serves.
@@ -1152,6 +1364,7 @@ impl Master {
             log::error(&format!(
                 "{why}: reload refused, the configuration is invalid: {message}"
             ));
+            report_reload(&format!("failed: the configuration is invalid: {message}"));
             back_to_app_dir();
             return;
         }
@@ -1162,6 +1375,7 @@ impl Master {
             Ok(text) => text,
             Err(e) => {
                 log::error(&format!("reload refused: cannot pass the sockets on: {e}"));
+                report_reload(&format!("failed: cannot pass the sockets on: {e}"));
                 net::keep_private(&self.listeners);
                 back_to_app_dir();
                 return;
@@ -1187,6 +1401,7 @@ impl Master {
         let error = self.relaunch.exec(&self.args);
         back_to_app_dir();
         log::error(&format!("reload failed: cannot exec: {error}"));
+        report_reload(&format!("failed: cannot exec: {error}"));
         // This image goes on: its daemons start again.
         for daemon in &mut self.daemons {
             daemon.start_at = Some(Instant::now());
@@ -1292,6 +1507,9 @@ impl Master {
         let now = Instant::now();
         for index in 0..self.slots.len() {
             let slot = &self.slots[index];
+            if self.held.is_some() {
+                break;
+            }
             if slot.pid.is_none() && !slot.retiring && slot.respawn_at.is_some_and(|at| at <= now) {
                 self.spawn(index);
             }
@@ -1407,6 +1625,14 @@ impl Master {
                 log::warn(&format!(
                     "worker {id} (pid {pid}) of the previous image {description}"
                 ));
+                if self.held.is_some() {
+                    // Its code is gone with the previous image: only a reload replaces it.
+                    log::warn(&format!(
+                        "{} worker(s) of the previous generation left after the failed reload; fix the configuration and reload to serve with all of them",
+                        self.previous.len()
+                    ));
+                    self.notifier.status(&self.status_text());
+                }
                 continue;
             }
             let Some(index) = self.slots.iter().position(|s| s.pid == Some(pid)) else {

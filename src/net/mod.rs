@@ -65,6 +65,23 @@ pub fn listeners(config: &Config, inherited: Vec<Inherited>) -> Result<Vec<Liste
     }
     let mut pool = inherited;
     let mut out = Vec::new();
+    // Sockets systemd passes (now or to the first image of this reload chain): where they
+    // are, for the warning about unix socket lines they make redundant.
+    let systemd_addresses: Vec<String> = pool
+        .iter()
+        .filter(|item| {
+            matches!(
+                item.origin,
+                InheritedFrom::Systemd { .. }
+                    | InheritedFrom::Reload {
+                        from_systemd: true,
+                        ..
+                    }
+            )
+        })
+        .filter_map(|item| socket_address(item.fd.as_fd()).ok())
+        .map(|address| address.to_string())
+        .collect();
     for spec in &config.sockets {
         if out
             .iter()
@@ -103,6 +120,21 @@ pub fn listeners(config: &Config, inherited: Vec<Inherited>) -> Result<Vec<Liste
                 created,
                 from_systemd,
             });
+            continue;
+        }
+        if !systemd_addresses.is_empty()
+            && spec.in_file
+            && matches!(spec.address, ListenAddress::Unix(_))
+        {
+            // An ini written for a root-started uWSGI names its own socket; under a socket
+            // unit the service cannot (and need not) create it. The command line (the
+            // unit's own ExecStart) is taken as meant.
+            crate::log::warn(&format!(
+                "{}: socket {} skipped: systemd passes this service its socket ({}); point nginx there, or drop the line",
+                spec.origin,
+                spec.address,
+                systemd_addresses.join(", ")
+            ));
             continue;
         }
         let (fd, address, created) =
@@ -147,6 +179,66 @@ pub fn listeners(config: &Config, inherited: Vec<Inherited>) -> Result<Vec<Liste
         });
     }
     Ok(out)
+}
+
+/// The sockets a previous master image passed, kept as they were, without a configuration:
+/// a reload that fails goes on serving (and can reload again) on them.
+pub fn adopt_unchanged(inherited: Vec<Inherited>) -> Vec<Listener> {
+    inherited
+        .into_iter()
+        .filter_map(|item| {
+            let address = socket_address(item.fd.as_fd()).ok()?;
+            let (protocol, configured, created, from_systemd) = match item.origin {
+                InheritedFrom::Reload {
+                    protocol,
+                    configured,
+                    created,
+                    from_systemd,
+                } => (protocol, configured, created, from_systemd),
+                InheritedFrom::Systemd { name } => {
+                    let protocol = if name.starts_with("http") {
+                        Protocol::Http
+                    } else {
+                        Protocol::Uwsgi
+                    };
+                    (protocol, address.clone(), None, true)
+                }
+            };
+            Some(Listener {
+                fd: item.fd,
+                protocol,
+                address,
+                configured,
+                created,
+                from_systemd,
+            })
+        })
+        .collect()
+}
+
+/// Duplicates inherited sockets (the copy keeps its origin), so they survive a failed use.
+pub fn duplicate_inherited(inherited: &[Inherited]) -> Vec<Inherited> {
+    inherited
+        .iter()
+        .filter_map(|item| {
+            let fd = item.fd.try_clone().ok()?;
+            let origin = match &item.origin {
+                InheritedFrom::Systemd { name } => InheritedFrom::Systemd { name: name.clone() },
+                InheritedFrom::Reload {
+                    protocol,
+                    configured,
+                    created,
+                    from_systemd,
+                } => InheritedFrom::Reload {
+                    protocol: *protocol,
+                    configured: configured.clone(),
+                    created: created.clone(),
+                    from_systemd: *from_systemd,
+                },
+            };
+            Some(Inherited { fd, origin })
+        })
+        .collect()
 }
 
 /// Whether a socket's real address is the configured one: unix paths compared absolute,

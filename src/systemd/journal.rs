@@ -19,6 +19,10 @@ const DEFAULT_SOCKET: &str = "/run/systemd/journal/socket";
 pub struct Journal {
     socket: UnixDatagram,
     path: PathBuf,
+    /// SYSLOG_IDENTIFIER of every entry: RWSGI_SYSLOG_IDENTIFIER (the packaged unit sets
+    /// it to its SyslogIdentifier=, rwsgi-NAME, so the instance has one identifier for
+    /// rwsgi's entries and the application's output), or `rwsgi`.
+    identifier: String,
 }
 
 impl Journal {
@@ -35,14 +39,22 @@ impl Journal {
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
         let socket = UnixDatagram::unbound().ok()?;
-        Some(Journal { socket, path })
+        let identifier = std::env::var("RWSGI_SYSLOG_IDENTIFIER")
+            .ok()
+            .filter(|name| !name.is_empty() && !name.contains('\n'))
+            .unwrap_or_else(|| "rwsgi".to_string());
+        Some(Journal {
+            socket,
+            path,
+            identifier,
+        })
     }
 
     /// Sends one entry: MESSAGE, PRIORITY (syslog level), SYSLOG_IDENTIFIER, and `fields`.
     pub fn send(&self, priority: u8, message: &str, fields: &[(&str, &str)]) -> io::Result<()> {
         let mut payload = Vec::with_capacity(message.len() + 128);
         encode(&mut payload, "PRIORITY", &priority.to_string());
-        encode(&mut payload, "SYSLOG_IDENTIFIER", "rwsgi");
+        encode(&mut payload, "SYSLOG_IDENTIFIER", &self.identifier);
         encode(&mut payload, "SYSLOG_PID", &std::process::id().to_string());
         encode(&mut payload, "MESSAGE", message);
         for (key, value) in fields {

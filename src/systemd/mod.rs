@@ -100,6 +100,51 @@ impl Notifier {
     }
 }
 
+/// The packaged unit's instance name (rwsgi@NAME.service): systemd's RuntimeDirectory of
+/// that unit is /run/rwsgi/NAME.
+pub fn instance_name() -> Option<String> {
+    let dirs = std::env::var("RUNTIME_DIRECTORY").ok()?;
+    let first = dirs.split(':').next()?;
+    let name = first.strip_prefix("/run/rwsgi/")?;
+    (!name.is_empty() && !name.contains('/')).then(|| name.to_string())
+}
+
+/// `systemctl edit rwsgi@NAME.service`, or a generic hint outside the packaged unit.
+fn edit_command() -> Option<String> {
+    instance_name().map(|name| format!("systemctl edit rwsgi@{name}.service"))
+}
+
+/// How to run the service as another user (rwsgi(8), DEBIAN PACKAGE).
+pub fn other_user_hint() -> String {
+    match edit_command() {
+        Some(edit) => {
+            format!("choose the user with `{edit}`: [Service] User=USER Group=GROUP (see rwsgi(8))")
+        }
+        None => "start rwsgi as root to switch users, or drop the lines".to_string(),
+    }
+}
+
+/// How to let the service write to `dir` (rwsgi(8), DEBIAN PACKAGE).
+pub fn writable_paths_hint(dir: &std::path::Path) -> String {
+    match (edit_command(), instance_name()) {
+        (Some(edit), Some(name)) => format!(
+            "the unit's ProtectSystem=strict leaves only /run/rwsgi/{name}, /var/lib/rwsgi/{name}, /var/log/rwsgi/{name}, /var/cache/rwsgi/{name} and /tmp writable: add it with `{edit}`: [Service] ReadWritePaths={}",
+            dir.display()
+        ),
+        _ => "check its permissions (and the service's ReadWritePaths=)".to_string(),
+    }
+}
+
+/// Where the service's own files (pidfile, stats socket) belong: its RuntimeDirectory.
+pub fn runtime_directory_hint() -> String {
+    match instance_name() {
+        Some(name) => format!(
+            "the service runs as an unprivileged user: write it under /run/rwsgi/{name}/ (its RuntimeDirectory), /var/lib/rwsgi/{name}/ or /var/log/rwsgi/{name}/"
+        ),
+        None => "check the directory's existence and permissions".to_string(),
+    }
+}
+
 /// In a worker: notifications come from the master only.
 /// Variables only the master may act on.
 pub const MASTER_ONLY_VARIABLES: [&str; 3] = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"];

@@ -39,6 +39,8 @@ const DRAIN_GRACE: Duration = Duration::from_secs(1);
 /// Messages a worker writes to the master's notify pipe: kind, then its scoreboard entry.
 pub const NOTIFY_READY: u8 = 1;
 pub const NOTIFY_DRAINING: u8 = 2;
+/// lazy-apps without need-app: the application did not load; this worker answers 500.
+pub const NOTIFY_NO_APP: u8 = 3;
 
 /// Who this worker is to the master.
 pub struct Identity {
@@ -48,6 +50,13 @@ pub struct Identity {
     pub board: Scoreboard,
     /// The write end of the master's notify pipe.
     pub notify: OwnedFd,
+}
+
+impl Identity {
+    fn notify_master(&self, kind: u8) {
+        let entry = (self.entry as u16).to_le_bytes();
+        let _ = nix::unistd::write(&self.notify, &[kind, 0, entry[0], entry[1]]);
+    }
 }
 
 thread_local! {
@@ -130,8 +139,7 @@ impl Shared {
     }
 
     fn notify_master(&self, kind: u8) {
-        let entry = (self.identity.entry as u16).to_le_bytes();
-        let _ = nix::unistd::write(&self.identity.notify, &[kind, 0, entry[0], entry[1]]);
+        self.identity.notify_master(kind);
     }
 
     pub fn drain_signal(&self) -> watch::Receiver<bool> {
@@ -324,8 +332,15 @@ pub fn run(
             }
             Err(interpreter::LoadError::App(message)) => {
                 crate::log::error(&message);
-                interpreter::worker_exit_hooks();
-                std::process::exit(EXIT_NO_APP);
+                if config.need_app {
+                    interpreter::worker_exit_hooks();
+                    std::process::exit(EXIT_NO_APP);
+                }
+                // As without lazy-apps: the worker stays, answering 500, so the service
+                // is ready (and says why it serves errors) instead of respawning forever.
+                crate::log::warn("serving 500 to every request until the application loads (set need-app to exit instead)");
+                identity.notify_master(NOTIFY_NO_APP);
+                None
             }
         }
     } else {

@@ -8,6 +8,7 @@
 pub mod environ;
 pub mod host;
 pub mod interpreter;
+pub mod journal_stream;
 pub mod objects;
 
 use std::fs::File;

@@ -22,7 +22,7 @@ BASE=$CACHE/base
 STAMP=$CACHE/base.stamp
 STATE=$CACHE/run
 ROOT=$STATE/root
-PACKAGES="systemd,systemd-sysv,dbus,python3,curl,procps,man-db,iproute2"
+PACKAGES="systemd,systemd-sysv,dbus,python3,curl,procps,man-db,iproute2,nginx"
 WANT="$SUITE $PACKAGES"
 INNER_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
