@@ -159,9 +159,16 @@ fn sigint_stops_immediately() {
 
 #[test]
 fn a_failing_worker_backs_off_instead_of_fork_looping() {
-    // A worker that fails at start (here its post-fork hook) is respawned with backoff.
-    let server = pep3333_builder()
-        .args(["--hook-post-fork", "exec:exit 3"])
+    // A worker that dies at start (here its lazy import exits the process; a failing hook
+    // would end the start instead) is respawned with backoff.
+    let server = server()
+        .args([
+            "--chdir",
+            apps_dir().to_str().unwrap(),
+            "--module",
+            "exits_at_import",
+            "--lazy-apps",
+        ])
         .http()
         .no_wait()
         .start();
@@ -181,7 +188,7 @@ fn a_lazy_app_that_cannot_import_answers_500_unless_need_app() {
     // Without need-app the worker stays and answers 500, as without lazy-apps: no
     // respawn loop, and the server is ready (tests/systemd.rs checks READY=1).
     let broken = apps_dir().join("broken");
-    let server = server()
+    let mut server = server()
         .args([
             "--chdir",
             broken.to_str().unwrap(),
@@ -192,7 +199,7 @@ fn a_lazy_app_that_cannot_import_answers_500_unless_need_app() {
         .http()
         .no_wait()
         .start();
-    server.wait_for_log("worker 1 ready", Duration::from_secs(10));
+    server.wait_ready(1, true);
     assert_eq!(server.get("/").status, 500);
     std::thread::sleep(Duration::from_secs(2));
     let log = server.log();

@@ -68,6 +68,8 @@ pub fn example(spec: &OptionSpec) -> String {
         "cheaper-step" => "2",
         "cheaper-busyness-backlog-step" => "2",
         "attach-daemon" => "/srv/myapp/venv/bin/celery -A myproject worker",
+        "cache2" => "name=default,items=1000,blocksize=4096",
+        "attach-daemon2" => "cmd=/srv/myapp/venv/bin/celery -A myproject worker,stopsignal=15",
         "mount" => "/admin=admin.wsgi:application",
         "master-fifo" => "/run/rwsgi/myapp/master.fifo",
         "logger" => "file:/var/log/rwsgi/myapp/rwsgi.log",
