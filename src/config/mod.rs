@@ -5,6 +5,7 @@
 //! `strict`, defaults. Must not: bind sockets, start Python, or print (it returns warnings).
 
 pub mod manpage;
+mod manpage_ops;
 pub mod options;
 pub mod source;
 
@@ -115,6 +116,8 @@ pub struct Config {
     pub log_5xx: bool,
     pub memory_report: bool,
     pub stats: Option<String>,
+    /// `metrics = ADDR`: a Prometheus text endpoint of its own.
+    pub metrics: Option<String>,
     pub master_fifo: Vec<PathBuf>,
     pub attach_daemons: Vec<String>,
     /// Adaptive workers: the minimum running (0: off).
@@ -277,6 +280,7 @@ impl Default for Config {
             log_5xx: false,
             memory_report: false,
             stats: None,
+            metrics: None,
             master_fifo: Vec::new(),
             attach_daemons: Vec::new(),
             cheaper: 0,
@@ -731,6 +735,7 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
         }
         "memory-report" => config.memory_report = flag()?,
         "stats" => config.stats = Some(non_empty(entry, spec)?),
+        "metrics" => config.metrics = Some(non_empty(entry, spec)?),
         "cheaper" => config.cheaper = number()? as usize,
         "cheaper-initial" => config.cheaper_initial = Some(number()? as usize),
         "cheaper-step" => config.cheaper_step = (number()? as usize).max(1),

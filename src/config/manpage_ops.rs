@@ -1,0 +1,72 @@
+//! rwsgi(8)'s sections on operating rwsgi: metrics and the status page, checking a
+//! configuration (`--check`), and several hosts behind a load balancer. Kept apart from
+//! `manpage` so the option-driven page and these prose sections change independently.
+//!
+//! Owns: that roff text. Must not: describe options (the option table does).
+
+/// Inserted in rwsgi(8) between the options and the signals.
+pub const OPERATIONS: &str = r#".SH METRICS AND STATUS PAGE
+\fBmetrics = 127.0.0.1:9191\fR serves Prometheus metrics (text format 0.0.4, which
+OpenMetrics scrapers read too) over HTTP at any path; with \fBstats\-http\fR the stats
+socket serves the same text at \fI/metrics\fR. The master answers from counters the
+workers keep in shared memory (relaxed atomic additions; no lock on the request path).
+Labels are bounded: \fIlistener\fR (the configured sockets, at most 8; further ones share
+\fIothers\fR), \fIclass\fR (none, 1xx to 5xx), \fIworker\fR (1 to processes), \fIstate\fR,
+\fIcause\fR; never a request path.
+.TP
+.B rwsgi_requests_total{listener,class}
+requests answered (\fInone\fR: closed without an answer)
+.TP
+.B rwsgi_request_duration_seconds{listener}
+histogram of request durations, 1 ms to 10 s
+.TP
+.B rwsgi_requests_in_flight
+requests being served now
+.TP
+.B rwsgi_received_bytes_total{listener}, rwsgi_sent_bytes_total{listener}
+request and response bytes
+.TP
+.B rwsgi_listen_queue{listener}, rwsgi_listen_queue_max{listener}
+connections waiting to be accepted and the queue's limit, from the kernel
+.TP
+.B rwsgi_workers{state}
+workers starting, idle, busy, draining, and retiring (recycled or of the previous
+generation, finishing their requests)
+.TP
+.B rwsgi_worker_respawns_total{cause}
+workers replaced after a crash, a recycle (max\-requests, reload\-on\-rss,
+max\-worker\-lifetime...), harakiri, or a reload
+.TP
+.B rwsgi_harakiri_total
+workers killed by harakiri
+.TP
+.B rwsgi_worker_resident_bytes{worker}, rwsgi_worker_proportional_bytes{worker}
+RSS and PSS of each worker
+.TP
+.B rwsgi_reloads_total, rwsgi_generation, rwsgi_start_time_seconds
+reloads since the first start, the running generation, and when rwsgi first started
+.PP
+Request counters restart at 0 when the master reloads (a new image with a new shared
+memory), which Prometheus treats as a counter reset; respawn, harakiri and reload counts
+and the start time carry over. A scrape configuration:
+.RS
+.EX
+scrape_configs:
+  \- job_name: rwsgi
+    scrape_interval: 15s
+    static_configs:
+      \- targets: [\(aq127.0.0.1:9191\(aq]
+.EE
+.RE
+and, for example, requests per second by class:
+\fBsum by (class) (rate(rwsgi_requests_total[1m]))\fR; the 99th percentile latency:
+\fBhistogram_quantile(0.99, sum by (le) (rate(rwsgi_request_duration_seconds_bucket[5m])))\fR.
+rwsgi's source has a Grafana dashboard of these in \fIexamples/grafana/rwsgi.json\fR.
+.PP
+A browser opening the \fBstats\-http\fR address (it sends \fBAccept: text/html\fR) gets a
+status page: one self-contained HTML document that polls \fI/status.json\fR every second and
+shows each worker's state, pid, requests, RSS and current request with its age, the listen
+queues, request rate and mean latency as small charts, and the last respawns with their
+causes. uwsgitop and scripts keep getting uWSGI's JSON document at any other path or
+Accept. The stats socket has no authentication: bind it to loopback or a unix socket.
+"#;
