@@ -179,7 +179,7 @@ pub fn server_page() -> String {
         }
         out.push_str(".\n");
     }
-    out.push_str(".TP\n\\fB\\-\\-help\\fR\nPrint every option with its default and exit.\n.TP\n\\fB\\-\\-version\\fR\nPrint the version and exit.\n");
+    out.push_str(".TP\n\\fB\\-\\-help\\fR\nPrint every option with its default and exit.\n.TP\n\\fB\\-\\-version\\fR\nPrint the version and exit.\n.TP\n\\fB\\-\\-check\\fR\nCheck the configuration and the system for it, then exit; see \\fBCHECKING A CONFIGURATION\\fR.\n");
     out.push_str(super::manpage_ops::OPERATIONS);
     out.push_str(SERVER_BODY);
     out

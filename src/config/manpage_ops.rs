@@ -69,4 +69,37 @@ shows each worker's state, pid, requests, RSS and current request with its age, 
 queues, request rate and mean latency as small charts, and the last respawns with their
 causes. uwsgitop and scripts keep getting uWSGI's JSON document at any other path or
 Accept. The stats socket has no authentication: bind it to loopback or a unix socket.
+.SH CHECKING A CONFIGURATION
+\fBrwsgi \-\-check\fR with the usual arguments (like \fBnginx \-t\fR) reads the
+configuration exactly as a start would (files, command line, \fBUWSGI_*\fR environment),
+reports every error and warning with the file and line (or command line, or environment
+variable) it comes from, checks that each socket can be bound or is listening already (the
+running server's, or a systemd socket unit's), that \fBuid\fR and \fBgid\fR exist, that
+\fBchdir\fR, \fBstatic\-map\fR and \fBcheck\-static\fR directories exist and that
+\fBlogto\fR and \fBpidfile\fR can be written; then, in a throw-away child that becomes the
+configured user and follows the virtualenv, checks that user can read the static
+directories and imports the application. It exits 0 with a one-line summary on standard
+output, 1 when \fBstrict\fR is set and there are warnings, 2 on any error. It never
+signals or changes a running server.
+.RS
+.EX
+rwsgi \-\-check \-\-ini /etc/rwsgi/myapp.ini \-\-socket /run/rwsgi/myapp.sock
+.EE
+.RE
+The packaged \fBrwsgi@.service\fR does not run it before each reload, on purpose: a reload
+re-reads the configuration itself and refuses one it cannot read (keeping the running
+generation), and a new generation whose application fails to import keeps the previous
+workers serving; a pre-check would import the application one more time per reload,
+repeating its import-time side effects (connections, caches warmed, files written). To have
+\fBsystemctl reload\fR refuse what \fB\-\-check\fR rejects as well, add a drop-in
+(\fBsystemctl edit rwsgi@myapp\fR); systemd runs the \fBExecReload=\fR lines in order and
+stops at the first that fails:
+.RS
+.EX
+[Service]
+ExecReload=
+ExecReload=/usr/bin/rwsgi \-\-check \-\-ini /etc/rwsgi/%i.ini \-\-socket /run/rwsgi/%i.sock
+ExecReload=/bin/kill \-HUP $MAINPID
+.EE
+.RE
 "#;

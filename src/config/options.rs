@@ -529,6 +529,10 @@ pub fn help_text() -> String {
     }
     out.push_str(&format!("{:<30} print this help and exit\n", "--help"));
     out.push_str(&format!("{:<30} print the version and exit\n", "--version"));
+    out.push_str(&format!(
+        "{:<30} check the configuration, sockets, users, directories and the application import, then exit (0 ok, 1 warnings with strict, 2 errors)\n",
+        "--check"
+    ));
     out
 }
 
