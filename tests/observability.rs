@@ -403,3 +403,160 @@ fn prometheus_scrapes_every_second_and_counts_the_requests_sent() {
         .unwrap();
     assert!(config_check.status.success(), "{config_check:?}");
 }
+
+/// Headless Chromium loading `url`: (rendered DOM, after `budget_ms` of virtual time in which
+/// the page's timers and fetches run), and a screenshot at `screenshot`.
+fn chromium(url: &str, budget_ms: u32, screenshot: Option<&std::path::Path>) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let mut command = Command::new("chromium");
+    command.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1100,900",
+    ]);
+    command
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--virtual-time-budget={budget_ms}"));
+    match screenshot {
+        Some(path) => command.arg(format!("--screenshot={}", path.display())),
+        None => command.arg("--dump-dom"),
+    };
+    let out = command
+        .arg(url)
+        .stdin(Stdio::null())
+        .output()
+        .expect("chromium (Debian package chromium; tests/run installs it)");
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The text of the element with `id` in a dumped DOM.
+fn element_text<'a>(dom: &'a str, id: &str) -> &'a str {
+    let start = dom
+        .find(&format!("id=\"{id}\">"))
+        .unwrap_or_else(|| panic!("no #{id} in:\n{dom}"))
+        + id.len()
+        + 6;
+    &dom[start..start + dom[start..].find('<').unwrap()]
+}
+
+#[test]
+fn status_page_renders_workers_and_a_moving_request_count_in_headless_chromium() {
+    let stats_port = free_port();
+    let server = pep3333_builder()
+        // Threads, so the slow request below leaves room for the others.
+        .args(["--processes", "2", "--threads", "4"])
+        .args([
+            "--stats",
+            &format!("127.0.0.1:{stats_port}"),
+            "--stats-http",
+        ])
+        .workers(2)
+        .http()
+        .start();
+    let url = format!("http://127.0.0.1:{stats_port}/");
+    // A crash, so the page has a respawn to show.
+    let mut stream = connect(server.addr());
+    std::io::Write::write_all(&mut stream, b"GET /segfault HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    let _ = std::io::Read::read(&mut stream, &mut [0u8; 64]);
+    server.wait_for_log("respawning in", Duration::from_secs(20));
+    let stats: SocketAddr = format!("127.0.0.1:{stats_port}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let data: serde_json::Value =
+            serde_json::from_str(&http_get(stats, "/status.json", "*/*").text()).unwrap();
+        if data["workers"].as_array().unwrap().len() == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the crashed worker never came back: {data}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Requests keep coming while the browser looks.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (stop, addr) = (stop.clone(), server.addr());
+        std::thread::spawn(move || {
+            let mut sent = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let response = request(
+                    addr,
+                    "GET /pid HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                );
+                assert_eq!(response.status, 200);
+                sent += 1;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            sent
+        })
+    };
+    // And one request in flight for a while, shown with its age.
+    let slow = get_in_background(server.addr(), "/sleep?4");
+    std::thread::sleep(Duration::from_millis(300));
+
+    let first = chromium(&url, 3000, None);
+    let rows = first.matches("<tr class=\"worker\"").count();
+    assert_eq!(rows, 2, "two worker rows:\n{first}");
+    let polls: u32 = first
+        .split("data-polls=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("the page never polled:\n{first}"));
+    assert!(polls >= 2, "the page refreshed {polls} time(s)");
+    assert!(
+        first.contains("GET /sleep?4"),
+        "the request in flight:\n{first}"
+    );
+    assert!(
+        first.contains("<td>crash</td>"),
+        "the respawn and its cause:\n{first}"
+    );
+    assert!(element_text(&first, "rate-now").parse::<f64>().is_ok());
+    assert!(element_text(&first, "latency-now").parse::<f64>().is_ok());
+    assert!(
+        !first.contains("<script src") && !first.contains("<link"),
+        "no external assets"
+    );
+    let count_then: u64 = element_text(&first, "total-requests").parse().unwrap();
+
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page");
+    std::fs::create_dir_all(&shots).unwrap();
+    let screenshot = shots.join("status-page.png");
+    let _ = std::fs::remove_file(&screenshot);
+    chromium(&url, 3000, Some(&screenshot));
+    let png = std::fs::read(&screenshot).expect("a screenshot");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 5000,
+        "{}",
+        screenshot.display()
+    );
+
+    let second = chromium(&url, 2000, None);
+    let count_now: u64 = element_text(&second, "total-requests").parse().unwrap();
+    assert!(
+        count_now > count_then,
+        "the request count moved: {count_then} then {count_now}"
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent = load.join().unwrap();
+    assert!(sent > 0);
+    assert_eq!(slow.join().unwrap().status, 200);
+    // uwsgitop and scripts (no text/html in Accept) still get uWSGI's JSON there.
+    let json: serde_json::Value =
+        serde_json::from_str(&http_get(stats, "/", "*/*").text()).unwrap();
+    assert_eq!(json["workers"].as_array().unwrap().len(), 2);
+    eprintln!("status page screenshot: {}", screenshot.display());
+}

@@ -28,7 +28,7 @@ canvas{background:#fff;border:1px solid #ddd} .busy{color:#b35900} .idle{color:#
 <h2>Listeners</h2>
 <table><thead><tr><th>socket</th><th>queue</th><th>max</th></tr></thead><tbody id="listeners"></tbody></table>
 <h2>Last respawns</h2>
-<table><thead><tr><th>when</th><th>worker</th><th>pid</th><th>cause</th></tr></thead><tbody id="respawns"></tbody></table>
+<table><thead><tr><th>when</th><th>worker</th><th>pid replaced</th><th>cause</th></tr></thead><tbody id="respawns"></tbody></table>
 <script>
 "use strict";
 const history = {rate: [], latency: []}, KEEP = 60;
@@ -83,6 +83,7 @@ async function tick() {
   try {
     const response = await fetch("status.json", {cache: "no-store"});
     show(await response.json());
+    document.body.dataset.polls = Number(document.body.dataset.polls || 0) + 1;
     document.getElementById("error").textContent = "";
   } catch (e) {
     document.getElementById("error").textContent = "(" + e + ")";
