@@ -102,4 +102,47 @@ ExecReload=/usr/bin/rwsgi \-\-check \-\-ini /etc/rwsgi/%i.ini \-\-socket /run/rw
 ExecReload=/bin/kill \-HUP $MAINPID
 .EE
 .RE
+.SH SEVERAL HOSTS
+When one machine is not enough, run rwsgi on several identical hosts behind nginx (or
+HAProxy). The configuration rwsgi's tests use, with each host running
+\fBrwsgi \-\-uwsgi\-socket 192.0.2.1\fIN\fB:3031\fR ...:
+.RS
+.EX
+upstream app {
+    server 192.0.2.11:3031 max_fails=1 fail_timeout=2s;
+    server 192.0.2.12:3031 max_fails=1 fail_timeout=2s;
+    server 192.0.2.13:3031 max_fails=1 fail_timeout=2s;
+}
+server {
+    listen 80;
+    location / {
+        include uwsgi_params;
+        uwsgi_pass app;
+        uwsgi_next_upstream error timeout;
+        uwsgi_next_upstream_tries 3;
+        uwsgi_connect_timeout 1s;
+        uwsgi_read_timeout 30s;
+    }
+}
+.EE
+.RE
+Over HTTP (\fBhttp\-socket\fR), add \fBkeepalive 16;\fR to the upstream and use
+\fBproxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection "";
+proxy_next_upstream error timeout;\fR.
+Reloading or upgrading the hosts one at a time (SIGHUP, then waiting until the log says
+\fBreload complete\fR) loses no request: the sockets stay open and the previous workers
+finish their requests. When a host dies, only requests in flight on it can fail; nginx
+retries on another host what failed before a response began (not a POST already sent), and
+\fBmax_fails\fR/\fBfail_timeout\fR keep it away until the host answers again.
+.PP
+To take a host out without errors: mark it \fBdown\fR in the upstream and reload nginx,
+wait until the host has no request in flight (\fBrwsgi_requests_in_flight\fR is 0, or no
+worker is busy in the stats), then stop rwsgi with SIGTERM. To bring it back, start rwsgi,
+wait until every worker is ready (\fBsystemctl start\fR returns then), and put it back in
+the upstream.
+.PP
+What the hosts must share: the same code and configuration; sessions and caches in a
+database or Redis and uploaded files in shared storage, never in one host's memory or
+disk; scheduled jobs (\fBcron\fR, \fBattach\-daemon\fR) on one host only, or safe to run
+on all. Scrape each host's metrics as its own target.
 "#;
