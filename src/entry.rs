@@ -23,6 +23,7 @@ pub fn run(args: Vec<String>, host: PythonHost) -> i32 {
     }
     let entries = match source::from_args(&args) {
         Ok(Request::Serve(entries)) => entries,
+        Ok(Request::Check(entries)) => return crate::check::run(&args, entries, &host),
         Ok(Request::Help) => {
             print!("{}", config::options::help_text());
             return 0;
@@ -42,6 +43,11 @@ pub fn run(args: Vec<String>, host: PythonHost) -> i32 {
                 _ => fail("--print-man-page takes 8 (rwsgi) or 5 (rwsgi.ini)"),
             }
             return 0;
+        }
+        Err(e) if args.iter().any(|a| a == "--check") => {
+            eprintln!("rwsgi --check: error: {e}");
+            eprintln!("rwsgi --check: the configuration cannot be read");
+            return EXIT_BAD_CONFIG;
         }
         Err(e) => return give_up(&e.to_string(), args, host),
     };

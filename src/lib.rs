@@ -4,6 +4,7 @@
 //! Must not: hold process-wide state of its own; each module's header says what it owns.
 
 pub mod alarms;
+pub mod check;
 pub mod config;
 pub mod entry;
 pub mod hooks;

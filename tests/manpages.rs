@@ -30,7 +30,7 @@ fn accepted_options() -> BTreeSet<String> {
         .lines()
         .filter_map(|l| l.strip_prefix("--"))
         .map(|l| l.split_whitespace().next().unwrap().to_string())
-        .filter(|name| name != "help" && name != "version")
+        .filter(|name| name != "help" && name != "version" && name != "check")
         .collect()
 }
 

@@ -122,8 +122,10 @@ pub fn example(spec: &OptionSpec) -> String {
         "alarm-segfault" | "alarm-backlog" => "mail",
         "gevent" | "async" => "100",
         "emperor" => "/etc/uwsgi/vassals",
-        "ugreen" | "gevent-monkey-patch" | "gevent-early-monkey-patch" | "cache2" | "mule"
-        | "spooler" | "http-websockets" | "locks" | "http-auto-gzip" => "true",
+        "ugreen" | "gevent-monkey-patch" | "gevent-early-monkey-patch" | "mule" | "spooler"
+        | "http-websockets" | "http-auto-gzip" => "true",
+        "locks" => "4",
+        "metrics" => "127.0.0.1:9191",
         "vassals-set" => "processes=2",
         "error-route-uri" => "^/broken$ return:500",
         "log-format" => "%(addr) %(method) %(uri) %(status) %(msecs)ms",
@@ -257,7 +259,8 @@ pub fn server_page() -> String {
         }
         out.push_str(".\n");
     }
-    out.push_str(".TP\n\\fB\\-\\-help\\fR\nPrint every option with its default and exit.\n.TP\n\\fB\\-\\-version\\fR\nPrint the version and exit.\n");
+    out.push_str(".TP\n\\fB\\-\\-help\\fR\nPrint every option with its default and exit.\n.TP\n\\fB\\-\\-version\\fR\nPrint the version and exit.\n.TP\n\\fB\\-\\-check\\fR\nCheck the configuration and the system for it, then exit; see \\fBCHECKING A CONFIGURATION\\fR.\n");
+    out.push_str(super::manpage_ops::OPERATIONS);
     out.push_str(SERVER_BODY);
     out
 }

@@ -6,6 +6,7 @@
 
 pub mod caches;
 pub mod manpage;
+mod manpage_ops;
 pub mod options;
 pub mod source;
 
@@ -126,6 +127,8 @@ pub struct Config {
     pub log_5xx: bool,
     pub memory_report: bool,
     pub stats: Option<String>,
+    /// `metrics = ADDR`: a Prometheus text endpoint of its own.
+    pub metrics: Option<String>,
     pub master_fifo: Vec<PathBuf>,
     /// attach-daemon and attach-daemon2: (command, the signal that stops it).
     pub attach_daemons: Vec<(String, i32)>,
@@ -298,6 +301,7 @@ impl Default for Config {
             log_5xx: false,
             memory_report: false,
             stats: None,
+            metrics: None,
             master_fifo: Vec::new(),
             attach_daemons: Vec::new(),
             caches: Vec::new(),
@@ -814,6 +818,7 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
         }
         "memory-report" => config.memory_report = flag()?,
         "stats" => config.stats = Some(non_empty(entry, spec)?),
+        "metrics" => config.metrics = Some(non_empty(entry, spec)?),
         "cheaper" => config.cheaper = number()? as usize,
         "cheaper-initial" => config.cheaper_initial = Some(number()? as usize),
         "cheaper-step" => config.cheaper_step = (number()? as usize).max(1),

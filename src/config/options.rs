@@ -218,7 +218,9 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("stats", ["stats-server"], Text, "", "ADDR", Honoured,
         "serve uWSGI's JSON statistics (for uwsgitop) on a unix path or HOST:PORT; the master answers each connection"),
     opt!("stats-http", [], Flag, "false", "", Honoured,
-        "wrap the stats document in an HTTP response"),
+        "speak HTTP on the stats socket: JSON at any path (uwsgitop), Prometheus metrics at /metrics, a status page at / for browsers (Accept: text/html)"),
+    opt!("metrics", [], Text, "", "ADDR", Honoured,
+        "serve Prometheus/OpenMetrics text metrics over HTTP on a unix path or HOST:PORT (any path; also /metrics of stats-http); rwsgi's own, not a uWSGI option"),
     opt!("cheaper", [], Number, "0", "N", Honoured,
         "adaptive workers (uWSGI's spare algorithm): keep at least N running, add cheaper-step when all are busy, retire idle ones above N (0: off)"),
     opt!("cheaper-initial", [], Number, "", "N", Honoured,
@@ -539,6 +541,10 @@ pub fn help_text() -> String {
     }
     out.push_str(&format!("{:<30} print this help and exit\n", "--help"));
     out.push_str(&format!("{:<30} print the version and exit\n", "--version"));
+    out.push_str(&format!(
+        "{:<30} check the configuration, sockets, users, directories and the application import, then exit (0 ok, 1 warnings with strict, 2 errors)\n",
+        "--check"
+    ));
     out
 }
 

@@ -67,6 +67,8 @@ pub enum Request {
     ManPage(String),
     /// `--print-option-table`: the option table as Markdown, for README.
     OptionTable,
+    /// `--check`: check this configuration and the system for it, then exit (`nginx -t`).
+    Check(Vec<Entry>),
 }
 
 const MAX_INCLUDE_DEPTH: usize = 16;
@@ -97,9 +99,14 @@ pub fn from_args(args: &[String]) -> Result<Request, SourceError> {
         }
     }
     let mut i = 0;
+    let mut check = false;
     while i < args.len() {
         let arg = &args[i];
         i += 1;
+        if arg == "--check" {
+            check = true;
+            continue;
+        }
         if arg == "--help" || arg == "-h" {
             return Ok(Request::Help);
         }
@@ -162,7 +169,11 @@ pub fn from_args(args: &[String]) -> Result<Request, SourceError> {
         });
     }
     expand_references(&mut entries)?;
-    Ok(Request::Serve(entries))
+    Ok(if check {
+        Request::Check(entries)
+    } else {
+        Request::Serve(entries)
+    })
 }
 
 fn looks_like_option(arg: &str) -> bool {

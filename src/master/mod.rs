@@ -12,6 +12,9 @@ use crate::hooks::Phase;
 pub mod cron;
 mod groups;
 mod jobs;
+pub mod metrics;
+mod observe;
+mod page;
 pub mod scoreboard;
 pub mod signals;
 pub mod stats;
@@ -156,6 +159,12 @@ pub struct Master {
     /// When this master image started, for the start-up time logged at READY.
     started: Instant,
     stats: Option<stats::StatsServer>,
+    /// `metrics = ADDR`.
+    metrics: Option<stats::StatsServer>,
+    /// Generation, first start, respawns by cause, harakiri: carried across reloads.
+    lifetime: metrics::Lifetime,
+    /// The last respawns: (unix ms, worker id, new pid, cause), newest last.
+    recent_respawns: std::collections::VecDeque<(u64, usize, i32, metrics::Cause)>,
     /// attach-daemon: (command, pid while running, when to (re)start it, backoff).
     daemons: Vec<Daemon>,
     /// master-fifo: (read end, a write end held so the FIFO never reads as closed).
@@ -305,18 +314,20 @@ pub fn run(config: Config, args: Vec<String>, host: PythonHost) -> i32 {
             ));
         }
     }
-    let stats_server = match config
-        .stats
-        .as_deref()
-        .map(|spec| stats::StatsServer::bind(spec, config.stats_http))
-    {
-        Some(Ok(server)) => {
-            log::info(&format!("stats server on {}", server.local_address()));
-            Some(server)
-        }
-        Some(Err(message)) => return generation.fail(&config, args, host, &message, EXIT_CONFIG),
-        None => None,
+    let stats_mode = if config.stats_http {
+        stats::Mode::Http
+    } else {
+        stats::Mode::Raw
     };
+    let stats_server = match bind_stats(config.stats.as_deref(), stats_mode) {
+        Ok(server) => server,
+        Err(message) => return generation.fail(&config, args, host, &message, EXIT_CONFIG),
+    };
+    let metrics_server = match bind_stats(config.metrics.as_deref(), stats::Mode::Metrics) {
+        Ok(server) => server,
+        Err(message) => return generation.fail(&config, args, host, &message, EXIT_CONFIG),
+    };
+    let lifetime = metrics::Lifetime::from_environment();
     let mut fifos = Vec::new();
     for path in &config.master_fifo {
         match open_fifo(path) {
@@ -430,6 +441,8 @@ pub fn run(config: Config, args: Vec<String>, host: PythonHost) -> i32 {
         app,
         app_failure,
         stats: stats_server,
+        metrics: metrics_server,
+        lifetime,
         fifos,
         autoreload,
         notifier,
@@ -441,6 +454,9 @@ pub fn run(config: Config, args: Vec<String>, host: PythonHost) -> i32 {
             return 1;
         }
     };
+    for (pid, id) in master.previous.clone() {
+        master.record_respawn(id, pid.as_raw(), metrics::Cause::Reload);
+    }
     master.notifier.status("starting workers");
     log::info(&format!(
         "master {} {} {} worker(s) of {} thread(s) each",
@@ -476,6 +492,9 @@ struct Parts {
     app: Option<interpreter::Apps>,
     app_failure: Option<String>,
     stats: Option<stats::StatsServer>,
+    metrics: Option<stats::StatsServer>,
+    /// Counters that outlive one master image (respawns, reloads, start time).
+    lifetime: metrics::Lifetime,
     fifos: Vec<(OwnedFd, OwnedFd)>,
     autoreload: Option<(Instant, Vec<ModuleFile>)>,
     notifier: Notifier,
@@ -543,6 +562,8 @@ impl Generation {
             app: None,
             app_failure: None,
             stats: None,
+            metrics: None,
+            lifetime: metrics::Lifetime::from_environment(),
             fifos: Vec::new(),
             autoreload: None,
             notifier: Notifier::from_environment(),
@@ -634,6 +655,9 @@ fn assemble(
         announced_ready: false,
         started: generation.started,
         stats: parts.stats,
+        metrics: parts.metrics,
+        lifetime: parts.lifetime,
+        recent_respawns: std::collections::VecDeque::new(),
         daemons: master_daemons,
         fifos: parts.fifos,
         autoreload: parts.autoreload,
@@ -788,6 +812,18 @@ fn report_reload(outcome: &str) {
     }
 }
 
+/// Binds a stats or metrics server when the configuration asks for one.
+fn bind_stats(spec: Option<&str>, mode: stats::Mode) -> Result<Option<stats::StatsServer>, String> {
+    let Some(spec) = spec else { return Ok(None) };
+    let server = stats::StatsServer::bind(spec, mode)?;
+    let what = match mode {
+        stats::Mode::Metrics => "metrics (Prometheus text)",
+        _ => "stats server",
+    };
+    log::info(&format!("{what} on {}", server.local_address()));
+    Ok(Some(server))
+}
+
 fn previous_generation() -> Vec<(Pid, usize)> {
     let Ok(text) = std::env::var(RELOAD_WORKERS_VAR) else {
         return Vec::new();
@@ -826,8 +862,8 @@ impl Master {
                 PollFd::new(signal_fd.as_fd(), PollFlags::POLLIN),
                 PollFd::new(self.notify_read.as_fd(), PollFlags::POLLIN),
             ];
-            if let Some(stats) = &self.stats {
-                fds.push(PollFd::new(stats.fd(), PollFlags::POLLIN));
+            for server in self.stats.iter().chain(&self.metrics) {
+                fds.push(PollFd::new(server.fd(), PollFlags::POLLIN));
             }
             for (read, _) in &self.fifos {
                 fds.push(PollFd::new(read.as_fd(), PollFlags::POLLIN));
@@ -943,11 +979,6 @@ impl Master {
                 other => log::warn(&format!("master-fifo: unknown command {:?}", other as char)),
             }
         }
-    }
-
-    fn serve_stats(&self) {
-        let Some(server) = &self.stats else { return };
-        server.serve_pending(|| self.stats_document());
     }
 
     fn stats_document(&self) -> String {
@@ -1113,6 +1144,10 @@ impl Master {
         slot.ready = false;
         slot.respawn_at = (!slot.retiring && !slot.cheap && matches!(self.stopping, Stopping::No))
             .then(Instant::now);
+        if slot.respawn_at.is_some() {
+            let id = slot.id;
+            self.record_respawn(id, pid.as_raw(), metrics::Cause::Recycle);
+        }
     }
 
     /// uWSGI's spare algorithm: all running workers busy → start `cheaper-step` more; a
@@ -1398,6 +1433,7 @@ impl Master {
         if let Some(caches) = crate::uwsgi_api::cache::export_for_reload() {
             std::env::set_var(crate::uwsgi_api::cache::RELOAD_CACHES_VAR, caches);
         }
+        std::env::set_var(metrics::LIFETIME_VAR, self.lifetime.encode());
         let error = self.relaunch.exec(&self.args);
         back_to_app_dir();
         log::error(&format!("reload failed: cannot exec: {error}"));
@@ -1409,6 +1445,7 @@ impl Master {
         self.notifier.ready(&self.status_text());
         std::env::remove_var(net::RELOAD_FDS_VAR);
         std::env::remove_var(RELOAD_WORKERS_VAR);
+        std::env::remove_var(metrics::LIFETIME_VAR);
         net::keep_private(&self.listeners);
     }
 
@@ -1527,6 +1564,11 @@ impl Master {
         };
         match interpreter::fork_with_python() {
             Ok(ForkResult::Child) => {
+                // A worker never answers on the stats or metrics sockets; holding them
+                // would keep their addresses taken past a reload, when the next master
+                // image binds them again while this worker still serves.
+                drop(self.stats.take());
+                drop(self.metrics.take());
                 let notify = self.notify_write.try_clone().expect("dup the notify pipe");
                 let identity = worker::Identity {
                     id,
@@ -1681,6 +1723,16 @@ impl Master {
             self.begin_stop(false);
             return;
         }
+        let cause = if slot.harakiri {
+            metrics::Cause::Harakiri
+        } else if failed {
+            metrics::Cause::Crash
+        } else {
+            metrics::Cause::Recycle
+        };
+        let id = slot.id;
+        self.record_respawn(id, pid.as_raw(), cause);
+        let slot = &mut self.slots[index];
         if failed && !slot.harakiri && lived < HEALTHY_LIFETIME {
             let delay = slot.backoff;
             slot.backoff = (slot.backoff * 2).min(MAX_BACKOFF);
@@ -1825,6 +1877,7 @@ impl Master {
                         slot.harakiri_sigterm = Some(Instant::now());
                         slot.harakiri = true;
                         slot.harakiri_count += 1;
+                        self.lifetime.harakiri += 1;
                         let _ = kill(pid, Signal::SIGTERM);
                     }
                     (Some(grace), Some(sent)) if sent.elapsed() < grace => {}
@@ -1835,6 +1888,7 @@ impl Master {
                         ));
                         if !slot.harakiri {
                             slot.harakiri_count += 1;
+                            self.lifetime.harakiri += 1;
                         }
                         slot.harakiri = true;
                         let _ = kill(pid, Signal::SIGKILL);
@@ -1878,8 +1932,10 @@ impl Master {
         let _ = self.config.hooks.run_phase(Phase::AsUserAtexit);
         if self.config.vacuum {
             net::vacuum(&self.listeners);
-            if let Some(path) = self.stats.as_ref().and_then(|s| s.path.as_ref()) {
-                let _ = std::fs::remove_file(path);
+            for server in self.stats.iter().chain(&self.metrics) {
+                if let Some(path) = &server.path {
+                    let _ = std::fs::remove_file(path);
+                }
             }
             if let Some(path) = &self.config.pidfile {
                 let _ = std::fs::remove_file(path);

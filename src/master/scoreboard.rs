@@ -1,6 +1,10 @@
 //! The scoreboard: a shared anonymous mapping, created by the master before the first fork,
 //! where each worker publishes its state and, per thread, the request it is serving and
 //! since when. The master reads it for harakiri, SIGUSR1 status and lifecycle decisions.
+//! It also holds the request counters the metrics endpoint reports (per listener: status
+//! classes, a duration histogram, bytes in and out); they live outside the worker entries,
+//! so a recycled worker never makes a counter go backwards, and are plain relaxed
+//! `fetch_add`s, so the request path takes no lock.
 //!
 //! Owns: the layout and atomic access. Must not: hold pointers into Python or anything a
 //! fork could invalidate; every field is a plain atomic so torn reads cannot happen.
@@ -39,6 +43,27 @@ pub struct WorkerEntry {
     pub worker_id: AtomicU64,
 }
 
+/// Listeners with counters of their own; any further ones share the last entry.
+pub const LISTENER_LABELS: usize = 8;
+/// Upper bounds (microseconds) of the request duration histogram's buckets; one more
+/// bucket counts everything slower (+Inf).
+pub const DURATION_BOUNDS_US: [u64; 12] = [
+    1_000, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000,
+    5_000_000, 10_000_000,
+];
+
+/// One listener's request counters.
+#[repr(C)]
+pub struct ListenerCounters {
+    /// Requests by status class: index 1-5 for 1xx-5xx, 0 for none (closed unanswered).
+    pub by_class: [AtomicU64; 6],
+    /// Requests per duration bucket (not cumulative); the last is +Inf.
+    pub duration: [AtomicU64; DURATION_BOUNDS_US.len() + 1],
+    pub duration_us: AtomicU64,
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+}
+
 #[repr(C)]
 pub struct RequestSlot {
     /// Unix milliseconds when the current request started; 0 when idle.
@@ -50,6 +75,7 @@ pub struct RequestSlot {
 pub struct Scoreboard {
     workers: &'static [WorkerEntry],
     requests: &'static [RequestSlot],
+    listeners: &'static [ListenerCounters],
     threads: usize,
 }
 
@@ -66,10 +92,13 @@ impl Scoreboard {
         use nix::sys::mman::{mmap_anonymous, MapFlags, ProtFlags};
         let workers_len = capacity * std::mem::size_of::<WorkerEntry>();
         let requests_len = capacity * threads * std::mem::size_of::<RequestSlot>();
-        let length = NonZeroUsize::new(workers_len + requests_len).expect("non-empty scoreboard");
+        let listeners_len = LISTENER_LABELS * std::mem::size_of::<ListenerCounters>();
+        let length = NonZeroUsize::new(workers_len + requests_len + listeners_len)
+            .expect("non-empty scoreboard");
         // SAFETY: a fresh anonymous shared mapping, never unmapped, zero-filled by the
         // kernel; all-zero bytes are valid atomics; WorkerEntry is 8-aligned and
-        // workers_len is a multiple of 8, so the RequestSlot array is aligned too. The
+        // workers_len is a multiple of 8, so the RequestSlot array is aligned too, and
+        // the ListenerCounters after it (RequestSlot is made of u64s as well). The
         // slices are 'static because the mapping lives as long as the process, and a fork
         // shares it rather than copying it.
         unsafe {
@@ -85,9 +114,14 @@ impl Scoreboard {
                 base.add(workers_len) as *const RequestSlot,
                 capacity * threads,
             );
+            let listeners = std::slice::from_raw_parts(
+                base.add(workers_len + requests_len) as *const ListenerCounters,
+                LISTENER_LABELS,
+            );
             Ok(Scoreboard {
                 workers,
                 requests,
+                listeners,
                 threads,
             })
         }
@@ -190,6 +224,25 @@ impl Scoreboard {
         self.workers[index].requests.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts one answered request on `listener` (its index among the sockets).
+    pub fn record(&self, listener: usize, status: u16, took_us: u64, received: u64, sent: u64) {
+        let counters = &self.listeners[listener.min(LISTENER_LABELS - 1)];
+        let class = usize::from(status / 100).min(5);
+        counters.by_class[class].fetch_add(1, Ordering::Relaxed);
+        let bucket = DURATION_BOUNDS_US
+            .iter()
+            .position(|bound| took_us <= *bound)
+            .unwrap_or(DURATION_BOUNDS_US.len());
+        counters.duration[bucket].fetch_add(1, Ordering::Relaxed);
+        counters.duration_us.fetch_add(took_us, Ordering::Relaxed);
+        counters.bytes_in.fetch_add(received, Ordering::Relaxed);
+        counters.bytes_out.fetch_add(sent, Ordering::Relaxed);
+    }
+
+    pub fn listener_counters(&self, listener: usize) -> &ListenerCounters {
+        &self.listeners[listener.min(LISTENER_LABELS - 1)]
+    }
+
     /// The requests in flight in a worker: (thread, started at unix ms, description).
     pub fn in_flight(&self, index: usize) -> Vec<(usize, u64, String)> {
         self.thread_slots(index)
@@ -242,5 +295,24 @@ mod tests {
         assert_eq!(board.entry(b).requests.load(Ordering::Relaxed), 1);
         board.release(a);
         assert_eq!(board.claim(), Some(a));
+    }
+
+    #[test]
+    fn listener_counters_by_class_and_bucket() {
+        let board = Scoreboard::new(2, 1).unwrap();
+        board.record(0, 200, 3_000, 100, 1000);
+        board.record(0, 503, 20_000_000, 10, 20);
+        board.record(99, 404, 1, 0, 0);
+        let c = board.listener_counters(0);
+        assert_eq!(c.by_class[2].load(Ordering::Relaxed), 1);
+        assert_eq!(c.by_class[5].load(Ordering::Relaxed), 1);
+        assert_eq!(c.duration[1].load(Ordering::Relaxed), 1);
+        assert_eq!(
+            c.duration[DURATION_BOUNDS_US.len()].load(Ordering::Relaxed),
+            1
+        );
+        assert_eq!(c.bytes_out.load(Ordering::Relaxed), 1020);
+        let last = board.listener_counters(LISTENER_LABELS - 1);
+        assert_eq!(last.by_class[4].load(Ordering::Relaxed), 1);
     }
 }

@@ -2,8 +2,14 @@
 //! JSON document (master pid, sockets, and per worker requests, status, memory, bytes sent,
 //! average response time...) and closes, so `uwsgitop` and monitoring scripts work.
 //!
-//! Owns: the stats socket and the document's shape. Must not: block the master (the socket
-//! is non-blocking and each answer is one small write).
+//! In HTTP mode (`stats-http`) it reads the request line first: `/metrics` gets the
+//! Prometheus text (see `metrics`), `/` asked for as HTML (a browser's Accept) gets the
+//! status page (see `page`), `/status.json` the page's data, anything else the JSON
+//! document as before. A `metrics = ADDR` server is one of these answering metrics only.
+//!
+//! Owns: the stats socket, request routing and the document's shape. Must not: block the
+//! master for long (the socket is non-blocking; a client gets 100 ms to send its request
+//! head and 200 ms to take the answer, one small write).
 
 use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -12,9 +18,29 @@ use socket2::{Domain, SockAddr, Socket, Type};
 
 use crate::config::ListenAddress;
 
+/// What a stats socket speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// uWSGI's `stats`: the JSON document, no request read.
+    Raw,
+    /// `stats-http`: HTTP, routed by path and Accept.
+    Http,
+    /// `metrics`: HTTP, the Prometheus text at any path.
+    Metrics,
+}
+
+/// What a client asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    Json,
+    Metrics,
+    Html,
+    PageData,
+}
+
 pub struct StatsServer {
     listener: Socket,
-    http: bool,
+    mode: Mode,
     /// The socket file to remove at exit, if rwsgi created one.
     pub path: Option<std::path::PathBuf>,
 }
@@ -42,9 +68,14 @@ pub struct SocketStats {
 }
 
 impl StatsServer {
-    pub fn bind(spec: &str, http: bool) -> Result<StatsServer, String> {
+    pub fn bind(spec: &str, mode: Mode) -> Result<StatsServer, String> {
+        let what = if mode == Mode::Metrics {
+            "metrics"
+        } else {
+            "stats"
+        };
         let address =
-            crate::config::parse_address(spec).map_err(|e| format!("stats {spec}: {e}"))?;
+            crate::config::parse_address(spec).map_err(|e| format!("{what} {spec}: {e}"))?;
         let (listener, path) = match &address {
             ListenAddress::Tcp(addr) => {
                 let socket = Socket::new(Domain::for_address(*addr), Type::STREAM, None)
@@ -52,7 +83,7 @@ impl StatsServer {
                 socket.set_reuse_address(true).map_err(|e| e.to_string())?;
                 socket
                     .bind(&SockAddr::from(*addr))
-                    .map_err(|e| format!("stats {spec}: {e}"))?;
+                    .map_err(|e| format!("{what} {spec}: {e}"))?;
                 (socket, None)
             }
             ListenAddress::Unix(path) => {
@@ -63,7 +94,7 @@ impl StatsServer {
                     Socket::new(Domain::UNIX, Type::STREAM, None).map_err(|e| e.to_string())?;
                 socket
                     .bind(&SockAddr::unix(path).map_err(|e| e.to_string())?)
-                    .map_err(|e| format!("stats {spec}: {e}"))?;
+                    .map_err(|e| format!("{what} {spec}: {e}"))?;
                 (socket, Some(path.clone()))
             }
         };
@@ -71,7 +102,7 @@ impl StatsServer {
         listener.set_nonblocking(true).map_err(|e| e.to_string())?;
         Ok(StatsServer {
             listener,
-            http,
+            mode,
             path,
         })
     }
@@ -92,28 +123,72 @@ impl StatsServer {
             .unwrap_or_default()
     }
 
-    /// Answers every waiting connection with `document`.
-    /// Answers every waiting client; the document is built only when there is one.
-    pub fn serve_pending(&self, document: impl Fn() -> String) {
+    /// Answers every waiting client; a document is built only when one asks for it.
+    pub fn serve_pending(&self, document: impl Fn(Page) -> String) {
         while let Ok((client, _)) = self.listener.accept() {
-            let document = document();
             let _ = client.set_nonblocking(false);
+            let _ = client.set_read_timeout(Some(std::time::Duration::from_millis(100)));
             let _ = client.set_write_timeout(Some(std::time::Duration::from_millis(200)));
             let mut client = std::fs::File::from(std::os::fd::OwnedFd::from(client));
-            let payload = if self.http {
-                format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{document}",
-                    document.len()
-                )
-            } else {
-                document.to_string()
+            let page = match self.mode {
+                Mode::Raw => {
+                    let _ = client.write_all(document(Page::Json).as_bytes());
+                    continue;
+                }
+                Mode::Metrics => Page::Metrics,
+                Mode::Http => route(&read_head(&mut client)),
             };
+            let body = document(page);
+            let content_type = match page {
+                Page::Json | Page::PageData => "application/json",
+                Page::Metrics => super::metrics::CONTENT_TYPE,
+                Page::Html => "text/html; charset=utf-8",
+            };
+            let payload = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
             let _ = client.write_all(payload.as_bytes());
         }
     }
 }
 
-fn json_string(text: &str) -> String {
+/// The request head, as much as arrives within the read timeout (at most 8 KiB).
+fn read_head(client: &mut std::fs::File) -> String {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(1024);
+    let mut buf = [0u8; 2048];
+    while head.len() < 8192 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match client.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+/// Which page an HTTP request head asks for: by path, and for `/` by Accept.
+pub fn route(head: &str) -> Page {
+    let mut lines = head.split("\r\n");
+    let target = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .unwrap_or("/");
+    let path = target.split('?').next().unwrap_or("/");
+    let wants_html = lines.any(|line| {
+        line.split_once(':').is_some_and(|(name, value)| {
+            name.trim().eq_ignore_ascii_case("accept") && value.contains("text/html")
+        })
+    });
+    match path {
+        "/metrics" => Page::Metrics,
+        "/status.json" => Page::PageData,
+        "/" if wants_html => Page::Html,
+        _ => Page::Json,
+    }
+}
+
+pub fn json_string(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
     for c in text.chars() {
@@ -195,4 +270,24 @@ pub fn document(sockets: &[SocketStats], workers: &[WorkerStats]) -> String {
         sockets.join(","),
         workers.join(",")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_by_path_and_accept() {
+        assert_eq!(
+            route("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Page::Metrics
+        );
+        assert_eq!(
+            route("GET / HTTP/1.1\r\nAccept: text/html,application/xhtml+xml\r\n\r\n"),
+            Page::Html
+        );
+        assert_eq!(route("GET / HTTP/1.1\r\nAccept: */*\r\n\r\n"), Page::Json);
+        assert_eq!(route(""), Page::Json);
+        assert_eq!(route("GET /status.json HTTP/1.1\r\n\r\n"), Page::PageData);
+    }
 }

@@ -130,7 +130,14 @@ async fn serve_http(mut stream: ClientSocket, mut endpoint: Endpoint, shared: Ar
         };
         let method = &buf[head.method.clone()];
         let last = shared.begin_request(method, &buf[head.target.clone()]);
+        let received = head.len as u64
+            + match &body {
+                crate::wsgi::objects::Body::Memory(bytes) => bytes.len() as u64,
+                crate::wsgi::objects::Body::File { len, .. } => *len,
+            };
         let exchange = Exchange {
+            listener: endpoint.listener,
+            received,
             protocol: Protocol::Http,
             chunked_allowed: head.minor_version == 1,
             head_request: method == b"HEAD",
@@ -348,6 +355,8 @@ async fn serve_uwsgi(mut stream: ClientSocket, endpoint: Endpoint, shared: Arc<S
     let var = |key: &[u8]| uwsgi::find_var(&buf, &packet, key).unwrap_or_default();
     shared.begin_request(var(b"REQUEST_METHOD"), var(b"REQUEST_URI"));
     let exchange = Exchange {
+        listener: endpoint.listener,
+        received: packet.len as u64 + content_length,
         protocol: Protocol::Uwsgi,
         chunked_allowed: false,
         head_request: var(b"REQUEST_METHOD") == b"HEAD",

@@ -64,6 +64,10 @@ thread_local! {
     static THREAD_INDEX: Cell<usize> = const { Cell::new(0) };
 }
 
+/// One answered request for [`Shared::account`]: (listener index, bytes received, status,
+/// bytes sent).
+pub type Accounted = (usize, u64, u16, u64);
+
 /// What every thread of a worker shares.
 pub struct Shared {
     pub app: Option<Py<PyAny>>,
@@ -203,8 +207,13 @@ impl Shared {
         ConnectionCount(self.clone())
     }
 
-    /// What the stats server reports: bytes sent, time taken, whether the app raised.
-    pub fn account(&self, sent: u64, took: Duration, exception: bool) {
+    /// What the stats server and metrics report: the listener, bytes received and sent,
+    /// status, time taken, whether the app raised.
+    pub fn account(&self, request: Accounted, took: Duration, exception: bool) {
+        let (listener, received, status, sent) = request;
+        self.identity
+            .board
+            .record(listener, status, took.as_micros() as u64, received, sent);
         let entry = self.identity.board.entry(self.identity.entry);
         entry.tx.fetch_add(sent, Ordering::Relaxed);
         entry
@@ -453,6 +462,8 @@ fn run_hooks_or_exit(config: &Config, phase: crate::hooks::Phase) {
 }
 
 struct WorkerSocket {
+    /// Position among the master's listeners (the metrics' listener label).
+    index: usize,
     fd: OwnedFd,
     protocol: Protocol,
     address: ListenAddress,
@@ -461,7 +472,9 @@ struct WorkerSocket {
 fn duplicate(listeners: &[Listener]) -> Vec<WorkerSocket> {
     listeners
         .iter()
-        .map(|l| WorkerSocket {
+        .enumerate()
+        .map(|(index, l)| WorkerSocket {
+            index,
             fd: l
                 .fd
                 .as_fd()
@@ -616,6 +629,7 @@ async fn accept_loop(shared: Arc<Shared>, socket: WorkerSocket) {
                         remote_port,
                         server_name: server_name.clone(),
                         server_port: server_port.clone(),
+                        listener: socket.index,
                     };
                     let count = shared.open_connection();
                     let serve = connection::serve(

@@ -42,6 +42,9 @@ pub struct Exchange {
     /// The client and the worker's state allow another request on this connection.
     pub keep_alive: bool,
     pub log: Option<RequestLog>,
+    /// Index of the listener the request came in on, and bytes of request received.
+    pub listener: usize,
+    pub received: u64,
 }
 
 /// What uWSGI's request line counts (`log-format = uwsgi`): request variables (keys and
@@ -221,7 +224,11 @@ pub async fn respond(
         }
     };
     let took = began.elapsed();
-    shared.account(sent, took, raised);
+    shared.account(
+        (exchange.listener, exchange.received, status, sent),
+        took,
+        raised,
+    );
     log_request(shared, &exchange, (status, sent, took), &stats);
     keep
 }
@@ -730,7 +737,11 @@ pub async fn serve_static(
         }
     }
     let took = began.elapsed();
-    shared.account(sent, took, false);
+    shared.account(
+        (exchange.listener, exchange.received, status, sent),
+        took,
+        false,
+    );
     log_request(shared, &exchange, (status, sent, took), &stats);
     ok && !close
 }

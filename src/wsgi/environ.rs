@@ -23,6 +23,8 @@ pub struct Endpoint {
     pub remote_port: String,
     pub server_name: String,
     pub server_port: String,
+    /// Index of the listening socket the connection came in on (metrics label).
+    pub listener: usize,
 }
 
 impl EnvironTemplate {
