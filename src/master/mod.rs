@@ -14,6 +14,7 @@ mod groups;
 mod jobs;
 pub mod scoreboard;
 pub mod signals;
+pub mod spoolers;
 pub mod stats;
 
 use std::os::fd::{AsFd, OwnedFd};
@@ -152,6 +153,7 @@ pub struct Master {
     jobs: jobs::Jobs,
     /// Process groups of daemons and commands being stopped.
     groups: groups::Groups,
+    spoolers: spoolers::Spoolers,
     /// cheaper busyness: when the current cycle began, and idle cycles in a row.
     busyness_cycle: Instant,
     idle_cycles: u64,
@@ -474,6 +476,7 @@ fn serve(config: Config, args: Vec<String>, host: PythonHost) -> Result<i32, i32
         })
         .collect();
     let jobs = jobs::Jobs::new(&config);
+    let spoolers = spoolers::Spoolers::new(&config);
     let mut master = Master {
         config,
         args,
@@ -501,6 +504,7 @@ fn serve(config: Config, args: Vec<String>, host: PythonHost) -> Result<i32, i32
         next_status: Instant::now() + STATUS_INTERVAL,
         jobs,
         groups: groups::Groups::default(),
+        spoolers,
         busyness_cycle: Instant::now(),
         idle_cycles: 0,
         signal_clock: Default::default(),
@@ -827,7 +831,7 @@ impl Master {
                 })
             })
             .collect();
-        stats::document(&sockets, &workers)
+        stats::document(&sockets, &workers, &self.spoolers.stats())
     }
 
     /// READY=1 once every worker has the application loaded and accepts (lazy-apps too).
@@ -1070,6 +1074,14 @@ impl Master {
         self.notifier.stopping();
         self.stop_commands();
         self.jobs.stop_smart_daemons(&mut self.groups);
+        self.spoolers.stop(
+            &mut self.groups,
+            if graceful {
+                Signal::SIGTERM
+            } else {
+                Signal::SIGINT
+            },
+        );
         let deadline = Instant::now()
             + if graceful {
                 self.config.worker_reload_mercy
@@ -1177,6 +1189,7 @@ impl Master {
         // The next image starts its own daemons: the old ones (their whole process groups)
         // are gone before it execs, so exactly one instance of each runs after the reload.
         self.stop_commands();
+        self.spoolers.stop(&mut self.groups, Signal::SIGTERM);
         self.groups.wait_all();
         self.notifier.reloading();
         std::env::set_var(net::RELOAD_FDS_VAR, exported);
@@ -1191,6 +1204,7 @@ impl Master {
         for daemon in &mut self.daemons {
             daemon.start_at = Some(Instant::now());
         }
+        self.spoolers.restart();
         self.notifier.ready(&self.status_text());
         std::env::remove_var(net::RELOAD_FDS_VAR);
         std::env::remove_var(RELOAD_WORKERS_VAR);
@@ -1289,6 +1303,7 @@ impl Master {
                 }
             }
         }
+        self.spoolers.spawn_due(&self.config);
         let now = Instant::now();
         for index in 0..self.slots.len() {
             let slot = &self.slots[index];
@@ -1400,6 +1415,10 @@ impl Master {
                 continue;
             }
             if self.jobs.reaped(pid, &description) {
+                continue;
+            }
+            let stopping = !matches!(self.stopping, Stopping::No);
+            if self.spoolers.reaped(pid, &description, failed, stopping) {
                 continue;
             }
             if let Some(position) = self.previous.iter().position(|(p, _)| *p == pid) {
