@@ -159,14 +159,20 @@ fn spool_returns_the_task_file_and_results_decide_its_fate() {
         .iter()
         .map(|e| e["pid"].as_i64().unwrap())
         .collect();
-    assert!(ran_in.iter().all(|p| pids.contains(p)), "{ran_in:?} {pids:?}");
+    assert!(
+        ran_in.iter().all(|p| pids.contains(p)),
+        "{ran_in:?} {pids:?}"
+    );
     let jobs: Vec<&str> = info["jobs"]
         .as_array()
         .unwrap()
         .iter()
         .map(|j| j.as_str().unwrap())
         .collect();
-    assert!(jobs.contains(&retry.as_str()) && jobs.contains(&ignore.as_str()), "{jobs:?}");
+    assert!(
+        jobs.contains(&retry.as_str()) && jobs.contains(&ignore.as_str()),
+        "{jobs:?}"
+    );
     assert!(!jobs.contains(&ok.as_str()));
     assert!(server.stop().success());
     for pid in pids {
@@ -230,7 +236,11 @@ fn at_priority_and_ordering() {
     assert_eq!(order, ["one", "nine", "plain"]);
     let bad = server.get("/spool?name=x&priority=../../etc");
     assert_eq!(bad.status, 500);
-    assert!(bad.text().contains("priority must be a whole number"), "{}", bad.text());
+    assert!(
+        bad.text().contains("priority must be a whole number"),
+        "{}",
+        bad.text()
+    );
     server.stop();
 }
 
@@ -244,7 +254,10 @@ fn bad_task_files_and_oversized_variables_are_refused_clearly() {
     let mut server = builder(&dir, &out, &[]).start();
     server.wait_for_log("cannot be parsed", LIMIT);
     let log = server.log();
-    assert!(log.contains(&format!("{}", dir.join("garbage").display())), "{log}");
+    assert!(
+        log.contains(&format!("{}", dir.join("garbage").display())),
+        "{log}"
+    );
     assert!(dir.join(".rwsgi-unparseable/garbage").exists());
     assert!(!dir.join("garbage").exists());
     // Logged once: it is not looped over.
@@ -278,7 +291,9 @@ fn a_spooler_killed_mid_task_runs_the_task_again() {
     for n in 0..20 {
         wait_named(&server, &out, &format!("load{n}"), 1);
     }
-    assert!(server.log().contains(&format!("(pid {pid}) killed by SIGKILL")));
+    assert!(server
+        .log()
+        .contains(&format!("(pid {pid}) killed by SIGKILL")));
     server.stop();
 }
 
@@ -291,7 +306,11 @@ fn spooler_harakiri_kills_a_long_task_which_runs_again() {
     let task = spool(&server, "name=hang&mode=hang-once");
     wait_named(&server, &out, "hang", 2);
     wait_until("the task completes", &server, || !Path::new(&task).exists());
-    assert!(server.log().contains("killed by SIGALRM"), "{}", server.log());
+    assert!(
+        server.log().contains("killed by SIGALRM"),
+        "{}",
+        server.log()
+    );
     server.stop();
 }
 
@@ -379,7 +398,8 @@ fn a_reload_replaces_the_spooler_without_doubling_it() {
     server.signal(1);
     wait_until("a new spooler after the reload", &server, || {
         let now = info(&server)["pids"].clone();
-        now.as_array().is_some_and(|p| p.len() == 1 && p[0] != before)
+        now.as_array()
+            .is_some_and(|p| p.len() == 1 && p[0] != before)
     });
     assert!(!Path::new(&format!("/proc/{before}")).exists());
     spool(&server, "name=after-reload&mode=ok");
@@ -443,7 +463,11 @@ fn a_full_disk_makes_spool_raise_and_the_worker_serves_on() {
     server.stop();
     umount(&dir);
     assert_eq!(full.status, 500);
-    assert!(full.text().contains("No space left on device"), "{}", full.text());
+    assert!(
+        full.text().contains("No space left on device"),
+        "{}",
+        full.text()
+    );
     assert_eq!(served.status, 200);
     assert_eq!(leftovers, 0, "the half-written temporary file is removed");
 }

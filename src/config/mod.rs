@@ -843,15 +843,16 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
         "cheaper-busyness-backlog-alert" => config.busyness.backlog_alert = number()?,
         "cheaper-busyness-backlog-step" => config.busyness.backlog_step = number()?.max(1) as usize,
         "cheaper-overload" => config.cheaper_overload = seconds(number()?, entry, spec)?,
-        "spooler" => config.spooler.dirs.push(PathBuf::from(non_empty(entry, spec)?)),
+        "spooler" => config
+            .spooler
+            .dirs
+            .push(PathBuf::from(non_empty(entry, spec)?)),
         "spooler-external" => config
             .spooler
             .external
             .push(PathBuf::from(non_empty(entry, spec)?)),
         "spooler-processes" => config.spooler.processes = number()?.max(1) as usize,
-        "spooler-frequency" => {
-            config.spooler.frequency = Duration::from_secs(number()?.max(1))
-        }
+        "spooler-frequency" => config.spooler.frequency = Duration::from_secs(number()?.max(1)),
         "spooler-max-tasks" => config.spooler.max_tasks = number()?,
         "spooler-harakiri" => config.spooler.harakiri = number()? as u32,
         "spooler-ordered" => config.spooler.ordered = flag()?,

@@ -112,7 +112,11 @@ impl Spoolers {
         if process.born.elapsed() >= HEALTHY_LIFETIME || !failed {
             process.backoff = FIRST_BACKOFF;
         }
-        let delay = if failed { process.backoff } else { Duration::ZERO };
+        let delay = if failed {
+            process.backoff
+        } else {
+            Duration::ZERO
+        };
         if failed {
             process.backoff = (process.backoff * 2).min(MAX_BACKOFF);
         }
@@ -252,8 +256,7 @@ fn run_one(config: &Config, dir: &Path, path: &Path, id: usize) -> bool {
     let Ok(file) = std::fs::File::open(path) else {
         return false;
     };
-    let Ok(mut locked) =
-        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+    let Ok(mut locked) = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
     else {
         return false;
     };
@@ -281,7 +284,10 @@ fn run_one(config: &Config, dir: &Path, path: &Path, id: usize) -> bool {
     }
     if let Some(chdir) = &config.spooler.chdir {
         if let Err(e) = std::env::set_current_dir(chdir) {
-            log::error(&format!("spooler {id}: spooler-chdir {}: {e}", chdir.display()));
+            log::error(&format!(
+                "spooler {id}: spooler-chdir {}: {e}",
+                chdir.display()
+            ));
         }
     }
     if config.spooler.harakiri > 0 {
@@ -292,7 +298,10 @@ fn run_one(config: &Config, dir: &Path, path: &Path, id: usize) -> bool {
     match outcome {
         SPOOL_OK => {
             if let Err(e) = std::fs::remove_file(path) {
-                log::error(&format!("spooler {id}: cannot remove {}: {e}", path.display()));
+                log::error(&format!(
+                    "spooler {id}: cannot remove {}: {e}",
+                    path.display()
+                ));
             }
         }
         SPOOL_RETRY | SPOOL_IGNORE => {}
@@ -356,7 +365,10 @@ fn call_spooler(py: Python<'_>, path: &Path, task: &api::Task) -> i64 {
             arguments.set_item(PyBytes::new(py, b"body"), PyBytes::new(py, &task.body))?;
         }
         let name = path.as_os_str().as_encoded_bytes();
-        arguments.set_item(PyBytes::new(py, b"spooler_task_name"), PyBytes::new(py, name))
+        arguments.set_item(
+            PyBytes::new(py, b"spooler_task_name"),
+            PyBytes::new(py, name),
+        )
     };
     if let Err(e) = build() {
         log::error(&interpreter::format_exception(py, &e));

@@ -132,14 +132,19 @@ impl Task {
 /// Parses a task file's bytes; the error says what is wrong.
 pub fn parse(data: &[u8]) -> Result<Task, String> {
     if data.len() < 4 {
-        return Err(format!("{} bytes: shorter than a packet header", data.len()));
+        return Err(format!(
+            "{} bytes: shorter than a packet header",
+            data.len()
+        ));
     }
     if data[0] != MODIFIER_SPOOLER {
         return Err(format!("modifier1 {} is not a spooler task (17)", data[0]));
     }
     let size = u16::from_le_bytes([data[1], data[2]]) as usize;
     let Some(mut rest) = data.get(4..4 + size) else {
-        return Err(format!("header announces {size} bytes of variables; the file is shorter"));
+        return Err(format!(
+            "header announces {size} bytes of variables; the file is shorter"
+        ));
     };
     let mut vars = Vec::new();
     let take = |rest: &mut &[u8]| -> Result<Vec<u8>, String> {
@@ -169,8 +174,9 @@ fn encode(vars: &[(Vec<u8>, Vec<u8>)], body: &[u8]) -> Result<Vec<u8>, String> {
     let mut packet = vec![MODIFIER_SPOOLER, 0, 0, 0];
     for (key, value) in vars {
         for part in [key, value] {
-            let length = u16::try_from(part.len())
-                .map_err(|_| "a spool variable is larger than 64 KiB: pass it as body".to_string())?;
+            let length = u16::try_from(part.len()).map_err(|_| {
+                "a spool variable is larger than 64 KiB: pass it as body".to_string()
+            })?;
             packet.extend_from_slice(&length.to_le_bytes());
             packet.extend_from_slice(part);
         }
@@ -232,16 +238,24 @@ fn spool<'py>(
         let value = to_bytes(&value, "a value")?;
         match key.as_slice() {
             b"body" => body = value,
-            b"spooler" => target = Some(PathBuf::from(String::from_utf8_lossy(&value).into_owned())),
+            b"spooler" => {
+                target = Some(PathBuf::from(String::from_utf8_lossy(&value).into_owned()))
+            }
             b"priority" => {
                 if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
-                    return Err(PyValueError::new_err("uwsgi.spool: priority must be a whole number"));
+                    return Err(PyValueError::new_err(
+                        "uwsgi.spool: priority must be a whole number",
+                    ));
                 }
                 priority = Some(String::from_utf8_lossy(&value).into_owned());
                 vars.push((key, value));
             }
             b"at" => {
-                if String::from_utf8_lossy(&value).trim().parse::<f64>().is_err() {
+                if String::from_utf8_lossy(&value)
+                    .trim()
+                    .parse::<f64>()
+                    .is_err()
+                {
                     return Err(PyValueError::new_err("uwsgi.spool: at must be a unix time"));
                 }
                 vars.push((key, value));
@@ -259,7 +273,10 @@ fn spool<'py>(
 }
 
 fn choose_dir(target: Option<&Path>) -> PyResult<PathBuf> {
-    let (dirs, external) = DIRS.get().map(|(d, e)| (d.as_slice(), e.as_slice())).unwrap_or_default();
+    let (dirs, external) = DIRS
+        .get()
+        .map(|(d, e)| (d.as_slice(), e.as_slice()))
+        .unwrap_or_default();
     let known = || dirs.iter().chain(external);
     match target {
         None => dirs.first().or(external.first()).cloned().ok_or_else(|| {
@@ -410,7 +427,10 @@ mod tests {
 
     #[test]
     fn a_task_reads_back_as_written() {
-        let vars = vec![(b"name".to_vec(), b"value".to_vec()), (b"e".to_vec(), Vec::new())];
+        let vars = vec![
+            (b"name".to_vec(), b"value".to_vec()),
+            (b"e".to_vec(), Vec::new()),
+        ];
         let packet = encode(&vars, b"\0body\xff").unwrap();
         let task = parse(&packet).unwrap();
         assert_eq!(task.vars, vars);
