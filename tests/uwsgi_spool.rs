@@ -34,7 +34,15 @@ fn builder(spool_dir: &Path, out: &Path, extra: &[&str]) -> ServerBuilder {
         .http()
 }
 
+/// The events of tasks (not those of the post-fork hooks).
 fn events(out: &Path) -> Vec<Value> {
+    all_events(out)
+        .into_iter()
+        .filter(|e| e["name"] != "postfork")
+        .collect()
+}
+
+fn all_events(out: &Path) -> Vec<Value> {
     std::fs::read_to_string(out)
         .unwrap_or_default()
         .lines()
@@ -43,7 +51,7 @@ fn events(out: &Path) -> Vec<Value> {
 }
 
 fn named(out: &Path, name: &str) -> Vec<Value> {
-    events(out)
+    all_events(out)
         .into_iter()
         .filter(|e| e["name"] == name)
         .collect()
@@ -122,6 +130,7 @@ fn spool_returns_the_task_file_and_results_decide_its_fate() {
     let retry = spool(&server, "name=retry&mode=retry");
     let ignore = spool(&server, "name=ignore&mode=ignore");
     let raised = spool(&server, "name=raised&mode=raise");
+    spool(&server, "name=chained&mode=chain");
     let kwargs = server.get("/spool-kwargs?name=kw&mode=ok");
     assert_eq!(kwargs.status, 200, "{}", kwargs.text());
 
@@ -130,6 +139,15 @@ fn spool_returns_the_task_file_and_results_decide_its_fate() {
     assert_eq!(run[0]["in_spooler"], true);
     assert_eq!(run[0]["task"], ok.as_str());
     wait_named(&server, &out, "kw", 1);
+    // A task spools another one from inside the spooler.
+    wait_named(&server, &out, "chained-next", 1);
+    // The post-fork hooks (@postfork) ran in both spoolers as in the workers.
+    let forks = wait_named(&server, &out, "postfork", 4);
+    assert_eq!(
+        forks.iter().filter(|e| e["in_spooler"] == true).count(),
+        2,
+        "{forks:?}"
+    );
     wait_named(&server, &out, "retry", 2);
     wait_named(&server, &out, "ignore", 2);
     // The raising task ran twice: the exception was logged and the task kept, then it

@@ -10,7 +10,7 @@ import time
 import urllib.parse
 
 import uwsgi
-from uwsgidecorators import spool, spoolforever, spoolraw, manage_spool_request
+from uwsgidecorators import postfork, spool, spoolforever, spoolraw, manage_spool_request
 
 OUT = os.environ["SPOOL_OUT"]
 
@@ -61,12 +61,20 @@ def raw_spooler(env):
         if previous == 0:
             time.sleep(120)
         return uwsgi.SPOOL_OK
+    if mode == "chain":
+        uwsgi.spool(name=name + "-next", mode="ok")
+        return uwsgi.SPOOL_OK
     if mode == "none":
         return None
     raise RuntimeError("unknown mode " + mode)
 
 
 uwsgi.spooler = raw_spooler
+
+
+@postfork
+def after_fork():
+    record(name="postfork")
 
 
 @spool(pass_arguments=True)
