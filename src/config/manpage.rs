@@ -541,7 +541,8 @@ spooler's \fB@spool\fR (the task is removed after the function runs), \fB@spoolf
 (run at every scan) and \fB@spoolraw\fR (its return value decides): \fIf\fB.spool(...)\fR
 (or calling \fIf\fR) queues it; with \fBpass_arguments=True\fR the positional and keyword
 arguments are pickled, otherwise \fIf\fR gets the task's dict with str keys and values
-(\fBbody\fR as bytes). If the
+(\fBbody\fR as bytes). Importing the module sets \fBuwsgi.spooler\fR to its
+\fBmanage_spool_request\fR, which finds the function in \fBspooler_functions\fR. If the
 application's environment has the PyPI \fBuwsgidecorators\fR (uWSGI's own), that one is
 imported instead and runs on rwsgi's module.
 .PP
