@@ -229,7 +229,18 @@ pub fn worker_id() -> usize {
     WORKER_ID.load(Ordering::Relaxed)
 }
 
+/// Labels this process's lines "spooler N" (a spooler process).
+pub fn set_spooler_id(id: usize) {
+    SPOOLER_ID.store(id, Ordering::Relaxed);
+}
+
+static SPOOLER_ID: AtomicUsize = AtomicUsize::new(0);
+
 fn label() -> String {
+    let spooler = SPOOLER_ID.load(Ordering::Relaxed);
+    if spooler > 0 {
+        return format!("spooler {spooler}");
+    }
     match worker_id() {
         0 => "master".to_string(),
         id => format!("worker {id}"),

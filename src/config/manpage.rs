@@ -646,16 +646,50 @@ source registered twice (each lazy\-apps worker) is armed once; 64 sources at mo
 \fBSPOOL_OK\fR, \fBSPOOL_RETRY\fR, \fBSPOOL_IGNORE\fR
 \-2, \-1, 0, as uWSGI.
 .TP
+\fBspool\fR(\fIdict\fR or \fIkey\fR=\fIvalue\fR...), \fBsend_to_spooler\fR(...)
+Queues a task for a spooler and returns its file name (bytes). Keys and values are str or
+bytes (numbers are written as text); \fBbody\fR is carried as bytes of any size;
+\fBspooler\fR names the directory (one of \fBspooler\fR or \fBspooler\-external\fR; the
+first \fBspooler\fR otherwise), \fBpriority\fR (a whole number) the sub\-directory,
+\fBat\fR the Unix time before which it does not run. The task is a uwsgi packet
+(modifier1 17) plus the body, written to a hidden temporary file, synced and renamed into
+place: a spooler never sees half a task, and tasks survive a restart. The other
+variables together are limited to 64 KiB, as uWSGI (\fBValueError\fR above it; put large
+data in \fBbody\fR); a write error (a full disk) raises \fBOSError\fR and leaves nothing
+behind.
+.TP
+\fBspooler\fR
+The callable each spooler process calls with a task's dict (bytes keys and values,
+\fBbody\fR and \fBspooler_task_name\fR included). \fBSPOOL_OK\fR removes the task,
+\fBSPOOL_RETRY\fR keeps it for the next scan, \fBSPOOL_IGNORE\fR leaves it; an exception
+is logged with its traceback and the task kept for a retry, and so is any other return
+value (as uWSGI, a function that returns nothing runs again). A task is locked
+(\fBflock\fR) while it runs, so spoolers sharing a directory never run it twice and the
+task of a spooler killed mid\-task (SIGKILL, \fBspooler\-harakiri\fR) runs again. A file
+that is not a task is moved to \fI.rwsgi\-unparseable/\fR in its directory and logged
+once. Priority sub\-directories are scanned lowest number first, then the directory's own
+tasks; \fBspooler\-ordered\fR also runs each group oldest first.
+.TP
+\fBspooler_jobs\fR(), \fBspooler_pid\fR(), \fBspooler_pids\fR(), \fBin_spooler\fR()
+The task files waiting in this server's spool directories; the first spooler process's pid
+(0 without one); every spooler's pid; whether this process is a spooler.
+.TP
 \fBuwsgidecorators\fR
 \fB@postfork\fR (and \fB@postfork(\fIN\fB)\fR for worker N only), \fB@thread\fR,
 \fB@lock\fR (lock 0), \fB@signal(\fInum\fB, target="")\fR, \fB@timer(\fIseconds\fB)\fR,
 \fB@rbtimer(\fIseconds\fB, iterations=0)\fR, \fB@cron(\fIminute, hour, day, month,
-weekday\fB)\fR, \fB@filemon(\fIpath\fB)\fR, and \fBget_free_signal\fR(). If the
+weekday\fB)\fR, \fB@filemon(\fIpath\fB)\fR, \fBget_free_signal\fR(), and the
+spooler's \fB@spool\fR (the task is removed after the function runs), \fB@spoolforever\fR
+(run at every scan) and \fB@spoolraw\fR (its return value decides): \fIf\fB.spool(...)\fR
+(or calling \fIf\fR) queues it; with \fBpass_arguments=True\fR the positional and keyword
+arguments are pickled, otherwise \fIf\fR gets the task's dict with str keys and values
+(\fBbody\fR as bytes). Importing the module sets \fBuwsgi.spooler\fR to its
+\fBmanage_spool_request\fR, which finds the function in \fBspooler_functions\fR. If the
 application's environment has the PyPI \fBuwsgidecorators\fR (uWSGI's own), that one is
 imported instead and runs on rwsgi's module.
 .PP
 Not provided, each raising \fBAttributeError\fR that names rwsgi and what to use instead:
-the spooler (\fBspool\fR, \fBspooler\fR...), mules and farms, websockets, RPC, the
+mules and farms, websockets, RPC, the
 sharedarea, async and green functions, \fBroute\fR, \fBadd_var\fR, \fBconnection_fd\fR,
 \fBchunked_read\fR. Any other missing name raises \fBAttributeError\fR naming this section.
 .SH THE PACKAGED UNITS
@@ -722,7 +756,7 @@ Options that rwsgi accepts but does not honour start the server with one warning
 naming the file, the line, the reason and what to use instead: the \fBgevent\fR,
 \fBasync\fR and \fBugreen\fR loop engines (use \fBthreads\fR), the emperor, and the
 options for the parts of uWSGI's \fBuwsgi\fR Python module that rwsgi does not provide
-(\fBspooler\fR, \fBmule\fR, \fBhttp\-websockets\fR; see THE UWSGI MODULE).
+(\fBmule\fR, \fBhttp\-websockets\fR; see THE UWSGI MODULE).
 Plugins other than Python's warn the same way. Where rwsgi differs on purpose:
 \fBvhost\fR chooses among \fBmount = HOST=APP\fR entries but never loads applications named
 by the web server (\fBUWSGI_SCRIPT\fR, \fBUWSGI_MODULE\fR); alarms run only the

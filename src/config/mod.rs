@@ -181,6 +181,8 @@ pub struct Config {
     pub crons: Vec<(crate::master::cron::CronJob, bool)>,
     /// (pidfile, command).
     pub smart_attach_daemons: Vec<(PathBuf, String)>,
+    /// `spooler` and its companions.
+    pub spooler: SpoolerConfig,
     /// `logto2`: the log file is opened after privileges are dropped.
     pub logto_after_drop: bool,
     pub logfile_mode: Option<u32>,
@@ -350,6 +352,7 @@ impl Default for Config {
             routes: Vec::new(),
             crons: Vec::new(),
             smart_attach_daemons: Vec::new(),
+            spooler: SpoolerConfig::default(),
             logto_after_drop: false,
             logfile_mode: None,
             log_micros: false,
@@ -609,6 +612,39 @@ fn error(entry: &Entry, spec: &OptionSpec, message: impl fmt::Display) -> Config
     }
 }
 
+/// The spooler options (see `uwsgi_api::spooler`).
+#[derive(Debug, Clone)]
+pub struct SpoolerConfig {
+    /// Directories with spooler processes here.
+    pub dirs: Vec<PathBuf>,
+    /// Directories `uwsgi.spool(spooler=...)` may write to, served elsewhere.
+    pub external: Vec<PathBuf>,
+    pub processes: usize,
+    pub frequency: Duration,
+    pub max_tasks: u64,
+    /// Seconds (0: none).
+    pub harakiri: u32,
+    pub ordered: bool,
+    pub chdir: Option<PathBuf>,
+    pub imports: Vec<String>,
+}
+
+impl Default for SpoolerConfig {
+    fn default() -> Self {
+        SpoolerConfig {
+            dirs: Vec::new(),
+            external: Vec::new(),
+            processes: 1,
+            frequency: Duration::from_secs(30),
+            max_tasks: 0,
+            harakiri: 0,
+            ordered: false,
+            chdir: None,
+            imports: Vec::new(),
+        }
+    }
+}
+
 fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), ConfigError> {
     let text = || entry.value.clone().unwrap_or_default();
     let number = || parse_number(entry).map_err(|m| error(entry, spec, m));
@@ -837,6 +873,21 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
         "cheaper-busyness-backlog-alert" => config.busyness.backlog_alert = number()?,
         "cheaper-busyness-backlog-step" => config.busyness.backlog_step = number()?.max(1) as usize,
         "cheaper-overload" => config.cheaper_overload = seconds(number()?, entry, spec)?,
+        "spooler" => config
+            .spooler
+            .dirs
+            .push(PathBuf::from(non_empty(entry, spec)?)),
+        "spooler-external" => config
+            .spooler
+            .external
+            .push(PathBuf::from(non_empty(entry, spec)?)),
+        "spooler-processes" => config.spooler.processes = number()?.max(1) as usize,
+        "spooler-frequency" => config.spooler.frequency = Duration::from_secs(number()?.max(1)),
+        "spooler-max-tasks" => config.spooler.max_tasks = number()?,
+        "spooler-harakiri" => config.spooler.harakiri = number()? as u32,
+        "spooler-ordered" => config.spooler.ordered = flag()?,
+        "spooler-chdir" => config.spooler.chdir = Some(PathBuf::from(non_empty(entry, spec)?)),
+        "spooler-import" => config.spooler.imports.push(non_empty(entry, spec)?),
         "attach-daemon" => config
             .attach_daemons
             .push((non_empty(entry, spec)?, nix::libc::SIGTERM)),

@@ -17,6 +17,7 @@ mod observe;
 mod page;
 pub mod scoreboard;
 pub mod signals;
+pub mod spoolers;
 pub mod stats;
 
 use std::os::fd::{AsFd, OwnedFd};
@@ -175,6 +176,7 @@ pub struct Master {
     jobs: jobs::Jobs,
     /// Process groups of daemons and commands being stopped.
     groups: groups::Groups,
+    spoolers: spoolers::Spoolers,
     /// cheaper busyness: when the current cycle began, and idle cycles in a row.
     busyness_cycle: Instant,
     idle_cycles: u64,
@@ -631,6 +633,7 @@ fn assemble(
         })
         .collect();
     let jobs = jobs::Jobs::new(&config);
+    let spoolers = spoolers::Spoolers::new(&config);
     let master = Master {
         config,
         args,
@@ -664,6 +667,7 @@ fn assemble(
         next_status: Instant::now() + STATUS_INTERVAL,
         jobs,
         groups: groups::Groups::default(),
+        spoolers,
         busyness_cycle: Instant::now(),
         idle_cycles: 0,
         signal_clock: Default::default(),
@@ -1017,7 +1021,7 @@ impl Master {
                 })
             })
             .collect();
-        stats::document(&sockets, &workers)
+        stats::document(&sockets, &workers, &self.spoolers.stats())
     }
 
     /// READY=1 once every worker has the application loaded and accepts (lazy-apps too).
@@ -1317,6 +1321,14 @@ impl Master {
         self.notifier.stopping();
         self.stop_commands();
         self.jobs.stop_smart_daemons(&mut self.groups);
+        self.spoolers.stop(
+            &mut self.groups,
+            if graceful {
+                Signal::SIGTERM
+            } else {
+                Signal::SIGINT
+            },
+        );
         let deadline = Instant::now()
             + if graceful {
                 self.config.worker_reload_mercy
@@ -1426,6 +1438,7 @@ impl Master {
         // The next image starts its own daemons: the old ones (their whole process groups)
         // are gone before it execs, so exactly one instance of each runs after the reload.
         self.stop_commands();
+        self.spoolers.stop(&mut self.groups, Signal::SIGTERM);
         self.groups.wait_all();
         self.notifier.reloading();
         std::env::set_var(net::RELOAD_FDS_VAR, exported);
@@ -1442,6 +1455,7 @@ impl Master {
         for daemon in &mut self.daemons {
             daemon.start_at = Some(Instant::now());
         }
+        self.spoolers.restart();
         self.notifier.ready(&self.status_text());
         std::env::remove_var(net::RELOAD_FDS_VAR);
         std::env::remove_var(RELOAD_WORKERS_VAR);
@@ -1541,6 +1555,7 @@ impl Master {
                 }
             }
         }
+        self.spoolers.spawn_due(&self.config);
         let now = Instant::now();
         for index in 0..self.slots.len() {
             let slot = &self.slots[index];
@@ -1660,6 +1675,10 @@ impl Master {
                 continue;
             }
             if self.jobs.reaped(pid, &description) {
+                continue;
+            }
+            let stopping = !matches!(self.stopping, Stopping::No);
+            if self.spoolers.reaped(pid, &description, failed, stopping) {
                 continue;
             }
             if let Some(position) = self.previous.iter().position(|(p, _)| *p == pid) {

@@ -214,7 +214,14 @@ fn memory(pid: i32) -> (u64, u64) {
 }
 
 /// uWSGI's stats document.
-pub fn document(sockets: &[SocketStats], workers: &[WorkerStats]) -> String {
+/// One spooler process: (directory, pid or 0 while it respawns, tasks waiting, respawns).
+pub type SpoolerStats = (String, i32, usize, u64);
+
+pub fn document(
+    sockets: &[SocketStats],
+    workers: &[WorkerStats],
+    spoolers: &[SpoolerStats],
+) -> String {
     let queued: u32 = sockets.iter().map(|s| s.queue).sum();
     let cwd = std::env::current_dir()
         .map(|p| p.display().to_string())
@@ -260,7 +267,7 @@ pub fn document(sockets: &[SocketStats], workers: &[WorkerStats]) -> String {
         })
         .collect();
     format!(
-        "{{\"version\":{},\"listen_queue\":{},\"listen_queue_errors\":0,\"signal_queue\":0,\"load\":0,\"pid\":{},\"uid\":{},\"gid\":{},\"cwd\":{},\"locks\":[],\"sockets\":[{}],\"workers\":[{}]}}\n",
+        "{{\"version\":{},\"listen_queue\":{},\"listen_queue_errors\":0,\"signal_queue\":0,\"load\":0,\"pid\":{},\"uid\":{},\"gid\":{},\"cwd\":{},\"locks\":[],\"sockets\":[{}],\"workers\":[{}],\"spoolers\":[{}]}}\n",
         json_string(concat!(env!("CARGO_PKG_VERSION"), "-rwsgi")),
         queued,
         std::process::id(),
@@ -268,7 +275,16 @@ pub fn document(sockets: &[SocketStats], workers: &[WorkerStats]) -> String {
         nix::unistd::getgid(),
         json_string(&cwd),
         sockets.join(","),
-        workers.join(",")
+        workers.join(","),
+        spoolers
+            .iter()
+            .map(|(dir, pid, tasks, respawns)| format!(
+                "{{\"dir\":{},\"pid\":{pid},\"tasks\":{tasks},\"respawns\":{respawns},\"running\":{}}}",
+                json_string(dir),
+                u8::from(*pid > 0)
+            ))
+            .collect::<Vec<_>>()
+            .join(",")
     )
 }
 

@@ -11,6 +11,7 @@ pub mod cache;
 pub mod locks;
 pub mod shm;
 pub mod signals;
+pub mod spooler;
 
 use std::ffi::CString;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -45,18 +46,6 @@ static TOTAL: OnceLock<&'static AtomicU64> = OnceLock::new();
 
 /// `uwsgi.*` names uWSGI has that rwsgi does not provide, with what to use instead.
 const NOT_PROVIDED: &[(&str, &str)] = &[
-    (
-        "spool",
-        "use a task queue (Celery, RQ) with its own systemd unit",
-    ),
-    (
-        "spooler",
-        "use a task queue (Celery, RQ) with its own systemd unit",
-    ),
-    ("send_to_spooler", "use a task queue (Celery, RQ)"),
-    ("spooler_jobs", "use a task queue (Celery, RQ)"),
-    ("spooler_pid", "use a task queue (Celery, RQ)"),
-    ("spooler_pids", "use a task queue (Celery, RQ)"),
     (
         "mule_msg",
         "mules are not provided; use a task queue or attach-daemon",
@@ -151,6 +140,7 @@ pub fn install(
     cache::configure(config, is_a_reload).map_err(PyValueError::new_err)?;
     locks::configure(config.locks + 1).map_err(PyValueError::new_err)?;
     signals::configure().map_err(PyValueError::new_err)?;
+    spooler::configure(&config.spooler).map_err(PyValueError::new_err)?;
     let module = PyModule::new(py, "uwsgi")?;
     module.add("opt", build_opt(py, entries)?)?;
     module.add("numproc", config.processes)?;
@@ -205,6 +195,7 @@ pub fn install(
     cache::add_functions(&module)?;
     locks::add_functions(&module)?;
     signals::add_functions(&module)?;
+    spooler::add_functions(&module)?;
     let sys_modules = py.import("sys")?.getattr("modules")?;
     sys_modules.set_item("uwsgi", &module)?;
     install_decorators(py, &sys_modules)
@@ -230,7 +221,7 @@ fn install_decorators(py: Python<'_>, sys_modules: &Bound<'_, PyAny>) -> PyResul
 }
 
 /// A counter in an anonymous shared mapping, so every worker adds to the same one.
-fn shared_counter() -> nix::Result<&'static AtomicU64> {
+pub(crate) fn shared_counter() -> nix::Result<&'static AtomicU64> {
     use nix::sys::mman::{mmap_anonymous, MapFlags, ProtFlags};
     let length = std::num::NonZeroUsize::new(4096).expect("non-zero");
     // SAFETY: a fresh zero-filled shared mapping that is never unmapped; zero is a valid

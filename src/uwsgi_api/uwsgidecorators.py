@@ -155,8 +155,104 @@ class filemon:
         return function
 
 
+import pickle as _pickle
+
+spooler_functions = {}
+
+
+def _text(value):
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+
+
+def manage_spool_request(vars):
+    """uwsgi.spooler as set by this module: runs the @spool function the task names.
+
+    Keys arrive as bytes; the function gets str keys, str values (``body`` stays bytes),
+    or its own pickled positional and keyword arguments.
+    """
+    arguments = {}
+    for key, value in vars.items():
+        key = _text(key)
+        arguments[key] = value if key in ("body", "args", "kwargs") else _text(value)
+    function = spooler_functions[arguments["ud_spool_func"]]
+    if "args" in arguments or "kwargs" in arguments:
+        args = _pickle.loads(arguments.pop("args")) if "args" in arguments else ()
+        kwargs = _pickle.loads(arguments.pop("kwargs")) if "kwargs" in arguments else {}
+        result = function.function(*args, **kwargs)
+    else:
+        result = function.function(arguments)
+    if "ud_spool_ret" in arguments:
+        return int(arguments["ud_spool_ret"])
+    return result
+
+
+uwsgi.spooler = manage_spool_request
+
+
+class _spool:
+    """Base of @spool, @spoolforever, @spoolraw: ``f.spool(...)`` (or calling ``f``)
+    queues a task that runs ``f`` in a spooler process."""
+
+    ret = None
+
+    def __init__(self, function=None, pass_arguments=False):
+        self.pass_arguments = pass_arguments
+        self.function = None
+        if function is not None:
+            self._register(function)
+
+    def _register(self, function):
+        self.function = function
+        self.name = "%s.%s" % (function.__module__, function.__qualname__)
+        spooler_functions[self.name] = self
+
+    def spool(self, *args, **kwargs):
+        task = {"ud_spool_func": self.name}
+        if self.ret is not None:
+            task["ud_spool_ret"] = str(self.ret)
+        special = {}
+        for key in ("body", "spooler", "priority", "at"):
+            if key in kwargs:
+                special[key] = kwargs.pop(key)
+        if self.pass_arguments:
+            if args:
+                task["args"] = _pickle.dumps(args)
+            if kwargs:
+                task["kwargs"] = _pickle.dumps(kwargs)
+        else:
+            for argument in args:
+                task.update(argument)
+            task.update(kwargs)
+        task.update(special)
+        return uwsgi.spool(task)
+
+    def __call__(self, *args, **kwargs):
+        if self.function is None:
+            self._register(args[0])
+            return self
+        return self.spool(*args, **kwargs)
+
+
+class spool(_spool):
+    """The task is removed after the function runs, whatever it returns."""
+
+    ret = uwsgi.SPOOL_OK
+
+
+class spoolforever(_spool):
+    """The task is run again at every scan, whatever the function returns."""
+
+    ret = uwsgi.SPOOL_RETRY
+
+
+class spoolraw(_spool):
+    """The function's return value (uwsgi.SPOOL_OK/RETRY/IGNORE) decides."""
+
+    ret = None
+
+
 def __getattr__(name):
-    if name in ("spool", "spoolforever", "spoolraw", "mule", "mulefunc", "mulemsg",
+    if name in ("mule", "mulefunc", "mulemsg",
                 "farm", "harakiri", "rpc", "erlang"):
         raise AttributeError(
             "uwsgidecorators.%s is not provided by rwsgi (see rwsgi(8), THE UWSGI MODULE)"
