@@ -122,9 +122,12 @@ pub fn example(spec: &OptionSpec) -> String {
         "alarm-segfault" | "alarm-backlog" => "mail",
         "gevent" | "async" => "100",
         "emperor" => "/etc/uwsgi/vassals",
-        "ugreen" | "gevent-monkey-patch" | "gevent-early-monkey-patch" | "mule" | "spooler"
+        "ugreen" | "gevent-monkey-patch" | "gevent-early-monkey-patch" | "mule"
         | "http-websockets" | "http-auto-gzip" => "true",
         "locks" => "4",
+        "spooler" | "spooler-external" => "/var/lib/rwsgi/myapp/spool",
+        "spooler-chdir" => "/srv/myapp",
+        "spooler-import" | "spooler-python-import" => "myproject.tasks",
         "metrics" => "127.0.0.1:9191",
         "vassals-set" => "processes=2",
         "error-route-uri" => "^/broken$ return:500",
