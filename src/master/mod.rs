@@ -241,6 +241,7 @@ const STATUS_INTERVAL: Duration = Duration::from_secs(5);
 /// Runs the server; returns the process exit status. `args` are the command-line
 /// arguments, kept to re-read the configuration on reload.
 pub fn run(config: Config, args: Vec<String>, host: PythonHost) -> i32 {
+    signals::remember_master();
     // Orphans of the commands rwsgi starts (a daemon's shell died before its children)
     // become the master's children, so it can reap them and know when a group is empty.
     if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {

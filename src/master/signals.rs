@@ -33,6 +33,17 @@ pub fn master_signalfd() -> nix::Result<SignalFd> {
     SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
 }
 
+/// The master's pid, recorded before it forks anything: a child compares its parent with it.
+static MASTER_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// Called by the master at start (and again by a reloaded image: the same pid).
+pub fn remember_master() {
+    MASTER_PID.store(
+        std::process::id() as i32,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+}
+
 /// In a freshly forked worker: default dispositions, nothing blocked, SIGPIPE ignored
 /// (a client that hangs up must be an error return, not a dead worker), and death with
 /// the master.
@@ -47,6 +58,13 @@ pub fn reset_in_child() {
     let _ = unsafe { sigaction(Signal::SIGPIPE, &ignore) };
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    // A master killed between fork and the line above sent no death signal: the child is
+    // already someone else's and would live on alone (seen with workers recycled every
+    // request while a test killed the master).
+    let master = MASTER_PID.load(std::sync::atomic::Ordering::Relaxed);
+    if master != 0 && nix::unistd::getppid().as_raw() != master {
+        std::process::exit(1);
+    }
 }
 
 /// After a worker changes its user (master-as-root): the kernel clears the parent-death
