@@ -427,6 +427,17 @@ fn alive(pid: i32) -> bool {
     }
 }
 
+/// Every pid in `pids` is gone (stopped with its process group).
+fn assert_none_outlived(pids: &[i32], server: &Server) {
+    for pid in pids {
+        assert!(
+            !alive(*pid),
+            "pid {pid} outlived the stop\n{}",
+            server.log()
+        );
+    }
+}
+
 /// The pids the daemon script below recorded: its shell's, then its grandchild's.
 fn recorded_pids(file: &std::path::Path) -> Vec<i32> {
     std::fs::read_to_string(file)
@@ -488,13 +499,7 @@ fn attach_daemon_process_group_stops_whole_on_reload_and_stop() {
     assert!(server.stop().success());
     let all = recorded_pids(&pids);
     assert_eq!(all.len(), 4, "no daemon started while stopping: {all:?}");
-    for pid in &all {
-        assert!(
-            !alive(*pid),
-            "pid {pid} outlived the stop\n{}",
-            server.log()
-        );
-    }
+    assert_none_outlived(&all, &server);
     let log = server.log();
     let stop_at = log.find("graceful stop").expect("stop logged");
     assert!(
@@ -524,13 +529,7 @@ fn attach_daemon2_stops_its_group_with_its_stop_signal() {
     let mut server = pep3333(&["--attach-daemon2", &spec], 1);
     let started = wait_for_pids(&pids, 2);
     assert!(server.stop().success());
-    for pid in &started {
-        assert!(
-            !alive(*pid),
-            "pid {pid} outlived the stop\n{}",
-            server.log()
-        );
-    }
+    assert_none_outlived(&started, &server);
     assert_eq!(
         std::fs::read_to_string(&marks).unwrap_or_default(),
         "usr1\n",
@@ -558,13 +557,7 @@ fn a_daemon_group_ignoring_sigterm_is_killed_after_the_grace_period() {
     let mut server = pep3333(&["--attach-daemon", &command], 1);
     let started = wait_for_pids(&pids, 2);
     assert!(server.stop().success());
-    for pid in &started {
-        assert!(
-            !alive(*pid),
-            "pid {pid} outlived the stop\n{}",
-            server.log()
-        );
-    }
+    assert_none_outlived(&started, &server);
     assert!(
         server.log().contains("still running after 5 s: killing it"),
         "{}",
@@ -603,11 +596,5 @@ fn a_running_cron_command_is_stopped_with_its_group() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(server.stop().success());
-    for pid in &started {
-        assert!(
-            !alive(*pid),
-            "pid {pid} outlived the stop\n{}",
-            server.log()
-        );
-    }
+    assert_none_outlived(&started, &server);
 }

@@ -15,15 +15,8 @@ packages="python3,python3-venv,nginx-light,curl,procps,ca-certificates"
 [ "$suite" = bookworm ] || packages=${packages/nginx-light/nginx}
 want="$suite $packages"
 log() { echo "matrix[$suite]: $*" >&2; }
-
-mirror() {
-    # The machine's configured Debian mirror, read at run time and never written down.
-    local uri
-    uri=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
-    [ -n "$uri" ] || uri=$(awk '/^deb / {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
-    [ -n "$uri" ] || { log "no Debian mirror configured"; exit 1; }
-    echo "$uri"
-}
+# shellcheck source=../system/mirror.sh
+. tests/system/mirror.sh
 
 create_root() {
     if [ -f "$root.stamp" ] && [ "$(cat "$root.stamp")" = "$want" ]; then
@@ -37,7 +30,7 @@ create_root() {
     rm -rf "$root.new"
     mkdir -p "$cache"
     local url host
-    url=$(mirror)
+    url=$(debian_mirror)
     host=${url#*://}
     host=${host%%/*}
     if ! debootstrap --variant=minbase --include="$packages" "$suite" "$root.new" "$url" 2>&1 |

@@ -24,6 +24,8 @@ STATE=$CACHE/run
 ROOT=$STATE/root
 PACKAGES="systemd,systemd-sysv,dbus,python3,curl,procps,man-db,iproute2,nginx"
 WANT="$SUITE $PACKAGES"
+# shellcheck source=mirror.sh
+. "$(dirname "$0")/mirror.sh"
 INNER_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 log() { echo "box: $*" >&2; }
@@ -36,15 +38,6 @@ cgroup_dirs() {
     for h in systemd unified; do
         [ -d /sys/fs/cgroup/$h ] && echo "/sys/fs/cgroup/$h/$NAME"
     done
-}
-
-mirror() {
-    # The host's configured Debian mirror, read at run time and never written down.
-    local uri
-    uri=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
-    [ -n "$uri" ] || uri=$(awk '/^deb / {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
-    [ -n "$uri" ] || { log "no Debian mirror configured"; exit 1; }
-    echo "$uri"
 }
 
 do_create() {
@@ -62,7 +55,7 @@ do_create() {
     mkdir -p "$CACHE"
     log "debootstrap $SUITE (about a minute)"
     local url host
-    url=$(mirror)
+    url=$(debian_mirror)
     host=${url#*://}
     host=${host%%/*}
     if ! debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$BASE.new" "$url" 2>&1 |
