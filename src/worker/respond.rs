@@ -51,6 +51,9 @@ pub struct Exchange {
 /// values, as uWSGI counts them) with their uwsgi-packet size, and the response head.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LineStats {
+    /// Only `log-format = uwsgi` with request logging on reads them: otherwise nothing
+    /// is counted, so a request pays nothing for the figures.
+    wanted: bool,
     vars: usize,
     vars_bytes: usize,
     headers: usize,
@@ -58,8 +61,18 @@ pub struct LineStats {
 }
 
 impl LineStats {
+    fn for_requests_of(shared: &Shared) -> LineStats {
+        LineStats {
+            wanted: shared.uwsgi_log_line && shared.log_requests,
+            ..LineStats::default()
+        }
+    }
+
     /// Counts the header lines and bytes of a response head at the start of `out`.
     fn head(&mut self, out: &[u8]) {
+        if !self.wanted {
+            return;
+        }
         let end = out
             .windows(4)
             .position(|w| w == b"\r\n\r\n")
@@ -74,6 +87,9 @@ impl LineStats {
 
     /// The CGI variables of the environ (string values, names without a dot).
     fn vars(&mut self, environ: &Bound<'_, PyDict>) {
+        if !self.wanted {
+            return;
+        }
         for (key, value) in environ.iter() {
             let (Ok(key), Ok(value)) = (key.extract::<String>(), value.extract::<String>()) else {
                 continue;
@@ -149,7 +165,7 @@ pub async fn respond(
 ) -> bool {
     let began = Instant::now();
     let mut block = Vec::new();
-    let mut stats = LineStats::default();
+    let mut stats = LineStats::for_requests_of(shared);
     let started = Python::attach(|py| start_app(py, shared, environ, &mut block, &mut stats));
     let raised = matches!(started, Started::Failed(_));
     let (status, sent, keep) = match started {
@@ -270,9 +286,7 @@ fn start_app<'py>(
             ))
         }
     };
-    if shared.uwsgi_log_line && shared.log_requests {
-        stats.vars(&environ);
-    }
+    stats.vars(&environ);
     let mut routed = None;
     if !shared.routes.is_empty() {
         let outcome = crate::routing::evaluate(&shared.routes, &EnvironVariables(&environ));
@@ -718,7 +732,7 @@ pub async fn serve_static(
         close && exchange.protocol == Protocol::Http,
         &shared.own_headers(exchange.protocol),
     );
-    let mut stats = LineStats::default();
+    let mut stats = LineStats::for_requests_of(shared);
     stats.head(&head);
     let mut ok = write_all(stream, shared.io_timeout, &[&head]).await.is_ok();
     let mut sent = 0;
