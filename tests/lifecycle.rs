@@ -316,9 +316,7 @@ fn harakiri_kills_a_stuck_request_and_the_worker_serves_again() {
 #[test]
 fn sigusr1_logs_what_each_worker_is_doing() {
     let server = pep3333_server(&[]);
-    let addr = server.addr();
-    let slow = get_in_background(addr, "/sleep?2");
-    std::thread::sleep(Duration::from_millis(500));
+    let slow = server.sleeping_in_background("2");
     server.signal(10);
     let log = server.wait_for_log("thread 0: GET /sleep?2 for", Duration::from_secs(5));
     assert!(log.contains("request(s)"), "{log}");

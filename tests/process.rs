@@ -103,8 +103,7 @@ fn dead_workers_are_logged_and_respawned() {
 fn sigterm_finishes_the_request_in_flight_then_exits_zero() {
     let mut server = pep3333_server(&[]);
     let addr = server.addr();
-    let slow = get_in_background(addr, "/sleep?2");
-    std::thread::sleep(Duration::from_millis(500));
+    let slow = server.sleeping_in_background("2");
     server.signal(15);
     let status = server.wait_exit(Duration::from_secs(20));
     let response = slow.join().unwrap();
@@ -148,7 +147,7 @@ fn sigint_stops_immediately() {
             .unwrap();
         read_response(&mut BufReader::new(stream), false)
     });
-    std::thread::sleep(Duration::from_millis(500));
+    server.wait_for_log("app: sleeping 30", Duration::from_secs(10));
     server.signal(2);
     server.wait_exit(Duration::from_secs(10));
     assert!(
