@@ -158,9 +158,8 @@ fn strict_makes_unknown_options_fatal() {
     let (status, text) = run_to_exit(&["--ini", ini.to_str().unwrap()]);
     assert_eq!(status, 2, "{text}");
     assert!(
-        text.contains("strict.ini:4: unknown option 'processes'")
-            || text.contains("strict.ini:4: unknown option 'procesess'"),
-        "{text}"
+        text.contains("strict.ini:4: unknown option 'procesess'"),
+        "the option as written: {text}"
     );
     assert!(text.contains("did you mean 'processes'?"), "{text}");
 }

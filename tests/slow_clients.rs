@@ -41,15 +41,11 @@ fn a_hundred_trickling_clients_do_not_delay_normal_requests() {
         })
     };
     std::thread::sleep(Duration::from_millis(200));
-    let mut served = 0;
     for _ in 0..200 {
-        let response = server.get("/fast");
-        assert_eq!(response.status, 200);
-        served += 1;
+        assert_eq!(server.get("/fast").status, 200);
     }
     stop.store(true, Ordering::Relaxed);
     let bytes_trickled = trickler.join().unwrap();
-    assert_eq!(served, 200);
     assert!(bytes_trickled > 0);
     // Every slow client is still connected and can still complete its request.
     for stream in &mut slow {
@@ -95,10 +91,10 @@ fn idle_keep_alive_connections_are_closed_after_the_timeout() {
     assert_eq!(read_response(&mut reader, false).unwrap().status, 200);
     let mut rest = Vec::new();
     // The server closes: read_to_end returns instead of hitting the client's 20 s timeout.
-    let began = Instant::now();
-    reader.read_to_end(&mut rest).unwrap();
+    reader
+        .read_to_end(&mut rest)
+        .expect("closed by the server before the client's read timeout");
     assert!(rest.is_empty());
-    assert!(began.elapsed() < IO_TIMEOUT);
 }
 
 #[test]
