@@ -522,6 +522,29 @@ fn log_master_lines_from_busy_workers_never_interleave() {
     }
 }
 
+/// chown-socket gives the unix socket rwsgi creates to the named user and group (nginx's
+/// www-data in a real deployment), and it stays theirs across a reload, which keeps the
+/// socket; the socket still serves.
+#[test]
+fn chown_socket_owns_the_created_socket() {
+    use std::os::unix::fs::MetadataExt;
+    let server = pep3333_builder()
+        .args(["--chown-socket", "nobody:nogroup", "--chmod-socket", "660"])
+        .uwsgi()
+        .start();
+    let socket = server.uwsgi.clone().unwrap();
+    let owner = |path: &std::path::Path| {
+        let meta = std::fs::metadata(path).unwrap();
+        (meta.uid(), meta.gid(), meta.mode() & 0o777)
+    };
+    assert_eq!(owner(&socket), (65534, 65534, 0o660), "{}", server.log());
+    server.signal(1);
+    server.wait_for_log("reload complete", Duration::from_secs(30));
+    assert_eq!(owner(&socket), (65534, 65534, 0o660), "after a reload");
+    let response = uwsgi_request(&socket, &nginx_vars("GET", "/ok", ""), b"");
+    assert_eq!(response.status, 200);
+}
+
 #[test]
 fn lazy_is_lazy_apps() {
     let server = pep3333_server(&["--lazy"]);

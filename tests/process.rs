@@ -156,6 +156,55 @@ fn sigint_stops_immediately() {
     );
 }
 
+/// SIGQUIT, as uWSGI's "immediately kill the entire stack" and rwsgi(8)'s immediate stop:
+/// the request in flight is cut (not finished), the master and every worker are gone
+/// long before the app would have answered.
+#[test]
+fn sigquit_stops_immediately_and_takes_the_workers_along() {
+    let mut server = pep3333_builder()
+        .args(["--processes", "2"])
+        .workers(2)
+        .http()
+        .start();
+    let addr = server.addr();
+    let workers: Vec<i32> = server
+        .log()
+        .lines()
+        .filter_map(|l| l.split("started (pid ").nth(1))
+        .filter_map(|p| p.trim_end_matches(')').parse().ok())
+        .collect();
+    assert_eq!(workers.len(), 2);
+    let slow = std::thread::spawn(move || {
+        let mut stream = connect(addr);
+        stream
+            .write_all(b"GET /sleep?30 HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        read_response(&mut BufReader::new(stream), false)
+    });
+    server.wait_for_log("app: sleeping 30", Duration::from_secs(10));
+    let began = Instant::now();
+    server.signal(3);
+    server.wait_exit(Duration::from_secs(15));
+    assert!(
+        slow.join().unwrap().is_none(),
+        "the request in flight is cut"
+    );
+    assert!(
+        began.elapsed() < Duration::from_secs(20),
+        "not a graceful stop"
+    );
+    let log = server.log();
+    assert!(log.contains("immediate stop"), "{log}");
+    assert!(!log.contains("graceful stop"), "{log}");
+    for pid in workers {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "worker {pid} outlived the master\n{log}"
+        );
+    }
+    assert!(std::net::TcpStream::connect(addr).is_err());
+}
+
 #[test]
 fn a_failing_worker_backs_off_instead_of_fork_looping() {
     // A worker that dies at start (here its lazy import exits the process; a failing hook
