@@ -787,11 +787,10 @@ fn cheaper_adds_workers_under_load_and_retires_idle_ones() {
         ])
         .http()
         .start();
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(
-        !server.log().contains("worker 2 started"),
-        "starts with the minimum"
-    );
+    // Ready once the workers it started serve: the minimum, one.
+    let log = server.log();
+    assert!(log.contains("ready: 1 worker(s)"), "{log}");
+    assert!(!log.contains("worker 2 started"), "starts with the minimum");
     let addr = server.addr();
     let load: Vec<_> = (0..3)
         .map(|i| {

@@ -5,7 +5,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,9 +22,11 @@ fn a_hundred_trickling_clients_do_not_delay_normal_requests() {
     let head = b"GET /slow HTTP/1.1\r\nHost: t\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
     let mut slow: Vec<TcpStream> = (0..100).map(|_| connect(addr)).collect();
     let stop = Arc::new(AtomicBool::new(false));
+    let rounds = Arc::new(AtomicUsize::new(0));
     // One byte per connection per round; the heads never complete while the test runs.
     let trickler = {
         let stop = stop.clone();
+        let rounds = rounds.clone();
         let mut streams: Vec<TcpStream> = slow.iter().map(|s| s.try_clone().unwrap()).collect();
         std::thread::spawn(move || {
             let mut sent = 0;
@@ -35,12 +37,18 @@ fn a_hundred_trickling_clients_do_not_delay_normal_requests() {
                         .expect("the server keeps slow clients open");
                 }
                 sent += 1;
+                rounds.store(sent, Ordering::Relaxed);
                 std::thread::sleep(Duration::from_millis(50));
             }
             sent
         })
     };
-    std::thread::sleep(Duration::from_millis(200));
+    // Every slow client has begun its head before the fast requests start.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rounds.load(Ordering::Relaxed) < 2 {
+        assert!(Instant::now() < deadline, "the trickler never began");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     for _ in 0..200 {
         assert_eq!(server.get("/fast").status, 200);
     }
