@@ -598,3 +598,56 @@ fn a_running_cron_command_is_stopped_with_its_group() {
     assert!(server.stop().success());
     assert_none_outlived(&started, &server);
 }
+
+/// An alarm command (run by the master for a worker's log line) whose shell starts a
+/// grandchild: it runs in a process group of its own, a reload stops the whole group before
+/// the next image starts, and a stop leaves none of its processes behind.
+#[test]
+fn alarm_commands_are_stopped_with_their_group_on_reload_and_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let pids = dir.path().join("pids");
+    let script = dir.path().join("alarm.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "echo $$ >> {pids}\nsleep 300 &\necho $! >> {pids}\nwait\n",
+            pids = pids.display()
+        ),
+    )
+    .unwrap();
+    let alarm = format!("ops cmd:sh {}", script.display());
+    let mut server = pep3333(&["--alarm", &alarm, "--alarm-log", "ops Traceback"], 1);
+    assert_eq!(server.get("/error").status, 500);
+    let first = wait_for_pids(&pids, 2);
+    assert!(first.iter().all(|p| alive(*p)), "{first:?}");
+    let group_of = |pid: i32| nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(pid))).ok();
+    assert_eq!(group_of(first[0]), group_of(first[1]), "one group");
+    assert_ne!(
+        group_of(first[0]),
+        group_of(server.pid()),
+        "a group of its own, not the master's"
+    );
+
+    server.signal(1);
+    server.wait_for_log("reload complete", Duration::from_secs(30));
+    for pid in &first {
+        assert!(
+            !alive(*pid),
+            "pid {pid} of the first alarm command outlived the reload\n{}",
+            server.log()
+        );
+    }
+
+    assert_eq!(server.get("/error").status, 500);
+    let all = wait_for_pids(&pids, 4);
+    let second = all[2..4].to_vec();
+    assert!(second.iter().all(|p| alive(*p)), "{second:?}");
+    assert!(server.stop().success());
+    assert_none_outlived(&all, &server);
+    let log = server.log();
+    assert!(log.contains("alarm ops: process group"), "{log}");
+    assert!(
+        !log.contains("killing it"),
+        "the stop signal (SIGTERM) stops the group, no SIGKILL needed:\n{log}"
+    );
+}

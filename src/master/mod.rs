@@ -9,6 +9,7 @@
 
 use crate::hooks::Phase;
 
+mod alarm_runs;
 pub mod cron;
 mod groups;
 mod jobs;
@@ -176,6 +177,8 @@ pub struct Master {
     jobs: jobs::Jobs,
     /// Process groups of daemons and commands being stopped.
     groups: groups::Groups,
+    /// Alarm commands: started by the master alone, stopped with their groups.
+    alarm_runs: alarm_runs::AlarmRuns,
     spoolers: spoolers::Spoolers,
     /// cheaper busyness: when the current cycle began, and idle cycles in a row.
     busyness_cycle: Instant,
@@ -635,6 +638,7 @@ fn assemble(
         .collect();
     let jobs = jobs::Jobs::new(&config);
     let spoolers = spoolers::Spoolers::new(&config);
+    let alarm_runs = alarm_runs::AlarmRuns::new(config.alarm_freq);
     let master = Master {
         config,
         args,
@@ -668,6 +672,7 @@ fn assemble(
         next_status: Instant::now() + STATUS_INTERVAL,
         jobs,
         groups: groups::Groups::default(),
+        alarm_runs,
         spoolers,
         busyness_cycle: Instant::now(),
         idle_cycles: 0,
@@ -873,6 +878,11 @@ impl Master {
             for (read, _) in &self.fifos {
                 fds.push(PollFd::new(read.as_fd(), PollFlags::POLLIN));
             }
+            fds.extend(
+                self.alarm_runs
+                    .fd()
+                    .map(|fd| PollFd::new(fd, PollFlags::POLLIN)),
+            );
             match poll(&mut fds, PollTimeout::from(self.poll_timeout_ms())) {
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(e) => {
@@ -889,6 +899,8 @@ impl Master {
             self.serve_stats();
             self.read_fifo_commands();
             self.reap();
+            let stopping = !matches!(self.stopping, Stopping::No);
+            self.alarm_runs.run_raised(stopping);
             self.periodic_checks();
         }
     }
@@ -1348,8 +1360,8 @@ impl Master {
         });
     }
 
-    /// Stops every attach-daemon and running cron command with its process group; none is
-    /// restarted (their pids are forgotten, so their exits are not taken for crashes).
+    /// Stops every attach-daemon, running cron command and alarm command with its process
+    /// group; none is restarted (their pids are forgotten, so their exits are not taken for crashes).
     fn stop_commands(&mut self) {
         for daemon in &mut self.daemons {
             if let Some(pid) = daemon.pid.take() {
@@ -1358,6 +1370,7 @@ impl Master {
             }
         }
         self.jobs.stop_crons(&mut self.groups);
+        self.alarm_runs.stop(&mut self.groups);
     }
 
     /// A failed reload: no new worker is forked; the previous ones keep serving.
@@ -1675,7 +1688,7 @@ impl Master {
                 daemon.backoff = (daemon.backoff * 2).min(MAX_BACKOFF);
                 continue;
             }
-            if self.jobs.reaped(pid, &description) {
+            if self.jobs.reaped(pid, &description) || self.alarm_runs.reaped(pid, &description) {
                 continue;
             }
             let stopping = !matches!(self.stopping, Stopping::No);
