@@ -651,3 +651,88 @@ fn alarm_commands_are_stopped_with_their_group_on_reload_and_stop() {
         "the stop signal (SIGTERM) stops the group, no SIGKILL needed:\n{log}"
     );
 }
+
+/// Lets the unprivileged user reach pyenv's Python under /root for the test's duration
+/// (as in tests/systemd.rs).
+struct RootTraversable(u32);
+
+impl RootTraversable {
+    fn grant() -> RootTraversable {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata("/root").unwrap().permissions().mode();
+        std::fs::set_permissions("/root", std::fs::Permissions::from_mode(mode | 0o001)).unwrap();
+        RootTraversable(mode)
+    }
+}
+
+impl Drop for RootTraversable {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions("/root", std::fs::Permissions::from_mode(self.0));
+    }
+}
+
+/// The worker pids in the stats document read from the unix socket `path`.
+fn stats_worker_pids(path: &std::path::Path) -> Vec<i64> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::os::unix::net::UnixStream::connect(path)
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    let document: serde_json::Value = serde_json::from_str(&text).unwrap();
+    document["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w["pid"].as_i64())
+        .collect()
+}
+
+/// The stats socket rwsgi bound as root, in a directory only root may write, before the
+/// master dropped to `nobody`: the reloaded image (as `nobody`) can neither unlink nor bind
+/// it again, so the socket is passed on across the reload like the listeners, and the new
+/// generation answers on it.
+#[test]
+fn a_reload_keeps_the_stats_socket_of_a_master_that_dropped_privileges() {
+    use std::os::unix::fs::PermissionsExt;
+    let _traverse = RootTraversable::grant();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let stats = dir.path().join("stats.sock");
+    let mut server = pep3333(
+        &[
+            "--uid",
+            "nobody",
+            "--gid",
+            "nogroup",
+            "--stats",
+            stats.to_str().unwrap(),
+        ],
+        1,
+    );
+    let before = stats_worker_pids(&stats);
+    assert_eq!(before.len(), 1, "{before:?}");
+    server.signal(1);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let log = loop {
+        let log = server.log();
+        if log.contains("reload complete") || log.contains("reload failed") {
+            break log;
+        }
+        assert!(Instant::now() < deadline, "no reload outcome\n{log}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!log.contains("reload failed"), "{log}");
+    assert!(!log.contains("Address already in use"), "{log}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let after = stats_worker_pids(&stats);
+        if after.len() == 1 && after != before {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{before:?} then {after:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(server.stop().success());
+}

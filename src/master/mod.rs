@@ -460,6 +460,7 @@ pub fn run(config: Config, args: Vec<String>, host: PythonHost) -> i32 {
             return 1;
         }
     };
+    stats::release_handed();
     for (pid, id) in master.previous.clone() {
         master.record_respawn(id, pid.as_raw(), metrics::Cause::Reload);
     }
@@ -529,6 +530,7 @@ impl Generation {
     /// sockets. Until the new generation is up, every failure leaves the previous one
     /// serving on copies of those sockets.
     fn from_environment() -> (Generation, Vec<Inherited>) {
+        stats::import_from_reload();
         let inherited: Vec<Inherited> = std::env::var(net::RELOAD_FDS_VAR)
             .map(|text| net::import_from_reload(&text))
             .unwrap_or_default();
@@ -567,8 +569,8 @@ impl Generation {
             listeners: net::adopt_unchanged(self.fallback),
             app: None,
             app_failure: None,
-            stats: None,
-            metrics: None,
+            stats: stats::take_handed(false),
+            metrics: stats::take_handed(true),
             lifetime: metrics::Lifetime::from_environment(),
             fifos: Vec::new(),
             autoreload: None,
@@ -1456,6 +1458,7 @@ impl Master {
         self.groups.wait_all();
         self.notifier.reloading();
         std::env::set_var(net::RELOAD_FDS_VAR, exported);
+        stats::export_for_reload(self.stats.iter().chain(&self.metrics));
         std::env::set_var(RELOAD_WORKERS_VAR, workers.join(","));
         if let Some(caches) = crate::uwsgi_api::cache::export_for_reload() {
             std::env::set_var(crate::uwsgi_api::cache::RELOAD_CACHES_VAR, caches);
@@ -1475,6 +1478,7 @@ impl Master {
         std::env::remove_var(RELOAD_WORKERS_VAR);
         std::env::remove_var(metrics::LIFETIME_VAR);
         net::keep_private(&self.listeners);
+        stats::keep_private(self.stats.iter().chain(&self.metrics));
     }
 
     fn log_status(&self) {
