@@ -127,7 +127,7 @@ pub fn run(args: Vec<String>, host: PythonHost) -> i32 {
         log::warn(warning);
     }
     if let Err(message) = config::check_complete(&loaded.config) {
-        return give_up(&message, args, host);
+        return give_up(&message.to_string(), args, host);
     }
     master::run(loaded.config, args, host)
 }

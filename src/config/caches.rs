@@ -47,7 +47,7 @@ impl CacheSpec {
                 .split_once('=')
                 .ok_or_else(|| format!("'{part}' is not KEY=VALUE"))?;
             let number = || -> Result<u64, String> {
-                super::parse_size_text(value)
+                super::values::parse_size_text(value)
                     .ok_or_else(|| format!("{key}: '{value}' is not a number or size"))
             };
             match key.trim() {

@@ -2,7 +2,7 @@
 //! disagree with the binary (`rwsgi --print-man-page 8|5`; packaging writes them to man/).
 //!
 //! Owns: the pages' text and roff formatting. Must not: describe an option by hand; every
-//! option paragraph comes from `options::OPTIONS`.
+//! option paragraph, example included, comes from its row in `options::OPTIONS`.
 
 use super::options::{OptionSpec, Support, ValueKind, OPTIONS};
 
@@ -27,128 +27,11 @@ fn kind_name(spec: &OptionSpec) -> &'static str {
     }
 }
 
-/// A line a user could put in an ini file: a real value (tests/manpages.rs reads each
-/// one back), with paths as the packaged unit allows them (/run/rwsgi/NAME/,
+/// A line a user could put in an ini file: the row's example, a real value (a unit test
+/// applies each one), with paths as the packaged unit allows them (/run/rwsgi/NAME/,
 /// /var/log/rwsgi/NAME/).
 pub fn example(spec: &OptionSpec) -> String {
-    let value = match spec.name {
-        "ini" => "base.ini",
-        "chdir" => "/srv/myapp",
-        "module" => "myproject.wsgi:application",
-        "wsgi-file" => "/srv/myapp/app.py",
-        "callable" => "app",
-        "pythonpath" => "/srv/myapp/lib",
-        "home" => "/srv/myapp/venv",
-        "env" => "DJANGO_SETTINGS_MODULE=myproject.settings",
-        "processes" => "4",
-        "threads" => "2",
-        "socket" | "uwsgi-socket" => "/srv/myapp/run/myapp.sock",
-        "http-socket" | "http" => "127.0.0.1:8000",
-        "protocol" => "http",
-        "chmod-socket" => "660",
-        "chown-socket" => "www-data:www-data",
-        "pidfile" => "/run/rwsgi/myapp/myapp.pid",
-        "touch-reload" => "/srv/myapp/reload.txt",
-        "uid" => "www-data",
-        "gid" => "www-data",
-        "cap" => "net_bind_service",
-        "logto" | "logto2" => "/var/log/rwsgi/myapp/myapp.log",
-        "reload-mercy" => "60",
-        "add-header" => "X-Frame-Options: DENY",
-        "daemonize" => "/var/log/myapp/rwsgi.log",
-        "log-date" => "%Y-%m-%d %H:%M:%S",
-        "print" => "starting myapp",
-        "static-map" => "/static=/srv/myapp/static",
-        "static-map2" => "/media=/srv/myapp",
-        "check-static" => "/srv/myapp/public",
-        "static-index" => "index.html",
-        "static-expires-type" => "text/css=86400",
-        "stats" => "/run/rwsgi/myapp/stats.sock",
-        "cheaper-initial" => "2",
-        "cheaper-step" => "2",
-        "cheaper-busyness-backlog-step" => "2",
-        "attach-daemon" => "/srv/myapp/venv/bin/celery -A myproject worker",
-        "cache2" => "name=default,items=1000,blocksize=4096",
-        "attach-daemon2" => "cmd=/srv/myapp/venv/bin/celery -A myproject worker,stopsignal=15",
-        "mount" => "/admin=admin.wsgi:application",
-        "master-fifo" => "/run/rwsgi/myapp/master.fifo",
-        "logger" => "file:/var/log/rwsgi/myapp/rwsgi.log",
-        "log-route" => "errors error",
-        "log-encoder" | "log-req-encoder" => "prefix [myapp]",
-        "procname-prefix" => "myapp-",
-        "procname-prefix-spaced" => "myapp",
-        "hook-asap" | "hook-as-root" | "hook-as-user" | "hook-pre-app" | "hook-post-app" => {
-            "print:starting myapp"
-        }
-        "hook-master-start" => "unix_signal:15 gracefully_kill_them_all",
-        "hook-post-fork" | "hook-accepting" | "hook-accepting1" | "hook-as-user-atexit" => {
-            "exec:logger -t myapp worker event"
-        }
-        "exec-asap" | "exec-as-root" | "exec-as-user" | "exec-pre-app" => {
-            "/srv/myapp/venv/bin/python manage.py check"
-        }
-        "exec-post-app" => "logger -t myapp application loaded",
-        "exec-as-user-atexit" => "logger -t myapp stopped",
-        "http-keepalive" => "1",
-        "umask" => "027",
-        "pyargv" => "--settings production",
-        "import" => "myproject.signals",
-        "paste" => "config:/srv/myapp/production.ini",
-        "chdir2" => "/srv/myapp/data",
-        "procname" => "myapp",
-        "procname-master" => "myapp master",
-        "touch-chain-reload" => "/srv/myapp/chain-reload.txt",
-        "static-safe" => "/usr/share/javascript",
-        "mime-file" => "/etc/mime.types",
-        "static-expires" => "\\.(css|js)$ 86400",
-        "static-expires-uri" => "^/static/ 86400",
-        "static-gzip-dir" => "/srv/myapp/static",
-        "route" => "^/old/ redirect-301:/new/",
-        "route-uri" => "^/health$ return:200",
-        "route-host" => "^www\\. break:404",
-        "route-user-agent" => "BadBot return:403",
-        "route-if" => "startswith:${REQUEST_URI};/private return:403",
-        "route-if-not" => "equal:${HTTP_HOST};example.org return:421",
-        "cron" => "0 3 -1 -1 -1 /srv/myapp/venv/bin/python manage.py clearsessions",
-        "unique-cron" => "-5 -1 -1 -1 -1 /srv/myapp/venv/bin/python manage.py send_queued_mail",
-        "smart-attach-daemon" => "/tmp/worker.pid /srv/myapp/venv/bin/celery -A myproject worker --detach --pidfile /tmp/worker.pid",
-        "logfile-chmod" => "640",
-        "log-backupname" => "/var/log/rwsgi/myapp/rwsgi.log.old",
-        "req-logger" => "file:/var/log/rwsgi/myapp/requests.log",
-        "plugin-dir" => "/usr/lib/uwsgi/plugins",
-        "binary-path" => "/usr/bin/uwsgi",
-        "alarm" => "mail cmd:mail -s 'myapp alarm' admin@example.org",
-        "alarm-log" => "mail Traceback",
-        "alarm-segfault" | "alarm-backlog" => "mail",
-        "gevent" | "async" => "100",
-        "emperor" => "/etc/uwsgi/vassals",
-        "ugreen" | "gevent-monkey-patch" | "gevent-early-monkey-patch" | "mule"
-        | "http-websockets" | "http-auto-gzip" => "true",
-        "locks" => "4",
-        "spooler" | "spooler-external" => "/var/lib/rwsgi/myapp/spool",
-        "spooler-chdir" => "/srv/myapp",
-        "spooler-import" | "spooler-python-import" => "myproject.tasks",
-        "metrics" => "127.0.0.1:9191",
-        "vassals-set" => "processes=2",
-        "error-route-uri" => "^/broken$ return:500",
-        "log-format" => "%(addr) %(method) %(uri) %(status) %(msecs)ms",
-        "plugins" => "python3",
-        "buffer-size" => "32k",
-        "limit-post" => "20m",
-        "harakiri" => "30",
-        "max-requests" => "1000",
-        "max-requests-delta" => "50",
-        "reload-on-rss" => "512",
-        "max-worker-lifetime" => "3600",
-        _ => match spec.kind {
-            ValueKind::Flag => "true",
-            _ if !spec.default.is_empty() => spec.default,
-            ValueKind::Number | ValueKind::Bytes => "1",
-            // A new option without an example of its own: its metavar, never a bare 1.
-            _ => spec.metavar,
-        },
-    };
-    format!("{} = {value}", spec.name)
+    format!("{} = {}", spec.name, spec.example)
 }
 
 fn aliases(spec: &OptionSpec) -> String {
