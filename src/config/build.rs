@@ -5,10 +5,11 @@
 //! that relate several options. Must not: parse a value itself (the rows do) or print.
 
 use super::apply::{Notes, Value};
+use super::entries::{Entry, Origin};
 use super::error::{ConfigError, ErrorKind, NoApplication};
+use super::model::Config;
 use super::options::{self, OptionSpec, Support, OPTIONS};
-use super::source::{Entry, Origin};
-use super::{values, Config};
+use super::values;
 
 /// The configuration plus the warnings the caller should log (unknown keys, no-ops).
 #[derive(Debug)]
@@ -29,7 +30,7 @@ pub fn build(entries: &[Entry]) -> Result<Loaded, ConfigError> {
         };
         (spec.apply)(
             &mut config,
-            &mut Value::new(entry, spec, entries, &mut notes),
+            &mut Value::new(entry, spec.name, entries, &mut notes),
         )?;
     }
     relate(&mut config, &mut notes.warnings);
@@ -60,8 +61,11 @@ fn with_defaults() -> (Config, Notes) {
             value: Some(spec.default.to_string()),
             origin: Origin::CommandLine,
         };
-        (spec.apply)(&mut config, &mut Value::new(&entry, spec, &[], &mut notes))
-            .unwrap_or_else(|e| panic!("the option table's default is not a value: {e}"));
+        (spec.apply)(
+            &mut config,
+            &mut Value::new(&entry, spec.name, &[], &mut notes),
+        )
+        .unwrap_or_else(|e| panic!("the option table's default is not a value: {e}"));
     }
     (config, notes)
 }

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use super::source::{Origin, SourceError};
+use super::entries::{Origin, SourceError};
 
 /// A fatal configuration error: where, which option, what is wrong.
 #[derive(Debug)]

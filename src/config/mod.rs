@@ -12,6 +12,7 @@
 mod apply;
 mod build;
 pub mod caches;
+mod entries;
 mod error;
 pub mod manpage;
 mod manpage_ops;

@@ -9,7 +9,8 @@
 
 use crate::hooks::Phase;
 
-pub mod cron;
+// The schedule moved below config (it parses the `cron` options); kept under this name.
+pub use crate::cron;
 mod groups;
 mod jobs;
 pub mod metrics;

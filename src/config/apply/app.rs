@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::Value;
-use crate::config::{Config, ConfigError};
+use crate::config::error::ConfigError;
+use crate::config::model::Config;
 
 /// `env`.
 pub(crate) fn env(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {

@@ -2,7 +2,8 @@
 //! error) and they change nothing, because rwsgi already behaves so.
 
 use super::Value;
-use crate::config::{Config, ConfigError};
+use crate::config::error::ConfigError;
+use crate::config::model::Config;
 
 /// A no-op boolean option: its value must still be a boolean.
 pub(crate) fn accept_flag(_: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {

@@ -6,7 +6,8 @@
 use std::path::PathBuf;
 
 use super::Value;
-use crate::config::{Config, ConfigError, StaticMap};
+use crate::config::error::ConfigError;
+use crate::config::model::{Config, StaticMap};
 
 /// `add-header`.
 pub(crate) fn add_header(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
@@ -34,7 +35,7 @@ pub(crate) fn static_map(config: &mut Config, v: &mut Value<'_>) -> Result<(), C
     config.static_maps.push(StaticMap {
         prefix: prefix.to_string(),
         root: PathBuf::from(root),
-        keep_prefix: v.spec.name == "static-map2",
+        keep_prefix: v.option == "static-map2",
     });
     Ok(())
 }
@@ -63,7 +64,7 @@ pub(crate) fn static_expires(config: &mut Config, v: &mut Value<'_>) -> Result<(
     let pattern = regex::Regex::new(&pattern).map_err(|e| v.error(e))?;
     config
         .static_expires_patterns
-        .push((pattern, seconds, v.spec.name == "static-expires-uri"));
+        .push((pattern, seconds, v.option == "static-expires-uri"));
     Ok(())
 }
 
@@ -72,6 +73,6 @@ pub(crate) fn route(config: &mut Config, v: &mut Value<'_>) -> Result<(), Config
     let rule = v.non_empty()?;
     config
         .routes
-        .push(crate::routing::Rule::parse(v.spec.name, &rule).map_err(|m| v.error(m))?);
+        .push(crate::routing::Rule::parse(v.option, &rule).map_err(|m| v.error(m))?);
     Ok(())
 }

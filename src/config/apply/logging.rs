@@ -6,8 +6,9 @@
 use std::path::PathBuf;
 
 use super::Value;
+use crate::config::error::ConfigError;
+use crate::config::model::Config;
 use crate::config::values::{self, DEFAULT_LOG_DATE};
-use crate::config::{Config, ConfigError};
 use crate::log::RequestLogger;
 
 /// `log-date`.
@@ -55,7 +56,7 @@ pub(crate) fn log_encoder(config: &mut Config, v: &mut Value<'_>) -> Result<(), 
     v.non_empty()?;
     let value = v.text().trim_start().to_string();
     crate::log::encoder::parse(&value).map_err(|m| v.error(m))?;
-    if v.spec.name == "log-encoder" {
+    if v.option == "log-encoder" {
         config.log_encoders.push(value);
     } else {
         config.log_req_encoders.push(value);

@@ -16,16 +16,16 @@ pub(super) mod sockets;
 use std::fmt;
 use std::time::Duration;
 
+use super::entries::Entry;
 use super::error::ConfigError;
-use super::options::OptionSpec;
-use super::source::Entry;
 use super::values;
 
-/// What an option row's apply function gets: the entry as written, its row, and where
+/// What an option row's apply function gets: the entry as written, its option, and where
 /// warnings and `print` messages go.
 pub struct Value<'a> {
     pub entry: &'a Entry,
-    pub spec: &'static OptionSpec,
+    /// The option's name as its row spells it (not an alias).
+    pub option: &'static str,
     /// The value as written (`None`: the key alone, a flag set to true); an inline comment
     /// removed by `strip_inline_comment`.
     pub value: Option<String>,
@@ -45,13 +45,13 @@ pub struct Notes {
 impl<'a> Value<'a> {
     pub fn new(
         entry: &'a Entry,
-        spec: &'static OptionSpec,
+        option: &'static str,
         entries: &'a [Entry],
         notes: &'a mut Notes,
     ) -> Value<'a> {
         Value {
             entry,
-            spec,
+            option,
             value: entry.value.clone(),
             entries,
             notes,
@@ -111,7 +111,7 @@ impl<'a> Value<'a> {
     pub fn error(&self, reason: impl fmt::Display) -> ConfigError {
         ConfigError::invalid(
             &self.entry.origin,
-            self.spec.name,
+            self.option,
             self.value.as_deref(),
             reason,
         )
@@ -132,7 +132,7 @@ impl<'a> Value<'a> {
             let kept = kept.to_string();
             self.warn(format!(
                 "{}: inline comment after '{}' ignored (uWSGI would take it as part of the value)",
-                self.entry.origin, self.spec.name
+                self.entry.origin, self.option
             ));
             self.value = Some(kept);
         }

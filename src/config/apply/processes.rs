@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use super::Value;
-use crate::config::{Config, ConfigError};
+use crate::config::error::ConfigError;
+use crate::config::model::Config;
 
 /// `processes`.
 pub(crate) fn processes(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
@@ -40,7 +41,7 @@ pub(crate) fn max_worker_lifetime(
 /// `procname-prefix`, `procname-prefix-spaced`.
 pub(crate) fn procname_prefix(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
     config.procname_prefix = v.value.clone().unwrap_or_default();
-    if v.spec.name == "procname-prefix-spaced" {
+    if v.option == "procname-prefix-spaced" {
         config.procname_prefix.push(' ');
     }
     config.auto_procname = true;

@@ -6,11 +6,12 @@
 use std::path::PathBuf;
 
 use super::Value;
-use crate::config::{Config, ConfigError};
+use crate::config::error::ConfigError;
+use crate::config::model::Config;
 
 /// `hook-*/exec-*`.
 pub(crate) fn hook(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
-    let (phase, exec_form) = crate::hooks::Phase::of_option(v.spec.name).expect("checked");
+    let (phase, exec_form) = crate::hooks::Phase::of_option(v.option).expect("checked");
     let value = v.non_empty()?;
     let action = crate::hooks::Action::parse(&value, exec_form).map_err(|m| v.error(m))?;
     config.hooks.add(
@@ -24,8 +25,8 @@ pub(crate) fn hook(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigE
 /// `cron`, `unique-cron`.
 pub(crate) fn cron(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
     let rule = v.non_empty()?;
-    let job = crate::master::cron::CronJob::parse(&rule).map_err(|m| v.error(m))?;
-    config.crons.push((job, v.spec.name == "unique-cron"));
+    let job = crate::cron::CronJob::parse(&rule).map_err(|m| v.error(m))?;
+    config.crons.push((job, v.option == "unique-cron"));
     Ok(())
 }
 

@@ -4,18 +4,20 @@
 //! Must not: act on the values (the master and workers do); only check and store them.
 
 use super::Value;
-use crate::config::source::Origin;
-use crate::config::{values, Config, ConfigError};
+use crate::config::entries::Origin;
+use crate::config::error::ConfigError;
+use crate::config::model::Config;
+use crate::config::values;
 use crate::net::{Protocol, SocketSpec};
 
 /// `socket`, `uwsgi-socket`, `http-socket`, `http`.
 pub(crate) fn socket(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
-    let protocol = if v.spec.name == "http-socket" || v.spec.name == "http" {
+    let protocol = if v.option == "http-socket" || v.option == "http" {
         Protocol::Http
     } else {
         Protocol::Uwsgi
     };
-    if v.spec.name == "socket" {
+    if v.option == "socket" {
         config.default_protocol_sockets.push(config.sockets.len());
     }
     let address = crate::net::parse_address(&v.non_empty()?).map_err(|m| v.error(m))?;
@@ -56,17 +58,17 @@ pub(crate) fn chmod_socket(config: &mut Config, v: &mut Value<'_>) -> Result<(),
 /// `chown-socket`, `uid`, `gid`.
 pub(crate) fn chown_socket(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
     let value = v.non_empty()?;
-    match v.spec.name {
+    match v.option {
         "chown-socket" => config.chown_socket = Some(value),
         "uid" => config.uid = Some(value),
         _ => config.gid = Some(value),
     }
     config
         .privilege_origins
-        .retain(|(name, _)| *name != v.spec.name);
+        .retain(|(name, _)| *name != v.option);
     config
         .privilege_origins
-        .push((v.spec.name, v.entry.origin.to_string()));
+        .push((v.option, v.entry.origin.to_string()));
     Ok(())
 }
 

@@ -6,7 +6,8 @@
 //! file system or the process.
 
 use super::apply::Value;
-use super::{Config, ConfigError};
+use super::error::ConfigError;
+use super::model::Config;
 
 /// How an option's value is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

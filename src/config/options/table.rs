@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use super::{OptionSpec, Support, ValueKind};
 use crate::config::apply::{app, compat, http, logging, processes, services, sockets, Value};
-use crate::config::{caches, Config, ConfigError};
+use crate::config::caches;
+use crate::config::error::ConfigError;
+use crate::config::model::Config;
 
 #[rustfmt::skip]
 pub static OPTIONS: &[OptionSpec] = &[
