@@ -15,6 +15,7 @@ pub mod caches;
 mod entries;
 mod error;
 pub mod manpage;
+mod manpage_body;
 mod manpage_ops;
 mod model;
 pub mod options;

@@ -64,9 +64,36 @@ pub(crate) fn cache_blocksize(config: &mut Config, v: &mut Value<'_>) -> Result<
     Ok(())
 }
 
+/// Why an `attach-daemon2` value is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttachDaemon2Error {
+    NotKeyValue(String),
+    NotASignal(String),
+    UnknownKey(String),
+    NoCommand,
+}
+
+impl std::fmt::Display for AttachDaemon2Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AttachDaemon2Error::NotKeyValue(item) => write!(f, "expected KEY=VALUE, got '{item}'"),
+            AttachDaemon2Error::NotASignal(value) => {
+                write!(f, "stopsignal: '{value}' is not a signal number")
+            }
+            AttachDaemon2Error::UnknownKey(key) => write!(
+                f,
+                "key '{key}' is not provided (cmd, stopsignal and pidfile are)"
+            ),
+            AttachDaemon2Error::NoCommand => write!(f, "cmd=COMMAND is required"),
+        }
+    }
+}
+
+impl std::error::Error for AttachDaemon2Error {}
+
 /// `attach-daemon2 = cmd=COMMAND,stopsignal=N,pidfile=PATH`: uWSGI's key=value list
 /// (`\,` is a literal comma). Returns (command, stop signal, pidfile).
-fn parse_attach_daemon2(value: &str) -> Result<(String, i32, Option<PathBuf>), String> {
+fn parse_attach_daemon2(value: &str) -> Result<(String, i32, Option<PathBuf>), AttachDaemon2Error> {
     let mut items = vec![String::new()];
     let mut chars = value.chars();
     while let Some(c) = chars.next() {
@@ -80,7 +107,7 @@ fn parse_attach_daemon2(value: &str) -> Result<(String, i32, Option<PathBuf>), S
     for item in items.iter().filter(|i| !i.trim().is_empty()) {
         let (key, value) = item
             .split_once('=')
-            .ok_or_else(|| format!("expected KEY=VALUE, got '{item}'"))?;
+            .ok_or_else(|| AttachDaemon2Error::NotKeyValue(item.clone()))?;
         match key.trim() {
             "cmd" | "command" | "exec" => command = Some(value.to_string()),
             "stopsignal" | "stop_signal" => {
@@ -89,18 +116,14 @@ fn parse_attach_daemon2(value: &str) -> Result<(String, i32, Option<PathBuf>), S
                     .parse()
                     .ok()
                     .filter(|n| nix::sys::signal::Signal::try_from(*n).is_ok())
-                    .ok_or_else(|| format!("stopsignal: '{value}' is not a signal number"))?
+                    .ok_or_else(|| AttachDaemon2Error::NotASignal(value.to_string()))?
             }
             "pidfile" => pidfile = Some(PathBuf::from(value.trim())),
-            other => {
-                return Err(format!(
-                    "key '{other}' is not provided (cmd, stopsignal and pidfile are)"
-                ))
-            }
+            other => return Err(AttachDaemon2Error::UnknownKey(other.to_string())),
         }
     }
     let command = command
         .filter(|c| !c.trim().is_empty())
-        .ok_or_else(|| "cmd=COMMAND is required".to_string())?;
+        .ok_or(AttachDaemon2Error::NoCommand)?;
     Ok((command, stop_signal, pidfile))
 }

@@ -25,70 +25,22 @@ pub(super) fn expand_logic(lines: Vec<Entry>) -> Result<Vec<Entry>, SourceError>
             "ifnotexists" => "if-not-exists".to_string(),
             other => other.to_string(),
         };
-        let argument = entry.value.clone().unwrap_or_default();
-        let (closing, items): (&str, Option<Vec<String>>) = match key.as_str() {
-            "for" => (
-                "endfor",
-                Some(argument.split_whitespace().map(str::to_string).collect()),
-            ),
-            "for-glob" => ("endfor", Some(glob(&argument))),
-            "if-env" | "if-not-env" | "if-exists" | "if-not-exists" | "if-file" | "if-not-file"
-            | "if-dir" | "if-not-dir" => {
-                let negated = key.starts_with("if-not-");
-                let (holds, value) =
-                    match key.trim_start_matches("if-not-").trim_start_matches("if-") {
-                        "env" => match std::env::var(&argument) {
-                            Ok(v) if !v.is_empty() => (true, v),
-                            _ => (false, argument.clone()),
-                        },
-                        "exists" => (Path::new(&argument).exists(), argument.clone()),
-                        "file" => (Path::new(&argument).is_file(), argument.clone()),
-                        _ => (Path::new(&argument).is_dir(), argument.clone()),
-                    };
-                (
-                    "endif",
-                    (holds != negated).then(|| vec![value]).or(Some(Vec::new())),
-                )
-            }
-            "endif" | "endfor" => {
-                return Err(SourceError {
-                    origin: entry.origin.clone(),
-                    message: format!("'{}' without a block to end", entry.key),
-                })
-            }
-            _ => {
-                out.push(entry.clone());
-                index += 1;
-                continue;
-            }
+        if key == "endif" || key == "endfor" {
+            return Err(SourceError {
+                origin: entry.origin.clone(),
+                message: format!("'{}' without a block to end", entry.key),
+            });
+        }
+        let Some((closing, items)) = block(&key, &entry.value.clone().unwrap_or_default()) else {
+            out.push(entry.clone());
+            index += 1;
+            continue;
         };
-        let opener = entry.origin.clone();
-        let mut depth = 0;
-        let end = lines[index + 1..]
-            .iter()
-            .position(|l| {
-                let k = options::normalize(&l.key);
-                let opens = if closing == "endif" {
-                    k.starts_with("if-")
-                } else {
-                    k == "for" || k == "for-glob"
-                };
-                if opens {
-                    depth += 1;
-                } else if k == closing {
-                    if depth == 0 {
-                        return true;
-                    }
-                    depth -= 1;
-                }
-                false
-            })
-            .map(|p| index + 1 + p)
-            .ok_or_else(|| SourceError {
-                origin: opener,
-                message: format!("'{}' without '{closing}'", entry.key),
-            })?;
-        for item in items.unwrap_or_default() {
+        let end = block_end(&lines, index, closing).ok_or_else(|| SourceError {
+            origin: entry.origin.clone(),
+            message: format!("'{}' without '{closing}'", entry.key),
+        })?;
+        for item in items {
             let body: Vec<Entry> = lines[index + 1..end]
                 .iter()
                 .map(|l| Entry {
@@ -102,6 +54,64 @@ pub(super) fn expand_logic(lines: Vec<Entry>) -> Result<Vec<Entry>, SourceError>
         index = end + 1;
     }
     Ok(out)
+}
+
+/// A block-opening key: its closing key and the values `%(_)` takes in its body, one
+/// pass each (none when a condition does not hold). `None` for any other key.
+fn block(key: &str, argument: &str) -> Option<(&'static str, Vec<String>)> {
+    match key {
+        "for" => Some((
+            "endfor",
+            argument.split_whitespace().map(str::to_string).collect(),
+        )),
+        "for-glob" => Some(("endfor", glob(argument))),
+        "if-env" | "if-not-env" | "if-exists" | "if-not-exists" | "if-file" | "if-not-file"
+        | "if-dir" | "if-not-dir" => {
+            let negated = key.starts_with("if-not-");
+            let (holds, value) = match key.trim_start_matches("if-not-").trim_start_matches("if-") {
+                "env" => match std::env::var(argument) {
+                    Ok(v) if !v.is_empty() => (true, v),
+                    _ => (false, argument.to_string()),
+                },
+                "exists" => (Path::new(argument).exists(), argument.to_string()),
+                "file" => (Path::new(argument).is_file(), argument.to_string()),
+                _ => (Path::new(argument).is_dir(), argument.to_string()),
+            };
+            let items = if holds != negated {
+                vec![value]
+            } else {
+                Vec::new()
+            };
+            Some(("endif", items))
+        }
+        _ => None,
+    }
+}
+
+/// The index of the key that closes the block opened at `index`, skipping nested blocks
+/// of the same kind.
+fn block_end(lines: &[Entry], index: usize, closing: &str) -> Option<usize> {
+    let mut depth = 0;
+    lines[index + 1..]
+        .iter()
+        .position(|l| {
+            let k = options::normalize(&l.key);
+            let opens = if closing == "endif" {
+                k.starts_with("if-")
+            } else {
+                k == "for" || k == "for-glob"
+            };
+            if opens {
+                depth += 1;
+            } else if k == closing {
+                if depth == 0 {
+                    return true;
+                }
+                depth -= 1;
+            }
+            false
+        })
+        .map(|p| index + 1 + p)
 }
 
 /// `dir/*.ini`-style patterns (`*` and `?` in the last component), sorted.

@@ -88,17 +88,8 @@ fn from_command_line(
             check = true;
             continue;
         }
-        if arg == "--help" || arg == "-h" {
-            return Ok(Request::Help);
-        }
-        if arg == "--version" {
-            return Ok(Request::Version);
-        }
-        if arg == "--print-option-table" {
-            return Ok(Request::OptionTable);
-        }
-        if arg == "--print-man-page" {
-            return Ok(Request::ManPage(args.get(i).cloned().unwrap_or_default()));
+        if let Some(request) = not_to_serve(arg, args.get(i)) {
+            return Ok(request);
         }
         let Some(stripped) = arg.strip_prefix('-') else {
             if arg.ends_with(".ini") || arg.contains(".ini:") {
@@ -115,15 +106,7 @@ fn from_command_line(
             Some((n, v)) => (n, Some(v.to_string())),
             None => (stripped, None),
         };
-        let Some(spec) = options::find(name) else {
-            let hint = options::suggest(name)
-                .map(|s| format!("; did you mean '--{s}'?"))
-                .unwrap_or_default();
-            return Err(SourceError {
-                origin: Origin::CommandLine,
-                message: format!("unknown option '--{name}'{hint}"),
-            });
-        };
+        let spec = known_option(name)?;
         let value = match inline_value {
             Some(v) => Some(v),
             None if spec.kind == ValueKind::Flag => None,
@@ -155,6 +138,30 @@ fn from_command_line(
         Request::Check(entries)
     } else {
         Request::Serve(entries)
+    })
+}
+
+/// `--help`, `--version` and the printing options: what to do instead of serving.
+fn not_to_serve(arg: &str, next: Option<&String>) -> Option<Request> {
+    match arg {
+        "--help" | "-h" => Some(Request::Help),
+        "--version" => Some(Request::Version),
+        "--print-option-table" => Some(Request::OptionTable),
+        "--print-man-page" => Some(Request::ManPage(next.cloned().unwrap_or_default())),
+        _ => None,
+    }
+}
+
+/// An option given on the command line must exist (a typo there is fatal, with a hint).
+fn known_option(name: &str) -> Result<&'static options::OptionSpec, SourceError> {
+    options::find(name).ok_or_else(|| {
+        let hint = options::suggest(name)
+            .map(|s| format!("; did you mean '--{s}'?"))
+            .unwrap_or_default();
+        SourceError {
+            origin: Origin::CommandLine,
+            message: format!("unknown option '--{name}'{hint}"),
+        }
     })
 }
 
@@ -357,7 +364,7 @@ mod tests {
             "hello\nworld"
         );
         let missing = expand_file_contents("@(/nonexistent/rwsgi)").unwrap_err();
-        assert!(missing.contains("/nonexistent/rwsgi"), "{missing}");
+        assert!(missing.to_string().contains("/nonexistent/rwsgi"), "{missing}");
         assert!(expand_file_contents("@(exec://exit 3)").is_err());
     }
 

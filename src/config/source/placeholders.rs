@@ -17,10 +17,13 @@ pub(super) fn expand_references(entries: &mut [Entry]) -> Result<(), SourceError
         }
         if let Some(value) = &entry.value {
             if value.contains("@(") {
-                entry.value = Some(expand_file_contents(value).map_err(|message| SourceError {
-                    origin: entry.origin.clone(),
-                    message,
-                })?);
+                entry.value =
+                    Some(
+                        expand_file_contents(value).map_err(|unreadable| SourceError {
+                            origin: entry.origin.clone(),
+                            message: unreadable.to_string(),
+                        })?,
+                    );
             }
         }
     }
@@ -47,10 +50,25 @@ pub(super) fn expand_references(entries: &mut [Entry]) -> Result<(), SourceError
     Ok(())
 }
 
+/// An `@(...)` reference whose file cannot be read or whose command failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct UnreadableSource {
+    source: String,
+    reason: String,
+}
+
+impl std::fmt::Display for UnreadableSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "@({}): {}", self.source, self.reason)
+    }
+}
+
+impl std::error::Error for UnreadableSource {}
+
 /// `@(PATH)`: the contents of a file; `@(exec://COMMAND)`: what a shell command prints. One
 /// trailing newline is dropped, so `@(/etc/app/secret)` gives the secret itself. Unlike a
 /// missing `$(VAR)`, an unreadable source is an error: uWSGI refuses to start too.
-pub(super) fn expand_file_contents(value: &str) -> Result<String, String> {
+pub(super) fn expand_file_contents(value: &str) -> Result<String, UnreadableSource> {
     let failure = std::cell::RefCell::new(None);
     let expanded = replace_references(value, "@(", |source| {
         let contents = match source.strip_prefix("exec://") {
@@ -76,13 +94,16 @@ pub(super) fn expand_file_contents(value: &str) -> Result<String, String> {
                 Some(text.strip_suffix('\r').unwrap_or(text).to_string())
             }
             Err(e) => {
-                failure.replace(Some(format!("@({source}): {e}")));
+                failure.replace(Some(UnreadableSource {
+                    source: source.to_string(),
+                    reason: e,
+                }));
                 None
             }
         }
     });
     match failure.into_inner() {
-        Some(message) => Err(message),
+        Some(unreadable) => Err(unreadable),
         None => Ok(expanded),
     }
 }
