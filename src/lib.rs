@@ -6,7 +6,6 @@
 pub mod alarms;
 pub mod check;
 pub mod config;
-pub mod cron;
 pub mod entry;
 pub mod hooks;
 pub mod log;

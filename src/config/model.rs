@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cron::CronJob;
+use crate::master::cron::CronJob;
 use crate::log::RequestLogger;
 use crate::net::{Protocol, SocketSpec};
 

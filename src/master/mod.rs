@@ -9,8 +9,7 @@
 
 use crate::hooks::Phase;
 
-// The schedule moved below config (it parses the `cron` options); kept under this name.
-pub use crate::cron;
+pub mod cron;
 mod groups;
 mod jobs;
 pub mod metrics;
