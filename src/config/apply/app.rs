@@ -4,7 +4,6 @@
 //! Must not: act on the values (the master and workers do); only check and store them.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use super::Value;
 use crate::config::error::ConfigError;
@@ -39,9 +38,7 @@ pub(crate) fn mount(config: &mut Config, v: &mut Value<'_>) -> Result<(), Config
 
 /// `py-autoreload`.
 pub(crate) fn py_autoreload(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
-    config.py_autoreload = Some(v.number()?)
-        .filter(|n| *n > 0)
-        .map(Duration::from_secs);
+    config.py_autoreload = v.optional_seconds()?;
     Ok(())
 }
 

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use super::Value;
 use crate::config::error::ConfigError;
 use crate::config::model::Config;
-use crate::config::values::{self, DEFAULT_LOG_DATE};
+use crate::config::values::DEFAULT_LOG_DATE;
 use crate::log::RequestLogger;
 
 /// `log-date`.
@@ -68,18 +68,6 @@ pub(crate) fn log_encoder(config: &mut Config, v: &mut Value<'_>) -> Result<(), 
 pub(crate) fn logto2(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
     config.logto = Some(PathBuf::from(v.non_empty()?));
     config.logto_after_drop = true;
-    Ok(())
-}
-
-/// `logfile-chmod`.
-pub(crate) fn logfile_chmod(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
-    config.logfile_mode = Some(values::parse_mode(&v.non_empty()?).map_err(|m| v.error(m))?);
-    Ok(())
-}
-
-/// `log-maxsize`.
-pub(crate) fn log_maxsize(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
-    config.log_maxsize = v.bytes()?;
     Ok(())
 }
 

@@ -100,6 +100,14 @@ impl<'a> Value<'a> {
         Ok(Duration::from_secs(n))
     }
 
+    /// A count of processes or threads: at least 1.
+    pub fn count(&self) -> Result<usize, ConfigError> {
+        match usize::try_from(self.number()?).unwrap_or(usize::MAX) {
+            0 => Err(self.error("must be at least 1")),
+            n => Ok(n),
+        }
+    }
+
     /// A number of seconds where 0 means never.
     pub fn optional_seconds(&self) -> Result<Option<Duration>, ConfigError> {
         Ok(Some(self.number()?)

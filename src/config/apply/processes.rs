@@ -3,38 +3,17 @@
 //!
 //! Must not: act on the values (the master and workers do); only check and store them.
 
-use std::time::Duration;
 
 use super::Value;
 use crate::config::error::ConfigError;
 use crate::config::model::Config;
-
-/// `processes`.
-pub(crate) fn processes(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
-    config.processes = usize::try_from(v.number()?).unwrap_or(usize::MAX);
-    if config.processes == 0 {
-        return Err(v.error("must be at least 1"));
-    };
-    Ok(())
-}
-
-/// `threads`.
-pub(crate) fn threads(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
-    config.threads = usize::try_from(v.number()?).unwrap_or(usize::MAX);
-    if config.threads == 0 {
-        return Err(v.error("must be at least 1"));
-    };
-    Ok(())
-}
 
 /// `max-worker-lifetime`.
 pub(crate) fn max_worker_lifetime(
     config: &mut Config,
     v: &mut Value<'_>,
 ) -> Result<(), ConfigError> {
-    config.max_worker_lifetime = Some(v.number()?)
-        .filter(|n| *n > 0)
-        .map(Duration::from_secs);
+    config.max_worker_lifetime = v.optional_seconds()?;
     Ok(())
 }
 
@@ -67,9 +46,7 @@ pub(crate) fn harakiri_graceful_timeout(
     config: &mut Config,
     v: &mut Value<'_>,
 ) -> Result<(), ConfigError> {
-    config.harakiri_graceful_timeout = Some(v.number()?)
-        .filter(|n| *n > 0)
-        .map(Duration::from_secs);
+    config.harakiri_graceful_timeout = v.optional_seconds()?;
     Ok(())
 }
 

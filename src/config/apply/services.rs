@@ -58,12 +58,6 @@ pub(crate) fn smart_attach_daemon(
     Ok(())
 }
 
-/// `cache-blocksize`.
-pub(crate) fn cache_blocksize(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
-    config.legacy_cache_blocksize = v.bytes()?.max(1);
-    Ok(())
-}
-
 /// Why an `attach-daemon2` value is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttachDaemon2Error {

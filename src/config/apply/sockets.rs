@@ -7,7 +7,6 @@ use super::Value;
 use crate::config::entries::Origin;
 use crate::config::error::ConfigError;
 use crate::config::model::Config;
-use crate::config::values;
 use crate::net::{Protocol, SocketSpec};
 
 /// `socket`, `uwsgi-socket`, `http-socket`, `http`.
@@ -49,12 +48,6 @@ pub(crate) fn listen(config: &mut Config, v: &mut Value<'_>) -> Result<(), Confi
     Ok(())
 }
 
-/// `chmod-socket`.
-pub(crate) fn chmod_socket(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
-    config.chmod_socket = Some(values::parse_mode(&v.text()).map_err(|m| v.error(m))?);
-    Ok(())
-}
-
 /// `chown-socket`, `uid`, `gid`.
 pub(crate) fn chown_socket(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
     let value = v.non_empty()?;
@@ -82,27 +75,12 @@ pub(crate) fn buffer_size(config: &mut Config, v: &mut Value<'_>) -> Result<(), 
     Ok(())
 }
 
-/// `limit-post`.
-pub(crate) fn limit_post(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
-    config.limit_post = v.bytes()?;
-    Ok(())
-}
-
 /// `http-max-headers`.
 pub(crate) fn http_max_headers(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
     config.http_max_headers = v.number()? as usize;
     if !(1..=crate::protocol::http::MAX_HEADERS).contains(&config.http_max_headers) {
         return Err(v.error("must be between 1 and 256"));
     };
-    Ok(())
-}
-
-/// `http-keepalive-timeout`.
-pub(crate) fn http_keepalive_timeout(
-    config: &mut Config,
-    v: &mut Value<'_>,
-) -> Result<(), ConfigError> {
-    config.http_keepalive_timeout = v.seconds()?;
     Ok(())
 }
 

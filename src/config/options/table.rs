@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::{OptionSpec, Support, ValueKind};
 use crate::config::apply::{app, compat, http, logging, processes, services, sockets, Value};
-use crate::config::caches;
+use crate::config::{caches, values};
 use crate::config::error::ConfigError;
 use crate::config::model::Config;
 
@@ -65,11 +65,11 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("processes", ["workers", "p"], Number, "1", "N", Honoured,
         example "4",
         "number of worker processes",
-        processes::processes),
+        |config, v| config.processes = v.count()?),
     opt!("threads", [], Number, "1", "N", Honoured,
         example "2",
         "Python threads per worker; 1 calls the application on the worker's event-loop thread",
-        processes::threads),
+        |config, v| config.threads = v.count()?),
     opt!("master", ["M"], Flag, "true", "", NoOp,
         example "true",
         "accepted: rwsgi always runs a master process",
@@ -101,7 +101,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("harakiri", ["t"], Number, "0", "SECONDS", Honoured,
         example "30",
         "kill and replace a worker whose request runs longer than this (0: never); timed per request",
-        |config, v| config.harakiri = Some(v.number()?).filter(|n| *n > 0).map(Duration::from_secs)),
+        |config, v| config.harakiri = v.optional_seconds()?),
     opt!("worker-reload-mercy", [], Number, "60", "SECONDS", Honoured,
         example "60",
         "how long a stopping or recycled worker may take to finish its requests before SIGKILL",
@@ -142,7 +142,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("chmod-socket", ["chmod", "C"], Text, "", "MODE", Honoured,
         example "660",
         "mode of unix sockets rwsgi binds: three octal digits; no value means 666",
-        sockets::chmod_socket),
+        |config, v| config.chmod_socket = Some(values::parse_mode(&v.text()).map_err(|m| v.error(m))?)),
     opt!("chown-socket", [], Text, "", "USER[:GROUP]", Honoured,
         example "www-data:www-data",
         "owner of unix sockets rwsgi binds (never of sockets systemd passes)",
@@ -158,7 +158,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("limit-post", [], Bytes, "0", "BYTES", Honoured,
         example "20m",
         "largest request body accepted (0: no limit); larger gets 413",
-        sockets::limit_post),
+        |config, v| config.limit_post = v.bytes()?),
     opt!("http-max-headers", [], Number, "100", "N", Honoured,
         example "100",
         "most header fields in an HTTP request (at most 256); more get 431",
@@ -170,7 +170,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("http-keepalive-timeout", [], Number, "30", "SECONDS", Honoured,
         example "30",
         "an idle keep-alive HTTP connection is closed after this time",
-        sockets::http_keepalive_timeout),
+        |config, v| config.http_keepalive_timeout = v.seconds()?),
     opt!("socket-timeout", ["http-timeout"], Number, "60", "SECONDS", Honoured,
         example "60",
         "a request body read or response write that makes no progress for this long is abandoned (uWSGI's default is 4)",
@@ -685,7 +685,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("logfile-chmod", [], Text, "", "MODE", Honoured,
         example "640",
         "mode of the log file rwsgi opens (logto, logto2, req-logger), e.g. 644",
-        logging::logfile_chmod),
+        |config, v| config.logfile_mode = Some(values::parse_mode(&v.non_empty()?).map_err(|m| v.error(m))?)),
     opt!("log-micros", [], Flag, "false", "", Honoured,
         example "true",
         "report request durations in microseconds in the default request log line",
@@ -693,7 +693,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("log-maxsize", [], Bytes, "0", "BYTES", Honoured,
         example "0",
         "rotate the logto file when it grows past BYTES: rename it (see log-backupname) and open a new one (0: never)",
-        logging::log_maxsize),
+        |config, v| config.log_maxsize = v.bytes()?),
     opt!("log-backupname", [], Text, "", "PATH", Honoured,
         example "/var/log/rwsgi/myapp/rwsgi.log.old",
         "the name a rotated log takes; default FILE.<unix time>",
@@ -729,7 +729,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("cache-blocksize", [], Bytes, "65536", "BYTES", Honoured,
         example "65536",
         "the largest value the legacy 'cache' holds",
-        services::cache_blocksize),
+        |config, v| config.legacy_cache_blocksize = v.bytes()?.max(1)),
     opt!("py-call-uwsgi-fork-hooks", ["py-call-osafterfork"], Flag, "true", "", NoOp,
         example "true",
         "accepted: rwsgi always calls CPython's fork hooks around fork",

@@ -364,7 +364,10 @@ mod tests {
             "hello\nworld"
         );
         let missing = expand_file_contents("@(/nonexistent/rwsgi)").unwrap_err();
-        assert!(missing.to_string().contains("/nonexistent/rwsgi"), "{missing}");
+        assert!(
+            missing.to_string().contains("/nonexistent/rwsgi"),
+            "{missing}"
+        );
         assert!(expand_file_contents("@(exec://exit 3)").is_err());
     }
 
