@@ -3,7 +3,6 @@
 //!
 //! Must not: act on the values (the master and workers do); only check and store them.
 
-
 use super::Value;
 use crate::config::error::ConfigError;
 use crate::config::model::Config;

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use super::{OptionSpec, Support, ValueKind};
 use crate::config::apply::{app, compat, http, logging, processes, services, sockets, Value};
-use crate::config::{caches, values};
 use crate::config::error::ConfigError;
 use crate::config::model::Config;
+use crate::config::{caches, values};
 
 #[rustfmt::skip]
 pub static OPTIONS: &[OptionSpec] = &[
@@ -764,7 +764,7 @@ pub static OPTIONS: &[OptionSpec] = &[
         logging::alarm),
     opt!("alarm-freq", [], Number, "3", "SECONDS", Honoured,
         example "3",
-        "raise each alarm at most once per this many seconds (per process)",
+        "run each alarm's command at most once per this many seconds, whichever process raised it",
         |config, v| config.alarm_freq = v.seconds()?),
     opt!("alarm-log", ["log-alarm"], List, "", "NAME[,NAME] REGEXP", Honoured,
         example "mail Traceback",
