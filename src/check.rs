@@ -110,7 +110,7 @@ pub fn run(args: &[String], entries: Vec<Entry>, host: &PythonHost) -> i32 {
         }
     }
     for e in &errors {
-        report.error(&e.origin, &e.message);
+        report.error(&e.origin, e.message());
     }
     let Some(loaded) = loaded else {
         return summary(&report, &entries, None);

@@ -21,7 +21,13 @@ pub fn run(args: Vec<String>, host: PythonHost) -> i32 {
         // Hosted by `python3`: still `rwsgi` to ps, pgrep and the journal, as the binary is.
         let _ = nix::sys::prctl::set_name(c"rwsgi");
     }
-    let entries = match source::from_args(&args) {
+    let request = source::read_args(&args).map(|(request, warnings)| {
+        for warning in warnings {
+            crate::log::warn(&warning);
+        }
+        request
+    });
+    let entries = match request {
         Ok(Request::Serve(entries)) => entries,
         Ok(Request::Check(entries)) => return crate::check::run(&args, entries, &host),
         Ok(Request::Help) => {
@@ -131,7 +137,7 @@ pub fn run(args: Vec<String>, host: PythonHost) -> i32 {
         log::warn(warning);
     }
     if let Err(message) = config::check_complete(&loaded.config) {
-        return give_up(&message, args, host);
+        return give_up(&message.to_string(), args, host);
     }
     master::run(loaded.config, args, host)
 }

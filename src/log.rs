@@ -11,6 +11,30 @@ use std::sync::OnceLock;
 
 use crate::systemd::journal::Journal;
 
+/// Where `req-logger` (and a named `logger`) sends lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestLogger {
+    File(PathBuf),
+    Stdio,
+    Syslog(String),
+}
+
+impl RequestLogger {
+    /// `file:PATH`, `stdio` or `syslog[:TAG]`, as `logger` and `req-logger` take them.
+    pub fn parse(value: &str) -> Result<RequestLogger, &'static str> {
+        match value.split_once(':').map_or((value, ""), |(k, v)| (k, v)) {
+            ("file", path) if !path.is_empty() => Ok(RequestLogger::File(PathBuf::from(path))),
+            ("stdio", _) => Ok(RequestLogger::Stdio),
+            ("syslog", tag) => Ok(RequestLogger::Syslog(if tag.is_empty() {
+                "rwsgi".to_string()
+            } else {
+                tag.to_string()
+            })),
+            _ => Err("expected file:PATH, stdio or syslog[:TAG]"),
+        }
+    }
+}
+
 /// 0 in the master, N in worker N.
 static WORKER_ID: AtomicUsize = AtomicUsize::new(0);
 static SINK: OnceLock<Sink> = OnceLock::new();
@@ -47,15 +71,14 @@ pub struct Settings {
     pub micros: bool,
     pub date_format: Option<String>,
     pub syslog: Option<String>,
-    pub request_logger: Option<crate::config::RequestLogger>,
+    pub request_logger: Option<RequestLogger>,
     pub encoders: Vec<String>,
     pub request_encoders: Vec<String>,
     /// (pattern, destination) for `log-route` to named loggers.
-    pub routes: Vec<(regex::Regex, crate::config::RequestLogger)>,
+    pub routes: Vec<(regex::Regex, RequestLogger)>,
 }
 
-fn open_sink(destination: crate::config::RequestLogger, what: &str) -> Option<RequestSink> {
-    use crate::config::RequestLogger;
+fn open_sink(destination: RequestLogger, what: &str) -> Option<RequestSink> {
     match destination {
         RequestLogger::Stdio => Some(RequestSink::Stdio),
         RequestLogger::Syslog(tag) => {

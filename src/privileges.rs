@@ -11,7 +11,6 @@ use std::ffi::CString;
 use caps::{CapSet, Capability, CapsHashSet};
 use nix::unistd::{Gid, Group, Uid, User};
 
-use crate::config::Config;
 use crate::net::Listener;
 
 /// The identity to drop to, resolved from names or numbers.
@@ -60,16 +59,26 @@ fn resolve_group(value: &str) -> Result<Gid, String> {
         .ok_or_else(|| format!("gid '{value}': no such group"))
 }
 
+/// The privilege options as written: `uid`, `gid`, and where each of `uid`, `gid` and
+/// `chown-socket` was written, for the warning when they cannot be honoured.
+#[derive(Debug, Clone, Copy)]
+pub struct Wanted<'a> {
+    pub uid: Option<&'a str>,
+    pub gid: Option<&'a str>,
+    pub origins: &'a [(&'static str, String)],
+}
+
 /// Checks `uid`/`gid` names up front, so a typo is a start-up error.
-pub fn resolve(config: &Config) -> Result<Target, String> {
-    let (uid, user_name, _) = match &config.uid {
+pub fn resolve<'a>(wanted: impl Into<Wanted<'a>>) -> Result<Target, String> {
+    let wanted = wanted.into();
+    let (uid, user_name, _) = match wanted.uid {
         Some(value) => {
             let (uid, name, primary) = resolve_user(value)?;
             (Some(uid), name, primary)
         }
         None => (None, None, None),
     };
-    let gid = config.gid.as_deref().map(resolve_group).transpose()?;
+    let gid = wanted.gid.map(resolve_group).transpose()?;
     Ok(Target {
         uid,
         gid,
@@ -80,14 +89,14 @@ pub fn resolve(config: &Config) -> Result<Target, String> {
 /// Without root, `uid`/`gid` lines (written for a root-started uWSGI) are accepted when
 /// they name the user this process already is, and otherwise ignored with one warning that
 /// says where they are and how the packaged unit chooses its user.
-pub fn attainable(target: Target, config: &Config) -> Target {
+pub fn attainable<'a>(target: Target, wanted: impl Into<Wanted<'a>>) -> Target {
     if Uid::effective().is_root() {
         return target;
     }
     let differs = target.uid.is_some_and(|u| u != Uid::current())
         || target.gid.is_some_and(|g| g != Gid::current());
     if differs {
-        warn_not_root(config, &["uid", "gid"]);
+        warn_not_root(wanted.into().origins, &["uid", "gid"]);
         return Target {
             uid: None,
             gid: None,
@@ -98,9 +107,8 @@ pub fn attainable(target: Target, config: &Config) -> Target {
 }
 
 /// The warning for privilege lines that cannot be honoured without root.
-fn warn_not_root(config: &Config, names: &[&str]) {
-    let lines: Vec<String> = config
-        .privilege_origins
+fn warn_not_root(origins: &[(&'static str, String)], names: &[&str]) {
+    let lines: Vec<String> = origins
         .iter()
         .filter(|(name, _)| names.contains(name))
         .map(|(name, origin)| format!("{origin}: {name}"))
@@ -118,7 +126,11 @@ fn warn_not_root(config: &Config, names: &[&str]) {
 
 /// `chown-socket = user[:group]` on the unix sockets rwsgi created itself. Without root, a
 /// line naming another owner is ignored with a warning (see `attainable`).
-pub fn chown_sockets(listeners: &[Listener], spec: &str, config: &Config) -> Result<(), String> {
+pub fn chown_sockets<'a>(
+    listeners: &[Listener],
+    spec: &str,
+    wanted: impl Into<Wanted<'a>>,
+) -> Result<(), String> {
     let (user, group) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
@@ -131,7 +143,7 @@ pub fn chown_sockets(listeners: &[Listener], spec: &str, config: &Config) -> Res
     if !Uid::effective().is_root()
         && (uid != Uid::current() || gid.is_some_and(|g| g != Gid::current()))
     {
-        warn_not_root(config, &["chown-socket"]);
+        warn_not_root(wanted.into().origins, &["chown-socket"]);
         return Ok(());
     }
     for listener in listeners {

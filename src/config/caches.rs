@@ -24,6 +24,38 @@ pub struct CacheSpec {
     pub store: Option<PathBuf>,
 }
 
+/// Why a `cache2` value is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheSpecError {
+    NotKeyValue(String),
+    NotASize { key: String, value: String },
+    UnknownKey(String),
+    NoName,
+    NoItems,
+    Items,
+    Blocksize,
+    Keysize,
+}
+
+impl std::fmt::Display for CacheSpecError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CacheSpecError::NotKeyValue(part) => write!(f, "'{part}' is not KEY=VALUE"),
+            CacheSpecError::NotASize { key, value } => {
+                write!(f, "{key}: '{value}' is not a number or size")
+            }
+            CacheSpecError::UnknownKey(key) => write!(f, "unknown cache2 key '{key}'"),
+            CacheSpecError::NoName => write!(f, "a cache needs name=NAME"),
+            CacheSpecError::NoItems => write!(f, "a cache needs items=N"),
+            CacheSpecError::Items => write!(f, "items must be between 2 and {MAX_ITEMS}"),
+            CacheSpecError::Blocksize => write!(f, "blocksize must be between 1 and 4G"),
+            CacheSpecError::Keysize => write!(f, "keysize must be between 1 and {MAX_KEYSIZE}"),
+        }
+    }
+}
+
+impl std::error::Error for CacheSpecError {}
+
 impl CacheSpec {
     /// The legacy `cache = N`: a cache named "default".
     pub fn legacy(items: u64, blocksize: u64) -> CacheSpec {
@@ -38,17 +70,19 @@ impl CacheSpec {
     }
 
     /// Parses a `cache2` value; the error names the offending key.
-    pub fn parse(text: &str) -> Result<CacheSpec, String> {
+    pub fn parse(text: &str) -> Result<CacheSpec, CacheSpecError> {
         let mut name = None;
         let mut items = None;
         let mut spec = CacheSpec::legacy(0, DEFAULT_BLOCKSIZE);
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (key, value) = part
                 .split_once('=')
-                .ok_or_else(|| format!("'{part}' is not KEY=VALUE"))?;
-            let number = || -> Result<u64, String> {
-                super::parse_size_text(value)
-                    .ok_or_else(|| format!("{key}: '{value}' is not a number or size"))
+                .ok_or_else(|| CacheSpecError::NotKeyValue(part.to_string()))?;
+            let number = || {
+                super::values::parse_size_text(value).ok_or_else(|| CacheSpecError::NotASize {
+                    key: key.to_string(),
+                    value: value.to_string(),
+                })
             };
             match key.trim() {
                 "name" => name = Some(value.to_string()),
@@ -63,21 +97,21 @@ impl CacheSpec {
                 "bitmap" | "blocks" | "hash" | "hashsize" | "store_sync" | "store_delete"
                 | "lazy_expire" | "sweep_on_full" | "clear_on_full" | "no_expire"
                 | "ignore_full" => {}
-                other => return Err(format!("unknown cache2 key '{other}'")),
+                other => return Err(CacheSpecError::UnknownKey(other.to_string())),
             }
         }
         spec.name = name
             .filter(|n| !n.is_empty())
-            .ok_or("a cache needs name=NAME")?;
-        spec.items = items.ok_or("a cache needs items=N")?;
+            .ok_or(CacheSpecError::NoName)?;
+        spec.items = items.ok_or(CacheSpecError::NoItems)?;
         if !(2..=MAX_ITEMS).contains(&spec.items) {
-            return Err(format!("items must be between 2 and {MAX_ITEMS}"));
+            return Err(CacheSpecError::Items);
         }
         if spec.blocksize == 0 || spec.blocksize > u64::from(u32::MAX) {
-            return Err("blocksize must be between 1 and 4G".into());
+            return Err(CacheSpecError::Blocksize);
         }
         if spec.keysize == 0 || spec.keysize > MAX_KEYSIZE {
-            return Err(format!("keysize must be between 1 and {MAX_KEYSIZE}"));
+            return Err(CacheSpecError::Keysize);
         }
         Ok(spec)
     }
@@ -101,10 +135,19 @@ mod tests {
         assert_eq!(spec.store, Some(PathBuf::from("/tmp/c")));
         let plain = CacheSpec::parse("name=x,items=10").unwrap();
         assert_eq!((plain.blocksize, plain.keysize), (65536, 2048));
-        assert!(CacheSpec::parse("items=10").unwrap_err().contains("name"));
-        assert!(CacheSpec::parse("name=a").unwrap_err().contains("items"));
-        assert!(CacheSpec::parse("name=a,items=5,colour=red")
-            .unwrap_err()
-            .contains("colour"));
+        assert_eq!(
+            CacheSpec::parse("items=10").unwrap_err().to_string(),
+            "a cache needs name=NAME"
+        );
+        assert_eq!(
+            CacheSpec::parse("name=a").unwrap_err(),
+            CacheSpecError::NoItems
+        );
+        assert_eq!(
+            CacheSpec::parse("name=a,items=5,colour=red")
+                .unwrap_err()
+                .to_string(),
+            "unknown cache2 key 'colour'"
+        );
     }
 }

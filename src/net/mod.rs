@@ -6,6 +6,7 @@
 //! sockets to configuration, what vacuum may unlink. Must not: accept connections (workers
 //! do) or unlink, chmod or re-bind a socket it did not create.
 
+pub mod address;
 pub mod queue;
 
 use std::io;
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 
-use crate::config::{Config, ListenAddress, Protocol};
+pub use address::{parse_address, AddressError, ListenAddress, Protocol, SocketSpec};
 
 /// A listening socket ready to be shared by every worker.
 #[derive(Debug)]
@@ -52,11 +53,25 @@ pub enum InheritedFrom {
     },
 }
 
+/// What `listeners` needs of the configuration (`config` converts its `Config`).
+#[derive(Debug, Clone, Copy)]
+pub struct ListenSettings<'a> {
+    pub sockets: &'a [SocketSpec],
+    pub listen_backlog: i32,
+    pub chmod_socket: Option<u32>,
+    /// Protocol of systemd sockets that match no option and have no name.
+    pub protocol: Protocol,
+}
+
 /// Binds or adopts every configured socket. A configured address takes, in order: the
 /// socket the previous master image held for it (reload), a socket systemd passed whose
 /// real address is that address, or a fresh bind. systemd sockets that no option names
 /// are served too; sockets of a previous image that are no longer configured are closed.
-pub fn listeners(config: &Config, inherited: Vec<Inherited>) -> Result<Vec<Listener>, String> {
+pub fn listeners<'a>(
+    settings: impl Into<ListenSettings<'a>>,
+    inherited: Vec<Inherited>,
+) -> Result<Vec<Listener>, String> {
+    let config = settings.into();
     // systemd passes blocking sockets; a worker's event loop needs non-blocking ones.
     for item in &inherited {
         SockRef::from(&item.fd)
@@ -82,7 +97,7 @@ pub fn listeners(config: &Config, inherited: Vec<Inherited>) -> Result<Vec<Liste
         .filter_map(|item| socket_address(item.fd.as_fd()).ok())
         .map(|address| address.to_string())
         .collect();
-    for spec in &config.sockets {
+    for spec in config.sockets {
         if out
             .iter()
             .any(|l: &Listener| l.configured == spec.address && l.protocol == spec.protocol)
@@ -402,7 +417,7 @@ pub fn import_from_reload(text: &str) -> Vec<Inherited> {
             } else {
                 Protocol::Uwsgi
             };
-            let configured = crate::config::parse_address(configured).ok()?;
+            let configured = parse_address(configured).ok()?;
             let created = created
                 .split_once(':')
                 .and_then(|(inode, path)| Some((PathBuf::from(path), inode.parse().ok()?)));

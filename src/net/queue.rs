@@ -5,7 +5,7 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
-use crate::config::ListenAddress;
+use super::ListenAddress;
 
 /// (connections waiting to be accepted, the queue's limit).
 pub type QueueLength = (u32, u32);
