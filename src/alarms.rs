@@ -113,7 +113,7 @@ pub fn raise(name: &str, message: &str) {
         "printf '%s\\n' \"$RWSGI_ALARM_MESSAGE\" | {{ {} ; }} >/dev/null 2>&1 &",
         alarm.command
     );
-    let _ = crate::systemd::shell_command(&script)
+    let _ = crate::sys::shell::shell_command(&script)
         .env("RWSGI_ALARM_MESSAGE", message)
         .env("RWSGI_ALARM", name)
         .stdin(std::process::Stdio::null())

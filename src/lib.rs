@@ -14,6 +14,7 @@ pub mod net;
 pub mod privileges;
 pub mod protocol;
 pub mod routing;
+pub mod sys;
 pub mod systemd;
 pub mod uwsgi_api;
 pub mod worker;

@@ -176,7 +176,7 @@ fn daemon_alive(pidfile: &std::path::Path) -> Option<Pid> {
 /// Starts `sh -c COMMAND` without waiting, in a process group of its own. std's Command
 /// forks and execs at once, so the master stays single-threaded.
 pub fn spawn_shell(command_line: &str) -> std::io::Result<Pid> {
-    crate::systemd::shell_command(command_line)
+    crate::sys::shell::shell_command(command_line)
         .spawn()
         .map(|child| Pid::from_raw(child.id() as i32))
 }

@@ -345,19 +345,6 @@ fn render_workers(out: &mut String, snapshot: &Snapshot<'_>) {
     }
 }
 
-/// (RSS, PSS) of a process in bytes, from /proc/PID/smaps_rollup.
-pub fn memory(pid: i32) -> (u64, u64) {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
-    let field = |name: &str| {
-        text.lines()
-            .find(|line| line.starts_with(name))
-            .and_then(|line| line.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<u64>().ok())
-            .map_or(0, |kb| kb * 1024)
-    };
-    (field("Rss:"), field("Pss:"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

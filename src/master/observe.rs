@@ -87,7 +87,7 @@ impl Master {
             .iter()
             .filter_map(|slot| {
                 let (pid, entry) = (slot.pid?, slot.entry?);
-                let (rss, pss) = metrics::memory(pid.as_raw());
+                let (rss, pss) = crate::sys::procfs::rss_pss(pid.as_raw());
                 Some(metrics::WorkerSnapshot {
                     id: slot.id,
                     state: self.worker_state(entry),
@@ -138,7 +138,7 @@ impl Master {
             .filter_map(|slot| {
                 let (pid, entry) = (slot.pid?, slot.entry?);
                 let record = self.board.entry(entry);
-                let (rss, _) = metrics::memory(pid.as_raw());
+                let (rss, _) = crate::sys::procfs::rss_pss(pid.as_raw());
                 let current: Vec<String> = self
                     .board
                     .in_flight(entry)

@@ -203,16 +203,6 @@ pub fn json_string(text: &str) -> String {
     out
 }
 
-/// Resident and virtual size in bytes, from /proc.
-fn memory(pid: i32) -> (u64, u64) {
-    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).unwrap_or_default();
-    let mut fields = statm
-        .split_whitespace()
-        .map(|f| f.parse::<u64>().unwrap_or(0) * 4096);
-    let vsz = fields.next().unwrap_or(0);
-    (fields.next().unwrap_or(0), vsz)
-}
-
 /// uWSGI's stats document.
 /// One spooler process: (directory, pid or 0 while it respawns, tasks waiting, respawns).
 pub type SpoolerStats = (String, i32, usize, u64);
@@ -241,7 +231,8 @@ pub fn document(
     let workers: Vec<String> = workers
         .iter()
         .map(|w| {
-            let (rss, vsz) = memory(w.pid);
+            let memory = crate::sys::procfs::memory(w.pid).unwrap_or_default();
+            let (rss, vsz) = (memory.resident_bytes, memory.virtual_bytes);
             let cores: Vec<String> = w
                 .busy
                 .iter()

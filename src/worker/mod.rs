@@ -235,7 +235,8 @@ impl Shared {
             && !self.draining()
             && self.old_enough()
         {
-            let (size, resident) = memory_bytes().unwrap_or((0, 0));
+            let memory = crate::sys::procfs::own_memory().unwrap_or_default();
+            let (size, resident) = (memory.virtual_bytes, memory.resident_bytes);
             if self.reload_on_rss_bytes > 0 && resident > self.reload_on_rss_bytes {
                 self.start_drain(&format!("reload-on-rss: {} MiB resident", resident >> 20));
             } else if self.reload_on_as_bytes > 0 && size > self.reload_on_as_bytes {
@@ -284,18 +285,7 @@ impl Shared {
 }
 
 pub fn resident_bytes() -> Option<u64> {
-    memory_bytes().map(|(_, resident)| resident)
-}
-
-/// (address space, resident set) of this process, from /proc/self/statm.
-fn memory_bytes() -> Option<(u64, u64)> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let mut pages = statm.split_whitespace().map(|n| n.parse::<u64>().ok());
-    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
-        .ok()
-        .flatten()
-        .unwrap_or(4096) as u64;
-    Some((pages.next()?? * page, pages.next()?? * page))
+    crate::sys::procfs::own_memory().map(|memory| memory.resident_bytes)
 }
 
 /// Runs a worker in a freshly forked child; never returns.
@@ -312,7 +302,7 @@ pub fn run(
             Some(name) => name.clone(),
             None => format!("{}rwsgi worker {}", config.procname_prefix, identity.id),
         };
-        crate::master::set_process_name(&name);
+        crate::sys::title::set_process_name(&name);
     }
     crate::master::signals::reset_in_child();
     if config.master_as_root {
@@ -329,7 +319,7 @@ pub fn run(
         crate::master::signals::die_with_master_again(master);
     }
     crate::systemd::forget_in_child();
-    interpreter::forget_environment(&crate::systemd::MASTER_ONLY_VARIABLES);
+    interpreter::forget_environment(&crate::sys::shell::MASTER_ONLY_VARIABLES);
     run_hooks_or_exit(config, crate::hooks::Phase::PostFork);
     let app = if config.lazy_apps {
         match Python::attach(|py| interpreter::load_apps(py, config)) {
