@@ -8,6 +8,7 @@ pub mod check;
 pub mod config;
 pub mod entry;
 pub mod hooks;
+pub mod ipc;
 pub mod log;
 pub mod master;
 pub mod net;

@@ -178,7 +178,7 @@ pub struct Config {
     /// (option name, rule text) in the order written.
     pub routes: Vec<crate::routing::Rule>,
     /// (rule, unique): `MIN HOUR DAY MONTH WEEKDAY COMMAND`.
-    pub crons: Vec<(crate::master::cron::CronJob, bool)>,
+    pub crons: Vec<(crate::sys::cron::CronJob, bool)>,
     /// (pidfile, command).
     pub smart_attach_daemons: Vec<(PathBuf, String)>,
     /// `spooler` and its companions.
@@ -1066,8 +1066,7 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
         }
         "cron" | "unique-cron" => {
             let rule = non_empty(entry, spec)?;
-            let job =
-                crate::master::cron::CronJob::parse(&rule).map_err(|m| error(entry, spec, m))?;
+            let job = crate::sys::cron::CronJob::parse(&rule).map_err(|m| error(entry, spec, m))?;
             config.crons.push((job, spec.name == "unique-cron"));
         }
         "smart-attach-daemon" => {

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use super::cron::{CronJob, LocalMinute};
 use super::groups::Groups;
 use crate::config::Config;
 use crate::log;
+use crate::sys::cron::{CronJob, LocalMinute};
 
 /// A smart daemon is not started again until this long after the last start, so a
 /// command that daemonizes slowly is not started twice.

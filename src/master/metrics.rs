@@ -10,7 +10,7 @@
 
 use std::fmt::Write;
 
-use super::scoreboard::{ListenerCounters, DURATION_BOUNDS_US};
+use crate::ipc::scoreboard::{ListenerCounters, DURATION_BOUNDS_US};
 
 /// Why a worker was forked again; a fixed set, one label value each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +62,7 @@ impl Lifetime {
             }
             None => Lifetime {
                 generation: 0,
-                started: super::scoreboard::now_ms() as f64 / 1000.0,
+                started: crate::ipc::scoreboard::now_ms() as f64 / 1000.0,
                 respawns: [0; 4],
                 harakiri: 0,
             },

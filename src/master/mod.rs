@@ -9,14 +9,11 @@
 
 use crate::hooks::Phase;
 
-pub mod cron;
 mod groups;
 mod jobs;
 pub mod metrics;
 mod observe;
 mod page;
-pub mod scoreboard;
-pub mod signals;
 pub mod spoolers;
 pub mod stats;
 
@@ -32,15 +29,17 @@ use nix::unistd::{ForkResult, Pid};
 use pyo3::prelude::*;
 
 use crate::config::Config;
+use crate::ipc::handoff::{self, RetiringWorker};
+use crate::ipc::scoreboard::{self, Scoreboard, WorkerState};
+use crate::ipc::{signals, Identity, Notice};
+use crate::log;
 use crate::net::{self, Inherited, InheritedFrom, Listener};
 use crate::systemd::Notifier;
 use crate::wsgi::host::{self, PythonHost};
 use crate::wsgi::interpreter;
-use crate::{log, worker};
-use scoreboard::{Scoreboard, WorkerState};
 
 /// Exit status when the application cannot be loaded and `need-app` is set (uWSGI's 22).
-pub const EXIT_NO_APP: i32 = worker::EXIT_NO_APP;
+pub use crate::ipc::EXIT_NO_APP;
 /// Exit status when a start-up step fails because of the configuration (a socket, the
 /// pidfile, the user, chdir, the Python home): starting again cannot help, so the packaged
 /// unit does not retry it (RestartPreventExitStatus=). Parse errors exit with it too.
@@ -55,8 +54,6 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// A worker that lived at least this long is considered healthy: its backoff resets.
 const HEALTHY_LIFETIME: Duration = Duration::from_secs(10);
-/// Workers alive at a reload, handed to the next master image to retire.
-const RELOAD_WORKERS_VAR: &str = "RWSGI_RELOAD_WORKERS";
 
 /// A place for one worker; its process changes as workers are recycled.
 struct Slot {
@@ -132,6 +129,8 @@ pub struct Master {
     /// The directory rwsgi was started in, before `chdir`: relative paths on the command
     /// line (`--ini app.ini`, `--chdir app`) mean the same thing to a reloaded image.
     launch_dir: Option<PathBuf>,
+    /// Runs each forked worker (entry.rs passes `worker::run`).
+    worker_main: WorkerMain,
     listeners: Vec<Listener>,
     app: Option<interpreter::Apps>,
     board: Scoreboard,
@@ -238,16 +237,20 @@ fn open_fifo(path: &std::path::Path) -> Result<(OwnedFd, OwnedFd), String> {
 /// How often STATUS= is refreshed with the request count.
 const STATUS_INTERVAL: Duration = Duration::from_secs(5);
 
+/// A worker's entry point, run in each freshly forked worker; it never returns. entry.rs
+/// passes `worker::run`, so the master does not depend on the worker.
+pub type WorkerMain = fn(Identity, &Config, &[net::Listener], Option<&interpreter::Apps>) -> !;
+
 /// Runs the server; returns the process exit status. `args` are the command-line
-/// arguments, kept to re-read the configuration on reload.
-pub fn run(config: Config, args: Vec<String>, host: PythonHost) -> i32 {
+/// arguments, kept to re-read the configuration on reload; `worker_main` runs each worker.
+pub fn run(config: Config, args: Vec<String>, host: PythonHost, worker_main: WorkerMain) -> i32 {
     signals::remember_master();
     // Orphans of the commands rwsgi starts (a daemon's shell died before its children)
     // become the master's children, so it can reap them and know when a group is empty.
     if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
         log::warn(&format!("cannot become a subreaper: {e}"));
     }
-    let (generation, mut inherited) = Generation::from_environment();
+    let (generation, mut inherited) = Generation::from_environment(worker_main);
     let reloading = generation.reloading;
     log::info(&format!(
         "rwsgi {} {} (master pid {})",
@@ -512,12 +515,19 @@ struct Generation {
     previous: Vec<(Pid, usize)>,
     started: Instant,
     launch_dir: Option<PathBuf>,
+    worker_main: WorkerMain,
 }
 
 /// A start that failed before the master could run (entry: reading the configuration,
 /// logto, the virtualenv): the exit status, or in a reload the previous generation kept.
-pub fn hold_after_failure(message: &str, args: Vec<String>, host: PythonHost, status: i32) -> i32 {
-    let (generation, _) = Generation::from_environment();
+pub fn hold_after_failure(
+    message: &str,
+    args: Vec<String>,
+    host: PythonHost,
+    status: i32,
+    worker_main: WorkerMain,
+) -> i32 {
+    let (generation, _) = Generation::from_environment(worker_main);
     generation.fail(&Config::default(), args, host, message, status)
 }
 
@@ -525,19 +535,20 @@ impl Generation {
     /// What the previous master image (if any) passed across exec: its workers and its
     /// sockets. Until the new generation is up, every failure leaves the previous one
     /// serving on copies of those sockets.
-    fn from_environment() -> (Generation, Vec<Inherited>) {
-        let inherited: Vec<Inherited> = std::env::var(net::RELOAD_FDS_VAR)
+    fn from_environment(worker_main: WorkerMain) -> (Generation, Vec<Inherited>) {
+        let inherited: Vec<Inherited> = std::env::var(handoff::LISTENERS_VAR)
             .map(|text| net::import_from_reload(&text))
             .unwrap_or_default();
         let previous = previous_generation();
-        std::env::remove_var(net::RELOAD_FDS_VAR);
-        std::env::remove_var(RELOAD_WORKERS_VAR);
+        std::env::remove_var(handoff::LISTENERS_VAR);
+        std::env::remove_var(handoff::WORKERS_VAR);
         let generation = Generation {
             reloading: !previous.is_empty(),
             fallback: net::duplicate_inherited(&inherited),
             previous,
             started: Instant::now(),
             launch_dir: std::env::current_dir().ok(),
+            worker_main,
         };
         (generation, inherited)
     }
@@ -640,6 +651,7 @@ fn assemble(
         args,
         relaunch: host.relaunch(),
         launch_dir: generation.launch_dir,
+        worker_main: generation.worker_main,
         listeners: parts.listeners,
         app: parts.app,
         board,
@@ -830,14 +842,10 @@ fn bind_stats(spec: Option<&str>, mode: stats::Mode) -> Result<Option<stats::Sta
 }
 
 fn previous_generation() -> Vec<(Pid, usize)> {
-    let Ok(text) = std::env::var(RELOAD_WORKERS_VAR) else {
-        return Vec::new();
-    };
-    text.split(',')
-        .filter_map(|item| {
-            let (pid, id) = item.split_once(':')?;
-            Some((Pid::from_raw(pid.parse().ok()?), id.parse().ok()?))
-        })
+    let text = std::env::var(handoff::WORKERS_VAR).unwrap_or_default();
+    handoff::decode_workers(&text)
+        .into_iter()
+        .map(|worker| (Pid::from_raw(worker.pid), worker.id))
         .collect()
 }
 
@@ -934,14 +942,12 @@ impl Master {
     /// Worker notices: "ready" (app loaded, accepting) and "draining" (it will exit after
     /// its requests; fork its successor now so capacity never drops).
     fn read_notices(&mut self) {
-        let mut message = [0u8; 4];
-        while let Ok(4) = nix::unistd::read(&self.notify_read, &mut message) {
-            let entry = usize::from(u16::from_le_bytes([message[2], message[3]]));
+        for (notice, entry) in crate::ipc::notice::read_all(&self.notify_read) {
             let Some(index) = self.slots.iter().position(|s| s.entry == Some(entry)) else {
                 continue;
             };
-            match message[0] {
-                worker::NOTIFY_READY => {
+            match notice {
+                Notice::Ready => {
                     let slot = &mut self.slots[index];
                     slot.ready = true;
                     log::info(&format!(
@@ -952,9 +958,8 @@ impl Master {
                     self.retire_previous_when_ready();
                     self.announce_ready_when_all_are();
                 }
-                worker::NOTIFY_DRAINING => self.retire_slot(index, false),
-                worker::NOTIFY_NO_APP => self.on_no_app(index),
-                _ => {}
+                Notice::Draining => self.retire_slot(index, false),
+                Notice::NoApp => self.on_no_app(index),
             }
         }
     }
@@ -1429,12 +1434,16 @@ impl Master {
                 return;
             }
         };
-        let workers: Vec<String> = self
+        let workers: Vec<RetiringWorker> = self
             .slots
             .iter()
-            .filter_map(|s| s.pid.map(|pid| format!("{pid}:{}", s.id)))
-            .chain(self.retirees.iter().map(|r| format!("{}:{}", r.pid, r.id)))
-            .chain(self.previous.iter().map(|(pid, id)| format!("{pid}:{id}")))
+            .filter_map(|s| s.pid.map(|pid| (pid, s.id)))
+            .chain(self.retirees.iter().map(|r| (r.pid, r.id)))
+            .chain(self.previous.iter().copied())
+            .map(|(pid, id)| RetiringWorker {
+                pid: pid.as_raw(),
+                id,
+            })
             .collect();
         // The next image starts its own daemons: the old ones (their whole process groups)
         // are gone before it execs, so exactly one instance of each runs after the reload.
@@ -1442,8 +1451,8 @@ impl Master {
         self.spoolers.stop(&mut self.groups, Signal::SIGTERM);
         self.groups.wait_all();
         self.notifier.reloading();
-        std::env::set_var(net::RELOAD_FDS_VAR, exported);
-        std::env::set_var(RELOAD_WORKERS_VAR, workers.join(","));
+        std::env::set_var(handoff::LISTENERS_VAR, exported);
+        std::env::set_var(handoff::WORKERS_VAR, handoff::encode_workers(&workers));
         if let Some(caches) = crate::uwsgi_api::cache::export_for_reload() {
             std::env::set_var(crate::uwsgi_api::cache::RELOAD_CACHES_VAR, caches);
         }
@@ -1458,8 +1467,8 @@ impl Master {
         }
         self.spoolers.restart();
         self.notifier.ready(&self.status_text());
-        std::env::remove_var(net::RELOAD_FDS_VAR);
-        std::env::remove_var(RELOAD_WORKERS_VAR);
+        std::env::remove_var(handoff::LISTENERS_VAR);
+        std::env::remove_var(handoff::WORKERS_VAR);
         std::env::remove_var(metrics::LIFETIME_VAR);
         net::keep_private(&self.listeners);
     }
@@ -1586,13 +1595,13 @@ impl Master {
                 drop(self.stats.take());
                 drop(self.metrics.take());
                 let notify = self.notify_write.try_clone().expect("dup the notify pipe");
-                let identity = worker::Identity {
+                let identity = Identity {
                     id,
                     entry,
                     board: self.board,
                     notify,
                 };
-                worker::run(identity, &self.config, &self.listeners, self.app.as_ref());
+                (self.worker_main)(identity, &self.config, &self.listeners, self.app.as_ref());
             }
             Ok(ForkResult::Parent { child }) => {
                 self.board

@@ -9,9 +9,9 @@ use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
 
 use super::metrics::{self, Cause};
-use super::scoreboard::{self, WorkerState, LISTENER_LABELS};
 use super::stats::{self, Page};
 use super::Master;
+use crate::ipc::scoreboard::{self, WorkerState, LISTENER_LABELS};
 use crate::net;
 
 /// Respawns kept for the status page.

@@ -174,7 +174,7 @@ extern "C" fn on_sigterm(_: nix::libc::c_int) {
 
 /// The spooler process: never returns.
 fn child(config: &Config, dir: &Path, id: usize) -> ! {
-    crate::master::signals::reset_in_child();
+    crate::ipc::signals::reset_in_child();
     // Its own process group, so stopping it stops what its tasks started.
     let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
     let handler = SigAction::new(
@@ -201,7 +201,7 @@ fn child(config: &Config, dir: &Path, id: usize) -> ! {
             log::error(&format!("spooler {id}: cannot drop privileges: {message}"));
             std::process::exit(1);
         }
-        crate::master::signals::die_with_master_again(master);
+        crate::ipc::signals::die_with_master_again(master);
     }
     crate::systemd::forget_in_child();
     interpreter::forget_environment(&crate::sys::shell::MASTER_ONLY_VARIABLES);

@@ -5,6 +5,7 @@
 //! (every other module may stand on it; tests/layers.sh checks it stays the floor), keep
 //! state, or log.
 
+pub mod cron;
 pub mod procfs;
 pub mod shell;
 pub mod substitute;

@@ -23,7 +23,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyModule, PyTuple};
 
 use crate::config::source::Entry;
 use crate::config::Config;
-use crate::master::scoreboard::{Scoreboard, WorkerState};
+use crate::ipc::scoreboard::{Scoreboard, WorkerState};
 
 /// The uWSGI API level this module follows (what `uwsgi.version` reports).
 pub const API_VERSION: (u32, u32, u32) = (2, 0, 31);
@@ -399,34 +399,5 @@ fn module_getattr(name: &str) -> PyResult<Py<PyAny>> {
 /// In a worker, once its application is loaded (preloaded or lazy): `uwsgi.post_fork_hook`
 /// (where `@postfork` functions run), logging a traceback if it raises.
 pub fn run_post_fork_hook(py: Python<'_>) {
-    call_module_hook(py, "post_fork_hook");
-}
-
-/// At a worker's exit, before Python's own atexit functions: `uwsgi.atexit`.
-pub fn run_atexit(py: Python<'_>) {
-    call_module_hook(py, "atexit");
-}
-
-fn call_module_hook(py: Python<'_>, name: &str) {
-    let Ok(modules) = py.import("sys").and_then(|s| s.getattr("modules")) else {
-        return;
-    };
-    let Ok(Some(module)) = modules
-        .cast::<PyDict>()
-        .map(|d| d.get_item("uwsgi").ok().flatten())
-    else {
-        return;
-    };
-    let Ok(hook) = module.getattr(name) else {
-        return;
-    };
-    if hook.is_none() {
-        return;
-    }
-    if let Err(e) = hook.call0() {
-        crate::log::error(&format!(
-            "uwsgi.{name} raised: {}",
-            crate::wsgi::interpreter::format_exception(py, &e)
-        ));
-    }
+    crate::wsgi::interpreter::call_uwsgi_hook(py, "post_fork_hook");
 }

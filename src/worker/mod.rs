@@ -23,41 +23,16 @@ use tokio::io::Interest;
 use tokio::sync::watch;
 
 use crate::config::{Config, ListenAddress, Protocol};
-use crate::master::scoreboard::{Scoreboard, WorkerState};
+use crate::ipc::scoreboard::WorkerState;
+use crate::ipc::{Identity, Notice, EXIT_NO_APP};
 use crate::net::Listener;
 use crate::wsgi::environ::{Endpoint, EnvironTemplate};
 use crate::wsgi::interpreter;
 use client::ClientSocket;
 
-/// Exit status of a worker whose application could not be loaded (uWSGI's 22).
-pub const EXIT_NO_APP: i32 = 22;
-
 /// How long an idle keep-alive connection may still bring one last request (answered with
 /// `Connection: close`) once its worker drains: a client that just sent one is not cut off.
 const DRAIN_GRACE: Duration = Duration::from_secs(1);
-
-/// Messages a worker writes to the master's notify pipe: kind, then its scoreboard entry.
-pub const NOTIFY_READY: u8 = 1;
-pub const NOTIFY_DRAINING: u8 = 2;
-/// lazy-apps without need-app: the application did not load; this worker answers 500.
-pub const NOTIFY_NO_APP: u8 = 3;
-
-/// Who this worker is to the master.
-pub struct Identity {
-    pub id: usize,
-    /// Its entry in the scoreboard.
-    pub entry: usize,
-    pub board: Scoreboard,
-    /// The write end of the master's notify pipe.
-    pub notify: OwnedFd,
-}
-
-impl Identity {
-    fn notify_master(&self, kind: u8) {
-        let entry = (self.entry as u16).to_le_bytes();
-        let _ = nix::unistd::write(&self.notify, &[kind, 0, entry[0], entry[1]]);
-    }
-}
 
 thread_local! {
     /// Which of the worker's threads (its scoreboard request slot) runs here.
@@ -138,12 +113,12 @@ impl Shared {
             self.identity
                 .board
                 .set_state(self.identity.entry, WorkerState::Draining);
-            self.notify_master(NOTIFY_DRAINING);
+            self.notify_master(Notice::Draining);
         }
     }
 
-    fn notify_master(&self, kind: u8) {
-        self.identity.notify_master(kind);
+    fn notify_master(&self, notice: Notice) {
+        self.identity.notify_master(notice);
     }
 
     pub fn drain_signal(&self) -> watch::Receiver<bool> {
@@ -304,7 +279,7 @@ pub fn run(
         };
         crate::sys::title::set_process_name(&name);
     }
-    crate::master::signals::reset_in_child();
+    crate::ipc::signals::reset_in_child();
     if config.master_as_root {
         // Still single-threaded (no runtime, no Python thread yet), so the drop covers every
         // thread this worker will have.
@@ -316,7 +291,7 @@ pub fn run(
             crate::log::error(&format!("cannot drop privileges: {message}"));
             std::process::exit(1);
         }
-        crate::master::signals::die_with_master_again(master);
+        crate::ipc::signals::die_with_master_again(master);
     }
     crate::systemd::forget_in_child();
     interpreter::forget_environment(&crate::sys::shell::MASTER_ONLY_VARIABLES);
@@ -338,7 +313,7 @@ pub fn run(
                 // As without lazy-apps: the worker stays, answering 500, so the service
                 // is ready (and says why it serves errors) instead of respawning forever.
                 crate::log::warn("serving 500 to every request until the application loads (set need-app to exit instead)");
-                identity.notify_master(NOTIFY_NO_APP);
+                identity.notify_master(Notice::NoApp);
                 None
             }
         }
@@ -428,7 +403,7 @@ pub fn run(
         .identity
         .board
         .set_state(shared.identity.entry, WorkerState::Ready);
-    shared.notify_master(NOTIFY_READY);
+    shared.notify_master(Notice::Ready);
     event_loop(&shared, duplicate(listeners), true);
     for thread in extra_threads {
         let _ = thread.join();

@@ -2,7 +2,7 @@
 //! each field is a number, `-1` (or `*`) for any, or `-N` (or `*/N`) for every N.
 //!
 //! Owns: parsing a rule and deciding whether it is due in a given local minute.
-//! Must not: run commands or read the clock itself (the master does both).
+//! Must not: run commands (the master does); the clock is read only by `LocalMinute::now`.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Field {
