@@ -452,20 +452,10 @@ pub mod encoder {
         })
     }
 
+    /// `text` as the inside of a JSON string (the template writes the quotes).
     fn json_escape(text: &str) -> String {
-        let mut out = String::with_capacity(text.len() + 8);
-        for c in text.chars() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                '\t' => out.push_str("\\t"),
-                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-                c => out.push(c),
-            }
-        }
-        out
+        let quoted = serde_json::Value::from(text).to_string();
+        quoted[1..quoted.len() - 1].to_string()
     }
 
     #[cfg(test)]

@@ -139,9 +139,9 @@ pub fn listeners(config: &Config, inherited: Vec<Inherited>) -> Result<Vec<Liste
             continue;
         }
         let (fd, address, created) =
-            bind_one(&spec.address, config.listen_backlog, config.chmod_socket).map_err(|e| {
-                format!("cannot listen on {} ({}): {e}", spec.address, spec.protocol)
-            })?;
+            bind_listener(&spec.address, config.listen_backlog, config.chmod_socket).map_err(
+                |e| format!("cannot listen on {} ({}): {e}", spec.address, spec.protocol),
+            )?;
         out.push(Listener {
             fd,
             protocol: spec.protocol,
@@ -272,9 +272,18 @@ pub fn socket_address(fd: BorrowedFd<'_>) -> io::Result<ListenAddress> {
     }
 }
 
-type Bound = (OwnedFd, ListenAddress, Option<(PathBuf, u64)>);
+pub type Bound = (OwnedFd, ListenAddress, Option<(PathBuf, u64)>);
 
-fn bind_one(address: &ListenAddress, backlog: i32, chmod: Option<u32>) -> io::Result<Bound> {
+/// The one binder: a listening, non-blocking socket on `address` (the configured sockets,
+/// and the stats and metrics servers). A unix socket file is replaced only when it is a
+/// socket no server answers on (see `remove_stale_socket`); the file's inode is returned so
+/// vacuum removes only what this process created. Sockets systemd or a previous image
+/// handed over never come here, so they are never unlinked.
+pub fn bind_listener(
+    address: &ListenAddress,
+    backlog: i32,
+    chmod: Option<u32>,
+) -> io::Result<Bound> {
     match address {
         ListenAddress::Tcp(addr) => {
             let socket = Socket::new(Domain::for_address(*addr), Type::STREAM, None)?;
