@@ -122,11 +122,11 @@ impl Jobs {
     }
 
     /// The master reaped `pid`: returns whether it was one of these commands.
-    pub fn reaped(&mut self, pid: Pid, description: &str) -> bool {
+    pub fn reaped(&mut self, pid: Pid, exit: super::slots::Exit) -> bool {
         if let Some(cron) = self.crons.iter_mut().find(|c| c.running == Some(pid)) {
             cron.running = None;
-            let line = format!("cron (pid {pid}) {description}: {}", cron.job.command);
-            if description == "exited" {
+            let line = format!("cron (pid {pid}) {exit}: {}", cron.job.command);
+            if !exit.failed() {
                 log::info(&line);
             } else {
                 log::warn(&line);

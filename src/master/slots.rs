@@ -64,6 +64,39 @@ impl Slot {
     }
 }
 
+/// How a child process ended, as waitpid reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Exit {
+    /// exit(CODE); 0 is a clean exit.
+    Code(i32),
+    Killed(Signal),
+}
+
+impl Exit {
+    /// Anything but exit status 0.
+    pub(super) fn failed(self) -> bool {
+        self != Exit::Code(0)
+    }
+
+    /// The exit status; 0 when killed by a signal.
+    pub(super) fn code(self) -> i32 {
+        match self {
+            Exit::Code(code) => code,
+            Exit::Killed(_) => 0,
+        }
+    }
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exit::Code(0) => f.write_str("exited"),
+            Exit::Code(code) => write!(f, "exited with status {code}"),
+            Exit::Killed(signal) => write!(f, "killed by {signal}"),
+        }
+    }
+}
+
 /// A worker finishing its requests before it exits; its slot already has a successor.
 pub(super) struct Retiree {
     pub(super) pid: Pid,
@@ -177,21 +210,19 @@ impl Master {
                     return;
                 }
             };
-            let (pid, description, failed, code) = match status {
-                WaitStatus::Exited(pid, 0) => (pid, "exited".to_string(), false, 0),
-                WaitStatus::Exited(pid, code) => {
-                    (pid, format!("exited with status {code}"), true, code)
-                }
+            let (pid, exit) = match status {
+                WaitStatus::Exited(pid, code) => (pid, Exit::Code(code)),
                 WaitStatus::Signaled(pid, signal, _) => {
                     if signal == Signal::SIGSEGV {
                         for name in &self.config.alarm_segfault {
                             crate::alarms::raise(name, &format!("process {pid} killed by SIGSEGV"));
                         }
                     }
-                    (pid, format!("killed by {signal}"), true, 0)
+                    (pid, Exit::Killed(signal))
                 }
                 _ => continue,
             };
+            let (description, failed, code) = (exit.to_string(), exit.failed(), exit.code());
             if let Some(position) = self.retirees.iter().position(|r| r.pid == pid) {
                 let retiree = self.retirees.remove(position);
                 if let Some(entry) = retiree.entry {
@@ -217,7 +248,7 @@ impl Master {
                 daemon.backoff = (daemon.backoff * 2).min(MAX_BACKOFF);
                 continue;
             }
-            if self.jobs.reaped(pid, &description) {
+            if self.jobs.reaped(pid, exit) {
                 continue;
             }
             let stopping = !matches!(self.stopping, Stopping::No);
