@@ -23,6 +23,11 @@ impl Master {
             for (read, _) in &self.fifos {
                 fds.push(PollFd::new(read.as_fd(), PollFlags::POLLIN));
             }
+            fds.extend(
+                self.alarm_runs
+                    .fd()
+                    .map(|fd| PollFd::new(fd, PollFlags::POLLIN)),
+            );
             match poll(&mut fds, PollTimeout::from(self.poll_timeout_ms())) {
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(e) => {
@@ -39,6 +44,8 @@ impl Master {
             self.serve_stats();
             self.read_fifo_commands();
             self.reap();
+            let stopping = !matches!(self.stopping, Stopping::No);
+            self.alarm_runs.run_raised(stopping);
             self.periodic_checks();
         }
     }
@@ -229,8 +236,9 @@ impl Master {
         });
     }
 
-    /// Stops every attach-daemon and running cron command with its process group; none is
-    /// restarted (their pids are forgotten, so their exits are not taken for crashes).
+    /// Stops every attach-daemon, running cron command and alarm command with its process
+    /// group; none is restarted (their pids are forgotten, so their exits are not taken for
+    /// crashes).
     pub(super) fn stop_commands(&mut self) {
         for daemon in &mut self.daemons {
             if let Some(pid) = daemon.pid.take() {
@@ -239,6 +247,7 @@ impl Master {
             }
         }
         self.jobs.stop_crons(&mut self.groups);
+        self.alarm_runs.stop(&mut self.groups);
     }
 
     /// While stopping: exit once every worker is gone, kill them at the deadline.

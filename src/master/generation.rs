@@ -54,6 +54,7 @@ impl Generation {
     /// sockets. Until the new generation is up, every failure leaves the previous one
     /// serving on copies of those sockets.
     pub(super) fn from_environment(worker_main: WorkerMain) -> (Generation, Vec<Inherited>) {
+        stats::import_from_reload();
         let inherited: Vec<Inherited> = std::env::var(handoff::LISTENERS_VAR)
             .map(|text| net::import_from_reload(&text))
             .unwrap_or_default();
@@ -93,8 +94,8 @@ impl Generation {
             listeners: net::adopt_unchanged(self.fallback),
             app: None,
             app_failure: None,
-            stats: None,
-            metrics: None,
+            stats: stats::take_handed(false),
+            metrics: stats::take_handed(true),
             lifetime: metrics::Lifetime::from_environment(),
             fifos: Vec::new(),
             autoreload: None,
@@ -164,6 +165,7 @@ pub(super) fn assemble(
         .collect();
     let jobs = jobs::Jobs::new(&config);
     let spoolers = spoolers::Spoolers::new(&config);
+    let alarm_runs = alarm_runs::AlarmRuns::new(config.alarm_freq);
     let master = Master {
         config,
         args,
@@ -198,6 +200,7 @@ pub(super) fn assemble(
         next_status: Instant::now() + STATUS_INTERVAL,
         jobs,
         groups: groups::Groups::default(),
+        alarm_runs,
         spoolers,
         busyness_cycle: Instant::now(),
         idle_cycles: 0,

@@ -17,6 +17,7 @@
 
 use crate::hooks::Phase;
 
+mod alarm_runs;
 mod arbiter;
 mod cheaper;
 mod checks;
@@ -133,6 +134,8 @@ pub struct Master {
     jobs: jobs::Jobs,
     /// Process groups of daemons and commands being stopped.
     groups: groups::Groups,
+    /// Alarm commands: started by the master alone, stopped with their groups.
+    alarm_runs: alarm_runs::AlarmRuns,
     spoolers: spoolers::Spoolers,
     /// cheaper busyness: when the current cycle began, and idle cycles in a row.
     busyness_cycle: Instant,

@@ -100,6 +100,7 @@ impl Master {
         self.groups.wait_all();
         self.notifier.reloading();
         std::env::set_var(handoff::LISTENERS_VAR, exported);
+        stats::export_for_reload(self.stats.iter().chain(&self.metrics));
         std::env::set_var(handoff::WORKERS_VAR, handoff::encode_workers(&workers));
         if let Some(caches) = crate::uwsgi_api::cache::export_for_reload() {
             std::env::set_var(crate::uwsgi_api::cache::RELOAD_CACHES_VAR, caches);
@@ -119,5 +120,6 @@ impl Master {
         std::env::remove_var(handoff::WORKERS_VAR);
         std::env::remove_var(metrics::LIFETIME_VAR);
         net::keep_private(&self.listeners);
+        stats::keep_private(self.stats.iter().chain(&self.metrics));
     }
 }

@@ -248,7 +248,7 @@ impl Master {
                 daemon.backoff = (daemon.backoff * 2).min(MAX_BACKOFF);
                 continue;
             }
-            if self.jobs.reaped(pid, exit) {
+            if self.jobs.reaped(pid, exit) || self.alarm_runs.reaped(pid, &description) {
                 continue;
             }
             let stopping = !matches!(self.stopping, Stopping::No);

@@ -101,6 +101,7 @@ pub fn run(config: Config, args: Vec<String>, host: PythonHost, worker_main: Wor
             return 1;
         }
     };
+    stats::release_handed();
     master.begin_serving(reloading);
     let status = master.arbiter_loop(&signal_fd);
     master.cleanup();
