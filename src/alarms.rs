@@ -204,7 +204,7 @@ pub fn command(name: &str, message: &str) -> Option<(std::process::Command, Stri
         "printf '%s\\n' \"$RWSGI_ALARM_MESSAGE\" | {{ {} ; }}",
         alarm.command
     );
-    let mut command = crate::systemd::shell_command(&script);
+    let mut command = crate::sys::shell::shell_command(&script);
     command
         .env("RWSGI_ALARM_MESSAGE", message)
         .env("RWSGI_ALARM", name)

@@ -139,7 +139,7 @@ pub fn run(args: Vec<String>, host: PythonHost) -> i32 {
     if let Err(message) = config::check_complete(&loaded.config) {
         return give_up(&message.to_string(), args, host);
     }
-    master::run(loaded.config, args, host)
+    master::run(loaded.config, args, host, crate::worker::run)
 }
 
 /// `daemonize FILE`: detach (fork, setsid) and append all output to FILE. Under systemd
@@ -174,7 +174,7 @@ fn daemonize(path: &std::path::Path, host: &PythonHost) -> Result<(), String> {
 /// A configuration the server cannot start with: exit 2, or, in the image a reload
 /// started, keep the previous generation serving (see `master::hold_after_failure`).
 fn give_up(message: &str, args: Vec<String>, host: PythonHost) -> i32 {
-    master::hold_after_failure(message, args, host, EXIT_BAD_CONFIG)
+    master::hold_after_failure(message, args, host, EXIT_BAD_CONFIG, crate::worker::run)
 }
 
 fn fail(message: &str) -> ! {

@@ -144,7 +144,7 @@ impl Action {
     fn run(&self) -> Result<(), String> {
         match self {
             Action::Exec(command) => {
-                let status = crate::systemd::shell_command(command)
+                let status = crate::sys::shell::shell_command(command)
                     .status()
                     .map_err(|e| e.to_string())?;
                 if status.success() {

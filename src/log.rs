@@ -171,44 +171,6 @@ fn open_log_file(path: &Path) -> std::io::Result<std::fs::File> {
     Ok(file)
 }
 
-/// A small strftime over UTC: %Y %m %d %e %H %M %S %a %b %y %j %%.
-fn format_date(format: &str, unix: u64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let days = unix / 86400;
-    let (year, month, day) = crate::protocol::response::civil_from_days(days as i64);
-    let secs = unix % 86400;
-    let mut out = String::with_capacity(format.len() + 16);
-    let mut chars = format.chars();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('Y') => out.push_str(&year.to_string()),
-            Some('y') => out.push_str(&format!("{:02}", year % 100)),
-            Some('m') => out.push_str(&format!("{month:02}")),
-            Some('d') => out.push_str(&format!("{day:02}")),
-            Some('e') => out.push_str(&format!("{day:2}")),
-            Some('H') => out.push_str(&format!("{:02}", secs / 3600)),
-            Some('M') => out.push_str(&format!("{:02}", secs / 60 % 60)),
-            Some('S') => out.push_str(&format!("{:02}", secs % 60)),
-            Some('a') => out.push_str(DAYS[(days % 7) as usize]),
-            Some('b') => out.push_str(MONTHS[(month - 1) as usize]),
-            Some('%') => out.push('%'),
-            Some(other) => {
-                out.push('%');
-                out.push(other);
-            }
-            None => out.push('%'),
-        }
-    }
-    out
-}
-
 thread_local! {
     /// `uwsgi.set_logvar` values of the request running on this thread (`%(name)`).
     static LOGVARS: std::cell::RefCell<Vec<(String, String)>> =
@@ -398,11 +360,8 @@ fn emit_line(priority: u8, message: &str, fields: &[(&str, &str)], request: bool
         .get()
         .and_then(|s| s.date_format.as_deref())
         .map(|format| {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
-            format!("{} ", format_date(format, now))
+            let now = crate::sys::time::unix_secs();
+            format!("{} ", crate::sys::time::strftime_utc(format, now))
         })
         .unwrap_or_default();
     let line = format!("{date}{}", labelled(&format!("{level}{message}")));
@@ -495,9 +454,7 @@ pub mod encoder {
 
     /// `${msg}`, `${msgnl}`, `${unix}`, `${micros}`, `${millis}`, `${strftime:FORMAT}`.
     fn fill(template: &str, message: &str, json: bool) -> String {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
+        let now = crate::sys::time::unix_now();
         let message = message.trim_end_matches('\n');
         let escape = |text: &str| {
             if json {
@@ -506,7 +463,7 @@ pub mod encoder {
                 text.to_string()
             }
         };
-        super::substitute(template, "${", '}', |name| match name {
+        crate::sys::substitute::substitute(template, "${", '}', |name| match name {
             "msg" => Some(escape(message)),
             "msgnl" => Some(escape(&format!("{message}\n"))),
             "unix" => Some(now.as_secs().to_string()),
@@ -514,24 +471,14 @@ pub mod encoder {
             "millis" => Some(now.as_millis().to_string()),
             _ => name
                 .strip_prefix("strftime:")
-                .map(|format| super::format_date(format, now.as_secs())),
+                .map(|format| crate::sys::time::strftime_utc(format, now.as_secs())),
         })
     }
 
+    /// `text` as the inside of a JSON string (the template writes the quotes).
     fn json_escape(text: &str) -> String {
-        let mut out = String::with_capacity(text.len() + 8);
-        for c in text.chars() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                '\t' => out.push_str("\\t"),
-                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-                c => out.push(c),
-            }
-        }
-        out
+        let quoted = serde_json::Value::from(text).to_string();
+        quoted[1..quoted.len() - 1].to_string()
     }
 
     #[cfg(test)]
@@ -609,10 +556,7 @@ pub struct UwsgiFields {
 /// `[pid: P|app: 0|req: a/b] ADDR () {N vars in B bytes} [ctime] METHOD URI => generated R
 /// bytes in T msecs (PROTO STATUS) H headers in HB bytes (1 switches on core C)`.
 fn uwsgi_line(record: &RequestRecord<'_>, fields: &UwsgiFields) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0);
+    let now = crate::sys::time::unix_now().as_micros() as u64;
     let began = (now.saturating_sub(record.micros) / 1_000_000) as i64;
     format!(
         "[pid: {}|app: 0|req: {}/{}] {} () {{{} vars in {} bytes}} [{}] {} {} => generated {} bytes in {} msecs ({} {}) {} headers in {} bytes (1 switches on core {})",
@@ -622,7 +566,7 @@ fn uwsgi_line(record: &RequestRecord<'_>, fields: &UwsgiFields) -> String {
         record.remote,
         fields.vars,
         fields.vars_bytes,
-        ctime(began),
+        crate::sys::time::ctime_local(began),
         record.method,
         record.uri,
         record.bytes,
@@ -635,41 +579,13 @@ fn uwsgi_line(record: &RequestRecord<'_>, fields: &UwsgiFields) -> String {
     )
 }
 
-/// ctime(3)'s layout in local time, without its newline: `Tue Dec  1 16:00:00 2026`.
-fn ctime(unix: i64) -> String {
-    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let time: libc::time_t = unix as libc::time_t;
-    // SAFETY: localtime_r writes only into `tm`, which lives on this stack frame; it is
-    // the thread-safe form (no shared static buffer).
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    if unsafe { libc::localtime_r(&time, &mut tm) }.is_null() {
-        return unix.to_string();
-    }
-    format!(
-        "{} {} {:>2} {:02}:{:02}:{:02} {}",
-        DAYS[tm.tm_wday.clamp(0, 6) as usize],
-        MONTHS[tm.tm_mon.clamp(0, 11) as usize],
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec,
-        tm.tm_year + 1900
-    )
-}
-
 pub fn request(record: &RequestRecord<'_>) {
     let sink = SINK.get();
     let message = match sink.and_then(|s| s.request_format.as_deref()) {
         Some(UWSGI_FORMAT) => uwsgi_line(record, &record.uwsgi.unwrap_or_default()),
         Some(format) if sink.is_some_and(|s| s.strftime) => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
-            format_date(&render(format, record), now)
+            let now = crate::sys::time::unix_secs();
+            crate::sys::time::strftime_utc(&render(format, record), now)
         }
         Some(format) => render(format, record),
         None if sink.is_some_and(|s| s.micros) => format!(
@@ -726,10 +642,8 @@ pub fn request(record: &RequestRecord<'_>) {
 
 /// uWSGI's `log-format`: `%(name)` variables; unknown ones are left as written.
 fn render(format: &str, record: &RequestRecord<'_>) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    substitute(format, "%(", ')', |name| {
+    let now = crate::sys::time::unix_now();
+    crate::sys::substitute::substitute(format, "%(", ')', |name| {
         Some(match name {
             "method" => record.method.to_string(),
             "uri" => record.uri.to_string(),
@@ -747,39 +661,11 @@ fn render(format: &str, record: &RequestRecord<'_>) -> String {
             "wid" => worker_id().to_string(),
             "epoch" | "time" => now.as_secs().to_string(),
             "ltime" => {
-                String::from_utf8_lossy(&crate::protocol::response::http_date(now.as_secs()))
-                    .into_owned()
+                String::from_utf8_lossy(&crate::sys::time::http_date(now.as_secs())).into_owned()
             }
             other => return get_logvar(other),
         })
     })
-}
-
-/// Replaces each `OPEN name CLOSE` in `template` by `lookup(name)`; names it does not know
-/// (None) stay as written, as uWSGI leaves unknown variables.
-fn substitute(
-    template: &str,
-    open: &str,
-    close: char,
-    mut lookup: impl FnMut(&str) -> Option<String>,
-) -> String {
-    let mut out = String::with_capacity(template.len() + 64);
-    let mut rest = template;
-    while let Some(start) = rest.find(open) {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + open.len()..];
-        let Some(end) = after.find(close) else {
-            out.push_str(&rest[start..]);
-            return out;
-        };
-        match lookup(&after[..end]) {
-            Some(value) => out.push_str(&value),
-            None => out.push_str(&rest[start..start + open.len() + end + close.len_utf8()]),
-        }
-        rest = &after[end + close.len_utf8()..];
-    }
-    out.push_str(rest);
-    out
 }
 
 /// `logto FILE`: this process's stdout and stderr (and so every worker's, and the
@@ -810,10 +696,7 @@ pub fn rotate_if_needed() {
     let backup = match &options.backup_name {
         Some(name) => name.clone(),
         None => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
+            let now = crate::sys::time::unix_secs();
             let mut name = path.as_os_str().to_owned();
             name.push(format!(".{now}"));
             PathBuf::from(name)
@@ -891,10 +774,13 @@ mod tests {
     #[test]
     fn dates() {
         assert_eq!(
-            format_date("%a %b %e %H:%M:%S %Y", 784_111_777),
+            crate::sys::time::strftime_utc("%a %b %e %H:%M:%S %Y", 784_111_777),
             "Sun Nov  6 08:49:37 1994"
         );
-        assert_eq!(format_date("%Y-%m-%d %%", 1_795_000_000), "2026-11-18 %");
+        assert_eq!(
+            crate::sys::time::strftime_utc("%Y-%m-%d %%", 1_795_000_000),
+            "2026-11-18 %"
+        );
     }
 
     #[test]
@@ -959,6 +845,7 @@ mod tests {
             rest,
             "GET /ping/ => generated 2 bytes in 6 msecs (HTTP/1.1 200) 2 headers in 79 bytes (1 switches on core 0)"
         );
+        let ctime = crate::sys::time::ctime_local;
         assert!(ctime(0).ends_with(" 1970") || ctime(0).ends_with(" 1969"));
     }
 }

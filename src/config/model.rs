@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::log::RequestLogger;
-use crate::master::cron::CronJob;
+use crate::sys::cron::CronJob;
 use crate::net::{Protocol, SocketSpec};
 
 /// Declares `Config` and `Config::blank()`, every field empty or zero, on which

@@ -1,6 +1,6 @@
 //! Stopping the process groups of the commands the master starts (attach-daemon, cron,
 //! smart-attach-daemon): every such command runs in a process group of its own (see
-//! `systemd::shell_command`), so a shell's grandchildren are stopped with it.
+//! `sys::shell::shell_command`), so a shell's grandchildren are stopped with it.
 //!
 //! Owns: which groups are being stopped, the SIGKILL after their grace period, and knowing
 //! when a group is empty. Must not: decide when to stop (the master does), restart anything,

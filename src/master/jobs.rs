@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use super::cron::{CronJob, LocalMinute};
 use super::groups::Groups;
 use crate::config::Config;
 use crate::log;
+use crate::sys::cron::{CronJob, LocalMinute};
 
 /// A smart daemon is not started again until this long after the last start, so a
 /// command that daemonizes slowly is not started twice.
@@ -122,11 +122,11 @@ impl Jobs {
     }
 
     /// The master reaped `pid`: returns whether it was one of these commands.
-    pub fn reaped(&mut self, pid: Pid, description: &str) -> bool {
+    pub fn reaped(&mut self, pid: Pid, exit: super::slots::Exit) -> bool {
         if let Some(cron) = self.crons.iter_mut().find(|c| c.running == Some(pid)) {
             cron.running = None;
-            let line = format!("cron (pid {pid}) {description}: {}", cron.job.command);
-            if description == "exited" {
+            let line = format!("cron (pid {pid}) {exit}: {}", cron.job.command);
+            if !exit.failed() {
                 log::info(&line);
             } else {
                 log::warn(&line);
@@ -176,7 +176,7 @@ fn daemon_alive(pidfile: &std::path::Path) -> Option<Pid> {
 /// Starts `sh -c COMMAND` without waiting, in a process group of its own. std's Command
 /// forks and execs at once, so the master stays single-threaded.
 pub fn spawn_shell(command_line: &str) -> std::io::Result<Pid> {
-    crate::systemd::shell_command(command_line)
+    crate::sys::shell::shell_command(command_line)
         .spawn()
         .map(|child| Pid::from_raw(child.id() as i32))
 }

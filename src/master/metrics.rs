@@ -10,7 +10,7 @@
 
 use std::fmt::Write;
 
-use super::scoreboard::{ListenerCounters, DURATION_BOUNDS_US};
+use crate::ipc::scoreboard::{ListenerCounters, DURATION_BOUNDS_US};
 
 /// Why a worker was forked again; a fixed set, one label value each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +62,7 @@ impl Lifetime {
             }
             None => Lifetime {
                 generation: 0,
-                started: super::scoreboard::now_ms() as f64 / 1000.0,
+                started: crate::ipc::scoreboard::now_ms() as f64 / 1000.0,
                 respawns: [0; 4],
                 harakiri: 0,
             },
@@ -343,19 +343,6 @@ fn render_workers(out: &mut String, snapshot: &Snapshot<'_>) {
             let _ = writeln!(out, "{metric}{{worker=\"{}\"}} {value}", w.id);
         }
     }
-}
-
-/// (RSS, PSS) of a process in bytes, from /proc/PID/smaps_rollup.
-pub fn memory(pid: i32) -> (u64, u64) {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
-    let field = |name: &str| {
-        text.lines()
-            .find(|line| line.starts_with(name))
-            .and_then(|line| line.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<u64>().ok())
-            .map_or(0, |kb| kb * 1024)
-    };
-    (field("Rss:"), field("Pss:"))
 }
 
 #[cfg(test)]

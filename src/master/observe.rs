@@ -9,10 +9,11 @@ use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
 
 use super::metrics::{self, Cause};
-use super::scoreboard::{self, WorkerState, LISTENER_LABELS};
-use super::stats::{self, Page};
+use super::stats::Page;
 use super::Master;
+use crate::ipc::scoreboard::{self, WorkerState, LISTENER_LABELS};
 use crate::net;
+use serde::Serialize;
 
 /// Respawns kept for the status page.
 const RECENT_RESPAWNS: usize = 10;
@@ -87,7 +88,7 @@ impl Master {
             .iter()
             .filter_map(|slot| {
                 let (pid, entry) = (slot.pid?, slot.entry?);
-                let (rss, pss) = metrics::memory(pid.as_raw());
+                let (rss, pss) = crate::sys::procfs::rss_pss(pid.as_raw());
                 Some(metrics::WorkerSnapshot {
                     id: slot.id,
                     state: self.worker_state(entry),
@@ -106,6 +107,52 @@ impl Master {
     }
 }
 
+/// The status page's data (`/status.json`), serialized by serde_json.
+#[derive(Serialize)]
+struct PageData {
+    now_ms: u64,
+    pid: u32,
+    version: &'static str,
+    generation: u64,
+    requests: u64,
+    duration_us: u64,
+    listeners: Vec<PageListener>,
+    workers: Vec<PageWorker>,
+    respawns: Vec<PageRespawn>,
+}
+
+#[derive(Serialize)]
+struct PageListener {
+    name: String,
+    queue: u32,
+    max: u32,
+}
+
+#[derive(Serialize)]
+struct PageWorker {
+    id: usize,
+    pid: i32,
+    state: &'static str,
+    requests: u64,
+    rss: u64,
+    respawns: u64,
+    current: Vec<PageRequest>,
+}
+
+#[derive(Serialize)]
+struct PageRequest {
+    what: String,
+    age_ms: u64,
+}
+
+#[derive(Serialize)]
+struct PageRespawn {
+    at_ms: u64,
+    worker: usize,
+    pid: i32,
+    cause: &'static str,
+}
+
 impl Master {
     /// The status page's data: totals for its charts, workers, queues, recent respawns.
     fn page_data(&self) -> String {
@@ -120,66 +167,71 @@ impl Master {
                 .sum::<u64>();
             duration_us += counters.duration_us.load(Ordering::Relaxed);
         }
-        let listeners: Vec<String> = self
+        let listeners = self
             .listeners
             .iter()
             .map(|l| {
                 let (queue, max) =
                     net::queue::listen_queue(l.fd.as_fd(), &l.address).unwrap_or((0, 0));
-                format!(
-                    "{{\"name\":{},\"queue\":{queue},\"max\":{max}}}",
-                    stats::json_string(&l.address.to_string())
-                )
+                PageListener {
+                    name: l.address.to_string(),
+                    queue,
+                    max,
+                }
             })
             .collect();
-        let workers: Vec<String> = self
-            .slots
+        let data = PageData {
+            now_ms: now,
+            pid: std::process::id(),
+            version: env!("CARGO_PKG_VERSION"),
+            generation: self.lifetime.generation,
+            requests,
+            duration_us,
+            listeners,
+            workers: self.page_workers(now),
+            respawns: self
+                .recent_respawns
+                .iter()
+                .rev()
+                .map(|(at, id, pid, cause)| PageRespawn {
+                    at_ms: *at,
+                    worker: *id,
+                    pid: *pid,
+                    cause: cause.name(),
+                })
+                .collect(),
+        };
+        let mut text = serde_json::to_string(&data).expect("the page data serializes");
+        text.push('\n');
+        text
+    }
+
+    fn page_workers(&self, now: u64) -> Vec<PageWorker> {
+        self.slots
             .iter()
             .filter_map(|slot| {
                 let (pid, entry) = (slot.pid?, slot.entry?);
                 let record = self.board.entry(entry);
-                let (rss, _) = metrics::memory(pid.as_raw());
-                let current: Vec<String> = self
+                let (rss, _) = crate::sys::procfs::rss_pss(pid.as_raw());
+                let current = self
                     .board
                     .in_flight(entry)
                     .into_iter()
-                    .map(|(_, started, what)| {
-                        format!(
-                            "{{\"what\":{},\"age_ms\":{}}}",
-                            stats::json_string(&what),
-                            now.saturating_sub(started)
-                        )
+                    .map(|(_, started, what)| PageRequest {
+                        what,
+                        age_ms: now.saturating_sub(started),
                     })
                     .collect();
-                Some(format!(
-                    "{{\"id\":{},\"pid\":{pid},\"state\":\"{}\",\"requests\":{},\"rss\":{rss},\"respawns\":{},\"current\":[{}]}}",
-                    slot.id,
-                    self.worker_state(entry),
-                    record.requests.load(Ordering::Relaxed),
-                    slot.respawn_count.saturating_sub(1),
-                    current.join(",")
-                ))
+                Some(PageWorker {
+                    id: slot.id,
+                    pid: pid.as_raw(),
+                    state: self.worker_state(entry),
+                    requests: record.requests.load(Ordering::Relaxed),
+                    rss,
+                    respawns: slot.respawn_count.saturating_sub(1),
+                    current,
+                })
             })
-            .collect();
-        let respawns: Vec<String> = self
-            .recent_respawns
-            .iter()
-            .rev()
-            .map(|(at, id, pid, cause)| {
-                format!(
-                    "{{\"at_ms\":{at},\"worker\":{id},\"pid\":{pid},\"cause\":\"{}\"}}",
-                    cause.name()
-                )
-            })
-            .collect();
-        format!(
-            "{{\"now_ms\":{now},\"pid\":{},\"version\":\"{}\",\"generation\":{},\"requests\":{requests},\"duration_us\":{duration_us},\"listeners\":[{}],\"workers\":[{}],\"respawns\":[{}]}}\n",
-            std::process::id(),
-            env!("CARGO_PKG_VERSION"),
-            self.lifetime.generation,
-            listeners.join(","),
-            workers.join(","),
-            respawns.join(",")
-        )
+            .collect()
     }
 }

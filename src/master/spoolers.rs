@@ -174,7 +174,7 @@ extern "C" fn on_sigterm(_: nix::libc::c_int) {
 
 /// The spooler process: never returns.
 fn child(config: &Config, dir: &Path, id: usize) -> ! {
-    crate::master::signals::reset_in_child();
+    crate::ipc::signals::reset_in_child();
     // Its own process group, so stopping it stops what its tasks started.
     let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
     let handler = SigAction::new(
@@ -187,7 +187,10 @@ fn child(config: &Config, dir: &Path, id: usize) -> ! {
     api::enter_spooler();
     log::set_spooler_id(id);
     if config.auto_procname {
-        crate::master::set_process_name(&format!("{}rwsgi spooler {id}", config.procname_prefix));
+        crate::sys::title::set_process_name(&format!(
+            "{}rwsgi spooler {id}",
+            config.procname_prefix
+        ));
     }
     if config.master_as_root {
         let master = nix::unistd::getppid();
@@ -198,10 +201,10 @@ fn child(config: &Config, dir: &Path, id: usize) -> ! {
             log::error(&format!("spooler {id}: cannot drop privileges: {message}"));
             std::process::exit(1);
         }
-        crate::master::signals::die_with_master_again(master);
+        crate::ipc::signals::die_with_master_again(master);
     }
     crate::systemd::forget_in_child();
-    interpreter::forget_environment(&crate::systemd::MASTER_ONLY_VARIABLES);
+    interpreter::forget_environment(&crate::sys::shell::MASTER_ONLY_VARIABLES);
     Python::attach(|py| {
         if config.lazy_apps {
             if let Err(e) = interpreter::load_apps(py, config) {
@@ -279,7 +282,7 @@ fn run_one(config: &Config, dir: &Path, path: &Path, id: usize) -> bool {
     let at = task
         .get(b"at")
         .and_then(|v| String::from_utf8_lossy(v).trim().parse::<f64>().ok());
-    if at.is_some_and(|at| at > unix_now()) {
+    if at.is_some_and(|at| at > crate::sys::time::unix_now().as_secs_f64()) {
         return false;
     }
     if let Some(chdir) = &config.spooler.chdir {
@@ -332,13 +335,6 @@ fn set_aside(dir: &Path, path: &Path, why: &str) {
             let _ = std::fs::remove_file(path);
         }
     }
-}
-
-fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 /// Calls `uwsgi.spooler(dict)` (bytes keys and values, `body` and `spooler_task_name`

@@ -20,7 +20,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use socket2::{Domain, SockAddr, Socket, Type};
+use serde::Serialize;
+use socket2::Socket;
 
 use crate::config::ListenAddress;
 
@@ -87,30 +88,10 @@ impl StatsServer {
         if let Some(server) = adopt(&place(&address), mode) {
             return Ok(server);
         }
-        let (listener, path) = match &address {
-            ListenAddress::Tcp(addr) => {
-                let socket = Socket::new(Domain::for_address(*addr), Type::STREAM, None)
-                    .map_err(|e| e.to_string())?;
-                socket.set_reuse_address(true).map_err(|e| e.to_string())?;
-                socket
-                    .bind(&SockAddr::from(*addr))
-                    .map_err(|e| format!("{what} {spec}: {e}"))?;
-                (socket, None)
-            }
-            ListenAddress::Unix(path) => {
-                if std::os::unix::net::UnixStream::connect(path).is_err() {
-                    let _ = std::fs::remove_file(path);
-                }
-                let socket =
-                    Socket::new(Domain::UNIX, Type::STREAM, None).map_err(|e| e.to_string())?;
-                socket
-                    .bind(&SockAddr::unix(path).map_err(|e| e.to_string())?)
-                    .map_err(|e| format!("{what} {spec}: {e}"))?;
-                (socket, Some(path.clone()))
-            }
-        };
-        listener.listen(16).map_err(|e| e.to_string())?;
-        listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let (fd, _, created) = crate::net::bind_listener(&address, 16, None)
+            .map_err(|e| format!("{what} {spec}: {e}"))?;
+        let listener = Socket::from(fd);
+        let path = created.map(|(path, _)| path);
         Ok(StatsServer {
             listener,
             mode,
@@ -342,109 +323,221 @@ pub fn route(head: &str) -> Page {
     }
 }
 
-pub fn json_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// Resident and virtual size in bytes, from /proc.
-fn memory(pid: i32) -> (u64, u64) {
-    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).unwrap_or_default();
-    let mut fields = statm
-        .split_whitespace()
-        .map(|f| f.parse::<u64>().unwrap_or(0) * 4096);
-    let vsz = fields.next().unwrap_or(0);
-    (fields.next().unwrap_or(0), vsz)
-}
-
 /// uWSGI's stats document.
 /// One spooler process: (directory, pid or 0 while it respawns, tasks waiting, respawns).
 pub type SpoolerStats = (String, i32, usize, u64);
+
+/// The document's shape, field for field in uWSGI's order (uwsgitop and monitoring
+/// scripts read it); serialized by serde_json.
+#[derive(Serialize)]
+struct Document<'a> {
+    version: &'static str,
+    listen_queue: u32,
+    listen_queue_errors: u32,
+    signal_queue: u32,
+    load: u32,
+    pid: u32,
+    uid: u32,
+    gid: u32,
+    cwd: String,
+    locks: [u8; 0],
+    sockets: Vec<SocketRow<'a>>,
+    workers: Vec<WorkerRow>,
+    spoolers: Vec<SpoolerRow<'a>>,
+}
+
+#[derive(Serialize)]
+struct SocketRow<'a> {
+    name: &'a str,
+    proto: &'a str,
+    queue: u32,
+    max_queue: i32,
+    shared: u8,
+    can_offload: u8,
+}
+
+#[derive(Serialize)]
+struct WorkerRow {
+    id: usize,
+    pid: i32,
+    accepting: u8,
+    requests: u64,
+    delta_requests: u64,
+    exceptions: u64,
+    harakiri_count: u64,
+    signals: u8,
+    signal_queue: u8,
+    status: &'static str,
+    rss: u64,
+    vsz: u64,
+    running_time: u64,
+    last_spawn: u64,
+    respawn_count: u64,
+    tx: u64,
+    avg_rt: u64,
+    apps: [u8; 0],
+    cores: Vec<CoreRow>,
+}
+
+#[derive(Serialize)]
+struct CoreRow {
+    id: usize,
+    requests: u8,
+    in_request: u8,
+}
+
+#[derive(Serialize)]
+struct SpoolerRow<'a> {
+    dir: &'a str,
+    pid: i32,
+    tasks: usize,
+    respawns: u64,
+    running: u8,
+}
+
+impl WorkerRow {
+    fn new(w: &WorkerStats) -> WorkerRow {
+        let memory = crate::sys::procfs::memory(w.pid).unwrap_or_default();
+        let cores = w
+            .busy
+            .iter()
+            .enumerate()
+            .map(|(id, busy)| CoreRow {
+                id,
+                requests: 0,
+                in_request: u8::from(*busy),
+            })
+            .collect();
+        WorkerRow {
+            id: w.id,
+            pid: w.pid,
+            accepting: 1,
+            requests: w.requests,
+            delta_requests: w.requests,
+            exceptions: w.exceptions,
+            harakiri_count: w.harakiri_count,
+            signals: 0,
+            signal_queue: 0,
+            status: if w.busy.iter().any(|b| *b) {
+                "busy"
+            } else {
+                "idle"
+            },
+            rss: memory.resident_bytes,
+            vsz: memory.virtual_bytes,
+            running_time: w.busy_us,
+            last_spawn: w.last_spawn,
+            respawn_count: w.respawn_count,
+            tx: w.tx,
+            avg_rt: w.busy_us.checked_div(w.requests).unwrap_or(0),
+            apps: [],
+            cores,
+        }
+    }
+}
 
 pub fn document(
     sockets: &[SocketStats],
     workers: &[WorkerStats],
     spoolers: &[SpoolerStats],
 ) -> String {
-    let queued: u32 = sockets.iter().map(|s| s.queue).sum();
-    let cwd = std::env::current_dir()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
-    let sockets: Vec<String> = sockets
-        .iter()
-        .map(|s| {
-            format!(
-                "{{\"name\":{},\"proto\":{},\"queue\":{},\"max_queue\":{},\"shared\":0,\"can_offload\":0}}",
-                json_string(&s.name),
-                json_string(&s.proto),
-                s.queue,
-                s.backlog
-            )
-        })
-        .collect();
-    let workers: Vec<String> = workers
-        .iter()
-        .map(|w| {
-            let (rss, vsz) = memory(w.pid);
-            let cores: Vec<String> = w
-                .busy
-                .iter()
-                .enumerate()
-                .map(|(id, busy)| format!("{{\"id\":{id},\"requests\":0,\"in_request\":{}}}", u8::from(*busy)))
-                .collect();
-            let status = if w.busy.iter().any(|b| *b) { "busy" } else { "idle" };
-            format!(
-                "{{\"id\":{},\"pid\":{},\"accepting\":1,\"requests\":{},\"delta_requests\":{},\"exceptions\":{},\"harakiri_count\":{},\"signals\":0,\"signal_queue\":0,\"status\":\"{status}\",\"rss\":{rss},\"vsz\":{vsz},\"running_time\":{},\"last_spawn\":{},\"respawn_count\":{},\"tx\":{},\"avg_rt\":{},\"apps\":[],\"cores\":[{}]}}",
-                w.id,
-                w.pid,
-                w.requests,
-                w.requests,
-                w.exceptions,
-                w.harakiri_count,
-                w.busy_us,
-                w.last_spawn,
-                w.respawn_count,
-                w.tx,
-                w.busy_us.checked_div(w.requests).unwrap_or(0),
-                cores.join(",")
-            )
-        })
-        .collect();
-    format!(
-        "{{\"version\":{},\"listen_queue\":{},\"listen_queue_errors\":0,\"signal_queue\":0,\"load\":0,\"pid\":{},\"uid\":{},\"gid\":{},\"cwd\":{},\"locks\":[],\"sockets\":[{}],\"workers\":[{}],\"spoolers\":[{}]}}\n",
-        json_string(concat!(env!("CARGO_PKG_VERSION"), "-rwsgi")),
-        queued,
-        std::process::id(),
-        nix::unistd::getuid(),
-        nix::unistd::getgid(),
-        json_string(&cwd),
-        sockets.join(","),
-        workers.join(","),
-        spoolers
+    let document = Document {
+        version: concat!(env!("CARGO_PKG_VERSION"), "-rwsgi"),
+        listen_queue: sockets.iter().map(|s| s.queue).sum(),
+        listen_queue_errors: 0,
+        signal_queue: 0,
+        load: 0,
+        pid: std::process::id(),
+        uid: nix::unistd::getuid().as_raw(),
+        gid: nix::unistd::getgid().as_raw(),
+        cwd: std::env::current_dir()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        locks: [],
+        sockets: sockets
             .iter()
-            .map(|(dir, pid, tasks, respawns)| format!(
-                "{{\"dir\":{},\"pid\":{pid},\"tasks\":{tasks},\"respawns\":{respawns},\"running\":{}}}",
-                json_string(dir),
-                u8::from(*pid > 0)
-            ))
-            .collect::<Vec<_>>()
-            .join(",")
-    )
+            .map(|s| SocketRow {
+                name: &s.name,
+                proto: &s.proto,
+                queue: s.queue,
+                max_queue: s.backlog,
+                shared: 0,
+                can_offload: 0,
+            })
+            .collect(),
+        workers: workers.iter().map(WorkerRow::new).collect(),
+        spoolers: spoolers
+            .iter()
+            .map(|(dir, pid, tasks, respawns)| SpoolerRow {
+                dir,
+                pid: *pid,
+                tasks: *tasks,
+                respawns: *respawns,
+                running: u8::from(*pid > 0),
+            })
+            .collect(),
+    };
+    let mut text = serde_json::to_string(&document).expect("the stats document serializes");
+    text.push('\n');
+    text
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_document_keeps_uwsgis_fields_in_order_and_escapes_strings() {
+        let sockets = [SocketStats {
+            name: "/run/a \"b\".sock".into(),
+            proto: "uwsgi".into(),
+            backlog: 100,
+            queue: 2,
+        }];
+        let workers = [WorkerStats {
+            id: 1,
+            pid: std::process::id() as i32,
+            requests: 4,
+            exceptions: 0,
+            harakiri_count: 0,
+            respawn_count: 1,
+            busy: vec![false, true],
+            tx: 10,
+            busy_us: 400,
+            last_spawn: 0,
+        }];
+        let text = document(&sockets, &workers, &[("/spool\n".into(), 0, 3, 1)]);
+        assert!(text.ends_with("}\n"));
+        assert!(text.starts_with("{\"version\":\""), "{text}");
+        assert!(text.contains(
+            "\"sockets\":[{\"name\":\"/run/a \\\"b\\\".sock\",\"proto\":\"uwsgi\",\"queue\":2,\"max_queue\":100,\"shared\":0,\"can_offload\":0}]"
+        ), "{text}");
+        assert!(text.contains("\"status\":\"busy\""), "{text}");
+        assert!(text.contains("\"avg_rt\":100,\"apps\":[],\"cores\":[{\"id\":0,\"requests\":0,\"in_request\":0},{\"id\":1,\"requests\":0,\"in_request\":1}]"), "{text}");
+        assert!(text.contains("\"spoolers\":[{\"dir\":\"/spool\\n\",\"pid\":0,\"tasks\":3,\"respawns\":1,\"running\":0}]"), "{text}");
+        let keys: Vec<&str> = text
+            .split("\":")
+            .map(|k| k.rsplit('"').next().unwrap())
+            .collect();
+        let top = [
+            "version",
+            "listen_queue",
+            "listen_queue_errors",
+            "signal_queue",
+            "load",
+            "pid",
+            "uid",
+            "gid",
+            "cwd",
+            "locks",
+            "sockets",
+        ];
+        let positions: Vec<usize> = top
+            .iter()
+            .map(|k| keys.iter().position(|x| x == k).unwrap())
+            .collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{text}");
+    }
 
     #[test]
     fn routes_by_path_and_accept() {

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 
 pub use address::{parse_address, AddressError, ListenAddress, Protocol, SocketSpec};
+use crate::ipc::handoff::{self, ListenerHandoff};
 
 /// A listening socket ready to be shared by every worker.
 #[derive(Debug)]
@@ -153,9 +154,9 @@ pub fn listeners<'a>(
             continue;
         }
         let (fd, address, created) =
-            bind_one(&spec.address, config.listen_backlog, config.chmod_socket).map_err(|e| {
-                format!("cannot listen on {} ({}): {e}", spec.address, spec.protocol)
-            })?;
+            bind_listener(&spec.address, config.listen_backlog, config.chmod_socket).map_err(
+                |e| format!("cannot listen on {} ({}): {e}", spec.address, spec.protocol),
+            )?;
         out.push(Listener {
             fd,
             protocol: spec.protocol,
@@ -286,9 +287,18 @@ pub fn socket_address(fd: BorrowedFd<'_>) -> io::Result<ListenAddress> {
     }
 }
 
-type Bound = (OwnedFd, ListenAddress, Option<(PathBuf, u64)>);
+pub type Bound = (OwnedFd, ListenAddress, Option<(PathBuf, u64)>);
 
-fn bind_one(address: &ListenAddress, backlog: i32, chmod: Option<u32>) -> io::Result<Bound> {
+/// The one binder: a listening, non-blocking socket on `address` (the configured sockets,
+/// and the stats and metrics servers). A unix socket file is replaced only when it is a
+/// socket no server answers on (see `remove_stale_socket`); the file's inode is returned so
+/// vacuum removes only what this process created. Sockets systemd or a previous image
+/// handed over never come here, so they are never unlinked.
+pub fn bind_listener(
+    address: &ListenAddress,
+    backlog: i32,
+    chmod: Option<u32>,
+) -> io::Result<Bound> {
     match address {
         ListenAddress::Tcp(addr) => {
             let socket = Socket::new(Domain::for_address(*addr), Type::STREAM, None)?;
@@ -355,33 +365,24 @@ pub fn vacuum(listeners: &[Listener]) {
     }
 }
 
-/// The environment variable that carries listening sockets across a reload's exec.
-pub const RELOAD_FDS_VAR: &str = "RWSGI_RELOAD_FDS";
-
 /// Describes the listeners for the next master image and lets their descriptors survive
 /// exec. One line per socket: fd, protocol, configured address, created inode, systemd flag.
 pub fn export_for_reload(listeners: &[Listener]) -> io::Result<String> {
-    let mut lines = Vec::new();
+    let mut handoffs = Vec::new();
     for listener in listeners {
         nix::fcntl::fcntl(
             &listener.fd,
             nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
         )?;
-        let created = listener
-            .created
-            .as_ref()
-            .map(|(path, inode)| format!("{inode}:{}", path.display()))
-            .unwrap_or_default();
-        lines.push(format!(
-            "{}\t{}\t{}\t{}\t{}",
-            listener.fd.as_raw_fd(),
-            listener.protocol,
-            listener.configured,
-            created,
-            u8::from(listener.from_systemd)
-        ));
+        handoffs.push(ListenerHandoff {
+            fd: listener.fd.as_raw_fd(),
+            protocol: listener.protocol.to_string(),
+            configured: listener.configured.to_string(),
+            created: listener.created.clone(),
+            from_systemd: listener.from_systemd,
+        });
     }
-    Ok(lines.join("\n"))
+    Ok(handoff::encode_listeners(&handoffs))
 }
 
 /// Undoes `export_for_reload` when the exec did not happen.
@@ -396,38 +397,31 @@ pub fn keep_private(listeners: &[Listener]) {
 
 /// Reads what `export_for_reload` wrote, taking ownership of the descriptors it names.
 pub fn import_from_reload(text: &str) -> Vec<Inherited> {
-    text.lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split('\t').collect();
-            let [fd, protocol, configured, created, systemd] = fields[..] else {
-                return None;
-            };
-            let fd: i32 = fd.parse().ok()?;
+    handoff::decode_listeners(text)
+        .into_iter()
+        .filter_map(|handoff| {
             // SAFETY: the previous image of this process left `fd` open across exec for us
             // and nothing else in this image has claimed it; it is checked to be a socket
             // below before use.
-            let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+            let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(handoff.fd) };
             socket_address(fd.as_fd()).ok()?;
             let _ = nix::fcntl::fcntl(
                 &fd,
                 nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
             );
-            let protocol = if protocol == "http" {
+            let protocol = if handoff.protocol == "http" {
                 Protocol::Http
             } else {
                 Protocol::Uwsgi
             };
-            let configured = parse_address(configured).ok()?;
-            let created = created
-                .split_once(':')
-                .and_then(|(inode, path)| Some((PathBuf::from(path), inode.parse().ok()?)));
+            let configured = parse_address(&handoff.configured).ok()?;
             Some(Inherited {
                 fd,
                 origin: InheritedFrom::Reload {
                     protocol,
                     configured,
-                    created,
-                    from_systemd: systemd == "1",
+                    created: handoff.created,
+                    from_systemd: handoff.from_systemd,
                 },
             })
         })

@@ -75,13 +75,6 @@ fn align8(n: usize) -> usize {
     (n + 7) & !7
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// FNV-1a: cheap and good enough for a table sized to the item count.
 fn hash(key: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -265,7 +258,7 @@ impl Cache {
         while index != 0 {
             let item = *self.item(index);
             if item.hash == h && self.key_of(index) == key {
-                if item.expires != 0 && item.expires <= now() {
+                if item.expires != 0 && item.expires <= crate::sys::time::unix_secs() {
                     self.remove(index);
                     return None;
                 }
@@ -390,7 +383,11 @@ impl Cache {
 
     /// cache_set (only when absent) or cache_update (`overwrite`).
     pub fn store(&self, key: &[u8], value: &[u8], ttl: u64, overwrite: bool) -> Stored {
-        let expires = if ttl > 0 { now() + ttl } else { 0 };
+        let expires = if ttl > 0 {
+            crate::sys::time::unix_secs() + ttl
+        } else {
+            0
+        };
         self.locked(|c| match c.find(key) {
             Some(_) if !overwrite => Stored::No,
             Some(index) => {
@@ -403,7 +400,11 @@ impl Cache {
 
     /// Adds `delta` to the 64-bit number stored under `key` (created when absent).
     pub fn add_number(&self, key: &[u8], delta: i64, ttl: u64) -> Stored {
-        let expires = if ttl > 0 { now() + ttl } else { 0 };
+        let expires = if ttl > 0 {
+            crate::sys::time::unix_secs() + ttl
+        } else {
+            0
+        };
         self.locked(|c| match c.find(key) {
             Some(index) => {
                 // As uWSGI: the first 8 bytes (zero-padded) are the number, whatever the
@@ -456,7 +457,7 @@ impl Cache {
     }
 
     pub fn keys(&self) -> Vec<Vec<u8>> {
-        let now = now();
+        let now = crate::sys::time::unix_secs();
         self.locked(|c| {
             let mut keys = Vec::with_capacity(c.header().count as usize);
             let mut index = c.header().lru_head;

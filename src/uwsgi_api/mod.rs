@@ -23,7 +23,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyModule, PyTuple};
 
 use crate::config::source::Entry;
 use crate::config::Config;
-use crate::master::scoreboard::{Scoreboard, WorkerState};
+use crate::ipc::scoreboard::{Scoreboard, WorkerState};
 
 /// The uWSGI API level this module follows (what `uwsgi.version` reports).
 pub const API_VERSION: (u32, u32, u32) = (2, 0, 31);
@@ -146,7 +146,7 @@ pub fn install(
     module.add("numproc", config.processes)?;
     module.add("cores", config.threads)?;
     module.add("buffer_size", config.buffer_size)?;
-    module.add("started_on", unix_now())?;
+    module.add("started_on", crate::sys::time::unix_secs())?;
     let (major, minor, revision) = API_VERSION;
     module.add(
         "version",
@@ -238,13 +238,6 @@ pub(crate) fn shared_counter() -> nix::Result<&'static AtomicU64> {
     }
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// `uwsgi.opt` as uWSGI builds it: each option as written (short forms by their long
 /// name), bytes for a value, True for a bare flag, a list when the option repeats.
 fn build_opt<'py>(py: Python<'py>, entries: &[Entry]) -> PyResult<Bound<'py, PyDict>> {
@@ -331,7 +324,8 @@ fn workers(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
             WorkerState::Starting => "starting",
             _ => "stopping",
         };
-        let (vsz, rss) = process_memory(pid).unwrap_or((0, 0));
+        let memory = crate::sys::procfs::memory(pid).unwrap_or_default();
+        let (vsz, rss) = (memory.virtual_bytes, memory.resident_bytes);
         let row = PyDict::new(py);
         row.set_item("id", id)?;
         row.set_item("pid", pid)?;
@@ -353,14 +347,6 @@ fn workers(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
         list.append(row)?;
     }
     Ok(list)
-}
-
-/// (address space, resident) bytes of a process, from /proc.
-fn process_memory(pid: i32) -> Option<(u64, u64)> {
-    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
-    let mut pages = statm.split_whitespace().map(|n| n.parse::<u64>().ok());
-    let page = 4096;
-    Some((pages.next()?? * page, pages.next()?? * page))
 }
 
 #[pyfunction]
@@ -413,34 +399,5 @@ fn module_getattr(name: &str) -> PyResult<Py<PyAny>> {
 /// In a worker, once its application is loaded (preloaded or lazy): `uwsgi.post_fork_hook`
 /// (where `@postfork` functions run), logging a traceback if it raises.
 pub fn run_post_fork_hook(py: Python<'_>) {
-    call_module_hook(py, "post_fork_hook");
-}
-
-/// At a worker's exit, before Python's own atexit functions: `uwsgi.atexit`.
-pub fn run_atexit(py: Python<'_>) {
-    call_module_hook(py, "atexit");
-}
-
-fn call_module_hook(py: Python<'_>, name: &str) {
-    let Ok(modules) = py.import("sys").and_then(|s| s.getattr("modules")) else {
-        return;
-    };
-    let Ok(Some(module)) = modules
-        .cast::<PyDict>()
-        .map(|d| d.get_item("uwsgi").ok().flatten())
-    else {
-        return;
-    };
-    let Ok(hook) = module.getattr(name) else {
-        return;
-    };
-    if hook.is_none() {
-        return;
-    }
-    if let Err(e) = hook.call0() {
-        crate::log::error(&format!(
-            "uwsgi.{name} raised: {}",
-            crate::wsgi::interpreter::format_exception(py, &e)
-        ));
-    }
+    crate::wsgi::interpreter::call_uwsgi_hook(py, "post_fork_hook");
 }

@@ -14,8 +14,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyModule};
 
 use super::shm::{self, RobustMutex};
-use crate::master::cron::{CronJob, LocalMinute};
-use crate::master::scoreboard::WorkerState;
+use crate::ipc::scoreboard::WorkerState;
+use crate::sys::cron::{CronJob, LocalMinute};
 
 const SIGNALS: usize = 256;
 const SOURCES: usize = 64;

@@ -299,9 +299,7 @@ fn choose_dir(target: Option<&Path>) -> PyResult<PathBuf> {
 /// Writes the task under a hidden temporary name, syncs it and renames it into place.
 fn write_task(dir: &Path, packet: &[u8]) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let now = crate::sys::time::unix_now();
     let hostname = nix::unistd::gethostname()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_default();

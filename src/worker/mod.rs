@@ -23,41 +23,16 @@ use tokio::io::Interest;
 use tokio::sync::watch;
 
 use crate::config::{Config, ListenAddress, Protocol};
-use crate::master::scoreboard::{Scoreboard, WorkerState};
+use crate::ipc::scoreboard::WorkerState;
+use crate::ipc::{Identity, Notice, EXIT_NO_APP};
 use crate::net::Listener;
 use crate::wsgi::environ::{Endpoint, EnvironTemplate};
 use crate::wsgi::interpreter;
 use client::ClientSocket;
 
-/// Exit status of a worker whose application could not be loaded (uWSGI's 22).
-pub const EXIT_NO_APP: i32 = 22;
-
 /// How long an idle keep-alive connection may still bring one last request (answered with
 /// `Connection: close`) once its worker drains: a client that just sent one is not cut off.
 const DRAIN_GRACE: Duration = Duration::from_secs(1);
-
-/// Messages a worker writes to the master's notify pipe: kind, then its scoreboard entry.
-pub const NOTIFY_READY: u8 = 1;
-pub const NOTIFY_DRAINING: u8 = 2;
-/// lazy-apps without need-app: the application did not load; this worker answers 500.
-pub const NOTIFY_NO_APP: u8 = 3;
-
-/// Who this worker is to the master.
-pub struct Identity {
-    pub id: usize,
-    /// Its entry in the scoreboard.
-    pub entry: usize,
-    pub board: Scoreboard,
-    /// The write end of the master's notify pipe.
-    pub notify: OwnedFd,
-}
-
-impl Identity {
-    fn notify_master(&self, kind: u8) {
-        let entry = (self.entry as u16).to_le_bytes();
-        let _ = nix::unistd::write(&self.notify, &[kind, 0, entry[0], entry[1]]);
-    }
-}
 
 thread_local! {
     /// Which of the worker's threads (its scoreboard request slot) runs here.
@@ -138,12 +113,12 @@ impl Shared {
             self.identity
                 .board
                 .set_state(self.identity.entry, WorkerState::Draining);
-            self.notify_master(NOTIFY_DRAINING);
+            self.notify_master(Notice::Draining);
         }
     }
 
-    fn notify_master(&self, kind: u8) {
-        self.identity.notify_master(kind);
+    fn notify_master(&self, notice: Notice) {
+        self.identity.notify_master(notice);
     }
 
     pub fn drain_signal(&self) -> watch::Receiver<bool> {
@@ -235,7 +210,8 @@ impl Shared {
             && !self.draining()
             && self.old_enough()
         {
-            let (size, resident) = memory_bytes().unwrap_or((0, 0));
+            let memory = crate::sys::procfs::own_memory().unwrap_or_default();
+            let (size, resident) = (memory.virtual_bytes, memory.resident_bytes);
             if self.reload_on_rss_bytes > 0 && resident > self.reload_on_rss_bytes {
                 self.start_drain(&format!("reload-on-rss: {} MiB resident", resident >> 20));
             } else if self.reload_on_as_bytes > 0 && size > self.reload_on_as_bytes {
@@ -284,18 +260,7 @@ impl Shared {
 }
 
 pub fn resident_bytes() -> Option<u64> {
-    memory_bytes().map(|(_, resident)| resident)
-}
-
-/// (address space, resident set) of this process, from /proc/self/statm.
-fn memory_bytes() -> Option<(u64, u64)> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let mut pages = statm.split_whitespace().map(|n| n.parse::<u64>().ok());
-    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
-        .ok()
-        .flatten()
-        .unwrap_or(4096) as u64;
-    Some((pages.next()?? * page, pages.next()?? * page))
+    crate::sys::procfs::own_memory().map(|memory| memory.resident_bytes)
 }
 
 /// Runs a worker in a freshly forked child; never returns.
@@ -312,9 +277,9 @@ pub fn run(
             Some(name) => name.clone(),
             None => format!("{}rwsgi worker {}", config.procname_prefix, identity.id),
         };
-        crate::master::set_process_name(&name);
+        crate::sys::title::set_process_name(&name);
     }
-    crate::master::signals::reset_in_child();
+    crate::ipc::signals::reset_in_child();
     if config.master_as_root {
         // Still single-threaded (no runtime, no Python thread yet), so the drop covers every
         // thread this worker will have.
@@ -326,10 +291,10 @@ pub fn run(
             crate::log::error(&format!("cannot drop privileges: {message}"));
             std::process::exit(1);
         }
-        crate::master::signals::die_with_master_again(master);
+        crate::ipc::signals::die_with_master_again(master);
     }
     crate::systemd::forget_in_child();
-    interpreter::forget_environment(&crate::systemd::MASTER_ONLY_VARIABLES);
+    interpreter::forget_environment(&crate::sys::shell::MASTER_ONLY_VARIABLES);
     run_hooks_or_exit(config, crate::hooks::Phase::PostFork);
     let app = if config.lazy_apps {
         match Python::attach(|py| interpreter::load_apps(py, config)) {
@@ -348,7 +313,7 @@ pub fn run(
                 // As without lazy-apps: the worker stays, answering 500, so the service
                 // is ready (and says why it serves errors) instead of respawning forever.
                 crate::log::warn("serving 500 to every request until the application loads (set need-app to exit instead)");
-                identity.notify_master(NOTIFY_NO_APP);
+                identity.notify_master(Notice::NoApp);
                 None
             }
         }
@@ -438,7 +403,7 @@ pub fn run(
         .identity
         .board
         .set_state(shared.identity.entry, WorkerState::Ready);
-    shared.notify_master(NOTIFY_READY);
+    shared.notify_master(Notice::Ready);
     event_loop(&shared, duplicate(listeners), true);
     for thread in extra_threads {
         let _ = thread.join();

@@ -8,7 +8,7 @@
 
 use std::cell::Cell;
 use std::io::{self, IoSlice};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -140,16 +140,13 @@ impl Shared {
 
 /// The Date header value, formatted at most once a second per thread.
 pub fn current_date() -> [u8; 29] {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = crate::sys::time::unix_secs();
     DATE.with(|cache| {
         let (second, text) = cache.get();
         if second == now {
             return text;
         }
-        let text = response::http_date(now);
+        let text = crate::sys::time::http_date(now);
         cache.set((now, text));
         text
     })
@@ -666,7 +663,7 @@ pub async fn serve_static(
 ) -> bool {
     let began = Instant::now();
     let not_modified = if_modified_since
-        .and_then(statics::parse_http_date)
+        .and_then(crate::sys::time::parse_http_date)
         .is_some_and(|since| found.modified <= since);
     let range = if not_modified {
         None
@@ -683,7 +680,7 @@ pub async fn serve_static(
     let _ = start.add_header("Content-Type", found.content_type);
     let _ = start.add_header(
         "Last-Modified",
-        &String::from_utf8_lossy(&response::http_date(found.modified)),
+        &String::from_utf8_lossy(&crate::sys::time::http_date(found.modified)),
     );
     let _ = start.add_header("Accept-Ranges", "bytes");
     if found.gzip {
@@ -693,13 +690,10 @@ pub async fn serve_static(
         let _ = start.add_header("Vary", "Accept-Encoding");
     }
     if let Some(seconds) = found.expires {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let now = crate::sys::time::unix_secs();
         let _ = start.add_header(
             "Expires",
-            &String::from_utf8_lossy(&response::http_date(now + seconds)),
+            &String::from_utf8_lossy(&crate::sys::time::http_date(now + seconds)),
         );
         let _ = start.add_header("Cache-Control", &format!("max-age={seconds}"));
     }

@@ -256,38 +256,6 @@ pub fn content_type(path: &Path) -> &'static str {
     }
 }
 
-/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) as Unix seconds.
-pub fn parse_http_date(text: &[u8]) -> Option<u64> {
-    let text = std::str::from_utf8(text).ok()?.trim();
-    let mut parts = text.split_whitespace();
-    let _weekday = parts.next()?;
-    let day: i64 = parts.next()?.parse().ok()?;
-    let month = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ]
-    .iter()
-    .position(|m| Some(*m) == parts.clone().next())? as i64
-        + 1;
-    parts.next();
-    let year: i64 = parts.next()?.parse().ok()?;
-    let mut clock = parts.next()?.split(':').map(|n| n.parse::<u64>().ok());
-    let (h, m, s) = (clock.next()??, clock.next()??, clock.next()??);
-    if parts.next()? != "GMT" {
-        return None;
-    }
-    // Howard Hinnant's days-from-civil.
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    u64::try_from(days)
-        .ok()
-        .map(|d| d * 86400 + h * 3600 + m * 60 + s)
-}
-
 /// A `Range: bytes=a-b` / `bytes=a-` / `bytes=-n` header against a length: `Some(Ok(range))`
 /// for one satisfiable range, `Some(Err(()))` for an unsatisfiable one (416), `None` to
 /// ignore it (no header, several ranges, another unit: the whole file is sent).
@@ -322,20 +290,6 @@ pub fn parse_range(header: Option<&[u8]>, len: u64) -> Option<Result<(u64, u64),
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates_round_trip() {
-        assert_eq!(
-            parse_http_date(b"Sun, 06 Nov 1994 08:49:37 GMT"),
-            Some(784_111_777)
-        );
-        let now = 1_795_000_000;
-        assert_eq!(
-            parse_http_date(&crate::protocol::response::http_date(now)),
-            Some(now)
-        );
-        assert_eq!(parse_http_date(b"yesterday"), None);
-    }
 
     #[test]
     fn ranges() {

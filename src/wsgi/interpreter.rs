@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyModule};
+use pyo3::types::{PyBytes, PyDict, PyList, PyModule};
 
 use crate::config::Config;
 use crate::wsgi::host::PythonHost;
@@ -484,11 +484,37 @@ pub fn forget_environment(names: &[&str]) {
     });
 }
 
-/// A worker's way out: run atexit hooks and flush Python's stdio, because a worker never
+/// Calls `uwsgi.NAME()` (`post_fork_hook`, `atexit`) if the `uwsgi` module is loaded and
+/// defines it, logging a traceback if it raises.
+pub fn call_uwsgi_hook(py: Python<'_>, name: &str) {
+    let Ok(modules) = py.import("sys").and_then(|s| s.getattr("modules")) else {
+        return;
+    };
+    let Ok(Some(module)) = modules
+        .cast::<PyDict>()
+        .map(|d| d.get_item("uwsgi").ok().flatten())
+    else {
+        return;
+    };
+    let Ok(hook) = module.getattr(name) else {
+        return;
+    };
+    if hook.is_none() {
+        return;
+    }
+    if let Err(e) = hook.call0() {
+        crate::log::error(&format!(
+            "uwsgi.{name} raised: {}",
+            format_exception(py, &e)
+        ));
+    }
+}
+
+/// A worker's way out: run `uwsgi.atexit` (before Python's own atexit functions), atexit hooks and flush Python's stdio, because a worker never
 /// calls Py_Finalize and buffered output would be lost.
 pub fn worker_exit_hooks() {
     Python::attach(|py| {
-        crate::uwsgi_api::run_atexit(py);
+        call_uwsgi_hook(py, "atexit");
         if let Ok(atexit) = py.import("atexit") {
             let _ = atexit.call_method0("_run_exitfuncs");
         }

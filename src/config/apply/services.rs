@@ -25,7 +25,7 @@ pub(crate) fn hook(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigE
 /// `cron`, `unique-cron`.
 pub(crate) fn cron(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
     let rule = v.non_empty()?;
-    let job = crate::master::cron::CronJob::parse(&rule).map_err(|m| v.error(m))?;
+    let job = crate::sys::cron::CronJob::parse(&rule).map_err(|m| v.error(m))?;
     config.crons.push((job, v.option == "unique-cron"));
     Ok(())
 }

@@ -11,7 +11,6 @@
 
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Bytes of "METHOD /path" kept per request for logs.
 const DESCRIPTION_WORDS: usize = 16;
@@ -80,10 +79,7 @@ pub struct Scoreboard {
 }
 
 pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    crate::sys::time::unix_now().as_millis() as u64
 }
 
 impl Scoreboard {

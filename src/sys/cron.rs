@@ -2,7 +2,7 @@
 //! each field is a number, `-1` (or `*`) for any, or `-N` (or `*/N`) for every N.
 //!
 //! Owns: parsing a rule and deciding whether it is due in a given local minute.
-//! Must not: run commands or read the clock itself (the master does both).
+//! Must not: run commands (the master does); the clock is read only by `LocalMinute::now`.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Field {
@@ -68,23 +68,13 @@ pub struct LocalMinute {
 impl LocalMinute {
     /// The local time now, by the system's time zone (TZ or /etc/localtime), as cron uses.
     pub fn now() -> LocalMinute {
-        let seconds = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as libc::time_t)
-            .unwrap_or(0);
-        // SAFETY: localtime_r writes only into the tm we own; the pointer to `seconds` is
-        // valid for the call. The master is single-threaded, so TZ cannot change underneath.
-        let tm = unsafe {
-            let mut tm: libc::tm = std::mem::zeroed();
-            libc::localtime_r(&seconds, &mut tm);
-            tm
-        };
+        let now = crate::sys::time::local_now();
         LocalMinute {
-            minute: tm.tm_min as u32,
-            hour: tm.tm_hour as u32,
-            day: tm.tm_mday as u32,
-            month: (tm.tm_mon + 1) as u32,
-            weekday: tm.tm_wday as u32,
+            minute: now.minute() as u32,
+            hour: now.hour() as u32,
+            day: now.day() as u32,
+            month: now.month() as u32,
+            weekday: now.weekday().to_sunday_zero_offset() as u32,
         }
     }
 }
