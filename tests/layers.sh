@@ -1,21 +1,16 @@
 #!/usr/bin/env bash
 # The layering check (issue #14): the top-level modules of src/ must form layers, that is
 # no cycle among them, counting every `crate::` path (in `use` and in code) that one
-# module's files name in another's. Until config's knot is untied (issue #14, the config
-# rework), the only cycle allowed is exactly the one listed in ALLOWED below; any other
-# cycle, or a new member of that one, fails. Empty ALLOWED once config's circle is gone.
+# module's files name in another's; and the bottom layer, sys, imports nothing of the crate.
 #   bash tests/layers.sh          check (exit 1 on a cycle not allowed)
 #   bash tests/layers.sh --graph  print each module's imports, lowest layer first
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ALLOWED="config hooks log net privileges systemd"
-
-python3 - "$ALLOWED" "${1:-}" <<'PY'
+python3 - "${1:-}" <<'PY'
 import pathlib, re, sys
 
-allowed = set(sys.argv[1].split())
-show_graph = sys.argv[2] == "--graph"
+show_graph = sys.argv[1] == "--graph"
 src = pathlib.Path("src")
 modules = sorted({p.stem if p.is_file() else p.name for p in src.iterdir()
                   if (p.suffix == ".rs" or p.is_dir()) and p.stem not in ("lib", "main")})
@@ -60,17 +55,16 @@ if show_graph:
         for m in sorted(scc):
             print(f"{m:12} -> {' '.join(sorted(edges[m])) or '(nothing)'}")
 cycles = [scc for scc in sccs if len(scc) > 1]
-bad = [scc for scc in cycles if not scc <= allowed]
+bad = list(cycles)
 for floor in ("sys",):  # the bottom layer imports nothing of the crate
     if edges.get(floor):
         print(f"layers: {floor} must import nothing of the crate, imports {' '.join(sorted(edges[floor]))}")
         bad.append({floor})
 for scc in cycles:
     ties = [f"{a}->{b}" for a in sorted(scc) for b in sorted(edges[a] & scc)]
-    verdict = "allowed (config's circle, issue #14)" if scc <= allowed else "NOT ALLOWED"
-    print(f"layers: cycle {{{', '.join(sorted(scc))}}} {verdict}: {' '.join(ties)}")
+    print(f"layers: cycle {{{', '.join(sorted(scc))}}}: {' '.join(ties)}")
 if bad:
     print("layers: a module imports one above it; move the shared item down (see tests/layers.sh)")
     sys.exit(1)
-print(f"layers: {len(modules)} top-level modules, {len(cycles)} cycle(s), none beyond the allow-list")
+print(f"layers: {len(modules)} top-level modules in layers, no cycle")
 PY

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::log::RequestLogger;
-use crate::sys::cron::CronJob;
 use crate::net::{Protocol, SocketSpec};
+use crate::sys::cron::CronJob;
 
 /// Declares `Config` and `Config::blank()`, every field empty or zero, on which
 /// `Config::default()` applies the defaults of the option table.

@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 
 use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 
-pub use address::{parse_address, AddressError, ListenAddress, Protocol, SocketSpec};
 use crate::ipc::handoff::{self, ListenerHandoff};
+pub use address::{parse_address, AddressError, ListenAddress, Protocol, SocketSpec};
 
 /// A listening socket ready to be shared by every worker.
 #[derive(Debug)]

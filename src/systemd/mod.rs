@@ -1,12 +1,10 @@
 //! systemd glue: sockets passed by socket activation, readiness and status notifications,
-//! the watchdog, and (in `journal`) the journal's native protocol.
+//! the watchdog. (The journal's native protocol is a log sink: `log::journal`.)
 //!
 //! Owns: LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES (read once, then cleared so the application
 //! and its children never see them) and everything sent to NOTIFY_SOCKET. Must not: decide
 //! when the server is ready (the master does) or notify from a worker (only the main pid
 //! may, so `NotifyAccess=main` suffices; workers drop NOTIFY_SOCKET).
-
-pub mod journal;
 
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::time::Duration;

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
-use crate::systemd::journal::Journal;
+use journal::Journal;
+
+pub mod journal;
 
 /// Where `req-logger` (and a named `logger`) sends lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
