@@ -437,7 +437,7 @@ async fn refuse(
         return;
     }
     let _ = stream.shutdown().await;
-    let mut sink = [0u8; 8192];
+    let mut sink = vec![0u8; 8192];
     let linger = async {
         let mut drained = 0usize;
         while drained < 1 << 20 {

@@ -10,6 +10,7 @@ pub mod host;
 pub mod interpreter;
 pub mod journal_stream;
 pub mod objects;
+pub mod strings;
 
 use std::fs::File;
 use std::sync::{Arc, Mutex, MutexGuard};
