@@ -130,11 +130,7 @@ async fn serve_http(mut stream: ClientSocket, mut endpoint: Endpoint, shared: Ar
         };
         let method = &buf[head.method.clone()];
         let last = shared.begin_request(method, &buf[head.target.clone()]);
-        let received = head.len as u64
-            + match &body {
-                crate::wsgi::objects::Body::Memory(bytes) => bytes.len() as u64,
-                crate::wsgi::objects::Body::File { len, .. } => *len,
-            };
+        let received = head.len as u64 + body.len();
         let exchange = Exchange {
             listener: endpoint.listener,
             received,
