@@ -199,6 +199,11 @@ async fn serve_http(mut stream: ClientSocket, mut endpoint: Endpoint, shared: Ar
         }
         buf.clear();
         buf.extend_from_slice(&pending);
+        if !buf.is_empty() {
+            // A pipelined request waits its turn behind the other connections ready now:
+            // one request per connection per loop turn, however many a client sends at once.
+            tokio::task::yield_now().await;
+        }
     }
 }
 

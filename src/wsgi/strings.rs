@@ -82,6 +82,9 @@ fn bucket(key: &[u8]) -> usize {
     mix & (TABLE - 1)
 }
 
+/// Per slot, the last value seen (its bytes) and its `str`.
+type LastValues = Vec<Option<(Box<[u8]>, Py<PyString>)>>;
+
 /// A known key's index in the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Slot(usize);
@@ -90,13 +93,13 @@ pub struct StringCache {
     /// KNOWN_KEYS index + 1 by bucket (0: empty), linear probing.
     table: [u8; TABLE],
     names: Vec<Py<PyString>>,
-    last: Mutex<Vec<Option<(Box<[u8]>, Py<PyString>)>>>,
+    last: Mutex<LastValues>,
 }
 
 /// The per-request view of the cache: the lock is taken once per environ.
 pub struct Values<'a> {
     cache: &'a StringCache,
-    last: std::sync::MutexGuard<'a, Vec<Option<(Box<[u8]>, Py<PyString>)>>>,
+    last: std::sync::MutexGuard<'a, LastValues>,
 }
 
 impl StringCache {
@@ -220,6 +223,6 @@ mod tests {
         }
         assert!(longest <= 3, "a key needs {longest} probes");
         assert_eq!(bucket(b""), 0);
-        assert_eq!(bucket(b"A") < TABLE, true);
+        assert!(bucket(b"A") < TABLE);
     }
 }
