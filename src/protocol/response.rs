@@ -77,10 +77,15 @@ impl ResponseStart {
         if name.is_empty() || !name.bytes().all(is_token_byte) {
             return Err(HeaderError(format!("invalid header name {name:?}")));
         }
-        if value
-            .chars()
-            .any(|c| (c as u32) > 0xff || (c.is_control() && c != '\t'))
-        {
+        // ASCII (nearly every value) is checked byte by byte; anything else by character.
+        let invalid = if value.is_ascii() {
+            value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f)
+        } else {
+            value
+                .chars()
+                .any(|c| (c as u32) > 0xff || (c.is_control() && c != '\t'))
+        };
+        if invalid {
             return Err(HeaderError(format!(
                 "invalid value for header {name}: control or non-latin-1 character"
             )));
@@ -124,9 +129,16 @@ impl ResponseStart {
             () if is("server") => self.has_server = true,
             _ => {}
         }
+        let value = value.trim();
+        self.headers
+            .reserve(name.len() + value.len() + 4 + if self.headers.is_empty() { 96 } else { 0 });
         self.headers.extend_from_slice(name.as_bytes());
         self.headers.extend_from_slice(b": ");
-        self.headers.extend_from_slice(&latin1(value.trim()));
+        if value.is_ascii() {
+            self.headers.extend_from_slice(value.as_bytes());
+        } else {
+            self.headers.extend(value.chars().map(|c| c as u32 as u8));
+        }
         self.headers.extend_from_slice(b"\r\n");
         Ok(())
     }
@@ -260,7 +272,8 @@ fn latin1(s: &str) -> Vec<u8> {
 }
 
 fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    b.is_ascii_alphanumeric()
+        || matches!(b, b'!' | b'#'..=b'\'' | b'*' | b'+' | b'-' | b'.' | b'^'..=b'`' | b'|' | b'~')
 }
 
 #[cfg(test)]

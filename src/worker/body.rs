@@ -2,7 +2,8 @@
 //! buffer and a timer, never a worker blocked inside Python.
 //!
 //! Owns: Content-Length and chunked bodies off the socket, the `limit-post` check, spilling
-//! large bodies to an unlinked temporary file. Must not: parse heads or call Python.
+//! large bodies to an unlinked temporary file. Must not: parse heads or call Python (a body
+//! read into a `bytes` only asks `objects::BytesBuffer` for its memory).
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -12,7 +13,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::protocol::chunked::ChunkedDecoder;
-use crate::wsgi::objects::Body;
+use crate::wsgi::objects::{Body, BytesBuffer};
 
 /// Bodies above this go to a temporary file instead of memory.
 const SPILL_THRESHOLD: u64 = 1 << 20;
@@ -123,6 +124,9 @@ pub async fn read_exact_body<S: AsyncRead + Unpin>(
         let body = std::mem::replace(pending, rest);
         return Ok(Body::Memory(body));
     }
+    if length <= SPILL_THRESHOLD {
+        return read_into_bytes(stream, pending, length as usize, stall).await;
+    }
     let mut sink = Sink::new(Some(length))?;
     sink.write(pending)?;
     pending.clear();
@@ -133,6 +137,29 @@ pub async fn read_exact_body<S: AsyncRead + Unpin>(
         pending.drain(..take);
     }
     Ok(sink.finish())
+}
+
+/// A body that fits in memory, read from the socket straight into the `bytes` object the
+/// application will get (after what already came with the head): one copy, the kernel's.
+async fn read_into_bytes<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    pending: &mut Vec<u8>,
+    length: usize,
+    stall: Duration,
+) -> Result<Body, BodyError> {
+    let mut buffer = BytesBuffer::new(length)
+        .map_err(|e| BodyError::Io(io::Error::other(format!("cannot allocate the body: {e}"))))?;
+    buffer.unfilled()[..pending.len()].copy_from_slice(pending);
+    buffer.advance(pending.len());
+    pending.clear();
+    while buffer.filled() < length {
+        match tokio::time::timeout(stall, stream.read(buffer.unfilled())).await {
+            Ok(Ok(0)) | Err(_) => return Err(BodyError::Gone),
+            Ok(Ok(n)) => buffer.advance(n),
+            Ok(Err(e)) => return Err(BodyError::Io(e)),
+        }
+    }
+    Ok(Body::Bytes(buffer))
 }
 
 /// A chunked body, de-chunked; `limit` of 0 means none.

@@ -127,11 +127,7 @@ async fn serve_http(mut stream: ClientSocket, mut endpoint: Endpoint, shared: Ar
         };
         let method = &buf[head.method.clone()];
         let last = shared.begin_request(method, &buf[head.target.clone()]);
-        let received = head.len as u64
-            + match &body {
-                crate::wsgi::objects::Body::Memory(bytes) => bytes.len() as u64,
-                crate::wsgi::objects::Body::File { len, .. } => *len,
-            };
+        let received = head.len as u64 + body.len();
         let exchange = Exchange {
             listener: endpoint.listener,
             received,
@@ -200,6 +196,11 @@ async fn serve_http(mut stream: ClientSocket, mut endpoint: Endpoint, shared: Ar
         }
         buf.clear();
         buf.extend_from_slice(&pending);
+        if !buf.is_empty() {
+            // A pipelined request waits its turn behind the other connections ready now:
+            // one request per connection per loop turn, however many a client sends at once.
+            tokio::task::yield_now().await;
+        }
     }
 }
 
@@ -444,7 +445,7 @@ async fn refuse(
         return;
     }
     let _ = stream.shutdown().await;
-    let mut sink = [0u8; 8192];
+    let mut sink = vec![0u8; 8192];
     let linger = async {
         let mut drained = 0usize;
         while drained < 1 << 20 {

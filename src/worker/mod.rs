@@ -12,6 +12,7 @@ mod respond;
 mod statics;
 
 use std::cell::Cell;
+use std::future::Future;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -545,6 +546,7 @@ async fn accept_loop(shared: Arc<Shared>, socket: WorkerSocket) {
         ListenAddress::Tcp(addr) => (addr.ip().to_string(), addr.port().to_string()),
         ListenAddress::Unix(_) => ("localhost".to_string(), "80".to_string()),
     };
+    let (server_name, server_port): (Arc<str>, Arc<str>) = (server_name.into(), server_port.into());
     let tcp = matches!(socket.address, ListenAddress::Tcp(_));
     let mut drain = shared.drain_signal();
     let mut deferring_since: Option<Instant> = None;
@@ -603,10 +605,19 @@ async fn accept_loop(shared: Arc<Shared>, socket: WorkerSocket) {
                         endpoint,
                         shared.clone(),
                     );
-                    tokio::task::spawn_local(async move {
+                    let mut serve = Box::pin(async move {
                         serve.await;
                         drop(count);
                     });
+                    // A request already whole in the socket (nginx writes it as it
+                    // connects) is usually answered and closed in this first poll, with
+                    // no task spawned; one that has to wait goes on as its own task.
+                    let first =
+                        std::future::poll_fn(|cx| std::task::Poll::Ready(serve.as_mut().poll(cx)))
+                            .await;
+                    if first.is_pending() {
+                        tokio::task::spawn_local(serve);
+                    }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     guard.clear_ready();

@@ -19,6 +19,7 @@ use super::statics::{self, StaticFile};
 use super::Shared;
 use crate::config::Protocol;
 use crate::protocol::response::{self, Framing, OwnHeaders, ResponseStart};
+use crate::wsgi::block::Block;
 use crate::wsgi::interpreter::format_exception;
 use crate::wsgi::{call_app, AppResponse, FileBody};
 
@@ -161,7 +162,7 @@ pub async fn respond(
     environ: impl for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyDict>>,
 ) -> bool {
     let began = Instant::now();
-    let mut block = Vec::new();
+    let mut block = Block::default();
     let mut stats = LineStats::for_requests_of(shared);
     let started = Python::attach(|py| start_app(py, shared, environ, &mut block, &mut stats));
     let raised = matches!(started, Started::Failed(_));
@@ -271,7 +272,7 @@ fn start_app<'py>(
     py: Python<'py>,
     shared: &Shared,
     environ: impl FnOnce(Python<'py>) -> PyResult<Bound<'py, PyDict>>,
-    block: &mut Vec<u8>,
+    block: &mut Block,
     stats: &mut LineStats,
 ) -> Started {
     let environ = match environ(py) {
@@ -461,7 +462,7 @@ async fn send(
     shared: &Shared,
     exchange: &Exchange,
     (mut response, start): (AppResponse, ResponseStart),
-    mut block: Vec<u8>,
+    mut block: Block,
     mut ended: bool,
     stats: &mut LineStats,
 ) -> (u64, bool) {
@@ -532,29 +533,35 @@ async fn send(
     let mut sent: u64 = 0;
     let mut first = true;
     loop {
-        let mut piece: &[u8] = &block;
+        let mut pieces: Vec<&[u8]> = block.slices().collect();
+        let mut piece_len = block.len();
         if let Framing::Length(n) = framing {
             let room = n.saturating_sub(sent) as usize;
-            if piece.len() > room {
+            if piece_len > room {
                 crate::log::warn(&format!(
                     "{}the application sent more than its Content-Length {n}; response cut",
                     describe(exchange)
                 ));
-                piece = &piece[..room];
+                truncate(&mut pieces, room);
+                piece_len = room;
                 close = true;
                 ended = true;
             }
         }
-        let chunk_header = format!("{:x}\r\n", piece.len());
-        let chunked = framing == Framing::Chunked && !piece.is_empty();
-        let mut parts: Vec<&[u8]> = Vec::with_capacity(5);
+        let chunked = framing == Framing::Chunked && piece_len > 0;
+        let chunk_header = if chunked {
+            format!("{piece_len:x}\r\n")
+        } else {
+            String::new()
+        };
+        let mut parts: Vec<&[u8]> = Vec::with_capacity(pieces.len() + 4);
         if first {
             parts.push(&head);
         }
         if chunked {
             parts.push(chunk_header.as_bytes());
         }
-        parts.push(piece);
+        parts.extend_from_slice(&pieces);
         if chunked {
             parts.push(b"\r\n");
         }
@@ -562,18 +569,23 @@ async fn send(
             parts.push(b"0\r\n\r\n");
         }
         let written = write_all(stream, shared.io_timeout, &parts).await;
+        drop(parts);
+        drop(pieces);
         first = false;
         if let Err(e) = written {
             client_gone(shared, exchange, sent, &e);
-            Python::attach(|py| close_iterable(py, &mut response));
+            Python::attach(|py| {
+                block.clear(py);
+                close_iterable(py, &mut response)
+            });
             return (sent, false);
         }
-        sent += piece.len() as u64;
+        sent += piece_len as u64;
         if ended {
             break;
         }
-        block.clear();
         let pulled = Python::attach(|py| {
+            block.clear(py);
             let result = response.pull(py, &mut block);
             if !matches!(result, Ok(false)) {
                 close_iterable(py, &mut response);
@@ -603,6 +615,25 @@ async fn send(
     (sent, !close)
 }
 
+/// Keeps the first `room` bytes of `pieces`.
+fn truncate(pieces: &mut Vec<&[u8]>, mut room: usize) {
+    let mut keep = 0;
+    for piece in pieces.iter_mut() {
+        if room == 0 {
+            break;
+        }
+        if piece.len() > room {
+            *piece = &piece[..room];
+        }
+        room -= piece.len();
+        keep += 1;
+    }
+    pieces.truncate(keep);
+}
+
+/// At most this many buffers go to one writev (the kernel's limit is 1024).
+const MAX_IOVECS: usize = 64;
+
 /// Writes every part, with writev where the kernel takes them together.
 async fn write_all(stream: &mut ClientSocket, stall: Duration, parts: &[&[u8]]) -> io::Result<()> {
     let write = async {
@@ -613,7 +644,8 @@ async fn write_all(stream: &mut ClientSocket, stall: Duration, parts: &[&[u8]]) 
             .collect();
         let mut remaining: &mut [IoSlice<'_>] = &mut slices;
         while !remaining.is_empty() {
-            let n = stream.write_vectored(remaining).await?;
+            let batch = remaining.len().min(MAX_IOVECS);
+            let n = stream.write_vectored(&remaining[..batch]).await?;
             if n == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }

@@ -6,23 +6,26 @@
 
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
+use pyo3::types::{PyDict, PyString, PyTuple};
 
 use super::objects::{FileWrapper, Input};
+pub use super::strings::latin1;
+use super::strings::{StringCache, Values};
 use crate::protocol::http::{percent_decode, RequestHead};
 use crate::protocol::uwsgi::Packet;
 
-/// The keys every request shares, copied into each environ.
+/// The keys every request shares, copied into each environ, and the strings reused.
 pub struct EnvironTemplate {
     template: Py<PyDict>,
+    strings: StringCache,
 }
 
 /// Where a connection came from and which listener took it, as environ strings.
 pub struct Endpoint {
     pub remote_addr: String,
     pub remote_port: String,
-    pub server_name: String,
-    pub server_port: String,
+    pub server_name: std::sync::Arc<str>,
+    pub server_port: std::sync::Arc<str>,
     /// Index of the listening socket the connection came in on (metrics label).
     pub listener: usize,
 }
@@ -48,24 +51,13 @@ impl EnvironTemplate {
         d.set_item("rwsgi.version", env!("CARGO_PKG_VERSION"))?;
         Ok(EnvironTemplate {
             template: d.unbind(),
+            strings: StringCache::new(py),
         })
     }
 
     fn fresh<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         self.template.bind(py).copy()
     }
-}
-
-/// Bytes as a latin-1 `str`, the PEP 3333 rule for every CGI value.
-pub fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyString>> {
-    if let Ok(ascii) = std::str::from_utf8(bytes) {
-        if bytes.is_ascii() {
-            return Ok(PyString::new(py, ascii));
-        }
-    }
-    Ok(PyBytes::new(py, bytes)
-        .call_method1(intern!(py, "decode"), (intern!(py, "latin-1"),))?
-        .cast_into::<PyString>()?)
 }
 
 fn cgi_header_key(name: &[u8]) -> String {
@@ -90,34 +82,32 @@ pub fn http_environ<'py>(
     input: Input,
 ) -> PyResult<Bound<'py, PyDict>> {
     let env = template.fresh(py)?;
+    let strings = &template.strings;
+    let mut values = strings.values();
     let body_len = input.body_len();
-    env.set_item(
-        intern!(py, "REQUEST_METHOD"),
-        latin1(py, &buf[head.method.clone()])?,
+    let set = |values: &mut Values<'_>, key: &str, bytes: &[u8]| -> PyResult<()> {
+        let slot = strings.known(key);
+        env.set_item(values.name(py, slot), values.value(py, slot, bytes)?)
+    };
+    set(&mut values, "REQUEST_METHOD", &buf[head.method.clone()])?;
+    set(
+        &mut values,
+        "PATH_INFO",
+        &percent_decode(&buf[head.path.clone()]),
     )?;
-    env.set_item(
-        intern!(py, "PATH_INFO"),
-        latin1(py, &percent_decode(&buf[head.path.clone()]))?,
-    )?;
-    env.set_item(
-        intern!(py, "QUERY_STRING"),
-        latin1(py, &buf[head.query.clone()])?,
-    )?;
-    env.set_item(
-        intern!(py, "REQUEST_URI"),
-        latin1(py, &buf[head.target.clone()])?,
-    )?;
-    env.set_item(
-        intern!(py, "SERVER_PROTOCOL"),
+    set(&mut values, "QUERY_STRING", &buf[head.query.clone()])?;
+    set(&mut values, "REQUEST_URI", &buf[head.target.clone()])?;
+    set(
+        &mut values,
+        "SERVER_PROTOCOL",
         if head.minor_version == 1 {
-            intern!(py, "HTTP/1.1")
+            b"HTTP/1.1"
         } else {
-            intern!(py, "HTTP/1.0")
+            b"HTTP/1.0"
         },
     )?;
-    env.set_item(intern!(py, "wsgi.url_scheme"), intern!(py, "http"))?;
-    env.set_item(intern!(py, "REMOTE_ADDR"), endpoint.remote_addr.as_str())?;
-    env.set_item(intern!(py, "REMOTE_PORT"), endpoint.remote_port.as_str())?;
+    set(&mut values, "REMOTE_ADDR", endpoint.remote_addr.as_bytes())?;
+    set(&mut values, "REMOTE_PORT", endpoint.remote_port.as_bytes())?;
     let (server_name, server_port) = match &head.host {
         Some(host) => split_host(&buf[host.clone()], &endpoint.server_port),
         None => (
@@ -125,8 +115,9 @@ pub fn http_environ<'py>(
             endpoint.server_port.as_bytes(),
         ),
     };
-    env.set_item(intern!(py, "SERVER_NAME"), latin1(py, server_name)?)?;
-    env.set_item(intern!(py, "SERVER_PORT"), latin1(py, server_port)?)?;
+    set(&mut values, "SERVER_NAME", server_name)?;
+    set(&mut values, "SERVER_PORT", server_port)?;
+    env.set_item(intern!(py, "wsgi.url_scheme"), intern!(py, "http"))?;
     for header in &head.headers {
         let name = &buf[header.name.clone()];
         let value = &buf[header.value.clone()];
@@ -137,12 +128,15 @@ pub fn http_environ<'py>(
             continue;
         }
         if name.eq_ignore_ascii_case(b"content-type") {
-            env.set_item(intern!(py, "CONTENT_TYPE"), latin1(py, value)?)?;
+            set(&mut values, "CONTENT_TYPE", value)?;
             continue;
         }
         let key = cgi_header_key(name);
-        let value = latin1(py, value)?;
-        match env.get_item(key.as_str())? {
+        let (key_str, value) = match strings.slot(key.as_bytes()) {
+            Some(slot) => (values.name(py, slot), values.value(py, slot, value)?),
+            None => (PyString::new(py, &key), latin1(py, value)?),
+        };
+        match env.get_item(&key_str)? {
             Some(previous) => {
                 let separator = if key == "HTTP_COOKIE" { "; " } else { "," };
                 let joined = format!(
@@ -150,17 +144,22 @@ pub fn http_environ<'py>(
                     previous.cast::<PyString>()?.to_str()?,
                     value.to_str()?
                 );
-                env.set_item(key, joined)?;
+                env.set_item(key_str, joined)?;
             }
-            None => env.set_item(key, value)?,
+            None => env.set_item(key_str, value)?,
         }
     }
     if body_len > 0
         || head.declared_length
         || head.framing != crate::protocol::http::BodyFraming::None
     {
-        env.set_item(intern!(py, "CONTENT_LENGTH"), body_len.to_string())?;
+        set(
+            &mut values,
+            "CONTENT_LENGTH",
+            body_len.to_string().as_bytes(),
+        )?;
     }
+    drop(values);
     env.set_item(intern!(py, "wsgi.input"), Bound::new(py, input)?)?;
     Ok(env)
 }
@@ -181,6 +180,16 @@ fn split_host<'a>(host: &'a [u8], default_port: &'a str) -> (&'a [u8], &'a [u8])
     }
 }
 
+/// Defaults for the CGI variables PEP 3333 requires, when the web server sent none.
+const UWSGI_DEFAULTS: [(&str, &str); 6] = [
+    ("REQUEST_METHOD", "GET"),
+    ("PATH_INFO", "/"),
+    ("QUERY_STRING", ""),
+    ("SERVER_PROTOCOL", "HTTP/1.0"),
+    ("SERVER_NAME", "localhost"),
+    ("SERVER_PORT", "80"),
+];
+
 /// uwsgi vars are taken as nginx sent them, except the ones that are noise or dangerous.
 pub fn uwsgi_environ<'py>(
     py: Python<'py>,
@@ -190,11 +199,14 @@ pub fn uwsgi_environ<'py>(
     input: Input,
 ) -> PyResult<Bound<'py, PyDict>> {
     let env = template.fresh(py)?;
+    let strings = &template.strings;
+    let mut values = strings.values();
     let body_len = input.body_len();
     let mut script_name: Option<&[u8]> = None;
     let mut path_info: Option<&[u8]> = None;
-    let mut scheme: &str = "http";
+    let mut scheme = intern!(py, "http");
     let mut declared_length = false;
+    let mut seen = Vec::with_capacity(packet.vars.len());
     for (key, value) in &packet.vars {
         let key = &buf[key.clone()];
         let value = &buf[value.clone()];
@@ -209,14 +221,22 @@ pub fn uwsgi_environ<'py>(
             }
             b"SCRIPT_NAME" => script_name = Some(value),
             b"PATH_INFO" => path_info = Some(value),
-            b"HTTPS" if value.eq_ignore_ascii_case(b"on") || value == b"1" => scheme = "https",
-            b"REQUEST_SCHEME" if value == b"https" => scheme = "https",
+            b"HTTPS" if value.eq_ignore_ascii_case(b"on") || value == b"1" => {
+                scheme = intern!(py, "https")
+            }
+            b"REQUEST_SCHEME" if value == b"https" => scheme = intern!(py, "https"),
             // uWSGI's magic vars load and run code: whoever reaches the socket would own
             // the server. They are never acted on, nor shown to the application.
             _ if key.starts_with(b"UWSGI_") => continue,
             _ => {}
         }
-        env.set_item(latin1(py, key)?, latin1(py, value)?)?;
+        match strings.slot(key) {
+            Some(slot) => {
+                seen.push(slot);
+                env.set_item(values.name(py, slot), values.value(py, slot, value)?)?
+            }
+            None => env.set_item(latin1(py, key)?, latin1(py, value)?)?,
+        }
     }
     if packet.modifier1 == 30 {
         if let (Some(script), Some(path)) = (script_name, path_info) {
@@ -225,21 +245,24 @@ pub fn uwsgi_environ<'py>(
             }
         }
     }
-    for (key, default) in [
-        ("REQUEST_METHOD", "GET"),
-        ("PATH_INFO", "/"),
-        ("QUERY_STRING", ""),
-        ("SERVER_PROTOCOL", "HTTP/1.0"),
-        ("SERVER_NAME", "localhost"),
-        ("SERVER_PORT", "80"),
-    ] {
-        if !env.contains(key)? {
-            env.set_item(key, default)?;
+    for (key, default) in UWSGI_DEFAULTS {
+        let slot = strings.known(key);
+        if !seen.contains(&slot) {
+            env.set_item(
+                values.name(py, slot),
+                values.value(py, slot, default.as_bytes())?,
+            )?;
         }
     }
     if body_len > 0 || declared_length {
-        env.set_item(intern!(py, "CONTENT_LENGTH"), body_len.to_string())?;
+        let slot = strings.known("CONTENT_LENGTH");
+        let length = body_len.to_string();
+        env.set_item(
+            values.name(py, slot),
+            values.value(py, slot, length.as_bytes())?,
+        )?;
     }
+    drop(values);
     env.set_item(intern!(py, "wsgi.url_scheme"), scheme)?;
     env.set_item(intern!(py, "wsgi.input"), Bound::new(py, input)?)?;
     Ok(env)
@@ -261,6 +284,28 @@ mod tests {
         );
         assert_eq!(split_host(b"[::1]:9", "80"), (&b"[::1]"[..], &b"9"[..]));
         assert_eq!(split_host(b"[::1]", "80"), (&b"[::1]"[..], &b"80"[..]));
+    }
+
+    #[test]
+    fn every_key_rwsgi_sets_has_a_slot() {
+        for key in [
+            "REQUEST_METHOD",
+            "PATH_INFO",
+            "QUERY_STRING",
+            "REQUEST_URI",
+            "SERVER_PROTOCOL",
+            "REMOTE_ADDR",
+            "REMOTE_PORT",
+            "SERVER_NAME",
+            "SERVER_PORT",
+            "CONTENT_TYPE",
+            "CONTENT_LENGTH",
+        ]
+        .into_iter()
+        .chain(UWSGI_DEFAULTS.map(|(key, _)| key))
+        {
+            assert!(super::super::strings::KNOWN_KEYS.contains(&key), "{key}");
+        }
     }
 
     #[test]

@@ -5,11 +5,13 @@
 //! write to sockets or choose framing; the worker's connection code does that with the GIL
 //! released.
 
+pub mod block;
 pub mod environ;
 pub mod host;
 pub mod interpreter;
 pub mod journal_stream;
 pub mod objects;
+pub mod strings;
 
 use std::fs::File;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -19,6 +21,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyIterator, PyList, PyTuple};
 
+use block::Block;
 use objects::{FileWrapper, ResponseState, SharedState, StartResponse};
 
 /// A real file behind `wsgi.file_wrapper`, sent with sendfile(2).
@@ -104,8 +107,9 @@ impl AppResponse {
     }
 
     /// Appends the next body block(s) to `out`; returns true when the iterable is exhausted.
-    /// Empty blocks are skipped, so `out` is non-empty unless the body ended.
-    pub fn pull(&mut self, py: Python<'_>, out: &mut Vec<u8>) -> PyResult<bool> {
+    /// Empty blocks are skipped, so `out` is non-empty unless the body ended. The `bytes`
+    /// items are held by reference, not copied (see `block`).
+    pub fn pull(&mut self, py: Python<'_>, out: &mut Block) -> PyResult<bool> {
         let mut iterator = match &self.iterator {
             Some(it) => it.bind(py).clone(),
             None => {
@@ -133,14 +137,14 @@ impl AppResponse {
                         .unwrap_or_default()
                 ))
             })?;
-            out.extend_from_slice(bytes.as_bytes());
+            out.push_bytes(bytes);
         }
     }
 
-    fn drain_written(&self, out: &mut Vec<u8>) {
+    fn drain_written(&self, out: &mut Block) {
         let mut state = self.state();
         if !state.written.is_empty() {
-            out.append(&mut state.written);
+            out.push_owned(&mut state.written);
         }
     }
 

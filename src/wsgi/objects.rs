@@ -25,6 +25,72 @@ pub enum Body {
         file: File,
         len: u64,
     },
+    /// Read from the socket straight into the `bytes` that `wsgi.input.read()` returns.
+    Bytes(BytesBuffer),
+}
+
+/// A `bytes` object allocated at its final size and filled in place by the connection: the
+/// body read from the socket is the very object the application gets, with no copy in
+/// between. Until it is handed over, this is its only reference.
+#[derive(Debug)]
+pub struct BytesBuffer {
+    object: Py<PyBytes>,
+    /// Address of the object's buffer (an address, not a pointer, so `Input` stays Send:
+    /// the object it belongs to is what keeps it valid).
+    addr: usize,
+    len: usize,
+    filled: usize,
+}
+
+impl BytesBuffer {
+    /// A `bytes` of `len` bytes, contents not yet written.
+    pub fn new(len: usize) -> PyResult<BytesBuffer> {
+        Python::attach(|py| {
+            // SAFETY: PyBytes_FromStringAndSize(NULL, n) returns a new bytes object of n
+            // bytes whose contents the caller fills before anyone else sees it (the CPython
+            // API's documented way to build one), or NULL with an exception set.
+            let object = unsafe {
+                let raw = pyo3::ffi::PyBytes_FromStringAndSize(
+                    std::ptr::null(),
+                    len as pyo3::ffi::Py_ssize_t,
+                );
+                Bound::from_owned_ptr_or_err(py, raw)?.cast_into_unchecked::<PyBytes>()
+            };
+            let addr = object.as_bytes().as_ptr() as usize;
+            Ok(BytesBuffer {
+                object: object.unbind(),
+                addr,
+                len,
+                filled: 0,
+            })
+        })
+    }
+
+    /// The part still to fill.
+    pub fn unfilled(&mut self) -> &mut [u8] {
+        // SAFETY: `addr` is the start of the object's `len`-byte buffer, which lives as long
+        // as `object`; no other reference to the object exists while it is being filled,
+        // so nothing reads these bytes meanwhile.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                (self.addr as *mut u8).add(self.filled),
+                self.len - self.filled,
+            )
+        }
+    }
+
+    pub fn advance(&mut self, n: usize) {
+        self.filled = (self.filled + n).min(self.len);
+    }
+
+    pub fn filled(&self) -> usize {
+        self.filled
+    }
+
+    fn contents(&self) -> &[u8] {
+        // SAFETY: as in `unfilled`; the filled prefix is initialised.
+        unsafe { std::slice::from_raw_parts(self.addr as *const u8, self.filled) }
+    }
 }
 
 impl Body {
@@ -32,6 +98,7 @@ impl Body {
         match self {
             Body::Memory(v) => v.len() as u64,
             Body::File { len, .. } => *len,
+            Body::Bytes(buffer) => buffer.filled as u64,
         }
     }
 
@@ -52,6 +119,9 @@ impl Body {
                 file.read_exact_at(&mut out, offset)?;
                 Ok(std::borrow::Cow::Owned(out))
             }
+            Body::Bytes(buffer) => Ok(std::borrow::Cow::Borrowed(
+                &buffer.contents()[offset as usize..offset as usize + want],
+            )),
         }
     }
 }
@@ -85,6 +155,13 @@ impl Input {
     }
 
     fn take<'py>(&mut self, py: Python<'py>, n: usize) -> PyResult<Bound<'py, PyBytes>> {
+        if let Body::Bytes(buffer) = &self.body {
+            if self.position == 0 && n == buffer.filled && n == buffer.len {
+                // The whole body at once: the object it was read into, not a copy.
+                self.position = n as u64;
+                return Ok(buffer.object.bind(py).clone());
+            }
+        }
         let bytes = self.body.bytes_at(self.position, n)?;
         self.position += bytes.len() as u64;
         Ok(PyBytes::new(py, &bytes))
