@@ -7,6 +7,7 @@
 pub mod caches;
 pub mod manpage;
 mod manpage_ops;
+pub mod mules;
 pub mod options;
 pub mod source;
 
@@ -183,6 +184,7 @@ pub struct Config {
     pub smart_attach_daemons: Vec<(PathBuf, String)>,
     /// `spooler` and its companions.
     pub spooler: SpoolerConfig,
+    pub mules: mules::MuleConfig,
     /// `logto2`: the log file is opened after privileges are dropped.
     pub logto_after_drop: bool,
     pub logfile_mode: Option<u32>,
@@ -353,6 +355,7 @@ impl Default for Config {
             crons: Vec::new(),
             smart_attach_daemons: Vec::new(),
             spooler: SpoolerConfig::default(),
+            mules: Default::default(),
             logto_after_drop: false,
             logfile_mode: None,
             log_micros: false,
@@ -888,6 +891,18 @@ fn apply(config: &mut Config, spec: &OptionSpec, entry: &Entry) -> Result<(), Co
         "spooler-ordered" => config.spooler.ordered = flag()?,
         "spooler-chdir" => config.spooler.chdir = Some(PathBuf::from(non_empty(entry, spec)?)),
         "spooler-import" => config.spooler.imports.push(non_empty(entry, spec)?),
+        "mule" => config
+            .mules
+            .programs
+            .push(mules::parse_mule(entry.value.as_deref()).map_err(|m| error(entry, spec, m))?),
+        "mules" => config.mules.programs.extend(std::iter::repeat_n(
+            mules::MuleProgram::Loop,
+            number()? as usize,
+        )),
+        "farm" => config
+            .mules
+            .farms
+            .push(mules::parse_farm(&non_empty(entry, spec)?).map_err(|m| error(entry, spec, m))?),
         "attach-daemon" => config
             .attach_daemons
             .push((non_empty(entry, spec)?, nix::libc::SIGTERM)),

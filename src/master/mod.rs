@@ -13,6 +13,7 @@ pub mod cron;
 mod groups;
 mod jobs;
 pub mod metrics;
+pub mod mules;
 mod observe;
 mod page;
 pub mod scoreboard;
@@ -177,6 +178,7 @@ pub struct Master {
     /// Process groups of daemons and commands being stopped.
     groups: groups::Groups,
     spoolers: spoolers::Spoolers,
+    mules: mules::Mules,
     /// cheaper busyness: when the current cycle began, and idle cycles in a row.
     busyness_cycle: Instant,
     idle_cycles: u64,
@@ -635,6 +637,7 @@ fn assemble(
         .collect();
     let jobs = jobs::Jobs::new(&config);
     let spoolers = spoolers::Spoolers::new(&config);
+    let mules = mules::Mules::new(&config);
     let master = Master {
         config,
         args,
@@ -669,6 +672,7 @@ fn assemble(
         jobs,
         groups: groups::Groups::default(),
         spoolers,
+        mules,
         busyness_cycle: Instant::now(),
         idle_cycles: 0,
         signal_clock: Default::default(),
@@ -1022,7 +1026,12 @@ impl Master {
                 })
             })
             .collect();
-        stats::document(&sockets, &workers, &self.spoolers.stats())
+        stats::document(
+            &sockets,
+            &workers,
+            &self.spoolers.stats(),
+            &self.mules.stats(),
+        )
     }
 
     /// READY=1 once every worker has the application loaded and accepts (lazy-apps too).
@@ -1322,6 +1331,7 @@ impl Master {
         self.notifier.stopping();
         self.stop_commands();
         self.jobs.stop_smart_daemons(&mut self.groups);
+        self.mules.stop(&mut self.groups, Signal::SIGTERM);
         self.spoolers.stop(
             &mut self.groups,
             if graceful {
@@ -1440,7 +1450,9 @@ impl Master {
         // are gone before it execs, so exactly one instance of each runs after the reload.
         self.stop_commands();
         self.spoolers.stop(&mut self.groups, Signal::SIGTERM);
+        self.mules.stop(&mut self.groups, Signal::SIGTERM);
         self.groups.wait_all();
+        self.mules.report_undelivered("reload");
         self.notifier.reloading();
         std::env::set_var(net::RELOAD_FDS_VAR, exported);
         std::env::set_var(RELOAD_WORKERS_VAR, workers.join(","));
@@ -1457,6 +1469,7 @@ impl Master {
             daemon.start_at = Some(Instant::now());
         }
         self.spoolers.restart();
+        self.mules.restart();
         self.notifier.ready(&self.status_text());
         std::env::remove_var(net::RELOAD_FDS_VAR);
         std::env::remove_var(RELOAD_WORKERS_VAR);
@@ -1557,6 +1570,7 @@ impl Master {
             }
         }
         self.spoolers.spawn_due(&self.config);
+        self.mules.spawn_due(&self.config);
         let now = Instant::now();
         for index in 0..self.slots.len() {
             let slot = &self.slots[index];
@@ -1679,7 +1693,9 @@ impl Master {
                 continue;
             }
             let stopping = !matches!(self.stopping, Stopping::No);
-            if self.spoolers.reaped(pid, &description, failed, stopping) {
+            if self.spoolers.reaped(pid, &description, failed, stopping)
+                || self.mules.reaped(pid, &description, stopping)
+            {
                 continue;
             }
             if let Some(position) = self.previous.iter().position(|(p, _)| *p == pid) {
@@ -1949,6 +1965,7 @@ impl Master {
     }
 
     fn cleanup(&mut self) {
+        self.mules.report_undelivered("stop");
         let _ = self.config.hooks.run_phase(Phase::AsUserAtexit);
         if self.config.vacuum {
             net::vacuum(&self.listeners);

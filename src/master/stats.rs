@@ -221,6 +221,7 @@ pub fn document(
     sockets: &[SocketStats],
     workers: &[WorkerStats],
     spoolers: &[SpoolerStats],
+    mules: &[super::mules::MuleStats],
 ) -> String {
     let queued: u32 = sockets.iter().map(|s| s.queue).sum();
     let cwd = std::env::current_dir()
@@ -267,7 +268,7 @@ pub fn document(
         })
         .collect();
     format!(
-        "{{\"version\":{},\"listen_queue\":{},\"listen_queue_errors\":0,\"signal_queue\":0,\"load\":0,\"pid\":{},\"uid\":{},\"gid\":{},\"cwd\":{},\"locks\":[],\"sockets\":[{}],\"workers\":[{}],\"spoolers\":[{}]}}\n",
+        "{{\"version\":{},\"listen_queue\":{},\"listen_queue_errors\":0,\"signal_queue\":0,\"load\":0,\"pid\":{},\"uid\":{},\"gid\":{},\"cwd\":{},\"locks\":[],\"sockets\":[{}],\"workers\":[{}],\"spoolers\":[{}],\"mules\":[{}]}}\n",
         json_string(concat!(env!("CARGO_PKG_VERSION"), "-rwsgi")),
         queued,
         std::process::id(),
@@ -281,6 +282,14 @@ pub fn document(
             .map(|(dir, pid, tasks, respawns)| format!(
                 "{{\"dir\":{},\"pid\":{pid},\"tasks\":{tasks},\"respawns\":{respawns},\"running\":{}}}",
                 json_string(dir),
+                u8::from(*pid > 0)
+            ))
+            .collect::<Vec<_>>()
+            .join(","),
+        mules
+            .iter()
+            .map(|(id, pid, respawns)| format!(
+                "{{\"id\":{id},\"pid\":{pid},\"respawn_count\":{respawns},\"running\":{}}}",
                 u8::from(*pid > 0)
             ))
             .collect::<Vec<_>>()
