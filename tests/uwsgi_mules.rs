@@ -176,22 +176,24 @@ fn a_mule_file_runs_and_is_respawned_after_it_ends_and_after_sigkill() {
     assert!(server
         .log()
         .contains(&format!("mule 1 (pid {first}) killed by SIGKILL")));
-    let fresh = again
-        .iter()
-        .rev()
-        .find(|e| e["mule"] == 1)
-        .unwrap()["pid"]
+    let fresh = again.iter().rev().find(|e| e["mule"] == 1).unwrap()["pid"]
         .as_i64()
         .unwrap();
     ok(&server, "/msg?to=1&text=after-respawn");
     let got = wait_named(&server, &out, "got", 1);
-    assert_eq!(got[0]["pid"], fresh, "the respawned mule reads mule 1's queue");
+    assert_eq!(
+        got[0]["pid"], fresh,
+        "the respawned mule reads mule 1's queue"
+    );
 
     let document = stats_document(&stats);
     let mules = document["mules"].as_array().unwrap();
     assert_eq!(mules.len(), 2, "{document}");
     assert_eq!(mules[0]["id"], 1);
-    assert!(mules[0]["respawn_count"].as_u64().unwrap() >= 1, "{document}");
+    assert!(
+        mules[0]["respawn_count"].as_u64().unwrap() >= 1,
+        "{document}"
+    );
     server.stop();
 }
 
@@ -226,7 +228,11 @@ fn mule_msg_round_trip_and_mule_id() {
     assert_eq!(wrong.status, 500);
     assert!(wrong.text().contains("ValueError") && wrong.text().contains("no mule 9"));
     let farm = server.get("/farm?farm=nowhere&text=x");
-    assert!(farm.text().contains("no farm named 'nowhere'"), "{}", farm.text());
+    assert!(
+        farm.text().contains("no farm named 'nowhere'"),
+        "{}",
+        farm.text()
+    );
     server.stop();
 }
 
@@ -269,7 +275,10 @@ fn mulefunc_runs_the_call_in_a_mule() {
     let call = wait_named(&server, &out, "mulefunc", 1);
     assert_eq!(call[0]["tag"], "first");
     assert_eq!(call[0]["more"], serde_json::json!([1, [2, 3]]));
-    assert_eq!(call[0]["options"], serde_json::json!({"key": {"nested": true}}));
+    assert_eq!(
+        call[0]["options"],
+        serde_json::json!({"key": {"nested": true}})
+    );
     assert!(call[0]["mule"].as_u64().unwrap() >= 1, "{call:?}");
     let farmed = wait_named(&server, &out, "farmfunc", 1);
     assert_eq!(farmed[0]["mule"], 3);
@@ -465,9 +474,13 @@ fn mules_work_with_threads_and_fork_hooks() {
         ],
     )
     .start();
-    wait_events(&server, &out, "postfork", "post-fork hooks in both mules", |e| {
-        e.iter().filter(|e| e["mule"].as_u64() > Some(0)).count() >= 2
-    });
+    wait_events(
+        &server,
+        &out,
+        "postfork",
+        "post-fork hooks in both mules",
+        |e| e.iter().filter(|e| e["mule"].as_u64() > Some(0)).count() >= 2,
+    );
     ok(&server, "/mulefunc?tag=threaded");
     let call = wait_named(&server, &out, "mulefunc", 1);
     assert_eq!(call[0]["mule"], 1);
@@ -523,7 +536,11 @@ fn stop_and_reload_leave_no_mule_behind() {
     let last = mule_pids(master);
     assert!(server.stop().success());
     for pid in before.iter().chain(&last) {
-        assert!(!alive(*pid), "mule {pid} outlived the stop\n{}", server.log());
+        assert!(
+            !alive(*pid),
+            "mule {pid} outlived the stop\n{}",
+            server.log()
+        );
     }
 }
 
@@ -537,11 +554,54 @@ fn bad_mule_options_are_refused_clearly() {
         .start();
     assert!(!farm.wait_exit(LIMIT).success());
     assert!(
-        farm.log().contains("farm busy: mule 2 does not exist (1 mule(s))"),
+        farm.log()
+            .contains("farm busy: mule 2 does not exist (1 mule(s))"),
         "{}",
         farm.log()
     );
     let mut program = builder(&out, &["--mule", "worker"]).no_wait().start();
     assert!(!program.wait_exit(LIMIT).success());
-    assert!(program.log().contains("option 'mule' = 'worker'"), "{}", program.log());
+    assert!(
+        program.log().contains("option 'mule' = 'worker'"),
+        "{}",
+        program.log()
+    );
+}
+
+/// Messages queued for a mule at a reload are read by the new image's mule (the queues are
+/// handed over), the one the old mule held is logged lost; at a stop, what is still queued
+/// is counted in the log as lost.
+#[test]
+fn a_reload_keeps_queued_messages_and_a_stop_reports_the_rest() {
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("events.jsonl");
+    let echo = app("mule_echo.py");
+    let mut server = builder(&out, &[&format!("--mule={echo}")]).start();
+    wait_named(&server, &out, "start", 1);
+    ok(&server, "/msg?to=1&text=block");
+    wait_named(&server, &out, "got", 1);
+    ok(&server, "/burst?sender=r&count=20&to=1");
+    server.signal(1);
+    let got = wait_named(&server, &out, "got", 21);
+    let after: Vec<String> = texts(&got[1..]);
+    assert_eq!(
+        after,
+        (0..20).map(|n| format!("r:{n}")).collect::<Vec<_>>(),
+        "the new mule reads the queue in order; log:\n{}",
+        server.log()
+    );
+    assert!(server
+        .log()
+        .contains("mule 1 died while handling a message of 5 bytes: that message is LOST"));
+
+    ok(&server, "/msg?to=1&text=block");
+    wait_named(&server, &out, "got", 22);
+    ok(&server, "/burst?sender=s&count=5&to=1");
+    ok(&server, "/burst?sender=t&count=3");
+    assert!(server.stop().success());
+    let log = server.log();
+    assert!(
+        log.contains("stop: mule messages never delivered (LOST): 3 for '*', 5 for '1'"),
+        "{log}"
+    );
 }

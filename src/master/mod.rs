@@ -1452,7 +1452,7 @@ impl Master {
         self.spoolers.stop(&mut self.groups, Signal::SIGTERM);
         self.mules.stop(&mut self.groups, Signal::SIGTERM);
         self.groups.wait_all();
-        self.mules.report_undelivered("reload");
+        self.mules.hand_over();
         self.notifier.reloading();
         std::env::set_var(net::RELOAD_FDS_VAR, exported);
         std::env::set_var(RELOAD_WORKERS_VAR, workers.join(","));

@@ -145,15 +145,25 @@ impl Mules {
         }
     }
 
+    /// At a reload, once the mules are gone: the next image adopts the queues (through the
+    /// environment), so queued messages and those the old workers still send are kept.
+    pub fn hand_over(&self) {
+        if let Some(queues) = api::export_for_reload() {
+            std::env::set_var(api::RELOAD_MULES_VAR, queues);
+        }
+    }
+
     /// After a failed reload: the mules start again.
     pub fn restart(&mut self) {
+        std::env::remove_var(api::RELOAD_MULES_VAR);
+        api::keep_private();
         for process in &mut self.processes {
             process.respawn_at = Some(Instant::now());
         }
     }
 
-    /// Once no process can read or send any more (exit, or exec of the next image): the
-    /// messages left in the queues are counted in the log as lost.
+    /// At the master's exit (the mules are gone): the messages left in the queues are
+    /// counted in the log as lost.
     pub fn report_undelivered(&self, when: &str) {
         if !self.processes.is_empty() {
             api::drain_undelivered(when);

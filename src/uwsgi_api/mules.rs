@@ -37,6 +37,8 @@ use crate::config::mules::MuleConfig;
 
 /// The largest message, as uWSGI's (64 KiB); a larger one raises ValueError.
 pub const MAX_MESSAGE: usize = 65536;
+/// Carries the queues' descriptors to the next master image at a reload.
+pub const RELOAD_MULES_VAR: &str = "RWSGI_RELOAD_MULE_QUEUES";
 /// Mules one server may have.
 pub const MAX_MULES: usize = 64;
 /// Slots per mule: threads of one mule that may hold a message at once, tracked.
@@ -115,15 +117,30 @@ pub fn configure(config: &MuleConfig) -> Result<(), String> {
             ));
         }
     }
+    let mut handed = inherited_queues();
+    let mut take = |key: String| match handed.remove(&key) {
+        Some(queue) => Ok(queue),
+        None => queue(),
+    };
     let mut farms = Vec::new();
     for (name, ids) in &config.farms {
-        farms.push((name.clone(), ids.clone(), queue()?));
+        farms.push((name.clone(), ids.clone(), take(format!("farm:{name}"))?));
     }
     let queues = Queues {
-        shared: queue()?,
-        mules: (0..count).map(|_| queue()).collect::<Result<_, _>>()?,
+        shared: take("*".into())?,
+        mules: (1..=count)
+            .map(|id| take(id.to_string()))
+            .collect::<Result<_, _>>()?,
         farms,
     };
+    for (key, queue) in handed {
+        let lost = drain(&queue);
+        if lost > 0 {
+            crate::log::error(&format!(
+                "mule queue '{key}' of the previous configuration is gone: {lost} message(s) LOST"
+            ));
+        }
+    }
     let region = super::shm::anonymous("mules", std::mem::size_of::<Area>())
         .map_err(|e| format!("mules: {e}"))?;
     // SAFETY: a fresh zeroed shared mapping the size of an Area (atomics and bytes, valid at
@@ -133,6 +150,102 @@ pub fn configure(config: &MuleConfig) -> Result<(), String> {
     let _ = AREA.set(AreaRef(area));
     let _ = QUEUES.set(queues);
     Ok(())
+}
+
+/// Queues handed over by the previous master image (`export_for_reload`), by key: `*`
+/// (any mule), the mule id, or `farm:NAME`.
+fn inherited_queues() -> std::collections::HashMap<String, Queue> {
+    use std::os::fd::FromRawFd;
+    let text = std::env::var(RELOAD_MULES_VAR).unwrap_or_default();
+    std::env::remove_var(RELOAD_MULES_VAR);
+    let mut queues = std::collections::HashMap::new();
+    for part in text.split(',').filter(|p| !p.is_empty()) {
+        let mut fields = part.rsplitn(3, ':');
+        let (Some(recv), Some(send), Some(key)) = (
+            fields.next().and_then(|f| f.parse::<RawFd>().ok()),
+            fields.next().and_then(|f| f.parse::<RawFd>().ok()),
+            fields.next(),
+        ) else {
+            continue;
+        };
+        // SAFETY: the previous image cleared FD_CLOEXEC on exactly these descriptors and
+        // exec'd this one; nothing else in this process owns them. CLOEXEC is set again.
+        let (send, recv) = unsafe { (OwnedFd::from_raw_fd(send), OwnedFd::from_raw_fd(recv)) };
+        for fd in [&send, &recv] {
+            let _ = nix::fcntl::fcntl(
+                fd,
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+            );
+        }
+        queues.insert(key.to_string(), Queue { send, recv });
+    }
+    queues
+}
+
+/// At a reload, once the mules are gone: what the next image adopts (the queues and what
+/// they hold), with FD_CLOEXEC cleared on those descriptors.
+pub fn export_for_reload() -> Option<String> {
+    let queues = QUEUES.get()?;
+    for id in 1..=queues.mules.len() {
+        after_death(id);
+    }
+    let mut parts = Vec::new();
+    for (key, queue) in all_queues(queues) {
+        for fd in [&queue.send, &queue.recv] {
+            let _ = nix::fcntl::fcntl(
+                fd,
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+            );
+        }
+        parts.push(format!(
+            "{key}:{}:{}",
+            queue.send.as_raw_fd(),
+            queue.recv.as_raw_fd()
+        ));
+    }
+    Some(parts.join(","))
+}
+
+/// After an exec that failed: the descriptors are close-on-exec again.
+pub fn keep_private() {
+    let Some(queues) = QUEUES.get() else { return };
+    for (_, queue) in all_queues(queues) {
+        for fd in [&queue.send, &queue.recv] {
+            let _ = nix::fcntl::fcntl(
+                fd,
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+            );
+        }
+    }
+}
+
+/// Every queue with its key (see `inherited_queues`).
+fn all_queues(queues: &Queues) -> Vec<(String, &Queue)> {
+    std::iter::once(("*".to_string(), &queues.shared))
+        .chain(
+            queues
+                .mules
+                .iter()
+                .enumerate()
+                .map(|(i, q)| ((i + 1).to_string(), q)),
+        )
+        .chain(
+            queues
+                .farms
+                .iter()
+                .map(|(name, _, q)| (format!("farm:{name}"), q)),
+        )
+        .collect()
+}
+
+/// Reads and counts what is left in a queue.
+fn drain(queue: &Queue) -> usize {
+    let mut buf = vec![0u8; RECORD];
+    let mut count = 0;
+    while recv(queue.recv.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT).is_ok_and(|n| n > 0) {
+        count += 1;
+    }
+    count
 }
 
 fn queue() -> Result<Queue, String> {
@@ -236,33 +349,19 @@ fn record_len(buf: &[u8]) -> usize {
     HEADER + (u32::from_le_bytes(word) as usize).min(MAX_MESSAGE)
 }
 
-/// In the master at stop, once the mules are gone: reads what is left in every queue and
-/// says how many messages were never delivered (never silently).
+/// In the master at its exit, once the mules are gone: accounts for the messages they
+/// held, then reads what is left in every queue and says how many messages were never
+/// delivered (never silently).
 pub fn drain_undelivered(when: &str) {
     let Some(queues) = QUEUES.get() else { return };
-    let mut buf = vec![0u8; RECORD];
+    for id in 1..=queues.mules.len() {
+        after_death(id);
+    }
     let mut report = Vec::new();
-    let all = std::iter::once(("any mule".to_string(), &queues.shared))
-        .chain(
-            queues
-                .mules
-                .iter()
-                .enumerate()
-                .map(|(i, q)| (format!("mule {}", i + 1), q)),
-        )
-        .chain(
-            queues
-                .farms
-                .iter()
-                .map(|(name, _, q)| (format!("farm {name}"), q)),
-        );
-    for (name, queue) in all {
-        let mut count = 0;
-        while recv(queue.recv.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT).is_ok_and(|n| n > 0) {
-            count += 1;
-        }
+    for (key, queue) in all_queues(queues) {
+        let count = drain(queue);
         if count > 0 {
-            report.push(format!("{count} for {name}"));
+            report.push(format!("{count} for '{key}'"));
         }
     }
     if !report.is_empty() {
