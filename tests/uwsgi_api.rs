@@ -809,7 +809,7 @@ fn signals_reach_the_workers_their_target_names() {
     s.server
         .wait_for_log("uwsgi.register_signal(33): unknown target 'nowhere'", LIMIT);
     s.server
-        .wait_for_log("uwsgi.signal(33): no worker to deliver it to", LIMIT);
+        .wait_for_log("uwsgi.signal(33): no process to deliver it to", LIMIT);
     assert!(named(&signal_lines(&s.record), "nowhere").is_empty());
     assert_eq!(named(&signal_lines(&s.record), "second").len(), 1);
 }
