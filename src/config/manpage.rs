@@ -719,6 +719,8 @@ after the application is loaded (with \fBlazy\-apps\fR each mule loads it), run
 \fBpost_fork_hook\fR, and are respawned when they exit, with a backoff from 1 to 30 seconds
 (reset after 10 seconds of life). A stop sends SIGTERM to each mule's process group: a
 looping mule finishes its message first, a programmed one ends (uWSGI sends SIGKILL).
+The \fBstats\fR document lists them under "mules" (\fBid\fR, \fBpid\fR,
+\fBrespawn_count\fR, \fBrunning\fR), an rwsgi addition that uwsgitop ignores.
 .TP
 \fBuwsgidecorators\fR
 \fB@postfork\fR (and \fB@postfork(\fIN\fB)\fR for worker N only), \fB@thread\fR,
