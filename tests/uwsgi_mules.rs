@@ -605,3 +605,38 @@ fn a_reload_keeps_queued_messages_and_a_stop_reports_the_rest() {
         "{log}"
     );
 }
+
+/// A spooler task and a mule send mule messages too (from a spooler to mule 1, from mule 1
+/// to mule 2).
+#[test]
+fn spoolers_and_mules_send_messages_too() {
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("events.jsonl");
+    let spool = work.path().join("spool");
+    let echo = app("mule_echo.py");
+    let mule = format!("--mule={echo}");
+    let mut server = builder(
+        &out,
+        &[
+            &mule,
+            &mule,
+            "--spooler",
+            spool.to_str().unwrap(),
+            "--spooler-frequency",
+            "1",
+        ],
+    )
+    .start();
+    wait_named(&server, &out, "start", 2);
+    ok(&server, "/relay?text=from-a-task");
+    ok(&server, "/msg?to=1&text=relay:hop");
+    let got = wait_events(&server, &out, "got", "both relayed", |e| {
+        e.iter().any(|e| e["text"] == "spooled:from-a-task")
+            && e.iter().any(|e| e["text"] == "from-mule:hop")
+    });
+    let spooled = got.iter().find(|e| e["text"] == "spooled:from-a-task").unwrap();
+    assert_eq!(spooled["mule"], 1);
+    let hopped = got.iter().find(|e| e["text"] == "from-mule:hop").unwrap();
+    assert_eq!(hopped["mule"], 2);
+    server.stop();
+}

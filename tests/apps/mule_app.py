@@ -11,7 +11,7 @@ import time
 import urllib.parse
 
 import uwsgi
-from uwsgidecorators import mulefunc, postfork, signal
+from uwsgidecorators import mulefunc, postfork, signal, spool
 
 OUT = os.environ["MULE_OUT"]
 
@@ -40,6 +40,12 @@ def work(tag, *more, **options):
 @mulefunc("busy")
 def farm_work(tag):
     record(name="farmfunc", tag=tag, in_busy=bool(uwsgi.in_farm("busy")))
+
+
+@spool(pass_arguments=True)
+def relay(text):
+    """Runs in a spooler: a spooler sends mule messages too."""
+    uwsgi.mule_msg("spooled:" + text, 1)
 
 
 def on_signal(num):
@@ -84,6 +90,8 @@ def application(environ, start_response):
             work(query["tag"], 1, [2, 3], key={"nested": True})
         elif path == "/farmfunc":
             farm_work(query["tag"])
+        elif path == "/relay":
+            relay.spool(query["text"])
         elif path == "/signal":
             uwsgi.signal(int(query["num"]))
         elif path == "/id":

@@ -1,6 +1,6 @@
 """A programmed mule (tests/uwsgi_mules.rs): records each message it gets from
 uwsgi.mule_get_msg() in $MULE_OUT. `block` makes it hang (holding that message), `exit`
-ends it; $MULE_THREADS threads wait for messages at once."""
+ends it, `relay:X` sends `from-mule:X` to mule 2; $MULE_THREADS threads wait for messages at once."""
 
 import os
 import sys
@@ -18,6 +18,8 @@ def serve():
         message = uwsgi.mule_get_msg()
         text = message[:64].decode()
         record(name="got", text=text, size=len(message))
+        if text.startswith("relay:"):
+            uwsgi.mule_msg("from-mule:" + text[len("relay:"):], 2)
         if text == "block":
             time.sleep(3600)
         if text == "exit":
