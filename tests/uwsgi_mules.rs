@@ -634,7 +634,10 @@ fn spoolers_and_mules_send_messages_too() {
         e.iter().any(|e| e["text"] == "spooled:from-a-task")
             && e.iter().any(|e| e["text"] == "from-mule:hop")
     });
-    let spooled = got.iter().find(|e| e["text"] == "spooled:from-a-task").unwrap();
+    let spooled = got
+        .iter()
+        .find(|e| e["text"] == "spooled:from-a-task")
+        .unwrap();
     assert_eq!(spooled["mule"], 1);
     let hopped = got.iter().find(|e| e["text"] == "from-mule:hop").unwrap();
     assert_eq!(hopped["mule"], 2);
