@@ -87,11 +87,15 @@ pub fn run(args: Vec<String>, host: PythonHost) -> i32 {
             let _ = nix::unistd::dup2_stdin(&null);
         }
     }
-    crate::alarms::init(
+    if let Err(e) = crate::alarms::init(
         config.alarms.clone(),
         config.log_alarms.clone(),
         config.alarm_freq,
-    );
+    ) {
+        log::warn(&format!(
+            "alarms will not run: cannot make their channel: {e}"
+        ));
+    }
     log::set_file_options(
         config.logfile_mode,
         config.log_maxsize,

@@ -598,3 +598,141 @@ fn a_running_cron_command_is_stopped_with_its_group() {
     assert!(server.stop().success());
     assert_none_outlived(&started, &server);
 }
+
+/// An alarm command (run by the master for a worker's log line) whose shell starts a
+/// grandchild: it runs in a process group of its own, a reload stops the whole group before
+/// the next image starts, and a stop leaves none of its processes behind.
+#[test]
+fn alarm_commands_are_stopped_with_their_group_on_reload_and_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let pids = dir.path().join("pids");
+    let script = dir.path().join("alarm.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "echo $$ >> {pids}\nsleep 300 &\necho $! >> {pids}\nwait\n",
+            pids = pids.display()
+        ),
+    )
+    .unwrap();
+    let alarm = format!("ops cmd:sh {}", script.display());
+    let mut server = pep3333(&["--alarm", &alarm, "--alarm-log", "ops Traceback"], 1);
+    assert_eq!(server.get("/error").status, 500);
+    let first = wait_for_pids(&pids, 2);
+    assert!(first.iter().all(|p| alive(*p)), "{first:?}");
+    let group_of = |pid: i32| nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(pid))).ok();
+    assert_eq!(group_of(first[0]), group_of(first[1]), "one group");
+    assert_ne!(
+        group_of(first[0]),
+        group_of(server.pid()),
+        "a group of its own, not the master's"
+    );
+
+    server.signal(1);
+    server.wait_for_log("reload complete", Duration::from_secs(30));
+    for pid in &first {
+        assert!(
+            !alive(*pid),
+            "pid {pid} of the first alarm command outlived the reload\n{}",
+            server.log()
+        );
+    }
+
+    assert_eq!(server.get("/error").status, 500);
+    let all = wait_for_pids(&pids, 4);
+    let second = all[2..4].to_vec();
+    assert!(second.iter().all(|p| alive(*p)), "{second:?}");
+    assert!(server.stop().success());
+    assert_none_outlived(&all, &server);
+    let log = server.log();
+    assert!(log.contains("alarm ops: process group"), "{log}");
+    assert!(
+        !log.contains("killing it"),
+        "the stop signal (SIGTERM) stops the group, no SIGKILL needed:\n{log}"
+    );
+}
+
+/// Lets the unprivileged user reach pyenv's Python under /root for the test's duration
+/// (as in tests/systemd.rs).
+struct RootTraversable(u32);
+
+impl RootTraversable {
+    fn grant() -> RootTraversable {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata("/root").unwrap().permissions().mode();
+        std::fs::set_permissions("/root", std::fs::Permissions::from_mode(mode | 0o001)).unwrap();
+        RootTraversable(mode)
+    }
+}
+
+impl Drop for RootTraversable {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions("/root", std::fs::Permissions::from_mode(self.0));
+    }
+}
+
+/// The worker pids in the stats document read from the unix socket `path`.
+fn stats_worker_pids(path: &std::path::Path) -> Vec<i64> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::os::unix::net::UnixStream::connect(path)
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    let document: serde_json::Value = serde_json::from_str(&text).unwrap();
+    document["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w["pid"].as_i64())
+        .collect()
+}
+
+/// The stats socket rwsgi bound as root, in a directory only root may write, before the
+/// master dropped to `nobody`: the reloaded image (as `nobody`) can neither unlink nor bind
+/// it again, so the socket is passed on across the reload like the listeners, and the new
+/// generation answers on it.
+#[test]
+fn a_reload_keeps_the_stats_socket_of_a_master_that_dropped_privileges() {
+    use std::os::unix::fs::PermissionsExt;
+    let _traverse = RootTraversable::grant();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let stats = dir.path().join("stats.sock");
+    let mut server = pep3333(
+        &[
+            "--uid",
+            "nobody",
+            "--gid",
+            "nogroup",
+            "--stats",
+            stats.to_str().unwrap(),
+        ],
+        1,
+    );
+    let before = stats_worker_pids(&stats);
+    assert_eq!(before.len(), 1, "{before:?}");
+    server.signal(1);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let log = loop {
+        let log = server.log();
+        if log.contains("reload complete") || log.contains("reload failed") {
+            break log;
+        }
+        assert!(Instant::now() < deadline, "no reload outcome\n{log}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!log.contains("reload failed"), "{log}");
+    assert!(!log.contains("Address already in use"), "{log}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let after = stats_worker_pids(&stats);
+        if after.len() == 1 && after != before {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{before:?} then {after:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(server.stop().success());
+}

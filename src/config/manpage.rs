@@ -412,8 +412,10 @@ into a brutal reload; rwsgi does not.)
 .TP
 .B SIGHUP
 Graceful reload: the master executes itself again (same pid), re\-reads the configuration,
-imports the application afresh and forks new workers; the listening sockets are passed on
-and never closed, and the old workers serve until every new one is ready, then finish their
+imports the application afresh and forks new workers; the listening sockets, and the
+\fBstats\fR and \fBmetrics\fR sockets while their address stays the same, are passed on
+and never closed (so a master that dropped privileges keeps a socket it could not bind or
+unlink again), and the old workers serve until every new one is ready, then finish their
 requests. A reload either completes or leaves the running generation serving: every step
 of the new one (parsing, binding, pidfile, privileges, hooks, importing the application,
 also in each worker with \fBlazy\-apps\fR) is tried before the old workers are given up. When
@@ -829,7 +831,9 @@ group of their own, as in uWSGI. A stop or a reload sends the whole group the da
 signal (SIGTERM, or \fBattach\-daemon2\fR's \fBstopsignal\fR), SIGKILL 5 seconds later if any
 member is left, and waits until the group is empty; a daemon the master stops is never
 restarted, so after a reload exactly one instance of each runs. The master is the
-subreaper of what they leave behind. Smart daemons survive a reload (the next image finds
+subreaper of what they leave behind. Alarm commands are started by the master, whichever
+process raised the alarm (a worker's log line), so \fBalarm\-freq\fR holds across workers;
+an alarm raised while the server stops or reloads is logged and not run. Smart daemons survive a reload (the next image finds
 them by their pidfile) and are stopped, with their group, on stop. \fBattach\-daemon2\fR
 takes the keys \fBcmd\fR, \fBstopsignal\fR and \fBpidfile\fR; other keys are refused.
 .TP

@@ -446,7 +446,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     opt!("alarm", [], List, "", "NAME cmd:COMMAND", Honoured,
         "define an alarm: raising it runs COMMAND (sh -c) with the message on its standard input; other alarm types warn (repeatable)"),
     opt!("alarm-freq", [], Number, "3", "SECONDS", Honoured,
-        "raise each alarm at most once per this many seconds (per process)"),
+        "run each alarm's command at most once per this many seconds, whichever process raised it"),
     opt!("alarm-log", ["log-alarm"], List, "", "NAME[,NAME] REGEXP", Honoured,
         "raise the alarms when a log line matches REGEXP (repeatable)"),
     opt!("alarm-segfault", [], List, "", "NAME", Honoured,

@@ -9,6 +9,7 @@
 
 use crate::hooks::Phase;
 
+mod alarm_runs;
 pub mod cron;
 mod groups;
 mod jobs;
@@ -177,6 +178,8 @@ pub struct Master {
     jobs: jobs::Jobs,
     /// Process groups of daemons and commands being stopped.
     groups: groups::Groups,
+    /// Alarm commands: started by the master alone, stopped with their groups.
+    alarm_runs: alarm_runs::AlarmRuns,
     spoolers: spoolers::Spoolers,
     mules: mules::Mules,
     /// cheaper busyness: when the current cycle began, and idle cycles in a row.
@@ -459,6 +462,7 @@ pub fn run(config: Config, args: Vec<String>, host: PythonHost) -> i32 {
             return 1;
         }
     };
+    stats::release_handed();
     for (pid, id) in master.previous.clone() {
         master.record_respawn(id, pid.as_raw(), metrics::Cause::Reload);
     }
@@ -528,6 +532,7 @@ impl Generation {
     /// sockets. Until the new generation is up, every failure leaves the previous one
     /// serving on copies of those sockets.
     fn from_environment() -> (Generation, Vec<Inherited>) {
+        stats::import_from_reload();
         let inherited: Vec<Inherited> = std::env::var(net::RELOAD_FDS_VAR)
             .map(|text| net::import_from_reload(&text))
             .unwrap_or_default();
@@ -566,8 +571,8 @@ impl Generation {
             listeners: net::adopt_unchanged(self.fallback),
             app: None,
             app_failure: None,
-            stats: None,
-            metrics: None,
+            stats: stats::take_handed(false),
+            metrics: stats::take_handed(true),
             lifetime: metrics::Lifetime::from_environment(),
             fifos: Vec::new(),
             autoreload: None,
@@ -637,6 +642,7 @@ fn assemble(
         .collect();
     let jobs = jobs::Jobs::new(&config);
     let spoolers = spoolers::Spoolers::new(&config);
+    let alarm_runs = alarm_runs::AlarmRuns::new(config.alarm_freq);
     let mules = mules::Mules::new(&config);
     let master = Master {
         config,
@@ -671,6 +677,7 @@ fn assemble(
         next_status: Instant::now() + STATUS_INTERVAL,
         jobs,
         groups: groups::Groups::default(),
+        alarm_runs,
         spoolers,
         mules,
         busyness_cycle: Instant::now(),
@@ -877,6 +884,11 @@ impl Master {
             for (read, _) in &self.fifos {
                 fds.push(PollFd::new(read.as_fd(), PollFlags::POLLIN));
             }
+            fds.extend(
+                self.alarm_runs
+                    .fd()
+                    .map(|fd| PollFd::new(fd, PollFlags::POLLIN)),
+            );
             match poll(&mut fds, PollTimeout::from(self.poll_timeout_ms())) {
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(e) => {
@@ -893,6 +905,8 @@ impl Master {
             self.serve_stats();
             self.read_fifo_commands();
             self.reap();
+            let stopping = !matches!(self.stopping, Stopping::No);
+            self.alarm_runs.run_raised(stopping);
             self.periodic_checks();
         }
     }
@@ -1358,8 +1372,8 @@ impl Master {
         });
     }
 
-    /// Stops every attach-daemon and running cron command with its process group; none is
-    /// restarted (their pids are forgotten, so their exits are not taken for crashes).
+    /// Stops every attach-daemon, running cron command and alarm command with its process
+    /// group; none is restarted (their pids are forgotten, so their exits are not taken for crashes).
     fn stop_commands(&mut self) {
         for daemon in &mut self.daemons {
             if let Some(pid) = daemon.pid.take() {
@@ -1368,6 +1382,7 @@ impl Master {
             }
         }
         self.jobs.stop_crons(&mut self.groups);
+        self.alarm_runs.stop(&mut self.groups);
     }
 
     /// A failed reload: no new worker is forked; the previous ones keep serving.
@@ -1455,6 +1470,7 @@ impl Master {
         self.mules.hand_over();
         self.notifier.reloading();
         std::env::set_var(net::RELOAD_FDS_VAR, exported);
+        stats::export_for_reload(self.stats.iter().chain(&self.metrics));
         std::env::set_var(RELOAD_WORKERS_VAR, workers.join(","));
         if let Some(caches) = crate::uwsgi_api::cache::export_for_reload() {
             std::env::set_var(crate::uwsgi_api::cache::RELOAD_CACHES_VAR, caches);
@@ -1475,6 +1491,7 @@ impl Master {
         std::env::remove_var(RELOAD_WORKERS_VAR);
         std::env::remove_var(metrics::LIFETIME_VAR);
         net::keep_private(&self.listeners);
+        stats::keep_private(self.stats.iter().chain(&self.metrics));
     }
 
     fn log_status(&self) {
@@ -1689,7 +1706,7 @@ impl Master {
                 daemon.backoff = (daemon.backoff * 2).min(MAX_BACKOFF);
                 continue;
             }
-            if self.jobs.reaped(pid, &description) {
+            if self.jobs.reaped(pid, &description) || self.alarm_runs.reaped(pid, &description) {
                 continue;
             }
             let stopping = !matches!(self.stopping, Stopping::No);

@@ -7,12 +7,18 @@
 //! status page (see `page`), `/status.json` the page's data, anything else the JSON
 //! document as before. A `metrics = ADDR` server is one of these answering metrics only.
 //!
-//! Owns: the stats socket, request routing and the document's shape. Must not: block the
-//! master for long (the socket is non-blocking; a client gets 100 ms to send its request
+//! A reload passes the stats and metrics sockets on to the next master image (as the
+//! listeners): a master that dropped privileges could neither unlink the socket file it
+//! created as root nor bind a privileged port again.
+//!
+//! Owns: the stats socket (and handing it across a reload), request routing and the
+//! document's shape. Must not: block the master for long (the socket is non-blocking; a client gets 100 ms to send its request
 //! head and 200 ms to take the answer, one small write).
 
 use std::io::Write;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::path::PathBuf;
+use std::sync::Mutex;
 
 use socket2::{Domain, SockAddr, Socket, Type};
 
@@ -68,6 +74,8 @@ pub struct SocketStats {
 }
 
 impl StatsServer {
+    /// Adopts the socket the previous master image passed on for this address, or binds
+    /// one.
     pub fn bind(spec: &str, mode: Mode) -> Result<StatsServer, String> {
         let what = if mode == Mode::Metrics {
             "metrics"
@@ -76,6 +84,9 @@ impl StatsServer {
         };
         let address =
             crate::config::parse_address(spec).map_err(|e| format!("{what} {spec}: {e}"))?;
+        if let Some(server) = adopt(&place(&address), mode) {
+            return Ok(server);
+        }
         let (listener, path) = match &address {
             ListenAddress::Tcp(addr) => {
                 let socket = Socket::new(Domain::for_address(*addr), Type::STREAM, None)
@@ -151,6 +162,149 @@ impl StatsServer {
             let _ = client.write_all(payload.as_bytes());
         }
     }
+}
+
+/// Names the stats and metrics sockets a reload passes on: one line each with the
+/// descriptor, the mode, where it listens and the socket file rwsgi created (if any).
+const RELOAD_VAR: &str = "RWSGI_RELOAD_STATS";
+
+/// Sockets the previous master image passed on. A server adopts a copy; the originals stay
+/// here until the new generation is assembled, for a held reload to serve on.
+static HANDED: Mutex<Vec<Handed>> = Mutex::new(Vec::new());
+
+struct Handed {
+    socket: Socket,
+    mode: Mode,
+    place: String,
+    path: Option<PathBuf>,
+}
+
+/// Where an address listens, as compared across a reload: a unix path made absolute (a
+/// relative one means another file if `chdir` changed).
+fn place(address: &ListenAddress) -> String {
+    match address {
+        ListenAddress::Tcp(addr) => addr.to_string(),
+        ListenAddress::Unix(path) => std::env::current_dir()
+            .map(|dir| dir.join(path))
+            .unwrap_or_else(|_| path.clone())
+            .display()
+            .to_string(),
+    }
+}
+
+fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Raw => "raw",
+        Mode::Http => "http",
+        Mode::Metrics => "metrics",
+    }
+}
+
+/// Lets the servers' sockets survive the reload's exec and names them for the next image.
+pub fn export_for_reload<'a>(servers: impl IntoIterator<Item = &'a StatsServer>) {
+    let mut lines = Vec::new();
+    for server in servers {
+        let Ok(local) = server.listener.local_addr() else {
+            continue;
+        };
+        let place = match (local.as_socket(), local.as_pathname()) {
+            (Some(addr), _) => addr.to_string(),
+            (None, Some(path)) => path.display().to_string(),
+            _ => continue,
+        };
+        let path = server.path.as_ref().map(|p| p.display().to_string());
+        let fields = [place.as_str(), path.as_deref().unwrap_or("")];
+        if fields.iter().any(|f| f.contains(['\t', '\n'])) {
+            continue;
+        }
+        if server.listener.set_cloexec(false).is_ok() {
+            lines.push(format!(
+                "{}\t{}\t{}\t{}",
+                server.listener.as_raw_fd(),
+                mode_name(server.mode),
+                fields[0],
+                fields[1]
+            ));
+        }
+    }
+    std::env::set_var(RELOAD_VAR, lines.join("\n"));
+}
+
+/// Undoes `export_for_reload` when the exec did not happen.
+pub fn keep_private<'a>(servers: impl IntoIterator<Item = &'a StatsServer>) {
+    for server in servers {
+        let _ = server.listener.set_cloexec(true);
+    }
+    std::env::remove_var(RELOAD_VAR);
+}
+
+/// At the start of a master image: takes the sockets the previous image passed on (close
+/// on exec again, so no command rwsgi starts inherits them).
+pub fn import_from_reload() {
+    let Ok(text) = std::env::var(RELOAD_VAR) else {
+        return;
+    };
+    std::env::remove_var(RELOAD_VAR);
+    let mut handed = HANDED.lock().unwrap_or_else(|e| e.into_inner());
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split('\t').collect();
+        let [fd, mode, place, path] = fields[..] else {
+            continue;
+        };
+        let mode = match mode {
+            "raw" => Mode::Raw,
+            "http" => Mode::Http,
+            "metrics" => Mode::Metrics,
+            _ => continue,
+        };
+        let Ok(fd) = fd.parse::<i32>() else { continue };
+        // SAFETY: the previous image of this process left `fd` open across exec for us and
+        // nothing in this image has claimed it; it is checked to be a listening socket below.
+        let socket = unsafe { <Socket as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        if socket.set_cloexec(true).is_err() || !socket.is_listener().unwrap_or(false) {
+            std::mem::forget(socket);
+            continue;
+        }
+        handed.push(Handed {
+            socket,
+            mode,
+            place: place.to_string(),
+            path: (!path.is_empty()).then(|| PathBuf::from(path)),
+        });
+    }
+}
+
+/// A copy of the passed-on socket listening at `place` for the same kind of server.
+fn adopt(place: &str, mode: Mode) -> Option<StatsServer> {
+    let handed = HANDED.lock().unwrap_or_else(|e| e.into_inner());
+    let old = handed
+        .iter()
+        .find(|h| h.place == place && (h.mode == Mode::Metrics) == (mode == Mode::Metrics))?;
+    let listener = old.socket.try_clone().ok()?;
+    Some(StatsServer {
+        listener,
+        mode,
+        path: old.path.clone(),
+    })
+}
+
+/// For a held reload: the previous image's server of this kind, as it was.
+pub fn take_handed(metrics: bool) -> Option<StatsServer> {
+    let mut handed = HANDED.lock().unwrap_or_else(|e| e.into_inner());
+    let index = handed
+        .iter()
+        .position(|h| (h.mode == Mode::Metrics) == metrics)?;
+    let old = handed.remove(index);
+    Some(StatsServer {
+        listener: old.socket,
+        mode: old.mode,
+        path: old.path,
+    })
+}
+
+/// The new generation is assembled: the originals are closed (the servers hold copies).
+pub fn release_handed() {
+    HANDED.lock().unwrap_or_else(|e| e.into_inner()).clear();
 }
 
 /// The request head, as much as arrives within the read timeout (at most 8 KiB).
