@@ -140,7 +140,7 @@ fn options_from_uwsgi_environment_variables() {
         .args(["--processes", "1"])
         .http()
         .start();
-    std::thread::sleep(Duration::from_millis(300));
+    // Started means ready: every worker the master forked has loaded the app.
     assert!(!overridden.log().contains("worker 2 started"));
 }
 
@@ -363,12 +363,8 @@ fn memory_report_procnames_forwarded_for_and_logger_file() {
         "--procname-prefix",
         "app-",
         "--log-x-forwarded-for",
-        "--so-keepalive",
         "--hook-master-start",
         "unix_signal:15 gracefully_kill_them_all",
-        "--log-master",
-        "--http-keepalive",
-        "1",
     ]);
     let response = request(server.addr(), "GET /fwd HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 203.0.113.9, 10.0.0.1\r\nConnection: close\r\n\r\n");
     assert_eq!(response.status, 200);
@@ -419,6 +415,134 @@ fn memory_report_procnames_forwarded_for_and_logger_file() {
     let logger_arg = format!("file:{}", logfile.display());
     let with_logger = FileLogged::start(&logfile, &["--logger", &logger_arg]);
     assert!(with_logger.log().contains("listening on"));
+}
+
+/// The server side of each established TCP connection on `port`, as `ss -o` shows it
+/// (with its timer, e.g. `timer:(keepalive,119min,0)`).
+fn server_side_connections(port: u16) -> Vec<String> {
+    let output = Command::new("ss")
+        .args(["-tnoH", "state", "established"])
+        .arg(format!("( sport = :{port} )"))
+        .output()
+        .expect("ss (iproute2): run tests/run, which installs it");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn so_keepalive_arms_tcp_keepalive_on_accepted_connections() {
+    for (args, expected) in [(&["--so-keepalive"][..], true), (&[][..], false)] {
+        let server = pep3333_server(args);
+        let mut stream = connect(server.addr());
+        stream
+            .write_all(b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+        assert_eq!(read_response(&mut reader, false).unwrap().status, 200);
+        // The connection is idle and kept alive: the kernel shows the socket's timer.
+        let lines = server_side_connections(server.addr().port());
+        assert_eq!(lines.len(), 1, "{args:?}: {lines:?}");
+        assert_eq!(
+            lines[0].contains("timer:(keepalive,"),
+            expected,
+            "{args:?}: {lines:?}"
+        );
+    }
+}
+
+#[test]
+fn http_keepalive_serves_several_requests_on_one_connection() {
+    let server = pep3333_server(&["--http-keepalive", "1"]);
+    let mut stream = connect(server.addr());
+    let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+    let mut pids = Vec::new();
+    for _ in 0..3 {
+        stream
+            .write_all(b"GET /pid HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let response = read_response(&mut reader, false).expect("answered on the same connection");
+        assert_eq!(response.status, 200);
+        assert_eq!(response.header("connection"), None, "{response:?}");
+        pids.push(response.text());
+    }
+    assert!(pids.windows(2).all(|w| w[0] == w[1]), "{pids:?}");
+    assert_eq!(
+        server_side_connections(server.addr().port()).len(),
+        1,
+        "one connection carried them all"
+    );
+}
+
+/// uWSGI's log-master has the master write every line so that lines from several processes
+/// never mix; rwsgi gets the same result by writing each line with one write. Long request
+/// lines from two workers with four threads each, logged at the same time, arrive whole.
+#[test]
+fn log_master_lines_from_busy_workers_never_interleave() {
+    let server = pep3333_builder()
+        .args(["--log-master", "--processes", "2", "--threads", "4"])
+        .workers(2)
+        .http()
+        .start();
+    let addr = server.addr();
+    let filler = "x".repeat(1500);
+    let clients: Vec<_> = (0..8)
+        .map(|client| {
+            let filler = filler.clone();
+            std::thread::spawn(move || {
+                for i in 0..40 {
+                    let response = request(
+                        addr,
+                        &format!("GET /lm-{client}-{i}-{filler}-end HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"),
+                    );
+                    assert_eq!(response.status, 200);
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().unwrap();
+    }
+    let log = server.wait_for_log(&format!("/lm-7-39-{filler}-end"), Duration::from_secs(10));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut log = log;
+    while log.matches("-end\"").count() < 320 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        log = server.log();
+    }
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("/lm-")).collect();
+    assert_eq!(lines.len(), 320, "one line per request");
+    for line in lines {
+        assert_eq!(line.matches("/lm-").count(), 1, "mixed lines: {line}");
+        let whole = (0..8).any(|client| {
+            (0..40).any(|i| line.contains(&format!("\"GET /lm-{client}-{i}-{filler}-end\" 200")))
+        });
+        assert!(whole, "a broken line: {line}");
+    }
+}
+
+/// chown-socket gives the unix socket rwsgi creates to the named user and group (nginx's
+/// www-data in a real deployment), and it stays theirs across a reload, which keeps the
+/// socket; the socket still serves.
+#[test]
+fn chown_socket_owns_the_created_socket() {
+    use std::os::unix::fs::MetadataExt;
+    let server = pep3333_builder()
+        .args(["--chown-socket", "nobody:nogroup", "--chmod-socket", "660"])
+        .uwsgi()
+        .start();
+    let socket = server.uwsgi.clone().unwrap();
+    let owner = |path: &std::path::Path| {
+        let meta = std::fs::metadata(path).unwrap();
+        (meta.uid(), meta.gid(), meta.mode() & 0o777)
+    };
+    assert_eq!(owner(&socket), (65534, 65534, 0o660), "{}", server.log());
+    server.signal(1);
+    server.wait_for_log("reload complete", Duration::from_secs(30));
+    assert_eq!(owner(&socket), (65534, 65534, 0o660), "after a reload");
+    let response = uwsgi_request(&socket, &nginx_vars("GET", "/ok", ""), b"");
+    assert_eq!(response.status, 200);
 }
 
 #[test]
@@ -663,11 +787,10 @@ fn cheaper_adds_workers_under_load_and_retires_idle_ones() {
         ])
         .http()
         .start();
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(
-        !server.log().contains("worker 2 started"),
-        "starts with the minimum"
-    );
+    // Ready once the workers it started serve: the minimum, one.
+    let log = server.log();
+    assert!(log.contains("ready: 1 worker(s)"), "{log}");
+    assert!(!log.contains("worker 2 started"), "starts with the minimum");
     let addr = server.addr();
     let load: Vec<_> = (0..3)
         .map(|i| {
@@ -1510,8 +1633,7 @@ fn alarms_for_log_lines_segfaults_and_full_listen_queues() {
     std::thread::sleep(Duration::from_millis(1100));
     // One request holds the only worker; connections pile up in a backlog of 2.
     let addr = server.addr();
-    let holder = get_in_background(addr, "/sleep?3");
-    std::thread::sleep(Duration::from_millis(300));
+    let holder = server.sleeping_in_background("3");
     let waiting: Vec<_> = (0..4).map(|_| connect(addr)).collect();
     wait_for("listen queue of 127.0.0.1:");
     drop(waiting);

@@ -316,9 +316,7 @@ fn harakiri_kills_a_stuck_request_and_the_worker_serves_again() {
 #[test]
 fn sigusr1_logs_what_each_worker_is_doing() {
     let server = pep3333_server(&[]);
-    let addr = server.addr();
-    let slow = get_in_background(addr, "/sleep?2");
-    std::thread::sleep(Duration::from_millis(500));
+    let slow = server.sleeping_in_background("2");
     server.signal(10);
     let log = server.wait_for_log("thread 0: GET /sleep?2 for", Duration::from_secs(5));
     assert!(log.contains("request(s)"), "{log}");
@@ -597,6 +595,223 @@ fn a_running_cron_command_is_stopped_with_its_group() {
     };
     assert!(server.stop().success());
     assert_none_outlived(&started, &server);
+}
+
+/// Clients of nginx (on its unix socket), each request on a new connection as browsers
+/// behind a proxy do: (status of each response or 0 for none, in order of arrival).
+fn nginx_load(
+    front: std::path::PathBuf,
+    clients: usize,
+    stop: Arc<AtomicBool>,
+) -> Vec<std::thread::JoinHandle<Vec<u16>>> {
+    (0..clients)
+        .map(|_| {
+            let front = front.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut statuses = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok(mut stream) = std::os::unix::net::UnixStream::connect(&front) else {
+                        statuses.push(0);
+                        continue;
+                    };
+                    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+                    let sent = stream
+                        .write_all(
+                            b"GET /sleep?0.01 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                        )
+                        .is_ok();
+                    let response = sent
+                        .then(|| read_response(&mut BufReader::new(stream), false))
+                        .flatten();
+                    statuses.push(response.map_or(0, |r| r.status));
+                }
+                statuses
+            })
+        })
+        .collect()
+}
+
+fn inode(path: &std::path::Path) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(path).unwrap())
+}
+
+/// Behind a real nginx on the unix socket rwsgi created: workers recycled by max-requests
+/// and a SIGHUP reload under continuous load give no 502 (nor any other failure), and the
+/// socket nginx connects to is the same file (inode) after the reload.
+#[test]
+fn reload_and_recycling_behind_nginx_give_no_502() {
+    let server = pep3333_builder()
+        .args([
+            "--processes",
+            "2",
+            "--max-requests",
+            "25",
+            "--min-worker-lifetime",
+            "0",
+            "--disable-logging",
+        ])
+        .workers(2)
+        .uwsgi()
+        .start();
+    let socket = server.uwsgi.clone().unwrap();
+    let before = inode(&socket);
+    let nginx = common::nginx::Nginx::start(&socket);
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = nginx_load(nginx.front.clone(), 4, stop.clone());
+    // Recycling: several workers retire (max-requests) while the load runs.
+    server.wait_for_count("retired: exited", 6, Duration::from_secs(60));
+    // A reload: the new generation takes over the same socket. (The old workers may end
+    // by max-requests before the new ones are ready: then no "reload complete" is logged.)
+    let retired = server.log().matches("retired: exited").count();
+    server.signal(1);
+    server.wait_for_count("ready: ", 2, Duration::from_secs(30));
+    // And the new generation serves (and recycles) under the load too.
+    let log = server.wait_for_count("retired: exited", retired + 4, Duration::from_secs(60));
+    stop.store(true, Ordering::Relaxed);
+    let statuses: Vec<u16> = clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    let failed: Vec<&u16> = statuses.iter().filter(|s| **s != 200).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed ({:?}); nginx:\n{}\nrwsgi:\n{log}",
+        failed.len(),
+        statuses.len(),
+        failed.iter().collect::<BTreeSet<_>>(),
+        nginx.error_log()
+    );
+    assert!(log.contains("SIGHUP: reloading"), "{log}");
+    assert_eq!(inode(&socket), before, "the reload kept the socket file");
+    eprintln!("behind nginx: {} requests, none failed", statuses.len());
+}
+
+/// A request that outlives worker-reload-mercy when its worker is retired by a reload is
+/// cut: the old worker is killed, the new generation serves.
+#[test]
+fn worker_reload_mercy_kills_a_request_that_outlives_it() {
+    let server = pep3333_server(&["--worker-reload-mercy", "2"]);
+    let old: i32 = server.get("/pid").text().parse().unwrap();
+    let addr = server.addr();
+    let slow = std::thread::spawn(move || {
+        let mut stream = connect(addr);
+        stream
+            .write_all(b"GET /sleep?25 HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        read_response(&mut BufReader::new(stream), false)
+    });
+    server.wait_for_log("app: sleeping 25", Duration::from_secs(10));
+    let began = Instant::now();
+    server.signal(1);
+    server.wait_for_log("reload complete", Duration::from_secs(20));
+    let log = server.wait_for_log(
+        &format!("(pid {old}) still busy after worker-reload-mercy: killing it"),
+        Duration::from_secs(15),
+    );
+    assert!(slow.join().unwrap().is_none(), "the request was cut");
+    assert!(
+        began.elapsed() < Duration::from_secs(20),
+        "cut by the mercy, not finished by the app"
+    );
+    let new: i32 = server.get("/pid").text().parse().unwrap();
+    assert_ne!(new, old, "{log}");
+}
+
+/// Workers with several threads: recycling (max-requests) while every thread has a request
+/// in flight loses nothing: each thread's request finishes before the worker goes. Each
+/// request has its own connection (Connection: close), so no keep-alive race can excuse a
+/// lost one: any request without a 200 is a failure.
+#[test]
+fn threaded_workers_recycle_without_losing_requests() {
+    let server = pep3333(
+        &[
+            "--processes",
+            "2",
+            "--threads",
+            "4",
+            "--max-requests",
+            "40",
+            "--min-worker-lifetime",
+            "0",
+        ],
+        2,
+    );
+    let addr = server.addr();
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut outcomes = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let mut stream = connect(addr);
+                    let sent = stream
+                        .write_all(
+                            b"GET /sleep?0.02 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                        )
+                        .is_ok();
+                    let response = sent
+                        .then(|| read_response(&mut BufReader::new(stream), false))
+                        .flatten();
+                    outcomes.push(response.map_or(0, |r| r.status));
+                }
+                outcomes
+            })
+        })
+        .collect();
+    server.wait_for_count("retired: exited", 6, Duration::from_secs(60));
+    stop.store(true, Ordering::Relaxed);
+    let outcomes: Vec<u16> = clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    let lost = outcomes.iter().filter(|s| **s != 200).count();
+    assert_eq!(lost, 0, "{lost} of {} requests failed", outcomes.len());
+    assert!(outcomes.len() >= 240, "six workers' worth of requests");
+}
+
+/// Harakiri in a worker with threads: the stuck request is cut within a few seconds and
+/// a new worker serves; a request in another thread of that worker meanwhile was answered.
+#[test]
+fn harakiri_with_threads_replaces_the_worker() {
+    let server = pep3333_server(&["--threads", "4", "--harakiri", "2"]);
+    let old: i32 = server.get("/pid").text().parse().unwrap();
+    let addr = server.addr();
+    let began = Instant::now();
+    let stuck = std::thread::spawn(move || {
+        let mut stream = connect(addr);
+        stream
+            .write_all(b"GET /sleep?25 HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        read_response(&mut BufReader::new(stream), false)
+    });
+    server.wait_for_log("app: sleeping 25", Duration::from_secs(10));
+    // Another thread of the same worker answers while the first is stuck.
+    assert_eq!(server.get("/pid").text(), old.to_string());
+    assert!(stuck.join().unwrap().is_none(), "the stuck request is cut");
+    assert!(
+        began.elapsed() < Duration::from_secs(15),
+        "ended by harakiri, not by the app"
+    );
+    let log = server.wait_for_log("harakiri: worker 1", Duration::from_secs(5));
+    assert!(log.contains("serving GET /sleep?25"), "{log}");
+    let new: i32 = server.get("/pid").text().parse().unwrap();
+    assert_ne!(new, old);
+}
+
+/// reload-on-as: a worker whose address space passes the limit after a request drains and
+/// is replaced.
+#[test]
+fn reload_on_as_recycles_the_worker() {
+    let server = pep3333_server(&["--reload-on-as", "8", "--min-worker-lifetime", "0"]);
+    // A worker with an embedded CPython maps more than 8 MiB of address space (about 28).
+    let first: i32 = server.get("/pid").text().parse().unwrap();
+    let log = server.wait_for_log("draining (reload-on-as:", Duration::from_secs(10));
+    assert!(log.contains("MiB address space"), "{log}");
+    server.wait_for_log(&format!("(pid {first}) retired"), Duration::from_secs(10));
+    let second: i32 = server.get("/pid").text().parse().unwrap();
+    assert_ne!(first, second);
 }
 
 /// An alarm command (run by the master for a worker's log line) whose shell starts a

@@ -4,7 +4,7 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -127,14 +127,27 @@ fn accepted_as_clients_send_them() {
 
 #[test]
 fn a_partial_head_times_out_without_blocking_others() {
-    let server = pep3333_server(&[]);
-    // A client that sends half a head and stalls holds no worker: others are served.
+    let server = pep3333_server(&["--http-header-timeout", "2"]);
+    // A client that sends half a head and stalls holds no worker: others are served
+    // meanwhile, and the stalled one gets 408 and is closed once its head time is up.
     let mut stalled = connect(server.addr());
+    let began = Instant::now();
     stalled.write_all(b"GET / HTTP/1.1\r\nHo").unwrap();
     for _ in 0..20 {
         assert_eq!(server.get("/ok").status, 200);
     }
-    drop(stalled);
-    std::thread::sleep(Duration::from_millis(50));
+    let mut answer = Vec::new();
+    stalled
+        .read_to_end(&mut answer)
+        .expect("the server closes the stalled connection before the client's read timeout");
+    let waited = began.elapsed();
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408 "), "{text:?}");
+    assert!(text.contains("Connection: close"), "{text:?}");
+    // Not cut at once: the head had its time (2 s, less a margin for timer granularity).
+    assert!(
+        waited >= Duration::from_millis(1500),
+        "cut after {waited:?}, before the head timeout"
+    );
     assert_eq!(server.get("/ok").status, 200);
 }

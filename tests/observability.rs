@@ -503,8 +503,7 @@ fn status_page_renders_workers_and_a_moving_request_count_in_headless_chromium()
         })
     };
     // And one request in flight for a while, shown with its age.
-    let slow = get_in_background(server.addr(), "/sleep?4");
-    std::thread::sleep(Duration::from_millis(300));
+    let slow = server.sleeping_in_background("4");
 
     let first = chromium(&url, 3000, None);
     let rows = first.matches("<tr class=\"worker\"").count();

@@ -103,8 +103,7 @@ fn dead_workers_are_logged_and_respawned() {
 fn sigterm_finishes_the_request_in_flight_then_exits_zero() {
     let mut server = pep3333_server(&[]);
     let addr = server.addr();
-    let slow = get_in_background(addr, "/sleep?2");
-    std::thread::sleep(Duration::from_millis(500));
+    let slow = server.sleeping_in_background("2");
     server.signal(15);
     let status = server.wait_exit(Duration::from_secs(20));
     let response = slow.join().unwrap();
@@ -148,13 +147,62 @@ fn sigint_stops_immediately() {
             .unwrap();
         read_response(&mut BufReader::new(stream), false)
     });
-    std::thread::sleep(Duration::from_millis(500));
+    server.wait_for_log("app: sleeping 30", Duration::from_secs(10));
     server.signal(2);
     server.wait_exit(Duration::from_secs(10));
     assert!(
         slow.join().unwrap().is_none(),
         "the request in flight is cut"
     );
+}
+
+/// SIGQUIT, as uWSGI's "immediately kill the entire stack" and rwsgi(8)'s immediate stop:
+/// the request in flight is cut (not finished), the master and every worker are gone
+/// long before the app would have answered.
+#[test]
+fn sigquit_stops_immediately_and_takes_the_workers_along() {
+    let mut server = pep3333_builder()
+        .args(["--processes", "2"])
+        .workers(2)
+        .http()
+        .start();
+    let addr = server.addr();
+    let workers: Vec<i32> = server
+        .log()
+        .lines()
+        .filter_map(|l| l.split("started (pid ").nth(1))
+        .filter_map(|p| p.trim_end_matches(')').parse().ok())
+        .collect();
+    assert_eq!(workers.len(), 2);
+    let slow = std::thread::spawn(move || {
+        let mut stream = connect(addr);
+        stream
+            .write_all(b"GET /sleep?30 HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        read_response(&mut BufReader::new(stream), false)
+    });
+    server.wait_for_log("app: sleeping 30", Duration::from_secs(10));
+    let began = Instant::now();
+    server.signal(3);
+    server.wait_exit(Duration::from_secs(15));
+    assert!(
+        slow.join().unwrap().is_none(),
+        "the request in flight is cut"
+    );
+    assert!(
+        began.elapsed() < Duration::from_secs(20),
+        "not a graceful stop"
+    );
+    let log = server.log();
+    assert!(log.contains("immediate stop"), "{log}");
+    assert!(!log.contains("graceful stop"), "{log}");
+    for pid in workers {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "worker {pid} outlived the master\n{log}"
+        );
+    }
+    assert!(std::net::TcpStream::connect(addr).is_err());
 }
 
 #[test]

@@ -5,7 +5,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,9 +22,11 @@ fn a_hundred_trickling_clients_do_not_delay_normal_requests() {
     let head = b"GET /slow HTTP/1.1\r\nHost: t\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
     let mut slow: Vec<TcpStream> = (0..100).map(|_| connect(addr)).collect();
     let stop = Arc::new(AtomicBool::new(false));
+    let rounds = Arc::new(AtomicUsize::new(0));
     // One byte per connection per round; the heads never complete while the test runs.
     let trickler = {
         let stop = stop.clone();
+        let rounds = rounds.clone();
         let mut streams: Vec<TcpStream> = slow.iter().map(|s| s.try_clone().unwrap()).collect();
         std::thread::spawn(move || {
             let mut sent = 0;
@@ -35,21 +37,23 @@ fn a_hundred_trickling_clients_do_not_delay_normal_requests() {
                         .expect("the server keeps slow clients open");
                 }
                 sent += 1;
+                rounds.store(sent, Ordering::Relaxed);
                 std::thread::sleep(Duration::from_millis(50));
             }
             sent
         })
     };
-    std::thread::sleep(Duration::from_millis(200));
-    let mut served = 0;
+    // Every slow client has begun its head before the fast requests start.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rounds.load(Ordering::Relaxed) < 2 {
+        assert!(Instant::now() < deadline, "the trickler never began");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     for _ in 0..200 {
-        let response = server.get("/fast");
-        assert_eq!(response.status, 200);
-        served += 1;
+        assert_eq!(server.get("/fast").status, 200);
     }
     stop.store(true, Ordering::Relaxed);
     let bytes_trickled = trickler.join().unwrap();
-    assert_eq!(served, 200);
     assert!(bytes_trickled > 0);
     // Every slow client is still connected and can still complete its request.
     for stream in &mut slow {
@@ -95,10 +99,10 @@ fn idle_keep_alive_connections_are_closed_after_the_timeout() {
     assert_eq!(read_response(&mut reader, false).unwrap().status, 200);
     let mut rest = Vec::new();
     // The server closes: read_to_end returns instead of hitting the client's 20 s timeout.
-    let began = Instant::now();
-    reader.read_to_end(&mut rest).unwrap();
+    reader
+        .read_to_end(&mut rest)
+        .expect("closed by the server before the client's read timeout");
     assert!(rest.is_empty());
-    assert!(began.elapsed() < IO_TIMEOUT);
 }
 
 #[test]

@@ -18,6 +18,8 @@ use common::*;
 /// Collects every datagram sent to a socket the test owns (NOTIFY_SOCKET or the journal).
 struct DatagramLog {
     messages: Arc<Mutex<Vec<Vec<u8>>>>,
+    /// When each message was received, in the order of `messages`.
+    received: Arc<Mutex<Vec<Instant>>>,
 }
 
 /// A server builder whose NOTIFY_SOCKET is a datagram socket the test reads.
@@ -31,7 +33,9 @@ impl DatagramLog {
     fn bind(path: &Path) -> DatagramLog {
         let socket = UnixDatagram::bind(path).unwrap();
         let messages = Arc::new(Mutex::new(Vec::new()));
+        let received = Arc::new(Mutex::new(Vec::new()));
         let sink = messages.clone();
+        let times = received.clone();
         std::thread::spawn(move || loop {
             let mut buf = vec![0u8; 1 << 20];
             let mut fds = nix::cmsg_space!([std::os::fd::RawFd; 4]);
@@ -59,9 +63,11 @@ impl DatagramLog {
             if payload.is_empty() {
                 payload = buf[..length].to_vec();
             }
-            sink.lock().unwrap().push(payload);
+            let mut sink = sink.lock().unwrap();
+            times.lock().unwrap().push(Instant::now());
+            sink.push(payload);
         });
-        DatagramLog { messages }
+        DatagramLog { messages, received }
     }
 
     fn texts(&self) -> Vec<String> {
@@ -488,8 +494,9 @@ fn the_units_are_hardened() {
 fn the_watchdog_is_fed_at_half_its_interval() {
     let dir = tempfile::tempdir().unwrap();
     let (notify, builder) = with_notify_socket(dir.path(), server());
+    // A 2 s watchdog: WATCHDOG=1 is due every second.
     let server = builder
-        .env("WATCHDOG_USEC", "600000")
+        .env("WATCHDOG_USEC", "2000000")
         .args([
             "--chdir",
             apps_dir().to_str().unwrap(),
@@ -499,13 +506,36 @@ fn the_watchdog_is_fed_at_half_its_interval() {
         .http()
         .start();
     notify.wait_for("READY=1");
-    std::thread::sleep(Duration::from_millis(1500));
-    let fed = notify
-        .texts()
-        .iter()
-        .filter(|m| m.contains("WATCHDOG=1"))
-        .count();
-    assert!(fed >= 3, "{fed} WATCHDOG=1 in 1.5 s with a 0.6 s watchdog");
+    let fed_at = |notify: &DatagramLog| -> Vec<Instant> {
+        let messages = notify.messages.lock().unwrap();
+        let received = notify.received.lock().unwrap();
+        messages
+            .iter()
+            .zip(received.iter())
+            .filter(|(m, _)| String::from_utf8_lossy(m).contains("WATCHDOG=1"))
+            .map(|(_, t)| *t)
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while fed_at(&notify).len() < 6 {
+        assert!(Instant::now() < deadline, "{:#?}", notify.texts());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let times = fed_at(&notify);
+    let mut gaps: Vec<Duration> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    gaps.sort();
+    // Spacing, from the times of receipt: about half the interval (1 s). The bounds are
+    // generous (scheduling on a busy machine), but exclude both the whole interval and a
+    // quarter of it. The median ignores one late tick.
+    let median = gaps[gaps.len() / 2];
+    assert!(
+        median >= Duration::from_millis(700) && median <= Duration::from_millis(1400),
+        "WATCHDOG=1 every {median:?} (gaps {gaps:?}) with a 2 s watchdog"
+    );
+    assert!(
+        gaps[gaps.len() - 1] < Duration::from_millis(2000),
+        "a gap as long as the watchdog itself: {gaps:?}"
+    );
     assert_eq!(server.get("/osenv?WATCHDOG_USEC").text(), "<unset>");
 }
 

@@ -3,7 +3,7 @@
 mod common;
 
 use std::io::BufReader;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -218,4 +218,85 @@ fn https_from_the_front_end_sets_the_url_scheme() {
     assert_eq!(scheme(&[("HTTPS", "on")], "http"), "https");
     assert_eq!(scheme(&[], "https"), "https");
     assert_eq!(scheme(&[], "http"), "http");
+}
+
+#[test]
+fn limit_post_refuses_large_uwsgi_bodies_with_413() {
+    let server = pep3333_builder()
+        .args(["--limit-post", "1k"])
+        .uwsgi()
+        .start();
+    let socket = server.uwsgi.clone().unwrap();
+    // nginx sends the vars, then the body; the refusal comes before the body is read.
+    let big = vec![b'a'; 2000];
+    let response = uwsgi_request(&socket, &nginx_vars("POST", "/echo", "2000"), &big);
+    assert_eq!(response.status, 413, "{}", server.log());
+    let small = uwsgi_request(&socket, &nginx_vars("POST", "/echo", "3"), b"abc");
+    assert_eq!(small.status, 200);
+    assert_eq!(small.text(), "abc");
+    let log = server.wait_for_log("413 body larger than limit-post", Duration::from_secs(5));
+    assert!(!log.contains("worker 1 (pid"), "the worker lives: {log}");
+}
+
+/// A uwsgi client that trickles its vars block (a byte every 300 ms, so each read makes
+/// progress) is cut once the head timeout has passed since its first byte, and holds no
+/// worker meanwhile.
+#[test]
+fn a_trickled_uwsgi_head_is_cut_after_the_head_timeout() {
+    use std::io::{Read, Write};
+    let server = pep3333_builder()
+        .args(["--http-header-timeout", "2"])
+        .uwsgi()
+        .start();
+    let socket = server.uwsgi.clone().unwrap();
+    let packet = uwsgi_packet(&nginx_vars("GET", "/trickled", ""), 0);
+    let mut stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let began = Instant::now();
+    let mut cut = None;
+    let mut answer = Vec::new();
+    for (sent, byte) in packet[..packet.len() - 1].iter().enumerate() {
+        if stream.write_all(&[*byte]).is_err() {
+            cut = Some(began.elapsed());
+            break;
+        }
+        if sent == 10 {
+            // Others are served meanwhile.
+            let ok = uwsgi_request(&socket, &nginx_vars("GET", "/ok", ""), b"");
+            assert_eq!(ok.status, 200);
+        }
+        let mut chunk = [0u8; 4096];
+        match stream.read(&mut chunk) {
+            Ok(0) => {
+                cut = Some(began.elapsed());
+                break;
+            }
+            Ok(n) => answer.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => {
+                cut = Some(began.elapsed());
+                break;
+            }
+        }
+        assert!(
+            began.elapsed() < Duration::from_secs(15),
+            "the trickling client was never cut ({sent} of {} bytes sent)",
+            packet.len()
+        );
+    }
+    let cut = cut.expect("cut before the packet was complete");
+    assert!(
+        cut >= Duration::from_millis(1500),
+        "cut after {cut:?}, before the head timeout"
+    );
+    assert!(
+        !String::from_utf8_lossy(&answer).contains("X-Path"),
+        "never reached the app"
+    );
+    assert_eq!(
+        uwsgi_request(&socket, &nginx_vars("GET", "/ok", ""), b"").status,
+        200
+    );
 }

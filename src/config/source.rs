@@ -777,14 +777,15 @@ mod tests {
 
     #[test]
     fn configuration_logic() {
-        std::env::set_var("RWSGI_LOGIC_TEST", "yes");
+        // No set_var: tests run in parallel threads of one process. PATH is always set.
+        let path = std::env::var("PATH").expect("PATH is set");
         let dir = write_temp("logic.ini", "").parent().unwrap().to_path_buf();
         std::fs::write(dir.join("a.conf"), "").unwrap();
         std::fs::write(dir.join("b.conf"), "").unwrap();
         let ini = write_temp(
             "logic.ini",
             &format!(
-                "[uwsgi]\nif-env = RWSGI_LOGIC_TEST\nenv = SEEN=%(_)\nif-not-exists = /nonexistent\nprocesses = 3\nendif\nendif\nif-env = RWSGI_LOGIC_UNSET\nprocesses = 9\nendif\nfor = a b\nsocket = /tmp/%(_).sock\nendfor\nfor-glob = {}/*.conf\nprint = %(_)\nendfor\n",
+                "[uwsgi]\nif-env = PATH\nenv = SEEN=%(_)\nif-not-exists = /nonexistent\nprocesses = 3\nendif\nendif\nif-env = RWSGI_LOGIC_UNSET\nprocesses = 9\nendif\nfor = a b\nsocket = /tmp/%(_).sock\nendfor\nfor-glob = {}/*.conf\nprint = %(_)\nendfor\n",
                 dir.display()
             ),
         );
@@ -794,7 +795,7 @@ mod tests {
             .map(|e| (e.key.clone(), e.value.clone().unwrap_or_default()))
             .collect();
         let expected: Vec<(String, String)> = vec![
-            ("env".into(), "SEEN=yes".into()),
+            ("env".into(), format!("SEEN={path}")),
             ("processes".into(), "3".into()),
             ("socket".into(), "/tmp/a.sock".into()),
             ("socket".into(), "/tmp/b.sock".into()),
@@ -845,7 +846,7 @@ mod tests {
 
     #[test]
     fn environment_references() {
-        std::env::set_var("RWSGI_SOURCE_TEST", "42");
-        assert_eq!(expand_environment("n=$(RWSGI_SOURCE_TEST)!"), "n=42!");
+        let path = std::env::var("PATH").expect("PATH is set");
+        assert_eq!(expand_environment("n=$(PATH)!"), format!("n={path}!"));
     }
 }

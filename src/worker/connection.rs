@@ -23,9 +23,6 @@ use crate::protocol::uwsgi;
 use crate::wsgi::environ::{self, Endpoint};
 use crate::wsgi::objects::{Body, Input};
 
-/// A uwsgi request (vars block) must arrive within this time: nginx sends it at once.
-const UWSGI_HEAD_TIMEOUT: Duration = Duration::from_secs(30);
-
 pub async fn serve(
     stream: ClientSocket,
     protocol: Protocol,
@@ -294,6 +291,9 @@ async fn read_http_head(
 async fn serve_uwsgi(mut stream: ClientSocket, endpoint: Endpoint, shared: Arc<Shared>) {
     let max = shared.buffer_size.min(65535);
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    // The whole vars block within http-header-timeout of the connection (nginx sends it at
+    // once): a deadline, not a time per read, so a client trickling bytes cannot hold it.
+    let deadline = Instant::now() + shared.header_timeout;
     let packet = loop {
         match uwsgi::parse_packet(&buf, max) {
             Ok(Some(packet)) => break packet,
@@ -304,9 +304,16 @@ async fn serve_uwsgi(mut stream: ClientSocket, endpoint: Endpoint, shared: Arc<S
             }
         }
         buf.reserve(4096);
-        match tokio::time::timeout(UWSGI_HEAD_TIMEOUT, stream.read_buf(&mut buf)).await {
+        match tokio::time::timeout_at(deadline, stream.read_buf(&mut buf)).await {
             Ok(Ok(n)) if n > 0 => {}
-            _ => return,
+            Ok(_) => return,
+            Err(_) => {
+                crate::log::warn(&format!(
+                    "{}: uwsgi vars block not received in time; connection closed",
+                    peer(&endpoint)
+                ));
+                return;
+            }
         }
     };
     let content_length = match uwsgi::find_var(&buf, &packet, b"CONTENT_LENGTH") {

@@ -137,6 +137,8 @@ def application(environ, start_response):
         environ["wsgi.errors"].write("written to wsgi.errors\n")
         return plain(start_response, b"printed")
     if path == "/sleep":
+        # Logged before sleeping: tests wait for this line to know the request is in the app.
+        print("app: sleeping " + environ.get("QUERY_STRING", ""), file=sys.stderr, flush=True)
         time.sleep(float(environ.get("QUERY_STRING") or "1"))
         return plain(start_response, b"slept")
     if path == "/pid":

@@ -263,6 +263,31 @@ impl Server {
         }
     }
 
+    /// Waits until `needle` occurs at least `count` times in the log.
+    pub fn wait_for_count(&self, needle: &str, count: usize, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let log = self.log();
+            if log.matches(needle).count() >= count {
+                return log;
+            }
+            if Instant::now() > deadline {
+                panic!("log never contained {needle:?} {count} times; log:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `GET /sleep?SECONDS` (tests/apps/pep3333.py) on its own connection in a thread,
+    /// returned once the application is inside the request (it logs "app: sleeping").
+    pub fn sleeping_in_background(&self, seconds: &str) -> std::thread::JoinHandle<Response> {
+        let needle = format!("app: sleeping {seconds}\n");
+        let before = self.log().matches(&needle).count();
+        let handle = get_in_background(self.addr(), &format!("/sleep?{seconds}"));
+        self.wait_for_count(&needle, before + 1, Duration::from_secs(20));
+        handle
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.http.expect("server has an HTTP listener")
     }
