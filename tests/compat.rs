@@ -1297,7 +1297,7 @@ fn values_from_files_and_commands_and_unprovided_features_warn() {
     let ini = write_ini(
         dir.path(),
         &format!(
-            "env = SECRET=@({})\nenv = MADE=@(exec://echo made-by-sh)\ncheaper-algo = backlog\nmule = worker.py\n",
+            "env = SECRET=@({})\nenv = MADE=@(exec://echo made-by-sh)\ncheaper-algo = backlog\nhttp-websockets = true\n",
             secret.display()
         ),
     );
@@ -1315,7 +1315,7 @@ fn values_from_files_and_commands_and_unprovided_features_warn() {
         "{log}"
     );
     assert!(
-        log.contains("compat.ini:7: option 'mule' is not honoured"),
+        log.contains("compat.ini:7: option 'http-websockets' is not honoured"),
         "{log}"
     );
 

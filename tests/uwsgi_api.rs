@@ -193,10 +193,12 @@ fn uwsgi_log_writes_a_line_to_the_server_log() {
 #[test]
 fn names_not_provided_raise_attribute_error_naming_rwsgi_and_what_to_use() {
     let server = builder(1).start();
-    let mule = json(&server, "/getattr?mule_msg");
-    let message = mule["error"].as_str().unwrap();
+    let websocket = json(&server, "/getattr?websocket_handshake");
+    let message = websocket["error"].as_str().unwrap();
     assert!(
-        message.starts_with("uwsgi.mule_msg is not provided by rwsgi: mules are not provided"),
+        message.starts_with(
+            "uwsgi.websocket_handshake is not provided by rwsgi: serve websockets with an ASGI server"
+        ),
         "{message}"
     );
     let unknown = json(&server, "/getattr?no_such_thing");
@@ -807,7 +809,7 @@ fn signals_reach_the_workers_their_target_names() {
     s.server
         .wait_for_log("uwsgi.register_signal(33): unknown target 'nowhere'", LIMIT);
     s.server
-        .wait_for_log("uwsgi.signal(33): no worker to deliver it to", LIMIT);
+        .wait_for_log("uwsgi.signal(33): no process to deliver it to", LIMIT);
     assert!(named(&signal_lines(&s.record), "nowhere").is_empty());
     assert_eq!(named(&signal_lines(&s.record), "second").len(), 1);
 }

@@ -199,7 +199,8 @@ Processes, threads per worker, buffer\-size, the master's start (Unix time), the
 (bytes), and whether this master image came from a graceful reload.
 .TP
 \fBworker_id\fR(), \fBmule_id\fR(), \fBmasterpid\fR()
-This worker's id (0 in the master), 0 (there are no mules), the master's pid.
+This worker's id (0 in the master and in mules), this mule's id (0 outside mules), the
+master's pid.
 .TP
 \fBtotal_requests\fR(), \fBrequest_id\fR(), \fBworkers\fR()
 Requests every worker finished since the master started; requests this worker had finished
@@ -245,7 +246,11 @@ number"), as uWSGI.
 .TP
 \fBregister_signal\fR(\fInum\fR, \fItarget\fR, \fIhandler\fR), \fBsignal\fR(\fInum\fR), \fBsignal_registered\fR(\fInum\fR)
 Signals 0\-255. Targets: "" or "worker" (one worker, in turn), "workers" and
-"active\-workers" (every ready worker), "worker\fIN\fR". The handler(\fInum\fR) runs in the
+"active\-workers" (every ready worker), "worker\fIN\fR", "mule" (one live mule, in turn),
+"mules" (every mule), "mule\fIN\fR", "spooler" (one live spooler process) and "spoolers"
+(all). A mule runs its signals while it waits for a message (its built\-in loop, or
+\fBmule_get_msg\fR with \fIsignals\fR true), a spooler between tasks; a signal for a mule
+that is down waits for its successor. The handler(\fInum\fR) runs in the
 worker's event loop between requests (polled every 50 ms), once per raise; one that raises
 is logged with its traceback. Handlers registered while the master loads the application
 are inherited by every worker, recycled ones included; with \fBlazy\-apps\fR each worker
@@ -290,6 +295,44 @@ tasks; \fBspooler\-ordered\fR also runs each group oldest first.
 The task files waiting in this server's spool directories; the first spooler process's pid
 (0 without one); every spooler's pid; whether this process is a spooler.
 .TP
+\fBmule_msg\fR(\fImsg\fR[, \fIid\fR or \fIfarm\fR]), \fBfarm_msg\fR(\fIfarm\fR, \fImsg\fR)
+Queues \fImsg\fR (bytes, or str sent as UTF\-8) for mule \fIid\fR, for one mule of a
+\fBfarm\fR, or (no target, or 0) for any mule, and returns True; from a worker, a spooler,
+a mule or the master. Messages are delivered exactly once, whole, in the order each sender
+sent them (several mules reading one queue may handle them concurrently). The limit is
+65536 bytes (64 KiB), as uWSGI: a larger message raises \fBValueError\fR and is not sent.
+An unknown mule or farm raises \fBValueError\fR (uWSGI logs and answers None); a queue
+that stays full for 10 seconds raises \fBRuntimeError\fR (the message is not sent).
+Each mule, each farm and "any mule" have a queue: a SOCK_SEQPACKET socket pair the master
+creates before forking and keeps open, so queued messages live in the kernel and survive
+a mule's death: the respawned mule reads them. A mule receives into a slot of shared
+memory, so when it dies the master knows what it held: a message read but not yet handed
+to Python is queued again for the respawned mule; one handed to Python and not finished
+(the thread had not asked for the next message, or \fBmule_msg_hook\fR had not returned)
+is logged as LOST with its size, never dropped silently. A reload hands the queues to the
+next master image, so queued messages reach the new mules; at a stop, messages still
+queued are counted in the log as LOST.
+.TP
+\fBmule_get_msg\fR(\fIsignals\fR=True, \fIfarms\fR=True, \fIbuffer_size\fR=65536, \fItimeout\fR=\-1), \fBfarm_get_msg\fR(\fItimeout\fR=\-1), \fBin_farm\fR(\fIname\fR)
+In a mule: the next message for it (its own queue, any mule's, and its farms' when
+\fIfarms\fR) as bytes, waiting up to \fItimeout\fR seconds (\-1: forever; None when it
+passes), running the mule's signals meanwhile when \fIsignals\fR; \fIbuffer_size\fR is
+accepted, messages are always read whole. Several threads of a mule may wait at once.
+\fBfarm_get_msg\fR reads only the mule's farms and blocks like \fBmule_get_msg\fR
+(rwsgi's choice; None if the mule is in no farm). Outside a mule both raise
+\fBRuntimeError\fR. \fBin_farm\fR says whether this mule belongs to a farm.
+.TP
+\fBmule_msg_hook\fR
+What a mule without a program (\fBmule\fR with no value, \fBmules\fR) calls with each
+message (bytes); an exception is logged with its traceback and the mule goes on. Importing
+\fBuwsgidecorators\fR sets it to run \fB@mulefunc\fR calls. Mules are forked by the master
+after the application is loaded (with \fBlazy\-apps\fR each mule loads it), run
+\fBpost_fork_hook\fR, and are respawned when they exit, with a backoff from 1 to 30 seconds
+(reset after 10 seconds of life). A stop sends SIGTERM to each mule's process group: a
+looping mule finishes its message first, a programmed one ends (uWSGI sends SIGKILL).
+The \fBstats\fR document lists them under "mules" (\fBid\fR, \fBpid\fR,
+\fBrespawn_count\fR, \fBrunning\fR), an rwsgi addition that uwsgitop ignores.
+.TP
 \fBuwsgidecorators\fR
 \fB@postfork\fR (and \fB@postfork(\fIN\fB)\fR for worker N only), \fB@thread\fR,
 \fB@lock\fR (lock 0), \fB@signal(\fInum\fB, target="")\fR, \fB@timer(\fIseconds\fB)\fR,
@@ -300,12 +343,19 @@ spooler's \fB@spool\fR (the task is removed after the function runs), \fB@spoolf
 (or calling \fIf\fR) queues it; with \fBpass_arguments=True\fR the positional and keyword
 arguments are pickled, otherwise \fIf\fR gets the task's dict with str keys and values
 (\fBbody\fR as bytes). Importing the module sets \fBuwsgi.spooler\fR to its
-\fBmanage_spool_request\fR, which finds the function in \fBspooler_functions\fR. If the
+\fBmanage_spool_request\fR, which finds the function in \fBspooler_functions\fR.
+\fB@mulefunc\fR (any mule), \fB@mulefunc(\fIN\fB)\fR (mule N) and
+\fB@mulefunc(\fI"farm"\fB)\fR: calling the function queues the call, its arguments
+pickled, and returns True; a mule runs it (\fBmule_functions\fR, through
+\fBmule_msg_dispatcher\fR, which importing the module sets as \fBuwsgi.mule_msg_hook\fR).
+\fB@mule(\fIN\fB)\fR runs the function in mule N after its fork, \fB@muleloop(\fIN\fB)\fR
+again and again, \fB@farm(\fIname\fB)\fR calls it with each message of that farm in each
+of its mules. If the
 application's environment has the PyPI \fBuwsgidecorators\fR (uWSGI's own), that one is
 imported instead and runs on rwsgi's module.
 .PP
 Not provided, each raising \fBAttributeError\fR that names rwsgi and what to use instead:
-mules and farms, websockets, RPC, the
+websockets, RPC, the
 sharedarea, async and green functions, \fBroute\fR, \fBadd_var\fR, \fBconnection_fd\fR,
 \fBchunked_read\fR. Any other missing name raises \fBAttributeError\fR naming this section.
 .SH THE PACKAGED UNITS
@@ -372,7 +422,7 @@ Options that rwsgi accepts but does not honour start the server with one warning
 naming the file, the line, the reason and what to use instead: the \fBgevent\fR,
 \fBasync\fR and \fBugreen\fR loop engines (use \fBthreads\fR), the emperor, and the
 options for the parts of uWSGI's \fBuwsgi\fR Python module that rwsgi does not provide
-(\fBmule\fR, \fBhttp\-websockets\fR; see THE UWSGI MODULE).
+(\fBhttp\-websockets\fR; see THE UWSGI MODULE).
 Plugins other than Python's warn the same way. Where rwsgi differs on purpose:
 \fBvhost\fR chooses among \fBmount = HOST=APP\fR entries but never loads applications named
 by the web server (\fBUWSGI_SCRIPT\fR, \fBUWSGI_MODULE\fR); alarms run only the

@@ -18,6 +18,7 @@ pub mod manpage;
 mod manpage_body;
 mod manpage_ops;
 mod model;
+pub mod mules;
 pub mod options;
 pub mod source;
 pub mod values;

@@ -144,6 +144,8 @@ pub struct Config {
     pub smart_attach_daemons: Vec<(PathBuf, String)>,
     /// `spooler` and its companions.
     pub spooler: SpoolerConfig,
+    /// `mule`, `mules`, `farm`.
+    pub mules: crate::config::mules::MuleConfig,
     /// `logto2`: the log file is opened after privileges are dropped.
     pub logto_after_drop: bool,
     pub logfile_mode: Option<u32>,

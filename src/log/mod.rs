@@ -223,10 +223,21 @@ pub fn set_spooler_id(id: usize) {
 
 static SPOOLER_ID: AtomicUsize = AtomicUsize::new(0);
 
+/// Labels this process's lines "mule N".
+pub fn set_mule_id(id: usize) {
+    MULE_ID.store(id, Ordering::Relaxed);
+}
+
+static MULE_ID: AtomicUsize = AtomicUsize::new(0);
+
 fn label() -> String {
     let spooler = SPOOLER_ID.load(Ordering::Relaxed);
     if spooler > 0 {
         return format!("spooler {spooler}");
+    }
+    let mule = MULE_ID.load(Ordering::Relaxed);
+    if mule > 0 {
+        return format!("mule {mule}");
     }
     match worker_id() {
         0 => "master".to_string(),

@@ -210,6 +210,7 @@ impl Master {
         self.notifier.stopping();
         self.stop_commands();
         self.jobs.stop_smart_daemons(&mut self.groups);
+        self.mules.stop(&mut self.groups, Signal::SIGTERM);
         self.spoolers.stop(
             &mut self.groups,
             if graceful {
@@ -269,6 +270,7 @@ impl Master {
     }
 
     pub(super) fn cleanup(&mut self) {
+        self.mules.report_undelivered("stop");
         let _ = self.config.hooks.run_phase(Phase::AsUserAtexit);
         if self.config.vacuum {
             net::vacuum(&self.listeners);

@@ -165,6 +165,7 @@ pub(super) fn assemble(
         .collect();
     let jobs = jobs::Jobs::new(&config);
     let spoolers = spoolers::Spoolers::new(&config);
+    let mules = mules::Mules::new(&config);
     let alarm_runs = alarm_runs::AlarmRuns::new(config.alarm_freq);
     let master = Master {
         config,
@@ -202,6 +203,7 @@ pub(super) fn assemble(
         groups: groups::Groups::default(),
         alarm_runs,
         spoolers,
+        mules,
         busyness_cycle: Instant::now(),
         idle_cycles: 0,
         signal_clock: Default::default(),

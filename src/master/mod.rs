@@ -25,6 +25,7 @@ mod generation;
 mod groups;
 mod jobs;
 pub mod metrics;
+pub mod mules;
 mod observe;
 mod page;
 mod reload;
@@ -137,6 +138,7 @@ pub struct Master {
     /// Alarm commands: started by the master alone, stopped with their groups.
     alarm_runs: alarm_runs::AlarmRuns,
     spoolers: spoolers::Spoolers,
+    mules: mules::Mules,
     /// cheaper busyness: when the current cycle began, and idle cycles in a row.
     busyness_cycle: Instant,
     idle_cycles: u64,

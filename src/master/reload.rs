@@ -97,7 +97,9 @@ impl Master {
         // are gone before it execs, so exactly one instance of each runs after the reload.
         self.stop_commands();
         self.spoolers.stop(&mut self.groups, Signal::SIGTERM);
+        self.mules.stop(&mut self.groups, Signal::SIGTERM);
         self.groups.wait_all();
+        self.mules.hand_over();
         self.notifier.reloading();
         std::env::set_var(handoff::LISTENERS_VAR, exported);
         stats::export_for_reload(self.stats.iter().chain(&self.metrics));
@@ -115,6 +117,7 @@ impl Master {
             daemon.start_at = Some(Instant::now());
         }
         self.spoolers.restart();
+        self.mules.restart();
         self.notifier.ready(&self.status_text());
         std::env::remove_var(handoff::LISTENERS_VAR);
         std::env::remove_var(handoff::WORKERS_VAR);

@@ -132,6 +132,7 @@ impl Master {
             }
         }
         self.spoolers.spawn_due(&self.config);
+        self.mules.spawn_due(&self.config);
         let now = Instant::now();
         for index in 0..self.slots.len() {
             let slot = &self.slots[index];
@@ -252,7 +253,9 @@ impl Master {
                 continue;
             }
             let stopping = !matches!(self.stopping, Stopping::No);
-            if self.spoolers.reaped(pid, &description, failed, stopping) {
+            if self.spoolers.reaped(pid, &description, failed, stopping)
+                || self.mules.reaped(pid, &description, stopping)
+            {
                 continue;
             }
             if let Some(position) = self.previous.iter().position(|(p, _)| *p == pid) {

@@ -240,6 +240,8 @@ fn child(config: &Config, dir: &Path, id: usize) -> ! {
         }
         let until = Instant::now() + config.spooler.frequency;
         while !STOP.load(Ordering::Relaxed) && Instant::now() < until {
+            // uwsgi signals with the `spooler`/`spoolers` target, between tasks.
+            Python::attach(|py| crate::uwsgi_api::signals::run_spooler_signals(py, id - 1));
             std::thread::sleep(Duration::from_millis(100));
         }
     }

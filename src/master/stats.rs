@@ -344,6 +344,8 @@ struct Document<'a> {
     sockets: Vec<SocketRow<'a>>,
     workers: Vec<WorkerRow>,
     spoolers: Vec<SpoolerRow<'a>>,
+    /// An rwsgi addition (uwsgitop ignores it): uWSGI's document has no mules.
+    mules: Vec<MuleRow>,
 }
 
 #[derive(Serialize)]
@@ -395,6 +397,14 @@ struct SpoolerRow<'a> {
     running: u8,
 }
 
+#[derive(Serialize)]
+struct MuleRow {
+    id: usize,
+    pid: i32,
+    respawn_count: u64,
+    running: u8,
+}
+
 impl WorkerRow {
     fn new(w: &WorkerStats) -> WorkerRow {
         let memory = crate::sys::procfs::memory(w.pid).unwrap_or_default();
@@ -440,6 +450,7 @@ pub fn document(
     sockets: &[SocketStats],
     workers: &[WorkerStats],
     spoolers: &[SpoolerStats],
+    mules: &[super::mules::MuleStats],
 ) -> String {
     let document = Document {
         version: concat!(env!("CARGO_PKG_VERSION"), "-rwsgi"),
@@ -473,6 +484,15 @@ pub fn document(
                 pid: *pid,
                 tasks: *tasks,
                 respawns: *respawns,
+                running: u8::from(*pid > 0),
+            })
+            .collect(),
+        mules: mules
+            .iter()
+            .map(|(id, pid, respawns)| MuleRow {
+                id: *id,
+                pid: *pid,
+                respawn_count: *respawns,
                 running: u8::from(*pid > 0),
             })
             .collect(),

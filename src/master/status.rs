@@ -57,7 +57,12 @@ impl Master {
                 })
             })
             .collect();
-        stats::document(&sockets, &workers, &self.spoolers.stats())
+        stats::document(
+            &sockets,
+            &workers,
+            &self.spoolers.stats(),
+            &self.mules.stats(),
+        )
     }
 
     pub(super) fn status_text(&self) -> String {

@@ -9,6 +9,7 @@
 
 pub mod cache;
 pub mod locks;
+pub mod mules;
 pub mod shm;
 pub mod signals;
 pub mod spooler;
@@ -46,22 +47,6 @@ static TOTAL: OnceLock<&'static AtomicU64> = OnceLock::new();
 
 /// `uwsgi.*` names uWSGI has that rwsgi does not provide, with what to use instead.
 const NOT_PROVIDED: &[(&str, &str)] = &[
-    (
-        "mule_msg",
-        "mules are not provided; use a task queue or attach-daemon",
-    ),
-    (
-        "mule_get_msg",
-        "mules are not provided; use a task queue or attach-daemon",
-    ),
-    (
-        "farm_msg",
-        "mules are not provided; use a task queue or attach-daemon",
-    ),
-    (
-        "farm_get_msg",
-        "mules are not provided; use a task queue or attach-daemon",
-    ),
     (
         "websocket_handshake",
         "serve websockets with an ASGI server",
@@ -141,6 +126,7 @@ pub fn install(
     locks::configure(config.locks + 1).map_err(PyValueError::new_err)?;
     signals::configure().map_err(PyValueError::new_err)?;
     spooler::configure(&config.spooler).map_err(PyValueError::new_err)?;
+    mules::configure(&config.mules).map_err(PyValueError::new_err)?;
     let module = PyModule::new(py, "uwsgi")?;
     module.add("opt", build_opt(py, entries)?)?;
     module.add("numproc", config.processes)?;
@@ -181,7 +167,6 @@ pub fn install(
     module.add("SPOOL_RETRY", -1)?;
     module.add("SPOOL_IGNORE", 0)?;
     module.add_function(wrap_pyfunction!(worker_id, &module)?)?;
-    module.add_function(wrap_pyfunction!(mule_id, &module)?)?;
     module.add_function(wrap_pyfunction!(masterpid, &module)?)?;
     module.add_function(wrap_pyfunction!(total_requests, &module)?)?;
     module.add_function(wrap_pyfunction!(request_id, &module)?)?;
@@ -196,6 +181,7 @@ pub fn install(
     locks::add_functions(&module)?;
     signals::add_functions(&module)?;
     spooler::add_functions(&module)?;
+    mules::add_functions(&module)?;
     let sys_modules = py.import("sys")?.getattr("modules")?;
     sys_modules.set_item("uwsgi", &module)?;
     install_decorators(py, &sys_modules)
@@ -268,11 +254,6 @@ fn build_opt<'py>(py: Python<'py>, entries: &[Entry]) -> PyResult<Bound<'py, PyD
 #[pyfunction]
 fn worker_id() -> usize {
     WORKER_ID.load(Ordering::Relaxed)
-}
-
-#[pyfunction]
-fn mule_id() -> usize {
-    0
 }
 
 #[pyfunction]

@@ -29,6 +29,14 @@ const TARGET_ALL: u64 = 2;
 const TARGET_ACTIVE: u64 = 3;
 const TARGET_ONE: u64 = 4; // worker id in the upper 32 bits
 const TARGET_UNKNOWN: u64 = 5;
+/// Mules and spoolers: one of them (round robin), all of them, mule N (id in the upper bits).
+const TARGET_MULE: u64 = 6;
+const TARGET_MULES: u64 = 7;
+const TARGET_MULE_ONE: u64 = 8;
+const TARGET_SPOOLER: u64 = 9;
+const TARGET_SPOOLERS: u64 = 10;
+/// Rows of the mules' and spoolers' pending tables: mules first, then spooler processes.
+const OTHERS: usize = super::mules::MAX_MULES + super::spooler::MAX_SPOOLERS;
 
 const KIND_TIMER: u32 = 1;
 const KIND_RB_TIMER: u32 = 2;
@@ -55,6 +63,10 @@ struct SignalArea {
     counts: [[AtomicU32; SIGNALS]; MAX_ENTRIES],
     /// Round robin for the `worker` target.
     next_worker: AtomicU64,
+    /// The same for mules (rows 0..MAX_MULES) and spooler processes (after them).
+    others_pending: [[AtomicU64; 4]; OTHERS],
+    others_counts: [[AtomicU32; SIGNALS]; OTHERS],
+    next_other: AtomicU64,
     sources_lock: RobustMutex,
     sources: [Source; SOURCES],
 }
@@ -91,6 +103,9 @@ pub fn raise(signum: u8) -> usize {
         return 0;
     };
     let target = area.targets[signum as usize].load(Ordering::Acquire);
+    if (TARGET_MULE..=TARGET_SPOOLERS).contains(&(target & 0xff)) {
+        return raise_to_others(area, signum, target);
+    }
     let ready: Vec<usize> = (0..board.capacity().min(MAX_ENTRIES))
         .filter(|i| board.state(*i) == WorkerState::Ready)
         .collect();
@@ -116,14 +131,69 @@ pub fn raise(signum: u8) -> usize {
     chosen.len()
 }
 
+/// Mule and spooler targets: a mule that is down keeps its signals for its successor; the
+/// `mule` and `spooler` targets choose among the live ones (any mule if none is up).
+fn raise_to_others(area: &SignalArea, signum: u8, target: u64) -> usize {
+    let mules = super::mules::count();
+    let spooler_rows = |live: bool| -> Vec<usize> {
+        (0..super::spooler::MAX_SPOOLERS)
+            .filter(|i| !live || super::spooler::pid_of(*i) != 0)
+            .map(|i| super::mules::MAX_MULES + i)
+            .collect()
+    };
+    let turn = area.next_other.fetch_add(1, Ordering::Relaxed) as usize;
+    let chosen: Vec<usize> = match target & 0xff {
+        TARGET_MULE if mules > 0 => {
+            let live: Vec<usize> = (0..mules)
+                .filter(|i| super::mules::pid(i + 1) != 0)
+                .collect();
+            let pool = if live.is_empty() {
+                (0..mules).collect()
+            } else {
+                live
+            };
+            vec![pool[turn % pool.len()]]
+        }
+        TARGET_MULES => (0..mules).collect(),
+        TARGET_MULE_ONE => {
+            let id = (target >> 32) as usize;
+            if (1..=mules).contains(&id) {
+                vec![id - 1]
+            } else {
+                Vec::new()
+            }
+        }
+        TARGET_SPOOLER => {
+            let live = spooler_rows(true);
+            live.get(turn % live.len().max(1))
+                .into_iter()
+                .copied()
+                .collect()
+        }
+        TARGET_SPOOLERS => spooler_rows(true),
+        _ => Vec::new(),
+    };
+    for row in &chosen {
+        area.others_counts[*row][signum as usize].fetch_add(1, Ordering::AcqRel);
+        area.others_pending[*row][signum as usize / 64]
+            .fetch_or(1 << (signum % 64), Ordering::AcqRel);
+    }
+    chosen.len()
+}
+
 /// Signals waiting for the worker at `entry`, taken (cleared) in number order, each as many
 /// times as it was raised.
 pub fn take_pending(entry: usize) -> Vec<u8> {
     let Some(area) = area() else {
         return Vec::new();
     };
+    let entry = entry.min(MAX_ENTRIES - 1);
+    take_from(&area.pending[entry], &area.counts[entry])
+}
+
+fn take_from(pending: &[AtomicU64; 4], counts: &[AtomicU32; SIGNALS]) -> Vec<u8> {
     let mut taken = Vec::new();
-    for (word_index, word) in area.pending[entry.min(MAX_ENTRIES - 1)].iter().enumerate() {
+    for (word_index, word) in pending.iter().enumerate() {
         if word.load(Ordering::Relaxed) == 0 {
             continue;
         }
@@ -131,13 +201,35 @@ pub fn take_pending(entry: usize) -> Vec<u8> {
         for bit in 0..64 {
             if bits & (1 << bit) != 0 {
                 let signum = word_index * 64 + bit;
-                let times =
-                    area.counts[entry.min(MAX_ENTRIES - 1)][signum].swap(0, Ordering::AcqRel);
+                let times = counts[signum].swap(0, Ordering::AcqRel);
                 taken.extend(std::iter::repeat_n(signum as u8, times as usize));
             }
         }
     }
     taken
+}
+
+fn run_other(py: Python<'_>, row: usize) {
+    let Some(area) = area() else { return };
+    if row >= OTHERS {
+        return;
+    }
+    let taken = take_from(&area.others_pending[row], &area.others_counts[row]);
+    if !taken.is_empty() {
+        run_handlers(py, &taken);
+    }
+}
+
+/// In mule `id`: runs the uwsgi signals raised for it (GIL held).
+pub fn run_mule_signals(py: Python<'_>, id: usize) {
+    if id > 0 {
+        run_other(py, id - 1);
+    }
+}
+
+/// In spooler process `index` (from 0): runs the uwsgi signals raised for it.
+pub fn run_spooler_signals(py: Python<'_>, index: usize) {
+    run_other(py, super::mules::MAX_MULES + index);
 }
 
 /// Runs the handlers of `signals` in this worker (GIL taken); a raising one is logged.
@@ -173,13 +265,23 @@ fn target_code(who: &str) -> u64 {
         "" | "worker" => TARGET_ANY,
         "workers" => TARGET_ALL,
         "active-workers" => TARGET_ACTIVE,
-        other => match other
-            .strip_prefix("worker")
-            .and_then(|n| n.parse::<u64>().ok())
-        {
-            Some(id) if id > 0 => TARGET_ONE | (id << 32),
-            _ => TARGET_UNKNOWN,
-        },
+        "mule" | "mule0" => TARGET_MULE,
+        "mules" => TARGET_MULES,
+        "spooler" => TARGET_SPOOLER,
+        "spoolers" => TARGET_SPOOLERS,
+        other => {
+            let numbered = |prefix: &str| {
+                other
+                    .strip_prefix(prefix)
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .filter(|id| *id > 0)
+            };
+            match (numbered("worker"), numbered("mule")) {
+                (Some(id), _) => TARGET_ONE | (id << 32),
+                (_, Some(id)) => TARGET_MULE_ONE | (id << 32),
+                _ => TARGET_UNKNOWN,
+            }
+        }
     }
 }
 
@@ -190,7 +292,7 @@ fn register_signal(py: Python<'_>, num: u8, who: &str, handler: Bound<'_, PyAny>
     let code = target_code(who);
     if code == TARGET_UNKNOWN {
         crate::log::warn(&format!(
-            "uwsgi.register_signal({num}): unknown target '{who}'; rwsgi knows '', worker, workers, workerN and active-workers: the signal is never delivered"
+            "uwsgi.register_signal({num}): unknown target '{who}'; rwsgi knows '', worker, workers, workerN, active-workers, mule, mules, muleN, spooler and spoolers: the signal is never delivered"
         ));
     }
     handlers(py)?.set_item(num, handler)?;
@@ -215,7 +317,7 @@ fn signal_registered(py: Python<'_>, num: u8) -> Option<bool> {
 fn raise_signal(num: u8, _remote: Option<&str>) {
     if raise(num) == 0 {
         crate::log::warn(&format!(
-            "uwsgi.signal({num}): no worker to deliver it to (is it registered?)"
+            "uwsgi.signal({num}): no process to deliver it to (is it registered?)"
         ));
     }
 }

@@ -97,6 +97,13 @@ pub fn enter_spooler() {
     IN_SPOOLER.store(true, Ordering::Relaxed);
 }
 
+/// Spooler process `index`'s pid (0: down or none).
+pub fn pid_of(index: usize) -> i32 {
+    PIDS.get()
+        .and_then(|t| t.get(index))
+        .map_or(0, |p| p.load(Ordering::Relaxed))
+}
+
 /// The master records spooler process `index`'s pid (0 while it is down).
 pub fn set_pid(index: usize, pid: i32) {
     if let Some(slot) = PIDS.get().and_then(|t| t.get(index)) {

@@ -251,9 +251,125 @@ class spoolraw(_spool):
     ret = None
 
 
+mule_functions = {}
+
+
+def mule_msg_dispatcher(message):
+    """uwsgi.mule_msg_hook as set by this module: runs the @mulefunc call a message carries.
+
+    A message that is not such a call raises ValueError (the mule logs it and goes on).
+    """
+    try:
+        call = _pickle.loads(message)
+    except Exception:
+        call = None
+    if not isinstance(call, dict) or call.get("service") != "rwsgi_mulefunc":
+        raise ValueError(
+            "a mule message of %d bytes is not a @mulefunc call; set uwsgi.mule_msg_hook "
+            "to receive plain messages" % len(message))
+    function = mule_functions[call["func"]]
+    return function(*call["args"], **call["kwargs"])
+
+
+uwsgi.mule_msg_hook = mule_msg_dispatcher
+
+
+class mulefunc:
+    """Calling the function queues the call for a mule, arguments pickled; it returns True
+    once queued (the function's own result stays in the mule).
+
+    ``@mulefunc``: any mule; ``@mulefunc(N)``: mule N; ``@mulefunc('name')``: a mule of
+    farm ``name``.
+    """
+
+    def __init__(self, function_or_target):
+        self.function = None
+        if callable(function_or_target):
+            self.target = None
+            self._register(function_or_target)
+        else:
+            self.target = function_or_target
+
+    def _register(self, function):
+        self.function = function
+        self.name = "%s.%s" % (function.__module__, function.__qualname__)
+        mule_functions[self.name] = function
+
+    def __call__(self, *args, **kwargs):
+        if self.function is None:
+            self._register(args[0])
+            return self
+        message = _pickle.dumps({"service": "rwsgi_mulefunc", "func": self.name,
+                                 "args": args, "kwargs": kwargs})
+        if self.target is None:
+            return uwsgi.mule_msg(message)
+        return uwsgi.mule_msg(message, self.target)
+
+
+class _brain:
+    def __init__(self, function, num, forever):
+        self.function = function
+        self.num = num
+        self.forever = forever
+
+    def __call__(self):
+        if uwsgi.mule_id() != self.num:
+            return
+        while True:
+            self.function()
+            if not self.forever:
+                return
+
+
+class mule:
+    """``@mule(N)``: the function runs in mule N once it is forked (before its message loop)."""
+
+    forever = False
+
+    def __init__(self, num):
+        self.num = num
+
+    def __call__(self, function):
+        _postfork_chain.append(_brain(function, self.num, self.forever))
+        return function
+
+
+class muleloop(mule):
+    """``@muleloop(N)``: the function runs in mule N again and again."""
+
+    forever = True
+
+
+class _farm_brain:
+    def __init__(self, function, name):
+        self.function = function
+        self.name = name
+
+    def __call__(self):
+        if uwsgi.mule_id() == 0:
+            return
+        if self.name is not None and not uwsgi.in_farm(self.name):
+            return
+        while True:
+            message = uwsgi.farm_get_msg()
+            if message is not None:
+                self.function(message)
+
+
+class farm:
+    """``@farm(name)``: in each mule of farm ``name`` (``@farm()``: of any farm), the function
+    receives every message of its farms, in a loop."""
+
+    def __init__(self, name=None):
+        self.name = name
+
+    def __call__(self, function):
+        _postfork_chain.append(_farm_brain(function, self.name))
+        return function
+
+
 def __getattr__(name):
-    if name in ("mule", "mulefunc", "mulemsg",
-                "farm", "harakiri", "rpc", "erlang"):
+    if name in ("harakiri", "rpc", "erlang"):
         raise AttributeError(
             "uwsgidecorators.%s is not provided by rwsgi (see rwsgi(8), THE UWSGI MODULE)"
             % name)

@@ -41,6 +41,29 @@ pub(crate) fn attach_daemon2(config: &mut Config, v: &mut Value<'_>) -> Result<(
     Ok(())
 }
 
+/// `mule` (a bare `mule` or `mule = true`: a looping mule).
+pub(crate) fn mule(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
+    let program = crate::config::mules::parse_mule(v.value.as_deref()).map_err(|m| v.error(m))?;
+    config.mules.programs.push(program);
+    Ok(())
+}
+
+/// `mules = N`: N looping mules (0, the default, adds none).
+pub(crate) fn mules(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
+    let count = usize::try_from(v.number()?).map_err(|_| v.error("too many mules"))?;
+    let looping = std::iter::repeat_n(crate::config::mules::MuleProgram::Loop, count);
+    config.mules.programs.extend(looping);
+    Ok(())
+}
+
+/// `farm = NAME:ID[,ID...]`.
+pub(crate) fn farm(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
+    let value = v.non_empty()?;
+    let farm = crate::config::mules::parse_farm(&value).map_err(|m| v.error(m))?;
+    config.mules.farms.push(farm);
+    Ok(())
+}
+
 /// `smart-attach-daemon`.
 pub(crate) fn smart_attach_daemon(
     config: &mut Config,
