@@ -526,7 +526,12 @@ mod tests {
             busy_us: 400,
             last_spawn: 0,
         }];
-        let text = document(&sockets, &workers, &[("/spool\n".into(), 0, 3, 1)]);
+        let text = document(
+            &sockets,
+            &workers,
+            &[("/spool\n".into(), 0, 3, 1)],
+            &[(1, 42, 2)],
+        );
         assert!(text.ends_with("}\n"));
         assert!(text.starts_with("{\"version\":\""), "{text}");
         assert!(text.contains(
@@ -535,6 +540,10 @@ mod tests {
         assert!(text.contains("\"status\":\"busy\""), "{text}");
         assert!(text.contains("\"avg_rt\":100,\"apps\":[],\"cores\":[{\"id\":0,\"requests\":0,\"in_request\":0},{\"id\":1,\"requests\":0,\"in_request\":1}]"), "{text}");
         assert!(text.contains("\"spoolers\":[{\"dir\":\"/spool\\n\",\"pid\":0,\"tasks\":3,\"respawns\":1,\"running\":0}]"), "{text}");
+        assert!(
+            text.contains("\"mules\":[{\"id\":1,\"pid\":42,\"respawn_count\":2,\"running\":1}]"),
+            "{text}"
+        );
         let keys: Vec<&str> = text
             .split("\":")
             .map(|k| k.rsplit('"').next().unwrap())
