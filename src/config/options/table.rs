@@ -165,7 +165,7 @@ pub static OPTIONS: &[OptionSpec] = &[
         sockets::http_max_headers),
     opt!("http-header-timeout", [], Number, "30", "SECONDS", Honoured,
         example "30",
-        "time a client has, from its first byte, to send a complete request head; else 408",
+        "time a client has to send a complete request head: from its first byte over HTTP (else 408), from the connection for a uwsgi vars block (else the connection is closed)",
         |config, v| config.http_header_timeout = v.seconds()?),
     opt!("http-keepalive-timeout", [], Number, "30", "SECONDS", Honoured,
         example "30",
