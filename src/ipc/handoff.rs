@@ -13,6 +13,8 @@ use std::path::PathBuf;
 pub const LISTENERS_VAR: &str = "RWSGI_RELOAD_FDS";
 /// The variable that carries the old image's workers, `pid:id` separated by commas.
 pub const WORKERS_VAR: &str = "RWSGI_RELOAD_WORKERS";
+/// The variable that carries the stats and metrics sockets, one [`StatsHandoff`] per line.
+pub const STATS_VAR: &str = "RWSGI_RELOAD_STATS";
 
 /// One listening socket left open across exec.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +77,69 @@ pub fn decode_listeners(text: &str) -> Vec<ListenerHandoff> {
     text.lines().filter_map(ListenerHandoff::decode).collect()
 }
 
+/// A stats or metrics server's listening socket left open across exec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsHandoff {
+    pub fd: RawFd,
+    /// `raw`, `http` or `metrics`.
+    pub mode: String,
+    /// Where it listens: `IP:port` or the socket file's path.
+    pub place: String,
+    /// The socket file rwsgi created, if any.
+    pub path: Option<PathBuf>,
+}
+
+impl StatsHandoff {
+    /// Tab-separated: fd, mode, place, path or empty. None when a field holds a tab or a
+    /// newline (the socket is then not handed over).
+    fn encode(&self) -> Option<String> {
+        let path = self
+            .path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        if [self.place.as_str(), path.as_str()]
+            .iter()
+            .any(|f| f.contains(['\t', '\n']))
+        {
+            return None;
+        }
+        Some(format!(
+            "{}\t{}\t{}\t{path}",
+            self.fd, self.mode, self.place
+        ))
+    }
+
+    fn decode(line: &str) -> Option<StatsHandoff> {
+        let fields: Vec<&str> = line.split('\t').collect();
+        let [fd, mode, place, path] = fields[..] else {
+            return None;
+        };
+        Some(StatsHandoff {
+            fd: fd.parse().ok()?,
+            mode: mode.to_string(),
+            place: place.to_string(),
+            path: (!path.is_empty()).then(|| PathBuf::from(path)),
+        })
+    }
+
+    /// Whether [`encode_stats`] can carry it.
+    pub fn fits(&self) -> bool {
+        self.encode().is_some()
+    }
+}
+
+/// The text of [`STATS_VAR`]; records that cannot be written are left out.
+pub fn encode_stats(servers: &[StatsHandoff]) -> String {
+    let lines: Vec<String> = servers.iter().filter_map(StatsHandoff::encode).collect();
+    lines.join("\n")
+}
+
+/// What [`encode_stats`] wrote; malformed lines are skipped.
+pub fn decode_stats(text: &str) -> Vec<StatsHandoff> {
+    text.lines().filter_map(StatsHandoff::decode).collect()
+}
+
 /// A worker of the previous image, retired once the new image's workers are ready.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetiringWorker {
@@ -133,6 +198,36 @@ mod tests {
         );
         assert_eq!(decode_listeners(&text), listeners);
         assert_eq!(decode_listeners("x\ty\nnot a line"), vec![]);
+    }
+
+    #[test]
+    fn stats_sockets_round_trip() {
+        let servers = vec![
+            StatsHandoff {
+                fd: 7,
+                mode: "raw".into(),
+                place: "127.0.0.1:9191".into(),
+                path: None,
+            },
+            StatsHandoff {
+                fd: 8,
+                mode: "metrics".into(),
+                place: "/run/m.sock".into(),
+                path: Some(PathBuf::from("/run/m.sock")),
+            },
+        ];
+        let text = encode_stats(&servers);
+        assert_eq!(
+            text,
+            "7\traw\t127.0.0.1:9191\t\n8\tmetrics\t/run/m.sock\t/run/m.sock"
+        );
+        assert_eq!(decode_stats(&text), servers);
+        let odd = StatsHandoff {
+            place: "/run/a\tb".into(),
+            ..servers[1].clone()
+        };
+        assert!(!odd.fits());
+        assert_eq!(encode_stats(&[odd]), "");
     }
 
     #[test]

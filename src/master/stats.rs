@@ -24,6 +24,7 @@ use serde::Serialize;
 use socket2::Socket;
 
 use crate::config::ListenAddress;
+use crate::ipc::handoff::{self, StatsHandoff};
 
 /// What a stats socket speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,10 +146,6 @@ impl StatsServer {
     }
 }
 
-/// Names the stats and metrics sockets a reload passes on: one line each with the
-/// descriptor, the mode, where it listens and the socket file rwsgi created (if any).
-const RELOAD_VAR: &str = "RWSGI_RELOAD_STATS";
-
 /// Sockets the previous master image passed on. A server adopts a copy; the originals stay
 /// here until the new generation is assembled, for a held reload to serve on.
 static HANDED: Mutex<Vec<Handed>> = Mutex::new(Vec::new());
@@ -181,9 +178,10 @@ fn mode_name(mode: Mode) -> &'static str {
     }
 }
 
-/// Lets the servers' sockets survive the reload's exec and names them for the next image.
+/// Lets the servers' sockets survive the reload's exec and names them for the next image
+/// (`ipc::handoff::STATS_VAR`).
 pub fn export_for_reload<'a>(servers: impl IntoIterator<Item = &'a StatsServer>) {
-    let mut lines = Vec::new();
+    let mut handed = Vec::new();
     for server in servers {
         let Ok(local) = server.listener.local_addr() else {
             continue;
@@ -193,22 +191,17 @@ pub fn export_for_reload<'a>(servers: impl IntoIterator<Item = &'a StatsServer>)
             (None, Some(path)) => path.display().to_string(),
             _ => continue,
         };
-        let path = server.path.as_ref().map(|p| p.display().to_string());
-        let fields = [place.as_str(), path.as_deref().unwrap_or("")];
-        if fields.iter().any(|f| f.contains(['\t', '\n'])) {
-            continue;
-        }
-        if server.listener.set_cloexec(false).is_ok() {
-            lines.push(format!(
-                "{}\t{}\t{}\t{}",
-                server.listener.as_raw_fd(),
-                mode_name(server.mode),
-                fields[0],
-                fields[1]
-            ));
+        let record = StatsHandoff {
+            fd: server.listener.as_raw_fd(),
+            mode: mode_name(server.mode).to_string(),
+            place,
+            path: server.path.clone(),
+        };
+        if record.fits() && server.listener.set_cloexec(false).is_ok() {
+            handed.push(record);
         }
     }
-    std::env::set_var(RELOAD_VAR, lines.join("\n"));
+    std::env::set_var(handoff::STATS_VAR, handoff::encode_stats(&handed));
 }
 
 /// Undoes `export_for_reload` when the exec did not happen.
@@ -216,32 +209,27 @@ pub fn keep_private<'a>(servers: impl IntoIterator<Item = &'a StatsServer>) {
     for server in servers {
         let _ = server.listener.set_cloexec(true);
     }
-    std::env::remove_var(RELOAD_VAR);
+    std::env::remove_var(handoff::STATS_VAR);
 }
 
 /// At the start of a master image: takes the sockets the previous image passed on (close
 /// on exec again, so no command rwsgi starts inherits them).
 pub fn import_from_reload() {
-    let Ok(text) = std::env::var(RELOAD_VAR) else {
+    let Ok(text) = std::env::var(handoff::STATS_VAR) else {
         return;
     };
-    std::env::remove_var(RELOAD_VAR);
+    std::env::remove_var(handoff::STATS_VAR);
     let mut handed = HANDED.lock().unwrap_or_else(|e| e.into_inner());
-    for line in text.lines() {
-        let fields: Vec<&str> = line.split('\t').collect();
-        let [fd, mode, place, path] = fields[..] else {
-            continue;
-        };
-        let mode = match mode {
+    for record in handoff::decode_stats(&text) {
+        let mode = match record.mode.as_str() {
             "raw" => Mode::Raw,
             "http" => Mode::Http,
             "metrics" => Mode::Metrics,
             _ => continue,
         };
-        let Ok(fd) = fd.parse::<i32>() else { continue };
         // SAFETY: the previous image of this process left `fd` open across exec for us and
         // nothing in this image has claimed it; it is checked to be a listening socket below.
-        let socket = unsafe { <Socket as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        let socket = unsafe { <Socket as std::os::fd::FromRawFd>::from_raw_fd(record.fd) };
         if socket.set_cloexec(true).is_err() || !socket.is_listener().unwrap_or(false) {
             std::mem::forget(socket);
             continue;
@@ -249,8 +237,8 @@ pub fn import_from_reload() {
         handed.push(Handed {
             socket,
             mode,
-            place: place.to_string(),
-            path: (!path.is_empty()).then(|| PathBuf::from(path)),
+            place: record.place,
+            path: record.path,
         });
     }
 }

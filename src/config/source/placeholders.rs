@@ -151,26 +151,5 @@ fn replace_references(
     opener: &str,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> String {
-    let mut out = String::with_capacity(value.len());
-    let mut rest = value;
-    while let Some(start) = rest.find(opener) {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + opener.len()..];
-        match after.find(')') {
-            Some(end) => {
-                let name = &after[..end];
-                match lookup(name) {
-                    Some(v) => out.push_str(&v),
-                    None => out.push_str(&rest[start..start + opener.len() + end + 1]),
-                }
-                rest = &after[end + 1..];
-            }
-            None => {
-                out.push_str(&rest[start..]);
-                rest = "";
-            }
-        }
-    }
-    out.push_str(rest);
-    out
+    crate::sys::substitute::substitute(value, opener, ')', lookup)
 }
