@@ -771,6 +771,26 @@ fn threaded_workers_recycle_without_losing_requests() {
     assert!(outcomes.len() >= 240, "six workers' worth of requests");
 }
 
+/// A connection the worker accepted before it began to drain is owed its first request,
+/// however late the client sends it: only idle keep-alive connections are closed after the
+/// drain's short grace (a loaded client lost requests to that grace during recycling).
+#[test]
+fn a_connection_accepted_before_the_drain_is_still_served() {
+    let server = pep3333_server(&["--max-requests", "2", "--min-worker-lifetime", "0"]);
+    let mut waiting = connect(server.addr());
+    // Accepted at once by the idle worker; its request comes after the drain began.
+    assert_eq!(server.get("/ok").status, 200);
+    assert_eq!(server.get("/ok").status, 200);
+    server.wait_for_log("draining (max-requests", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(1500)); // longer than the drain's grace
+    waiting
+        .write_all(b"GET /ok HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let response = read_response(&mut BufReader::new(waiting), false)
+        .expect("an answer, not a closed connection");
+    assert_eq!(response.status, 200);
+}
+
 /// Harakiri in a worker with threads: the stuck request is cut within a few seconds and
 /// a new worker serves; a request in another thread of that worker meanwhile was answered.
 #[test]

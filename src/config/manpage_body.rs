@@ -10,7 +10,9 @@ Send signals to the master (\fBsystemctl reload\fR sends SIGHUP).
 .TP
 .B SIGTERM
 Graceful stop: stop accepting, finish requests in flight (at most \fBworker\-reload\-mercy\fR
-seconds, then SIGKILL), exit 0. \fIDiffers from uWSGI 2.0\fR, where SIGTERM is a brutal
+seconds, then SIGKILL), exit 0. An idle keep\-alive connection may still bring one last
+request within a second; a connection accepted but not yet served gets up to 5 seconds
+for its first request (both are answered with \fBConnection: close\fR). \fIDiffers from uWSGI 2.0\fR, where SIGTERM is a brutal
 reload unless \fBdie\-on\-term\fR is set; rwsgi accepts \fBdie\-on\-term\fR and always behaves
 so, which is what systemd's stop needs.
 .TP

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use super::body::{self, BodyError};
 use super::client::ClientSocket;
 use super::respond::{self, Exchange, RequestLog};
-use super::{Shared, DRAIN_GRACE};
+use super::{Shared, DRAIN_GRACE, FIRST_REQUEST_GRACE};
 use crate::config::Protocol;
 use crate::protocol::http::{self, BodyFraming, HttpError, RequestHead};
 use crate::protocol::response;
@@ -57,8 +57,11 @@ async fn serve_http(mut stream: ClientSocket, mut endpoint: Endpoint, shared: Ar
             }
         }
     }
+    let mut fresh = true;
     loop {
-        let head = match read_http_head(&mut stream, &mut buf, &shared, &mut drain).await {
+        let read = read_http_head(&mut stream, &mut buf, &shared, &mut drain, fresh).await;
+        fresh = false;
+        let head = match read {
             HeadRead::Head(head) => head,
             HeadRead::Closed => return,
             HeadRead::Refuse(e) => {
@@ -242,6 +245,7 @@ async fn read_http_head(
     buf: &mut Vec<u8>,
     shared: &Shared,
     drain: &mut watch::Receiver<bool>,
+    fresh: bool,
 ) -> HeadRead {
     let mut deadline = Instant::now() + shared.keepalive_timeout;
     let mut receiving = false;
@@ -266,9 +270,16 @@ async fn read_http_head(
         }
         let idle = buf.is_empty();
         if idle && shared.draining() && !in_grace {
-            // One last request may already be on its way; it gets `Connection: close`.
+            // One last request may already be on its way; it gets `Connection: close`. A
+            // connection accepted and not yet served is owed its first request: its client
+            // sent it or is about to, however loaded the machine, so it waits longer.
             in_grace = true;
-            deadline = deadline.min(Instant::now() + DRAIN_GRACE);
+            let grace = if fresh {
+                FIRST_REQUEST_GRACE
+            } else {
+                DRAIN_GRACE
+            };
+            deadline = deadline.min(Instant::now() + grace);
         }
         buf.reserve(4096);
         let read = tokio::select! {

@@ -34,6 +34,10 @@ use client::ClientSocket;
 /// How long an idle keep-alive connection may still bring one last request (answered with
 /// `Connection: close`) once its worker drains: a client that just sent one is not cut off.
 const DRAIN_GRACE: Duration = Duration::from_secs(1);
+/// How long a connection accepted before the drain, and not yet served, may take to bring
+/// its first request (uWSGI's default socket-timeout is 4 s): a loaded client is not cut off,
+/// and one that never sends holds the retiring worker no longer than this.
+const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(5);
 
 thread_local! {
     /// Which of the worker's threads (its scoreboard request slot) runs here.
