@@ -138,7 +138,10 @@ def application(environ, start_response):
         return plain(start_response, b"printed")
     if path == "/sleep":
         # Logged before sleeping: tests wait for this line to know the request is in the app.
-        print("app: sleeping " + environ.get("QUERY_STRING", ""), file=sys.stderr, flush=True)
+        # One write (print writes the newline apart, and another thread's line could land
+        # between the two).
+        sys.stderr.write("app: sleeping " + environ.get("QUERY_STRING", "") + "\n")
+        sys.stderr.flush()
         time.sleep(float(environ.get("QUERY_STRING") or "1"))
         return plain(start_response, b"slept")
     if path == "/pid":
