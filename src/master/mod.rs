@@ -19,6 +19,7 @@ use crate::hooks::Phase;
 
 mod alarm_runs;
 mod arbiter;
+mod backoff;
 mod cheaper;
 mod checks;
 mod generation;

@@ -9,13 +9,14 @@
 //! `uwsgi_api::mules` do) or block the master (forks only; exits come back via `reaped`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::unistd::{ForkResult, Pid};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use super::backoff::Backoff;
 use super::groups::Groups;
 use crate::config::mules::MuleProgram;
 use crate::config::Config;
@@ -23,17 +24,12 @@ use crate::log;
 use crate::uwsgi_api::mules as api;
 use crate::wsgi::interpreter;
 
-const FIRST_BACKOFF: Duration = Duration::from_secs(1);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
-/// A mule that lived this long starts its backoff again from the first step.
-const HEALTHY_LIFETIME: Duration = Duration::from_secs(10);
-
 struct Process {
     id: usize,
     program: MuleProgram,
     pid: Option<Pid>,
     respawn_at: Option<Instant>,
-    backoff: Duration,
+    backoff: Backoff,
     born: Instant,
     respawns: u64,
 }
@@ -59,7 +55,7 @@ impl Mules {
                 program: program.clone(),
                 pid: None,
                 respawn_at: Some(now),
-                backoff: FIRST_BACKOFF,
+                backoff: Backoff::default(),
                 born: now,
                 respawns: 0,
             })
@@ -98,7 +94,7 @@ impl Mules {
                 }
                 Err(e) => {
                     log::error(&format!("cannot fork mule {}: {e}", process.id));
-                    process.respawn_at = Some(now + process.backoff);
+                    process.respawn_at = Some(now + process.backoff.current());
                 }
             }
         }
@@ -118,11 +114,8 @@ impl Mules {
             log::info(&format!("mule {} (pid {pid}) {description}", process.id));
             return true;
         }
-        if process.born.elapsed() >= HEALTHY_LIFETIME {
-            process.backoff = FIRST_BACKOFF;
-        }
-        let delay = process.backoff;
-        process.backoff = (process.backoff * 2).min(MAX_BACKOFF);
+        // Even a mule that ends cleanly is a failure to the backoff: it is meant to run.
+        let delay = process.backoff.after_exit(process.born.elapsed(), true);
         process.respawn_at = Some(Instant::now() + delay);
         process.respawns += 1;
         log::warn(&format!(

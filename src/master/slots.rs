@@ -5,13 +5,8 @@
 
 use super::*;
 
-/// Respawning a worker that keeps failing backs off from 1 s, doubling, to 30 s.
-pub(super) const FIRST_BACKOFF: Duration = Duration::from_secs(1);
-
-pub(super) const MAX_BACKOFF: Duration = Duration::from_secs(30);
-
-/// A worker that lived at least this long is considered healthy: its backoff resets.
-pub(super) const HEALTHY_LIFETIME: Duration = Duration::from_secs(10);
+// Respawning a worker that keeps failing backs off from 1 s, doubling, to 30 s.
+pub(super) use super::backoff::{FIRST_BACKOFF, HEALTHY_LIFETIME, MAX_BACKOFF};
 
 /// A place for one worker; its process changes as workers are recycled.
 pub(super) struct Slot {

@@ -17,21 +17,18 @@ use nix::unistd::{ForkResult, Pid};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
+use super::backoff::Backoff;
 use super::groups::Groups;
 use crate::config::Config;
 use crate::log;
 use crate::uwsgi_api::spooler::{self as api, SPOOL_IGNORE, SPOOL_OK, SPOOL_RETRY};
 use crate::wsgi::interpreter;
 
-const FIRST_BACKOFF: Duration = Duration::from_secs(1);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
-const HEALTHY_LIFETIME: Duration = Duration::from_secs(10);
-
 struct Process {
     dir: PathBuf,
     pid: Option<Pid>,
     respawn_at: Option<Instant>,
-    backoff: Duration,
+    backoff: Backoff,
     born: Instant,
     respawns: u64,
 }
@@ -51,7 +48,7 @@ impl Spoolers {
                 dir: dir.clone(),
                 pid: None,
                 respawn_at: Some(now),
-                backoff: FIRST_BACKOFF,
+                backoff: Backoff::default(),
                 born: now,
                 respawns: 0,
             })
@@ -91,7 +88,7 @@ impl Spoolers {
                 }
                 Err(e) => {
                     log::error(&format!("cannot fork spooler {}: {e}", index + 1));
-                    process.respawn_at = Some(now + process.backoff);
+                    process.respawn_at = Some(now + process.backoff.current());
                 }
             }
         }
@@ -109,17 +106,7 @@ impl Spoolers {
             log::info(&format!("spooler {} (pid {pid}) {description}", index + 1));
             return true;
         }
-        if process.born.elapsed() >= HEALTHY_LIFETIME || !failed {
-            process.backoff = FIRST_BACKOFF;
-        }
-        let delay = if failed {
-            process.backoff
-        } else {
-            Duration::ZERO
-        };
-        if failed {
-            process.backoff = (process.backoff * 2).min(MAX_BACKOFF);
-        }
+        let delay = process.backoff.after_exit(process.born.elapsed(), failed);
         process.respawn_at = Some(Instant::now() + delay);
         process.respawns += 1;
         let level = if failed { log::warn } else { log::info };
