@@ -489,6 +489,10 @@ fn mules_work_with_threads_and_fork_hooks() {
     let call = wait_named(&server, &out, "farmfunc", 1);
     assert_eq!(call[0]["mule"], 1);
     ok(&server, "/msg?to=2&text=block");
+    // One thread holds `block` before the next message is sent: sent together, the two
+    // threads race to record them and the order of the records says nothing.
+    let blocked = wait_named(&server, &out, "got", 1);
+    assert_eq!(blocked[0]["text"], "block");
     ok(&server, "/msg?to=2&text=second-thread");
     let got = wait_named(&server, &out, "got", 2);
     assert_eq!(got[1]["text"], "second-thread");
