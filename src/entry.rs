@@ -63,7 +63,11 @@ pub fn run(args: Vec<String>, host: PythonHost) -> i32 {
     };
     // Before anything is bound or forked: a virtualenv of another Python is served by that
     // Python, which means running rwsgi again under it.
-    match follow_virtualenv(loaded.config.home.as_deref(), &host, loaded.config.no_site) {
+    match follow_virtualenv(
+        loaded.config.app.home.as_deref(),
+        &host,
+        loaded.config.app.no_site,
+    ) {
         Ok(Follow::Here) => {}
         Ok(Follow::Exec(command)) => {
             log::info(&command.describe());
@@ -72,60 +76,69 @@ pub fn run(args: Vec<String>, host: PythonHost) -> i32 {
         }
         Err(e) => return give_up(&e.to_string(), args, host),
     }
-    if let Some(path) = &loaded.config.daemonize {
+    if let Some(path) = &loaded.config.master.daemonize {
         if let Err(message) = daemonize(path, &host) {
             return give_up(&message, args, host);
         }
     }
     let config = &loaded.config;
-    if let Some(mode) = config.umask {
+    if let Some(mode) = config.master.umask {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mode));
     }
-    if config.max_fd > 0 {
+    if config.master.max_fd > 0 {
         use nix::sys::resource::{setrlimit, Resource};
-        if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, config.max_fd, config.max_fd) {
-            return give_up(&format!("max-fd {}: {e}", config.max_fd), args, host);
+        if let Err(e) = setrlimit(
+            Resource::RLIMIT_NOFILE,
+            config.master.max_fd,
+            config.master.max_fd,
+        ) {
+            return give_up(&format!("max-fd {}: {e}", config.master.max_fd), args, host);
         }
     }
-    if !config.honour_stdin {
+    if !config.master.honour_stdin {
         // As uWSGI: the application never reads the terminal or the service's stdin.
         if let Ok(null) = std::fs::File::open("/dev/null") {
             let _ = nix::unistd::dup2_stdin(&null);
         }
     }
     if let Err(e) = crate::alarms::init(
-        config.alarms.clone(),
-        config.log_alarms.clone(),
-        config.alarm_freq,
+        config.alarms.alarms.clone(),
+        config.alarms.log_alarms.clone(),
+        config.alarms.alarm_freq,
     ) {
         log::warn(&format!(
             "alarms will not run: cannot make their channel: {e}"
         ));
     }
     log::set_file_options(
-        config.logfile_mode,
-        config.log_maxsize,
-        config.log_backupname.clone(),
+        config.logging.logfile_mode,
+        config.logging.log_maxsize,
+        config.logging.log_backupname.clone(),
     );
-    if let (Some(path), false) = (&config.logto, config.logto_after_drop) {
+    if let (Some(path), false) = (&config.logging.logto, config.logging.logto_after_drop) {
         if let Err(e) = log::redirect_to(path) {
             return give_up(&format!("logto {}: {e}", path.display()), args, host);
         }
     }
     log::init(log::Settings {
-        request_format: config.log_format.clone(),
-        strftime: config.logformat_strftime,
-        micros: config.log_micros,
-        date_format: config.log_date.clone(),
-        syslog: config.syslog.clone(),
-        request_logger: config.req_logger.clone(),
-        encoders: config.log_encoders.clone(),
-        request_encoders: config.log_req_encoders.clone(),
+        request_format: config.logging.log_format.clone(),
+        strftime: config.logging.logformat_strftime,
+        micros: config.logging.log_micros,
+        date_format: config.logging.log_date.clone(),
+        syslog: config.logging.syslog.clone(),
+        request_logger: config.logging.req_logger.clone(),
+        encoders: config.logging.log_encoders.clone(),
+        request_encoders: config.logging.log_req_encoders.clone(),
         routes: config
+            .logging
             .log_routes
             .iter()
             .filter_map(|(name, pattern)| {
-                let destination = config.named_loggers.iter().find(|(n, _)| n == name)?;
+                let destination = config
+                    .logging
+                    .named_loggers
+                    .iter()
+                    .find(|(n, _)| n == name)?;
                 Some((pattern.clone(), destination.1.clone()))
             })
             .collect(),

@@ -25,7 +25,11 @@ pub mod values;
 
 pub use build::{build, check_complete, Loaded};
 pub use error::{ConfigError, ErrorKind, NoApplication};
-pub use model::{Busyness, Config, SpoolerConfig, StaticMap};
+pub use model::{
+    AlarmsConfig, ApiConfig, AppConfig, Busyness, ChildrenConfig, Config, ListenConfig,
+    LoggingConfig, MasterConfig, PrivilegesConfig, RequestConfig, SpoolerConfig, StaticMap,
+    StaticsConfig, TitlesConfig, WorkersConfig,
+};
 // Where these are used with the rest of the configuration; they belong to `net` and `log`.
 pub use crate::log::RequestLogger;
 pub use crate::net::{parse_address, ListenAddress, Protocol, SocketSpec};
@@ -33,10 +37,10 @@ pub use crate::net::{parse_address, ListenAddress, Protocol, SocketSpec};
 impl<'a> From<&'a Config> for crate::net::ListenSettings<'a> {
     fn from(config: &'a Config) -> Self {
         crate::net::ListenSettings {
-            sockets: &config.sockets,
-            listen_backlog: config.listen_backlog,
-            chmod_socket: config.chmod_socket,
-            protocol: config.protocol,
+            sockets: &config.listen.sockets,
+            listen_backlog: config.listen.listen_backlog,
+            chmod_socket: config.listen.chmod_socket,
+            protocol: config.listen.protocol,
         }
     }
 }
@@ -44,9 +48,9 @@ impl<'a> From<&'a Config> for crate::net::ListenSettings<'a> {
 impl<'a> From<&'a Config> for crate::privileges::Wanted<'a> {
     fn from(config: &'a Config) -> Self {
         crate::privileges::Wanted {
-            uid: config.uid.as_deref(),
-            gid: config.gid.as_deref(),
-            origins: &config.privilege_origins,
+            uid: config.privileges.uid.as_deref(),
+            gid: config.privileges.gid.as_deref(),
+            origins: &config.privileges.privilege_origins,
         }
     }
 }

@@ -131,27 +131,37 @@ pub(super) fn assemble(
     let signal_fd = signals::master_signalfd().map_err(|e| format!("cannot watch signals: {e}"))?;
     let board = match parts.board {
         Some(board) => board,
-        None => Scoreboard::new((config.processes * 2 + 16).max(64), config.threads)
-            .map_err(|e| format!("cannot map the scoreboard: {e}"))?,
+        None => Scoreboard::new(
+            (config.workers.processes * 2 + 16).max(64),
+            config.workers.threads,
+        )
+        .map_err(|e| format!("cannot map the scoreboard: {e}"))?,
     };
     let (notify_read, notify_write) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
             .map_err(|e| format!("cannot create the notify pipe: {e}"))?;
-    let mut slots: Vec<Slot> = (1..=config.processes)
+    let mut slots: Vec<Slot> = (1..=config.workers.processes)
         .map(|id| Slot::new(id, Some(Instant::now())))
         .collect();
-    if config.cheaper > 0 {
+    if config.workers.cheaper > 0 {
         let initial = config
+            .workers
             .cheaper_initial
-            .unwrap_or(config.cheaper)
-            .clamp(1, config.processes);
+            .unwrap_or(config.workers.cheaper)
+            .clamp(1, config.workers.processes);
         for slot in slots.iter_mut().skip(initial) {
             slot.cheap = true;
             slot.respawn_at = None;
         }
     }
-    let touch_mtimes = config.touch_reload.iter().map(|p| modified(p)).collect();
+    let touch_mtimes = config
+        .master
+        .touch_reload
+        .iter()
+        .map(|p| modified(p))
+        .collect();
     let master_daemons = config
+        .children
         .attach_daemons
         .iter()
         .map(|(command, stop_signal)| Daemon {
@@ -166,7 +176,7 @@ pub(super) fn assemble(
     let jobs = jobs::Jobs::new(&config);
     let spoolers = spoolers::Spoolers::new(&config);
     let mules = mules::Mules::new(&config);
-    let alarm_runs = alarm_runs::AlarmRuns::new(config.alarm_freq);
+    let alarm_runs = alarm_runs::AlarmRuns::new(config.alarms.alarm_freq);
     let master = Master {
         config,
         args,

@@ -44,6 +44,7 @@ impl Jobs {
     pub fn new(config: &Config) -> Jobs {
         Jobs {
             crons: config
+                .children
                 .crons
                 .iter()
                 .map(|(job, unique)| Cron {
@@ -53,6 +54,7 @@ impl Jobs {
                 })
                 .collect(),
             smart: config
+                .children
                 .smart_attach_daemons
                 .iter()
                 .map(|(pidfile, command)| SmartDaemon {

@@ -202,13 +202,20 @@ fn child(config: &Config, id: usize, program: &MuleProgram) -> ! {
     }
     api::enter_mule(id);
     log::set_mule_id(id);
-    if config.auto_procname {
-        crate::sys::title::set_process_name(&format!("{}rwsgi mule {id}", config.procname_prefix));
+    if config.titles.auto_procname {
+        crate::sys::title::set_process_name(&format!(
+            "{}rwsgi mule {id}",
+            config.titles.procname_prefix
+        ));
     }
-    if config.master_as_root {
+    if config.privileges.master_as_root {
         let master = nix::unistd::getppid();
         let dropped = crate::privileges::resolve(config).and_then(|target| {
-            crate::privileges::drop_to(&target, &config.capabilities, config.no_new_privileges)
+            crate::privileges::drop_to(
+                &target,
+                &config.privileges.capabilities,
+                config.privileges.no_new_privileges,
+            )
         });
         if let Err(message) = dropped {
             log::error(&format!("mule {id}: cannot drop privileges: {message}"));
@@ -219,7 +226,7 @@ fn child(config: &Config, id: usize, program: &MuleProgram) -> ! {
     crate::systemd::forget_in_child();
     interpreter::forget_environment(&crate::sys::shell::MASTER_ONLY_VARIABLES);
     let status = Python::attach(|py| {
-        if config.lazy_apps {
+        if config.app.lazy_apps {
             if let Err(e) = interpreter::load_apps(py, config) {
                 log::error(&format!("mule {id}: cannot load the application: {e:?}"));
             }

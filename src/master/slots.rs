@@ -210,7 +210,7 @@ impl Master {
                 WaitStatus::Exited(pid, code) => (pid, Exit::Code(code)),
                 WaitStatus::Signaled(pid, signal, _) => {
                     if signal == Signal::SIGSEGV {
-                        for name in &self.config.alarm_segfault {
+                        for name in &self.config.alarms.alarm_segfault {
                             crate::alarms::raise(name, &format!("process {pid} killed by SIGSEGV"));
                         }
                     }
@@ -312,7 +312,7 @@ impl Master {
             }
             return;
         }
-        if code == EXIT_NO_APP && self.config.need_app {
+        if code == EXIT_NO_APP && self.config.app.need_app {
             log::error(&format!(
                 "worker {} (pid {pid}) could not load the application and need-app is set: stopping",
                 slot.id
@@ -357,7 +357,7 @@ impl Master {
     /// Moves a slot's worker to the retirees (signalling it unless it retires on its own)
     /// and lets the slot fork a successor at once.
     pub(super) fn retire_slot(&mut self, index: usize, signal_it: bool) {
-        let mercy = self.config.worker_reload_mercy;
+        let mercy = self.config.workers.worker_reload_mercy;
         let slot = &mut self.slots[index];
         let Some(pid) = slot.pid.take() else { return };
         if signal_it {
@@ -393,7 +393,7 @@ impl Master {
                 pid,
                 id,
                 entry: None,
-                deadline: Instant::now() + self.config.worker_reload_mercy,
+                deadline: Instant::now() + self.config.workers.worker_reload_mercy,
             });
         }
         log::info(

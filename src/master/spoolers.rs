@@ -173,16 +173,20 @@ fn child(config: &Config, dir: &Path, id: usize) -> ! {
     let _ = unsafe { nix::sys::signal::sigaction(Signal::SIGTERM, &handler) };
     api::enter_spooler();
     log::set_spooler_id(id);
-    if config.auto_procname {
+    if config.titles.auto_procname {
         crate::sys::title::set_process_name(&format!(
             "{}rwsgi spooler {id}",
-            config.procname_prefix
+            config.titles.procname_prefix
         ));
     }
-    if config.master_as_root {
+    if config.privileges.master_as_root {
         let master = nix::unistd::getppid();
         let dropped = crate::privileges::resolve(config).and_then(|target| {
-            crate::privileges::drop_to(&target, &config.capabilities, config.no_new_privileges)
+            crate::privileges::drop_to(
+                &target,
+                &config.privileges.capabilities,
+                config.privileges.no_new_privileges,
+            )
         });
         if let Err(message) = dropped {
             log::error(&format!("spooler {id}: cannot drop privileges: {message}"));
@@ -193,7 +197,7 @@ fn child(config: &Config, dir: &Path, id: usize) -> ! {
     crate::systemd::forget_in_child();
     interpreter::forget_environment(&crate::sys::shell::MASTER_ONLY_VARIABLES);
     Python::attach(|py| {
-        if config.lazy_apps {
+        if config.app.lazy_apps {
             if let Err(e) = interpreter::load_apps(py, config) {
                 log::error(&format!("spooler {id}: cannot load the application: {e:?}"));
             }

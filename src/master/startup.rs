@@ -127,6 +127,7 @@ fn prepare(
     let (stats, metrics) = bind_stats_servers(config)?;
     let lifetime = metrics::Lifetime::from_environment();
     let fifos = config
+        .master
         .master_fifo
         .iter()
         .map(|path| open_fifo(path))
@@ -135,8 +136,8 @@ fn prepare(
     settle_privileges(config, &listeners, &target)?;
     let board = start_python(config, args, host, reloading, &notifier)?;
     let (app, app_failure) = load_app(config, reloading, &notifier, &listeners)?;
-    let autoreload = config.py_autoreload.map(|interval| {
-        if config.lazy_apps {
+    let autoreload = config.master.py_autoreload.map(|interval| {
+        if config.app.lazy_apps {
             log::warn("py-autoreload watches the modules the master imported; with lazy-apps that is none");
         }
         (Instant::now() + interval, Python::attach(interpreter::module_files))
@@ -157,18 +158,18 @@ fn prepare(
 
 /// Step: the virtualenv, the `exec-asap` hooks, `env` and `chdir`.
 fn enter_environment(config: &Config) -> Result<(), StartError> {
-    if let Some(home) = &config.home {
+    if let Some(home) = &config.app.home {
         activate_virtualenv(home);
     }
     config
         .hooks
         .run_phase(Phase::Asap)
         .map_err(|message| StartError::step(message, 1))?;
-    for (key, value) in &config.env {
+    for (key, value) in &config.app.env {
         // Single-threaded here: nothing else reads the environment concurrently.
         std::env::set_var(key, value);
     }
-    if let Some(dir) = &config.chdir {
+    if let Some(dir) = &config.app.chdir {
         std::env::set_current_dir(dir)
             .map_err(|e| StartError::config(format!("chdir {}: {e}", dir.display())))?;
     }
@@ -177,10 +178,10 @@ fn enter_environment(config: &Config) -> Result<(), StartError> {
 
 /// Step: the master's process title (`auto-procname`, `procname-master`).
 fn name_master(config: &Config) {
-    if config.auto_procname {
-        let name = match (&config.procname_master, &config.procname) {
+    if config.titles.auto_procname {
+        let name = match (&config.titles.procname_master, &config.titles.procname) {
             (Some(name), _) | (None, Some(name)) => name.clone(),
-            (None, None) => format!("{}rwsgi master", config.procname_prefix),
+            (None, None) => format!("{}rwsgi master", config.titles.procname_prefix),
         };
         crate::sys::title::set_process_name(&name);
     }
@@ -229,15 +230,15 @@ type StatsServers = (Option<stats::StatsServer>, Option<stats::StatsServer>);
 
 /// Step: the `stats` and `metrics` sockets.
 fn bind_stats_servers(config: &Config) -> Result<StatsServers, StartError> {
-    let stats_mode = if config.stats_http {
+    let stats_mode = if config.master.stats_http {
         stats::Mode::Http
     } else {
         stats::Mode::Raw
     };
     let stats_server =
-        bind_stats(config.stats.as_deref(), stats_mode).map_err(StartError::config)?;
-    let metrics_server =
-        bind_stats(config.metrics.as_deref(), stats::Mode::Metrics).map_err(StartError::config)?;
+        bind_stats(config.master.stats.as_deref(), stats_mode).map_err(StartError::config)?;
+    let metrics_server = bind_stats(config.master.metrics.as_deref(), stats::Mode::Metrics)
+        .map_err(StartError::config)?;
     Ok((stats_server, metrics_server))
 }
 
@@ -248,10 +249,10 @@ fn settle_privileges(
     listeners: &[Listener],
     target: &crate::privileges::Target,
 ) -> Result<(), StartError> {
-    if let Some(owner) = &config.chown_socket {
+    if let Some(owner) = &config.privileges.chown_socket {
         crate::privileges::chown_sockets(listeners, owner, config).map_err(StartError::config)?;
     }
-    if let Some(path) = &config.pidfile {
+    if let Some(path) = &config.master.pidfile {
         write_pidfile(path).map_err(|e| {
             StartError::config(format!("cannot write pidfile {}: {e}", path.display()))
         })?;
@@ -260,12 +261,16 @@ fn settle_privileges(
         .hooks
         .run_phase(Phase::AsRoot)
         .map_err(|message| StartError::step(message, 1))?;
-    if !config.master_as_root {
-        crate::privileges::drop_to(target, &config.capabilities, config.no_new_privileges)
-            .map_err(|message| StartError::config(format!("cannot drop privileges: {message}")))?;
+    if !config.privileges.master_as_root {
+        crate::privileges::drop_to(
+            target,
+            &config.privileges.capabilities,
+            config.privileges.no_new_privileges,
+        )
+        .map_err(|message| StartError::config(format!("cannot drop privileges: {message}")))?;
     }
-    if config.logto_after_drop {
-        if let Some(path) = &config.logto {
+    if config.logging.logto_after_drop {
+        if let Some(path) = &config.logging.logto {
             log::redirect_to(path)
                 .map_err(|e| StartError::config(format!("logto2 {}: {e}", path.display())))?;
         }
@@ -288,8 +293,11 @@ fn start_python(
     interpreter::initialize(config, host).map_err(StartError::config)?;
     // Mapped before the application loads: `import uwsgi` at import time sees the workers'
     // table and the caches, and every worker forked later shares them.
-    let board = Scoreboard::new((config.processes * 2 + 16).max(64), config.threads)
-        .map_err(|e| StartError::step(format!("cannot map the scoreboard: {e}"), 1))?;
+    let board = Scoreboard::new(
+        (config.workers.processes * 2 + 16).max(64),
+        config.workers.threads,
+    )
+    .map_err(|e| StartError::step(format!("cannot map the scoreboard: {e}"), 1))?;
     crate::uwsgi_api::set_scoreboard(board);
     install_uwsgi_module(config, args, reloading)
         .map_err(|message| StartError::step(message, 1))?;
@@ -309,7 +317,7 @@ fn load_app(
     notifier: &Notifier,
     listeners: &[Listener],
 ) -> Result<(Option<interpreter::Apps>, Option<String>), StartError> {
-    if config.lazy_apps {
+    if config.app.lazy_apps {
         return Ok((None, None));
     }
     let message = match import_with_extended_timeout(notifier, config) {
@@ -329,10 +337,10 @@ fn load_app(
     if reloading {
         return Err(StartError::step(summary, EXIT_NO_APP));
     }
-    if config.need_app {
+    if config.app.need_app {
         log::error("need-app is set: exiting");
         notifier.status(&format!("failed: {summary} (need-app)"));
-        if config.vacuum {
+        if config.master.vacuum {
             net::vacuum(listeners);
         }
         return Err(StartError::Exit(EXIT_NO_APP));
@@ -359,8 +367,8 @@ impl Master {
             } else {
                 "forking"
             },
-            self.config.processes,
-            self.config.threads
+            self.config.workers.processes,
+            self.config.workers.threads
         ));
         if let Err(message) = self.config.hooks.run_phase(Phase::MasterStart) {
             if reloading {
@@ -378,13 +386,14 @@ impl Master {
 /// cannot write (the packaged unit's ProtectSystem=strict), before the write fails.
 pub(super) fn warn_unwritable(config: &Config) {
     let stats_path = config
+        .master
         .stats
         .as_deref()
         .filter(|spec| spec.contains('/'))
         .map(PathBuf::from);
     let paths = [
-        ("logto", config.logto.clone()),
-        ("pidfile", config.pidfile.clone()),
+        ("logto", config.logging.logto.clone()),
+        ("pidfile", config.master.pidfile.clone()),
         ("stats", stats_path),
     ];
     for (what, path) in paths {
@@ -498,10 +507,10 @@ pub(super) fn import_with_extended_timeout(
 }
 
 pub(super) fn app_label(config: &Config) -> String {
-    match (&config.module, &config.wsgi_file) {
-        (Some(module), _) => format!("{module}:{}", config.callable),
-        (None, Some(file)) => format!("{}:{}", file.display(), config.callable),
-        _ => match &config.paste {
+    match (&config.app.module, &config.app.wsgi_file) {
+        (Some(module), _) => format!("{module}:{}", config.app.callable),
+        (None, Some(file)) => format!("{}:{}", file.display(), config.app.callable),
+        _ => match &config.app.paste {
             Some(spec) => format!("paste {spec}"),
             None => "mounts only".into(),
         },

@@ -482,11 +482,11 @@ pub fn configure(config: &Config, reloading: bool) -> Result<(), String> {
     if CACHES.get().is_some() {
         return Ok(());
     }
-    let mut specs = config.caches.clone();
-    if config.legacy_cache_items > 0 {
+    let mut specs = config.api.caches.clone();
+    if config.api.legacy_cache_items > 0 {
         specs.push(CacheSpec::legacy(
-            config.legacy_cache_items.max(2),
-            config.legacy_cache_blocksize,
+            config.api.legacy_cache_items.max(2),
+            config.api.legacy_cache_blocksize,
         ));
     }
     let handed: Vec<(String, i32, usize)> = std::env::var(RELOAD_CACHES_VAR)

@@ -123,15 +123,15 @@ pub fn install(
         let _ = TOTAL.set(total);
     }
     cache::configure(config, is_a_reload).map_err(PyValueError::new_err)?;
-    locks::configure(config.locks + 1).map_err(PyValueError::new_err)?;
+    locks::configure(config.api.locks + 1).map_err(PyValueError::new_err)?;
     signals::configure().map_err(PyValueError::new_err)?;
     spooler::configure(&config.spooler).map_err(PyValueError::new_err)?;
     mules::configure(&config.mules).map_err(PyValueError::new_err)?;
     let module = PyModule::new(py, "uwsgi")?;
     module.add("opt", build_opt(py, entries)?)?;
-    module.add("numproc", config.processes)?;
-    module.add("cores", config.threads)?;
-    module.add("buffer_size", config.buffer_size)?;
+    module.add("numproc", config.workers.processes)?;
+    module.add("cores", config.workers.threads)?;
+    module.add("buffer_size", config.request.buffer_size)?;
     module.add("started_on", crate::sys::time::unix_secs())?;
     let (major, minor, revision) = API_VERSION;
     module.add(

@@ -277,20 +277,27 @@ pub fn run(
 ) -> ! {
     crate::log::set_worker_id(identity.id);
     crate::uwsgi_api::enter_worker(identity.id, identity.entry);
-    if config.auto_procname {
-        let name = match &config.procname {
+    if config.titles.auto_procname {
+        let name = match &config.titles.procname {
             Some(name) => name.clone(),
-            None => format!("{}rwsgi worker {}", config.procname_prefix, identity.id),
+            None => format!(
+                "{}rwsgi worker {}",
+                config.titles.procname_prefix, identity.id
+            ),
         };
         crate::sys::title::set_process_name(&name);
     }
     crate::ipc::signals::reset_in_child();
-    if config.master_as_root {
+    if config.privileges.master_as_root {
         // Still single-threaded (no runtime, no Python thread yet), so the drop covers every
         // thread this worker will have.
         let master = nix::unistd::getppid();
         let dropped = crate::privileges::resolve(config).and_then(|target| {
-            crate::privileges::drop_to(&target, &config.capabilities, config.no_new_privileges)
+            crate::privileges::drop_to(
+                &target,
+                &config.privileges.capabilities,
+                config.privileges.no_new_privileges,
+            )
         });
         if let Err(message) = dropped {
             crate::log::error(&format!("cannot drop privileges: {message}"));
@@ -301,7 +308,7 @@ pub fn run(
     crate::systemd::forget_in_child();
     interpreter::forget_environment(&crate::sys::shell::MASTER_ONLY_VARIABLES);
     run_hooks_or_exit(config, crate::hooks::Phase::PostFork);
-    let app = if config.lazy_apps {
+    let app = if config.app.lazy_apps {
         match Python::attach(|py| interpreter::load_apps(py, config)) {
             Ok(apps) => Some(apps),
             Err(interpreter::LoadError::Hook(message)) => {
@@ -311,7 +318,7 @@ pub fn run(
             }
             Err(interpreter::LoadError::App(message)) => {
                 crate::log::error(&message);
-                if config.need_app {
+                if config.app.need_app {
                     interpreter::worker_exit_hooks();
                     std::process::exit(EXIT_NO_APP);
                 }
@@ -331,17 +338,17 @@ pub fn run(
     let template = Python::attach(|py| {
         EnvironTemplate::new(
             py,
-            config.threads > 1,
-            config.processes > 1,
-            config.file_wrapper,
+            config.workers.threads > 1,
+            config.workers.processes > 1,
+            config.request.file_wrapper,
         )
     })
     .unwrap_or_else(|e| {
         crate::log::error(&format!("cannot build the WSGI environ template: {e}"));
         std::process::exit(1);
     });
-    let retire_after = if config.max_requests > 0 {
-        config.max_requests + (identity.id as u64 - 1) * config.max_requests_delta
+    let retire_after = if config.workers.max_requests > 0 {
+        config.workers.max_requests + (identity.id as u64 - 1) * config.workers.max_requests_delta
     } else {
         0
     };
@@ -352,39 +359,40 @@ pub fn run(
     let shared = Arc::new(Shared {
         app,
         mounts,
-        manage_script_name: config.manage_script_name,
-        vhost: config.vhost.then_some(config.vhost_host),
+        manage_script_name: config.request.manage_script_name,
+        vhost: config.request.vhost.then_some(config.request.vhost_host),
         template,
-        buffer_size: config.buffer_size,
-        limit_post: config.limit_post,
-        uwsgi_log_line: config.log_format.as_deref() == Some(crate::log::UWSGI_FORMAT),
-        log_requests: !config.disable_logging
-            || config.log_4xx
-            || config.log_5xx
-            || config.log_slow_ms > 0,
-        log_all: !config.disable_logging,
-        log_4xx: config.log_4xx,
-        log_5xx: config.log_5xx,
-        log_slow: (config.log_slow_ms > 0).then(|| Duration::from_millis(config.log_slow_ms)),
-        extra_headers: config.add_headers.clone(),
-        server_header: config.http_server_header,
-        memory_report: config.memory_report,
-        log_x_forwarded_for: config.log_x_forwarded_for,
-        so_keepalive: config.so_keepalive,
-        max_headers: config.http_max_headers,
-        header_timeout: config.http_header_timeout,
-        keepalive_timeout: config.http_keepalive_timeout,
-        io_timeout: config.socket_timeout,
+        buffer_size: config.request.buffer_size,
+        limit_post: config.request.limit_post,
+        uwsgi_log_line: config.logging.log_format.as_deref() == Some(crate::log::UWSGI_FORMAT),
+        log_requests: !config.logging.disable_logging
+            || config.logging.log_4xx
+            || config.logging.log_5xx
+            || config.logging.log_slow_ms > 0,
+        log_all: !config.logging.disable_logging,
+        log_4xx: config.logging.log_4xx,
+        log_5xx: config.logging.log_5xx,
+        log_slow: (config.logging.log_slow_ms > 0)
+            .then(|| Duration::from_millis(config.logging.log_slow_ms)),
+        extra_headers: config.request.add_headers.clone(),
+        server_header: config.request.http_server_header,
+        memory_report: config.logging.memory_report,
+        log_x_forwarded_for: config.logging.log_x_forwarded_for,
+        so_keepalive: config.request.so_keepalive,
+        max_headers: config.request.http_max_headers,
+        header_timeout: config.request.http_header_timeout,
+        keepalive_timeout: config.request.http_keepalive_timeout,
+        io_timeout: config.request.socket_timeout,
         identity,
         retire_after,
-        reload_on_rss_bytes: config.reload_on_rss_mib << 20,
-        reload_on_as_bytes: config.reload_on_as_mib << 20,
-        reload_on_exception: config.reload_on_exception,
-        no_default_app: config.no_default_app,
-        routes: config.routes.clone(),
-        proxy_protocol: config.proxy_protocol,
+        reload_on_rss_bytes: config.workers.reload_on_rss_mib << 20,
+        reload_on_as_bytes: config.workers.reload_on_as_mib << 20,
+        reload_on_exception: config.workers.reload_on_exception,
+        no_default_app: config.request.no_default_app,
+        routes: config.request.routes.clone(),
+        proxy_protocol: config.request.proxy_protocol,
         statics: statics::Settings::from_config(config),
-        min_lifetime: config.min_worker_lifetime,
+        min_lifetime: config.workers.min_worker_lifetime,
         born: Instant::now(),
         served: AtomicU64::new(0),
         drain: watch::Sender::new(false),
@@ -393,7 +401,7 @@ pub fn run(
     if shared.identity.id == 1 {
         run_hooks_or_exit(config, crate::hooks::Phase::Accepting1);
     }
-    let extra_threads: Vec<_> = (1..config.threads)
+    let extra_threads: Vec<_> = (1..config.workers.threads)
         .map(|thread| {
             let shared = shared.clone();
             let sockets = duplicate(listeners);

@@ -50,26 +50,28 @@ pub struct Settings {
 impl Settings {
     pub fn from_config(config: &Config) -> Settings {
         let mut mime_types = HashMap::new();
-        for path in &config.mime_files {
+        for path in &config.statics.mime_files {
             match std::fs::read_to_string(path) {
                 Ok(text) => parse_mime_types(&text, &mut mime_types),
                 Err(e) => crate::log::warn(&format!("mime-file {}: {e}", path.display())),
             }
         }
         Settings {
-            maps: config.static_maps.clone(),
-            check: config.check_static.clone(),
-            index: config.static_index.clone(),
-            expires_by_type: config.static_expires.clone(),
-            expires_by_pattern: config.static_expires_patterns.clone(),
+            maps: config.statics.static_maps.clone(),
+            check: config.statics.check_static.clone(),
+            index: config.statics.static_index.clone(),
+            expires_by_type: config.statics.static_expires.clone(),
+            expires_by_pattern: config.statics.static_expires_patterns.clone(),
             safe: config
+                .statics
                 .static_safe
                 .iter()
                 .filter_map(|p| p.canonicalize().ok())
                 .collect(),
             mime_types,
-            gzip_all: config.static_gzip_all,
+            gzip_all: config.statics.static_gzip_all,
             gzip_dirs: config
+                .statics
                 .static_gzip_dirs
                 .iter()
                 .filter_map(|p| p.canonicalize().ok())

@@ -73,7 +73,7 @@ fn start_embedded(_config: &Config) -> Result<(), String> {
 /// virtualenv's site-packages), no signal handlers of its own, unbuffered stdio.
 #[cfg(not(feature = "extension"))]
 fn start_embedded(config: &Config) -> Result<(), String> {
-    let (program_name, python_home) = interpreter_paths(config.home.as_deref())?;
+    let (program_name, python_home) = interpreter_paths(config.app.home.as_deref())?;
     let program_name = CString::new(program_name.as_os_str().as_encoded_bytes())
         .map_err(|_| "interpreter path contains a NUL byte".to_string())?;
     let python_home = python_home
@@ -93,7 +93,7 @@ fn start_embedded(config: &Config) -> Result<(), String> {
         // Application output reaches the log as it is written, not when a buffer fills.
         (*py_config).buffered_stdio = 0;
         (*py_config).parse_argv = 0;
-        if config.no_site {
+        if config.app.no_site {
             (*py_config).site_import = 0;
         }
         let mut status = ffi::PyConfig_SetBytesString(
@@ -158,13 +158,14 @@ fn interpreter_paths(home: Option<&Path>) -> Result<(PathBuf, Option<PathBuf>), 
 fn prepare_sys(py: Python<'_>, config: &Config) -> PyResult<()> {
     let sys = py.import("sys")?;
     let mut argv = vec!["rwsgi".to_string()];
-    if let Some(args) = &config.pyargv {
+    if let Some(args) = &config.app.pyargv {
         argv.extend(args.split_whitespace().map(str::to_string));
     }
     sys.setattr("argv", PyList::new(py, argv)?)?;
     let path = sys.getattr("path")?.cast_into::<PyList>()?;
     // The embedded interpreter does not put the application's directory on sys.path.
     let mut front: Vec<String> = config
+        .app
         .pythonpath
         .iter()
         .map(|p| {
@@ -185,7 +186,7 @@ fn prepare_sys(py: Python<'_>, config: &Config) -> PyResult<()> {
 
 /// Imports the application named by `module` or `wsgi-file` and returns the callable.
 pub fn load_app(py: Python<'_>, config: &Config) -> Result<Py<PyAny>, String> {
-    let (module, label) = if let Some(name) = &config.module {
+    let (module, label) = if let Some(name) = &config.app.module {
         let module = py.import(name.as_str()).map_err(|e| {
             format!(
                 "cannot import module '{name}': {}",
@@ -193,12 +194,12 @@ pub fn load_app(py: Python<'_>, config: &Config) -> Result<Py<PyAny>, String> {
             )
         })?;
         (module, format!("module '{name}'"))
-    } else if let Some(file) = &config.wsgi_file {
+    } else if let Some(file) = &config.app.wsgi_file {
         (load_file(py, file)?, format!("file '{}'", file.display()))
     } else {
         return Err("no application given: set 'module' or 'wsgi-file'".into());
     };
-    take_callable(py, &module, &label, &config.callable)
+    take_callable(py, &module, &label, &config.app.callable)
 }
 
 /// Every application the configuration names: the default one and the mounted ones.
@@ -282,13 +283,13 @@ pub fn load_apps(py: Python<'_>, config: &Config) -> Result<Apps, LoadError> {
                 .map_err(|e| format!("hook putenv:{key}: {e}"))?;
         }
     }
-    for name in &config.imports {
+    for name in &config.app.imports {
         py.import(name.as_str())
             .map_err(|e| format!("import {name}: {}", format_exception(py, &e)))?;
     }
-    let default = if let Some(spec) = &config.paste {
+    let default = if let Some(spec) = &config.app.paste {
         Some(load_paste(py, spec)?)
-    } else if config.module.is_some() || config.wsgi_file.is_some() {
+    } else if config.app.module.is_some() || config.app.wsgi_file.is_some() {
         Some(load_app(py, config)?)
     } else {
         None
@@ -297,7 +298,7 @@ pub fn load_apps(py: Python<'_>, config: &Config) -> Result<Apps, LoadError> {
         default,
         mounts: load_mounts(py, config)?,
     };
-    if let Some(dir) = &config.chdir2 {
+    if let Some(dir) = &config.app.chdir2 {
         std::env::set_current_dir(dir).map_err(|e| format!("chdir2 {}: {e}", dir.display()))?;
     }
     py.detach(|| config.hooks.run_phase(crate::hooks::Phase::PostApp))
@@ -327,14 +328,14 @@ fn load_paste(py: Python<'_>, spec: &str) -> Result<Py<PyAny>, String> {
 /// The applications of `mount = /prefix=APP`, longest prefix first.
 pub fn load_mounts(py: Python<'_>, config: &Config) -> Result<Vec<(String, Py<PyAny>)>, String> {
     let mut mounts = Vec::new();
-    for (mountpoint, spec) in &config.mounts {
+    for (mountpoint, spec) in &config.app.mounts {
         let app = if spec.ends_with(".py") || spec.ends_with(".wsgi") {
             let module = load_file(py, Path::new(spec))?;
-            take_callable(py, &module, &format!("file '{spec}'"), &config.callable)?
+            take_callable(py, &module, &format!("file '{spec}'"), &config.app.callable)?
         } else {
             let (name, callable) = spec
                 .split_once(':')
-                .unwrap_or((spec.as_str(), config.callable.as_str()));
+                .unwrap_or((spec.as_str(), config.app.callable.as_str()));
             let module = py.import(name).map_err(|e| {
                 format!(
                     "mount {mountpoint}: cannot import module '{name}': {}",
