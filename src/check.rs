@@ -128,7 +128,7 @@ pub fn run(args: &[String], entries: Vec<Entry>, host: &PythonHost) -> i32 {
     if let Err(message) = config::check_complete(config) {
         report.error("configuration", message);
     }
-    let target = match crate::privileges::resolve(config) {
+    let target = match crate::privileges::resolve(&config.privileges) {
         Ok(target) => Some(target),
         Err(message) => {
             let option = if message.starts_with("gid") {
@@ -481,11 +481,13 @@ fn child_checks(
     if let (Some(path), true) = (&config.logging.logto, config.logging.logto_after_drop) {
         check_writable_file(path, &origin_of(entries, "logto2"), "logto2", &mut report);
     }
-    if let Err(message) = crate::wsgi::interpreter::initialize(config, host) {
+    if let Err(message) = crate::wsgi::interpreter::initialize(&config.app, host) {
         report.error("python", message);
         return report.errors as i32;
     }
-    let loaded = pyo3::Python::attach(|py| crate::wsgi::interpreter::load_apps(py, config));
+    let loaded = pyo3::Python::attach(|py| {
+        crate::wsgi::interpreter::load_apps(py, &config.app, &config.hooks)
+    });
     if let Err(message) = loaded {
         let at = ["module", "wsgi-file", "mount"]
             .iter()

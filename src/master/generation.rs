@@ -173,9 +173,9 @@ pub(super) fn assemble(
             started: Instant::now(),
         })
         .collect();
-    let jobs = jobs::Jobs::new(&config);
-    let spoolers = spoolers::Spoolers::new(&config);
-    let mules = mules::Mules::new(&config);
+    let jobs = jobs::Jobs::new(&config.children);
+    let spoolers = spoolers::Spoolers::new(&config.spooler);
+    let mules = mules::Mules::new(&config.mules);
     let alarm_runs = alarm_runs::AlarmRuns::new(config.alarms.alarm_freq);
     let master = Master {
         config,

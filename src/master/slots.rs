@@ -126,8 +126,9 @@ impl Master {
                 }
             }
         }
-        self.spoolers.spawn_due(&self.config);
-        self.mules.spawn_due(&self.config);
+        self.spoolers
+            .spawn_due(self.config.forked_parts(), &self.config.spooler);
+        self.mules.spawn_due(self.config.forked_parts());
         let now = Instant::now();
         for index in 0..self.slots.len() {
             let slot = &self.slots[index];
@@ -163,7 +164,12 @@ impl Master {
                     board: self.board,
                     notify,
                 };
-                (self.worker_main)(identity, &self.config, &self.listeners, self.app.as_ref());
+                (self.worker_main)(
+                    identity,
+                    self.config.worker_parts(),
+                    &self.listeners,
+                    self.app.as_ref(),
+                );
             }
             Ok(ForkResult::Parent { child }) => {
                 self.board

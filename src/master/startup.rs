@@ -5,6 +5,8 @@
 //! Must not: fork workers (the arbiter does, once assembled).
 
 use super::*;
+use crate::config::{AppConfig, MasterConfig, TitlesConfig, WorkerParts};
+use crate::hooks::Hooks;
 
 /// Creates (or reuses) a FIFO for master commands, open without blocking.
 pub(super) fn open_fifo(path: &std::path::Path) -> Result<(OwnedFd, OwnedFd), String> {
@@ -35,7 +37,8 @@ pub(super) const STATUS_INTERVAL: Duration = Duration::from_secs(5);
 
 /// A worker's entry point, run in each freshly forked worker; it never returns. entry.rs
 /// passes `worker::run`, so the master does not depend on the worker.
-pub type WorkerMain = fn(Identity, &Config, &[net::Listener], Option<&interpreter::Apps>) -> !;
+pub type WorkerMain =
+    fn(Identity, WorkerParts<'_>, &[net::Listener], Option<&interpreter::Apps>) -> !;
 
 /// Why start-up stopped before the master could run.
 pub(super) enum StartError {
@@ -119,12 +122,12 @@ fn prepare(
 ) -> Result<Parts, StartError> {
     enter_environment(config)?;
     let notifier = Notifier::from_environment();
-    name_master(config);
-    let target = crate::privileges::resolve(config)
-        .map(|target| crate::privileges::attainable(target, config))
+    name_master(&config.titles);
+    let target = crate::privileges::resolve(&config.privileges)
+        .map(|target| crate::privileges::attainable(target, &config.privileges))
         .map_err(StartError::config)?;
     let listeners = open_listeners(config, inherited, &notifier)?;
-    let (stats, metrics) = bind_stats_servers(config)?;
+    let (stats, metrics) = bind_stats_servers(&config.master)?;
     let lifetime = metrics::Lifetime::from_environment();
     let fifos = config
         .master
@@ -177,11 +180,11 @@ fn enter_environment(config: &Config) -> Result<(), StartError> {
 }
 
 /// Step: the master's process title (`auto-procname`, `procname-master`).
-fn name_master(config: &Config) {
-    if config.titles.auto_procname {
-        let name = match (&config.titles.procname_master, &config.titles.procname) {
+fn name_master(titles: &TitlesConfig) {
+    if titles.auto_procname {
+        let name = match (&titles.procname_master, &titles.procname) {
             (Some(name), _) | (None, Some(name)) => name.clone(),
-            (None, None) => format!("{}rwsgi master", config.titles.procname_prefix),
+            (None, None) => format!("{}rwsgi master", titles.procname_prefix),
         };
         crate::sys::title::set_process_name(&name);
     }
@@ -201,7 +204,7 @@ fn open_listeners(
     if notifier.enabled() {
         warn_unwritable(config);
     }
-    let listeners = net::listeners(config, inherited).map_err(StartError::config)?;
+    let listeners = net::listeners(&config.listen, inherited).map_err(StartError::config)?;
     if listeners.is_empty() {
         return Err(StartError::config(
             "no socket to serve: set 'http-socket', 'http' or 'socket'",
@@ -229,16 +232,16 @@ fn open_listeners(
 type StatsServers = (Option<stats::StatsServer>, Option<stats::StatsServer>);
 
 /// Step: the `stats` and `metrics` sockets.
-fn bind_stats_servers(config: &Config) -> Result<StatsServers, StartError> {
-    let stats_mode = if config.master.stats_http {
+fn bind_stats_servers(master: &MasterConfig) -> Result<StatsServers, StartError> {
+    let stats_mode = if master.stats_http {
         stats::Mode::Http
     } else {
         stats::Mode::Raw
     };
     let stats_server =
-        bind_stats(config.master.stats.as_deref(), stats_mode).map_err(StartError::config)?;
-    let metrics_server = bind_stats(config.master.metrics.as_deref(), stats::Mode::Metrics)
-        .map_err(StartError::config)?;
+        bind_stats(master.stats.as_deref(), stats_mode).map_err(StartError::config)?;
+    let metrics_server =
+        bind_stats(master.metrics.as_deref(), stats::Mode::Metrics).map_err(StartError::config)?;
     Ok((stats_server, metrics_server))
 }
 
@@ -250,7 +253,8 @@ fn settle_privileges(
     target: &crate::privileges::Target,
 ) -> Result<(), StartError> {
     if let Some(owner) = &config.privileges.chown_socket {
-        crate::privileges::chown_sockets(listeners, owner, config).map_err(StartError::config)?;
+        crate::privileges::chown_sockets(listeners, owner, &config.privileges)
+            .map_err(StartError::config)?;
     }
     if let Some(path) = &config.master.pidfile {
         write_pidfile(path).map_err(|e| {
@@ -290,7 +294,7 @@ fn start_python(
     notifier: &Notifier,
 ) -> Result<Scoreboard, StartError> {
     notifier.status("loading the application");
-    interpreter::initialize(config, host).map_err(StartError::config)?;
+    interpreter::initialize(&config.app, host).map_err(StartError::config)?;
     // Mapped before the application loads: `import uwsgi` at import time sees the workers'
     // table and the caches, and every worker forked later shares them.
     let board = Scoreboard::new(
@@ -320,9 +324,9 @@ fn load_app(
     if config.app.lazy_apps {
         return Ok((None, None));
     }
-    let message = match import_with_extended_timeout(notifier, config) {
+    let message = match import_with_extended_timeout(notifier, &config.app, &config.hooks) {
         Ok(app) => {
-            log::info(&format!("application loaded: {}", app_label(config)));
+            log::info(&format!("application loaded: {}", app_label(&config.app)));
             Python::attach(interpreter::freeze_heap);
             return Ok((Some(app), None));
         }
@@ -465,7 +469,15 @@ pub(super) fn install_uwsgi_module(
             },
         );
     }
-    Python::attach(|py| crate::uwsgi_api::install(py, config, &entries, reloading))
+    let settings = crate::uwsgi_api::Settings {
+        api: &config.api,
+        spooler: &config.spooler,
+        mules: &config.mules,
+        processes: config.workers.processes,
+        threads: config.workers.threads,
+        buffer_size: config.request.buffer_size,
+    };
+    Python::attach(|py| crate::uwsgi_api::install(py, settings, &entries, reloading))
         .map_err(|e| format!("cannot provide the uwsgi module: {e}"))
 }
 
@@ -482,10 +494,11 @@ pub(super) fn write_pidfile(path: &std::path::Path) -> std::io::Result<()> {
 /// start-up time. The thread is joined before any fork, so the master forks single-threaded.
 pub(super) fn import_with_extended_timeout(
     notifier: &Notifier,
-    config: &Config,
+    app: &AppConfig,
+    hooks: &Hooks,
 ) -> Result<interpreter::Apps, interpreter::LoadError> {
     if !notifier.enabled() {
-        return Python::attach(|py| interpreter::load_apps(py, config));
+        return Python::attach(|py| interpreter::load_apps(py, app, hooks));
     }
     let done = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
@@ -500,17 +513,17 @@ pub(super) fn import_with_extended_timeout(
                 waited += Duration::from_millis(100);
             }
         });
-        let result = Python::attach(|py| interpreter::load_apps(py, config));
+        let result = Python::attach(|py| interpreter::load_apps(py, app, hooks));
         done.store(true, std::sync::atomic::Ordering::Relaxed);
         result
     })
 }
 
-pub(super) fn app_label(config: &Config) -> String {
-    match (&config.app.module, &config.app.wsgi_file) {
-        (Some(module), _) => format!("{module}:{}", config.app.callable),
-        (None, Some(file)) => format!("{}:{}", file.display(), config.app.callable),
-        _ => match &config.app.paste {
+pub(super) fn app_label(app: &AppConfig) -> String {
+    match (&app.module, &app.wsgi_file) {
+        (Some(module), _) => format!("{module}:{}", app.callable),
+        (None, Some(file)) => format!("{}:{}", file.display(), app.callable),
+        _ => match &app.paste {
             Some(spec) => format!("paste {spec}"),
             None => "mounts only".into(),
         },

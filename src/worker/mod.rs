@@ -23,7 +23,7 @@ use socket2::Socket;
 use tokio::io::Interest;
 use tokio::sync::watch;
 
-use crate::config::{Config, ListenAddress, Protocol};
+use crate::config::{ListenAddress, Protocol, WorkerParts};
 use crate::ipc::scoreboard::WorkerState;
 use crate::ipc::{Identity, Notice, EXIT_NO_APP};
 use crate::net::Listener;
@@ -271,7 +271,7 @@ pub fn resident_bytes() -> Option<u64> {
 /// Runs a worker in a freshly forked child; never returns.
 pub fn run(
     identity: Identity,
-    config: &Config,
+    config: WorkerParts<'_>,
     listeners: &[Listener],
     preloaded: Option<&interpreter::Apps>,
 ) -> ! {
@@ -292,7 +292,7 @@ pub fn run(
         // Still single-threaded (no runtime, no Python thread yet), so the drop covers every
         // thread this worker will have.
         let master = nix::unistd::getppid();
-        let dropped = crate::privileges::resolve(config).and_then(|target| {
+        let dropped = crate::privileges::resolve(config.privileges).and_then(|target| {
             crate::privileges::drop_to(
                 &target,
                 &config.privileges.capabilities,
@@ -307,9 +307,9 @@ pub fn run(
     }
     crate::systemd::forget_in_child();
     interpreter::forget_environment(&crate::sys::shell::MASTER_ONLY_VARIABLES);
-    run_hooks_or_exit(config, crate::hooks::Phase::PostFork);
+    run_hooks_or_exit(config.hooks, crate::hooks::Phase::PostFork);
     let app = if config.app.lazy_apps {
-        match Python::attach(|py| interpreter::load_apps(py, config)) {
+        match Python::attach(|py| interpreter::load_apps(py, config.app, config.hooks)) {
             Ok(apps) => Some(apps),
             Err(interpreter::LoadError::Hook(message)) => {
                 crate::log::error(&format!("{message}; start aborted"));
@@ -391,15 +391,15 @@ pub fn run(
         no_default_app: config.request.no_default_app,
         routes: config.request.routes.clone(),
         proxy_protocol: config.request.proxy_protocol,
-        statics: statics::Settings::from_config(config),
+        statics: statics::Settings::from(config.statics),
         min_lifetime: config.workers.min_worker_lifetime,
         born: Instant::now(),
         served: AtomicU64::new(0),
         drain: watch::Sender::new(false),
     });
-    run_hooks_or_exit(config, crate::hooks::Phase::Accepting);
+    run_hooks_or_exit(config.hooks, crate::hooks::Phase::Accepting);
     if shared.identity.id == 1 {
-        run_hooks_or_exit(config, crate::hooks::Phase::Accepting1);
+        run_hooks_or_exit(config.hooks, crate::hooks::Phase::Accepting1);
     }
     let extra_threads: Vec<_> = (1..config.workers.threads)
         .map(|thread| {
@@ -428,11 +428,11 @@ pub fn run(
 
 /// Hooks in a worker: Python may be running, so the GIL is released while they run; a
 /// failing one ends the worker with `EXIT_HOOK_FAILED`, and the master ends the start.
-fn run_hooks_or_exit(config: &Config, phase: crate::hooks::Phase) {
-    if config.hooks.is_empty() {
+fn run_hooks_or_exit(hooks: &crate::hooks::Hooks, phase: crate::hooks::Phase) {
+    if hooks.is_empty() {
         return;
     }
-    if let Err(message) = config.hooks.run_phase(phase) {
+    if let Err(message) = hooks.run_phase(phase) {
         crate::log::error(&format!("{message}; start aborted"));
         interpreter::worker_exit_hooks();
         std::process::exit(crate::hooks::EXIT_HOOK_FAILED);

@@ -12,7 +12,8 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyModule};
 
-use crate::config::Config;
+use crate::config::AppConfig;
+use crate::hooks::Hooks;
 use crate::wsgi::host::PythonHost;
 
 /// The interpreter this binary was built against (set by build.rs).
@@ -22,16 +23,16 @@ const BUILD_PYTHON: &str = env!("RWSGI_BUILD_PYTHON");
 /// Makes CPython ready to load the application, once per process tree, in the master,
 /// before any thread exists: the embedding binary starts it (PyConfig), a Python host
 /// already has; either way `sys` is then prepared for the application.
-pub fn initialize(config: &Config, host: &PythonHost) -> Result<(), String> {
+pub fn initialize(app: &AppConfig, host: &PythonHost) -> Result<(), String> {
     if host.python_running() {
         Python::attach(adopt_process_environment)
             .map_err(|e| format!("cannot update os.environ: {e}"))?;
     } else {
-        start_embedded(config)?;
+        start_embedded(app)?;
     }
     Python::attach(|py| {
         crate::log::info(&describe(py));
-        prepare_sys(py, config)
+        prepare_sys(py, app)
     })
     .map_err(|e| format!("cannot prepare sys: {e}"))
 }
@@ -65,15 +66,15 @@ fn adopt_process_environment(py: Python<'_>) -> PyResult<()> {
 /// The extension module is built against the stable ABI, which has no PyConfig: there a
 /// running Python is the host and this is never called.
 #[cfg(feature = "extension")]
-fn start_embedded(_config: &Config) -> Result<(), String> {
+fn start_embedded(_app: &AppConfig) -> Result<(), String> {
     Err("this build of rwsgi is a Python extension module: start it with 'python -m rwsgi'".into())
 }
 
 /// Starts the embedded CPython with PyConfig: program name (which decides the prefix and a
 /// virtualenv's site-packages), no signal handlers of its own, unbuffered stdio.
 #[cfg(not(feature = "extension"))]
-fn start_embedded(config: &Config) -> Result<(), String> {
-    let (program_name, python_home) = interpreter_paths(config.app.home.as_deref())?;
+fn start_embedded(app: &AppConfig) -> Result<(), String> {
+    let (program_name, python_home) = interpreter_paths(app.home.as_deref())?;
     let program_name = CString::new(program_name.as_os_str().as_encoded_bytes())
         .map_err(|_| "interpreter path contains a NUL byte".to_string())?;
     let python_home = python_home
@@ -93,7 +94,7 @@ fn start_embedded(config: &Config) -> Result<(), String> {
         // Application output reaches the log as it is written, not when a buffer fills.
         (*py_config).buffered_stdio = 0;
         (*py_config).parse_argv = 0;
-        if config.app.no_site {
+        if app.no_site {
             (*py_config).site_import = 0;
         }
         let mut status = ffi::PyConfig_SetBytesString(
@@ -155,17 +156,16 @@ fn interpreter_paths(home: Option<&Path>) -> Result<(PathBuf, Option<PathBuf>), 
     Ok((PathBuf::from(BUILD_PYTHON), Some(home)))
 }
 
-fn prepare_sys(py: Python<'_>, config: &Config) -> PyResult<()> {
+fn prepare_sys(py: Python<'_>, app: &AppConfig) -> PyResult<()> {
     let sys = py.import("sys")?;
     let mut argv = vec!["rwsgi".to_string()];
-    if let Some(args) = &config.app.pyargv {
+    if let Some(args) = &app.pyargv {
         argv.extend(args.split_whitespace().map(str::to_string));
     }
     sys.setattr("argv", PyList::new(py, argv)?)?;
     let path = sys.getattr("path")?.cast_into::<PyList>()?;
     // The embedded interpreter does not put the application's directory on sys.path.
-    let mut front: Vec<String> = config
-        .app
+    let mut front: Vec<String> = app
         .pythonpath
         .iter()
         .map(|p| {
@@ -185,8 +185,8 @@ fn prepare_sys(py: Python<'_>, config: &Config) -> PyResult<()> {
 }
 
 /// Imports the application named by `module` or `wsgi-file` and returns the callable.
-pub fn load_app(py: Python<'_>, config: &Config) -> Result<Py<PyAny>, String> {
-    let (module, label) = if let Some(name) = &config.app.module {
+pub fn load_app(py: Python<'_>, app: &AppConfig) -> Result<Py<PyAny>, String> {
+    let (module, label) = if let Some(name) = &app.module {
         let module = py.import(name.as_str()).map_err(|e| {
             format!(
                 "cannot import module '{name}': {}",
@@ -194,12 +194,12 @@ pub fn load_app(py: Python<'_>, config: &Config) -> Result<Py<PyAny>, String> {
             )
         })?;
         (module, format!("module '{name}'"))
-    } else if let Some(file) = &config.app.wsgi_file {
+    } else if let Some(file) = &app.wsgi_file {
         (load_file(py, file)?, format!("file '{}'", file.display()))
     } else {
         return Err("no application given: set 'module' or 'wsgi-file'".into());
     };
-    take_callable(py, &module, &label, &config.app.callable)
+    take_callable(py, &module, &label, &app.callable)
 }
 
 /// Every application the configuration names: the default one and the mounted ones.
@@ -267,11 +267,11 @@ pub fn describe(py: Python<'_>) -> String {
 
 /// Imports `import` modules, then loads the default application (if `module`, `wsgi-file`
 /// or `paste` names one) and every mount; then `chdir2`.
-pub fn load_apps(py: Python<'_>, config: &Config) -> Result<Apps, LoadError> {
+pub fn load_apps(py: Python<'_>, app: &AppConfig, hooks: &Hooks) -> Result<Apps, LoadError> {
     // Hooks may run commands for a while: without the GIL, as any blocking call.
-    py.detach(|| config.hooks.run_phase(crate::hooks::Phase::PreApp))
+    py.detach(|| hooks.run_phase(crate::hooks::Phase::PreApp))
         .map_err(LoadError::Hook)?;
-    let assignments = config.hooks.assignments(crate::hooks::Phase::PreApp);
+    let assignments = hooks.assignments(crate::hooks::Phase::PreApp);
     if !assignments.is_empty() {
         let environ = py
             .import("os")
@@ -283,25 +283,25 @@ pub fn load_apps(py: Python<'_>, config: &Config) -> Result<Apps, LoadError> {
                 .map_err(|e| format!("hook putenv:{key}: {e}"))?;
         }
     }
-    for name in &config.app.imports {
+    for name in &app.imports {
         py.import(name.as_str())
             .map_err(|e| format!("import {name}: {}", format_exception(py, &e)))?;
     }
-    let default = if let Some(spec) = &config.app.paste {
+    let default = if let Some(spec) = &app.paste {
         Some(load_paste(py, spec)?)
-    } else if config.app.module.is_some() || config.app.wsgi_file.is_some() {
-        Some(load_app(py, config)?)
+    } else if app.module.is_some() || app.wsgi_file.is_some() {
+        Some(load_app(py, app)?)
     } else {
         None
     };
     let apps = Apps {
         default,
-        mounts: load_mounts(py, config)?,
+        mounts: load_mounts(py, app)?,
     };
-    if let Some(dir) = &config.app.chdir2 {
+    if let Some(dir) = &app.chdir2 {
         std::env::set_current_dir(dir).map_err(|e| format!("chdir2 {}: {e}", dir.display()))?;
     }
-    py.detach(|| config.hooks.run_phase(crate::hooks::Phase::PostApp))
+    py.detach(|| hooks.run_phase(crate::hooks::Phase::PostApp))
         .map_err(LoadError::Hook)?;
     Ok(apps)
 }
@@ -326,16 +326,16 @@ fn load_paste(py: Python<'_>, spec: &str) -> Result<Py<PyAny>, String> {
 }
 
 /// The applications of `mount = /prefix=APP`, longest prefix first.
-pub fn load_mounts(py: Python<'_>, config: &Config) -> Result<Vec<(String, Py<PyAny>)>, String> {
+pub fn load_mounts(py: Python<'_>, app: &AppConfig) -> Result<Vec<(String, Py<PyAny>)>, String> {
     let mut mounts = Vec::new();
-    for (mountpoint, spec) in &config.app.mounts {
-        let app = if spec.ends_with(".py") || spec.ends_with(".wsgi") {
+    for (mountpoint, spec) in &app.mounts {
+        let loaded = if spec.ends_with(".py") || spec.ends_with(".wsgi") {
             let module = load_file(py, Path::new(spec))?;
-            take_callable(py, &module, &format!("file '{spec}'"), &config.app.callable)?
+            take_callable(py, &module, &format!("file '{spec}'"), &app.callable)?
         } else {
             let (name, callable) = spec
                 .split_once(':')
-                .unwrap_or((spec.as_str(), config.app.callable.as_str()));
+                .unwrap_or((spec.as_str(), app.callable.as_str()));
             let module = py.import(name).map_err(|e| {
                 format!(
                     "mount {mountpoint}: cannot import module '{name}': {}",
@@ -344,7 +344,7 @@ pub fn load_mounts(py: Python<'_>, config: &Config) -> Result<Vec<(String, Py<Py
             })?;
             take_callable(py, &module, &format!("module '{name}'"), callable)?
         };
-        mounts.push((mountpoint.clone(), app));
+        mounts.push((mountpoint.clone(), loaded));
     }
     mounts.sort_by_key(|(mountpoint, _)| std::cmp::Reverse(mountpoint.len()));
     Ok(mounts)
