@@ -6,30 +6,6 @@
 
 use super::*;
 
-/// Creates (or reuses) a FIFO for master commands, open without blocking.
-pub(super) fn open_fifo(path: &std::path::Path) -> Result<(OwnedFd, OwnedFd), String> {
-    use nix::fcntl::{open, OFlag};
-    use nix::sys::stat::Mode;
-    use std::os::unix::fs::FileTypeExt;
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_fifo() => {}
-        Ok(_) => {
-            return Err(format!(
-                "master-fifo {}: exists and is not a FIFO",
-                path.display()
-            ))
-        }
-        Err(_) => nix::unistd::mkfifo(path, Mode::S_IRUSR | Mode::S_IWUSR)
-            .map_err(|e| format!("master-fifo {}: {e}", path.display()))?,
-    }
-    let flags = OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
-    let read = open(path, OFlag::O_RDONLY | flags, Mode::empty())
-        .map_err(|e| format!("master-fifo {}: {e}", path.display()))?;
-    let write = open(path, OFlag::O_WRONLY | flags, Mode::empty())
-        .map_err(|e| format!("master-fifo {}: {e}", path.display()))?;
-    Ok((read, write))
-}
-
 /// How often STATUS= is refreshed with the request count.
 pub(super) const STATUS_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -38,6 +14,7 @@ pub(super) const STATUS_INTERVAL: Duration = Duration::from_secs(5);
 pub type WorkerMain = fn(Identity, &Config, &[net::Listener], Option<&interpreter::Apps>) -> !;
 
 /// Why start-up stopped before the master could run.
+#[derive(Debug)]
 pub(super) enum StartError {
     /// A step failed: `Generation::fail` decides what follows (exit with `status`, or in
     /// a reload keep the previous generation serving).
@@ -48,15 +25,17 @@ pub(super) enum StartError {
 }
 
 impl StartError {
-    fn step(message: impl Into<String>, status: i32) -> StartError {
+    /// `message` is the failed step's error (a hook's, a socket's, Python's...) as the
+    /// log and STATUS= show it.
+    pub(super) fn step(message: impl std::fmt::Display, status: i32) -> StartError {
         StartError::Step {
-            message: message.into(),
+            message: message.to_string(),
             status,
         }
     }
 
     /// A step that failed because of the configuration (see [`EXIT_CONFIG`]).
-    fn config(message: impl Into<String>) -> StartError {
+    pub(super) fn config(message: impl std::fmt::Display) -> StartError {
         StartError::step(message, EXIT_CONFIG)
     }
 }
@@ -69,6 +48,8 @@ impl std::fmt::Display for StartError {
         }
     }
 }
+
+impl std::error::Error for StartError {}
 
 /// Runs the server; returns the process exit status. `args` are the command-line
 /// arguments, kept to re-read the configuration on reload; `worker_main` runs each worker.
@@ -96,8 +77,8 @@ pub fn run(config: Config, args: Vec<String>, host: PythonHost, worker_main: Wor
     };
     let (mut master, signal_fd) = match assemble(config, args, host, parts, generation) {
         Ok(assembled) => assembled,
-        Err(message) => {
-            log::error(&message);
+        Err(e) => {
+            log::error(&e.to_string());
             return 1;
         }
     };
@@ -129,7 +110,7 @@ fn prepare(
     let fifos = config
         .master_fifo
         .iter()
-        .map(|path| open_fifo(path))
+        .map(|path| fifo::open_fifo(path))
         .collect::<Result<Vec<_>, _>>()
         .map_err(StartError::config)?;
     settle_privileges(config, &listeners, &target)?;
@@ -291,8 +272,7 @@ fn start_python(
     let board = Scoreboard::new((config.processes * 2 + 16).max(64), config.threads)
         .map_err(|e| StartError::step(format!("cannot map the scoreboard: {e}"), 1))?;
     crate::uwsgi_api::set_scoreboard(board);
-    install_uwsgi_module(config, args, reloading)
-        .map_err(|message| StartError::step(message, 1))?;
+    install_uwsgi_module(config, args, reloading)?;
     if let Err(e) = Python::attach(crate::wsgi::journal_stream::install) {
         log::warn(&format!(
             "the application's output stays on the service's stream: {e}"
@@ -364,7 +344,7 @@ impl Master {
         ));
         if let Err(message) = self.config.hooks.run_phase(Phase::MasterStart) {
             if reloading {
-                self.hold_previous(&message);
+                self.hold_previous(&message.to_string());
             } else {
                 log::error(&format!("{message}; start aborted"));
                 self.exit_status = Some(1);
@@ -427,11 +407,11 @@ pub(super) fn activate_virtualenv(home: &std::path::Path) {
 
 /// `import uwsgi` (and uwsgidecorators) for the application, with `uwsgi.opt` built from
 /// the configuration as written.
-pub(super) fn install_uwsgi_module(
+fn install_uwsgi_module(
     config: &Config,
     args: &[String],
     reloading: bool,
-) -> Result<(), String> {
+) -> Result<(), StartError> {
     let mut entries = match crate::config::source::from_args(args) {
         Ok(crate::config::source::Request::Serve(entries)) => entries,
         _ => Vec::new(),
@@ -457,7 +437,7 @@ pub(super) fn install_uwsgi_module(
         );
     }
     Python::attach(|py| crate::uwsgi_api::install(py, config, &entries, reloading))
-        .map_err(|e| format!("cannot provide the uwsgi module: {e}"))
+        .map_err(|e| StartError::step(format!("cannot provide the uwsgi module: {e}"), 1))
 }
 
 /// Writes the pid to a temporary file renamed into place, so a reader never sees it

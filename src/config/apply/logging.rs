@@ -55,7 +55,7 @@ pub(crate) fn log_encoder(config: &mut Config, v: &mut Value<'_>) -> Result<(), 
     // Not trimmed at the end: `prefix [app] ` keeps its space.
     v.non_empty()?;
     let value = v.text().trim_start().to_string();
-    crate::log::encoder::parse(&value).map_err(|m| v.error(m))?;
+    crate::log::encoder::parse(&value).map_err(|e| v.caused_by(e))?;
     if v.option == "log-encoder" {
         config.log_encoders.push(value);
     } else {
@@ -82,7 +82,7 @@ pub(crate) fn req_logger(config: &mut Config, v: &mut Value<'_>) -> Result<(), C
 pub(crate) fn alarm_log(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
     config
         .log_alarms
-        .push(crate::alarms::parse_log_alarm(&v.non_empty()?).map_err(|m| v.error(m))?);
+        .push(crate::alarms::parse_log_alarm(&v.non_empty()?).map_err(|e| v.caused_by(e))?);
     Ok(())
 }
 
