@@ -17,9 +17,21 @@ pub enum RequestLogger {
     Syslog(String),
 }
 
+/// A `logger`/`req-logger` value that names no destination rwsgi writes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownDestination;
+
+impl std::fmt::Display for UnknownDestination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("expected file:PATH, stdio or syslog[:TAG]")
+    }
+}
+
+impl std::error::Error for UnknownDestination {}
+
 impl RequestLogger {
     /// `file:PATH`, `stdio` or `syslog[:TAG]`, as `logger` and `req-logger` take them.
-    pub fn parse(value: &str) -> Result<RequestLogger, &'static str> {
+    pub fn parse(value: &str) -> Result<RequestLogger, UnknownDestination> {
         match value.split_once(':').map_or((value, ""), |(k, v)| (k, v)) {
             ("file", path) if !path.is_empty() => Ok(RequestLogger::File(PathBuf::from(path))),
             ("stdio", _) => Ok(RequestLogger::Stdio),
@@ -28,11 +40,12 @@ impl RequestLogger {
             } else {
                 tag.to_string()
             })),
-            _ => Err("expected file:PATH, stdio or syslog[:TAG]"),
+            _ => Err(UnknownDestination),
         }
     }
 }
 
+/// A destination, opened.
 pub(super) enum RequestSink {
     File(std::fs::File),
     Stdio,

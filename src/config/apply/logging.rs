@@ -29,7 +29,7 @@ pub(crate) fn logger(config: &mut Config, v: &mut Value<'_>) -> Result<(), Confi
         Some((name, rest)) if !name.contains(':') => (Some(name), rest.trim()),
         _ => (None, value.as_str()),
     };
-    let destination = RequestLogger::parse(destination).map_err(|m| v.error(m))?;
+    let destination = RequestLogger::parse(destination).map_err(|e| v.caused_by(e))?;
     match (name, destination) {
         (Some(name), destination) => config.named_loggers.push((name.to_string(), destination)),
         (None, RequestLogger::File(path)) => config.logto = Some(path),
@@ -74,7 +74,7 @@ pub(crate) fn logto2(config: &mut Config, v: &mut Value<'_>) -> Result<(), Confi
 /// `req-logger`.
 pub(crate) fn req_logger(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
     let value = v.non_empty()?;
-    config.req_logger = Some(RequestLogger::parse(&value).map_err(|m| v.error(m))?);
+    config.req_logger = Some(RequestLogger::parse(&value).map_err(|e| v.caused_by(e))?);
     Ok(())
 }
 
