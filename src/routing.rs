@@ -502,6 +502,29 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_ends_the_scan() {
+        let table = rules(&[
+            ("route", "^/gone return:410"),
+            ("route", "^/moved redirect:/new"),
+            ("route", "^/teapot break:418"),
+            ("route", ".* addheader:X-After: 1"),
+            ("route", ".* return:200"),
+        ]);
+        for (path, answer) in [
+            ("/gone", (410, None)),
+            ("/moved", (302, Some("/new".to_string()))),
+            ("/teapot", (418, None)),
+        ] {
+            let outcome = evaluate(&table, &request(path));
+            assert_eq!(outcome.answer, Some(answer), "{path}");
+            assert!(outcome.add_headers.is_empty(), "{path}: {outcome:?}");
+        }
+        let rest = evaluate(&table, &request("/other"));
+        assert_eq!(rest.answer, Some((200, None)));
+        assert_eq!(rest.add_headers, vec![("X-After".into(), "1".into())]);
+    }
+
+    #[test]
     fn rewrite_changes_the_path_later_rules_see() {
         let table = rules(&[
             ("route", "^/blog/(\\d+)$ rewrite:/post?id=$1"),
