@@ -18,38 +18,47 @@ pub type WorkerMain = fn(Identity, &Config, &[net::Listener], Option<&interprete
 pub(super) enum StartError {
     /// A step failed: `Generation::fail` decides what follows (exit with `status`, or in
     /// a reload keep the previous generation serving).
-    Step { message: String, status: i32 },
+    Step { cause: Cause, status: i32 },
     /// The step already reported and the process exits with this status (need-app on a
     /// first start).
     Exit(i32),
 }
 
+/// A failed step's own error (a hook's, a socket's, Python's...), or the step's words;
+/// its `Display` is what the log and STATUS= show.
+pub(super) type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 impl StartError {
-    /// `message` is the failed step's error (a hook's, a socket's, Python's...) as the
-    /// log and STATUS= show it.
-    pub(super) fn step(message: impl std::fmt::Display, status: i32) -> StartError {
+    pub(super) fn step(cause: impl Into<Cause>, status: i32) -> StartError {
         StartError::Step {
-            message: message.to_string(),
+            cause: cause.into(),
             status,
         }
     }
 
     /// A step that failed because of the configuration (see [`EXIT_CONFIG`]).
-    pub(super) fn config(message: impl std::fmt::Display) -> StartError {
-        StartError::step(message, EXIT_CONFIG)
+    pub(super) fn config(cause: impl Into<Cause>) -> StartError {
+        StartError::step(cause, EXIT_CONFIG)
     }
 }
 
 impl std::fmt::Display for StartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StartError::Step { message, .. } => f.write_str(message),
+            StartError::Step { cause, .. } => cause.fmt(f),
             StartError::Exit(status) => write!(f, "exiting with status {status}"),
         }
     }
 }
 
-impl std::error::Error for StartError {}
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartError::Step { cause, .. } => cause.source(),
+            StartError::Exit(_) => None,
+        }
+    }
+}
 
 /// Runs the server; returns the process exit status. `args` are the command-line
 /// arguments, kept to re-read the configuration on reload; `worker_main` runs each worker.
@@ -71,8 +80,9 @@ pub fn run(config: Config, args: Vec<String>, host: PythonHost, worker_main: Wor
     let parts = match prepare(&config, &args, &host, reloading, inherited) {
         Ok(parts) => parts,
         Err(StartError::Exit(status)) => return status,
-        Err(StartError::Step { message, status }) => {
-            return generation.fail(&config, args, host, &message, status)
+        Err(StartError::Step { cause, status }) => {
+            let message = cause.to_string();
+            return generation.fail(&config, args, host, &message, status);
         }
     };
     let (mut master, signal_fd) = match assemble(config, args, host, parts, generation) {
