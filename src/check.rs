@@ -130,13 +130,8 @@ pub fn run(args: &[String], entries: Vec<Entry>, host: &PythonHost) -> i32 {
     }
     let target = match crate::privileges::resolve(&config.privileges) {
         Ok(target) => Some(target),
-        Err(message) => {
-            let option = if message.starts_with("gid") {
-                "gid"
-            } else {
-                "uid"
-            };
-            report.error(origin_of(&entries, option), message);
+        Err(e) => {
+            report.error(origin_of(&entries, e.option()), e);
             None
         }
     };

@@ -5,6 +5,7 @@
 //! process-wide settings and hands over to the master.
 //!
 //! Must not: contain server logic; everything past option handling lives in `master`.
+//! Its private steps report failures as text: every one ends in `give_up`, which logs it.
 
 use crate::config::source::{self, Request};
 use crate::wsgi::host::{follow_virtualenv, Follow, PythonHost};
@@ -21,41 +22,10 @@ pub fn run(args: Vec<String>, host: PythonHost) -> i32 {
         // Hosted by `python3`: still `rwsgi` to ps, pgrep and the journal, as the binary is.
         let _ = nix::sys::prctl::set_name(c"rwsgi");
     }
-    let request = source::read_args(&args).map(|(request, warnings)| {
-        for warning in warnings {
-            crate::log::warn(&warning);
-        }
-        request
-    });
-    let entries = match request {
-        Ok(Request::Serve(entries)) => entries,
-        Ok(Request::Check(entries)) => return crate::check::run(&args, entries, &host),
-        Ok(Request::Help) => {
-            print!("{}", config::options::help_text());
-            return 0;
-        }
-        Ok(Request::Version) => {
-            println!("rwsgi {} ({})", env!("CARGO_PKG_VERSION"), host.describe());
-            return 0;
-        }
-        Ok(Request::OptionTable) => {
-            print!("{}", config::manpage::option_table());
-            return 0;
-        }
-        Ok(Request::ManPage(section)) => {
-            match section.as_str() {
-                "8" => print!("{}", config::manpage::server_page()),
-                "5" => print!("{}", config::manpage::ini_page()),
-                _ => fail("--print-man-page takes 8 (rwsgi) or 5 (rwsgi.ini)"),
-            }
-            return 0;
-        }
-        Err(e) if args.iter().any(|a| a == "--check") => {
-            eprintln!("rwsgi --check: error: {e}");
-            eprintln!("rwsgi --check: the configuration cannot be read");
-            return EXIT_BAD_CONFIG;
-        }
-        Err(e) => return give_up(&e.to_string(), args, host),
+    let entries = match entries_to_serve(&args, &host) {
+        Ok(entries) => entries,
+        Err(Stop::Exit(status)) => return status,
+        Err(Stop::GiveUp(message)) => return give_up(&message, args, host),
     };
     let loaded = match config::build(&entries) {
         Ok(loaded) => loaded,
@@ -81,19 +51,79 @@ pub fn run(args: Vec<String>, host: PythonHost) -> i32 {
             return give_up(&message, args, host);
         }
     }
-    let config = &loaded.config;
+    if let Err(message) = settle_process(&loaded.config) {
+        return give_up(&message, args, host);
+    }
+    start_logging(&loaded.config);
+    for message in &loaded.messages {
+        log::info(message);
+    }
+    for warning in &loaded.warnings {
+        log::warn(warning);
+    }
+    if let Err(message) = config::check_complete(&loaded.config) {
+        return give_up(&message.to_string(), args, host);
+    }
+    master::run(loaded.config, args, host, crate::worker::run)
+}
+
+/// Why `run` stops before serving: an exit status (a request answered, `--check` done),
+/// or a configuration it cannot start with.
+enum Stop {
+    Exit(i32),
+    GiveUp(String),
+}
+
+/// The command line's request: the entries to serve, or what else was asked (help,
+/// version, the option table, a man page, `--check`), answered here.
+fn entries_to_serve(args: &[String], host: &PythonHost) -> Result<Vec<source::Entry>, Stop> {
+    let request = source::read_args(args).map(|(request, warnings)| {
+        for warning in warnings {
+            crate::log::warn(&warning);
+        }
+        request
+    });
+    let printed = |text: String| {
+        print!("{text}");
+        Err(Stop::Exit(0))
+    };
+    match request {
+        Ok(Request::Serve(entries)) => Ok(entries),
+        Ok(Request::Check(entries)) => Err(Stop::Exit(crate::check::run(args, entries, host))),
+        Ok(Request::Help) => printed(config::options::help_text()),
+        Ok(Request::Version) => {
+            println!("rwsgi {} ({})", env!("CARGO_PKG_VERSION"), host.describe());
+            Err(Stop::Exit(0))
+        }
+        Ok(Request::OptionTable) => printed(config::manpage::option_table()),
+        Ok(Request::ManPage(section)) => match section.as_str() {
+            "8" => printed(config::manpage::server_page()),
+            "5" => printed(config::manpage::ini_page()),
+            _ => fail("--print-man-page takes 8 (rwsgi) or 5 (rwsgi.ini)"),
+        },
+        Err(e) if args.iter().any(|a| a == "--check") => {
+            eprintln!("rwsgi --check: error: {e}");
+            eprintln!("rwsgi --check: the configuration cannot be read");
+            Err(Stop::Exit(EXIT_BAD_CONFIG))
+        }
+        Err(e) => Err(Stop::GiveUp(e.to_string())),
+    }
+}
+
+/// The process-wide settings: umask, max-fd, stdin, the alarms' channel and the `logto`
+/// file (unless `logto2` opens it after the privileges are dropped).
+fn settle_process(config: &config::Config) -> Result<(), String> {
     if let Some(mode) = config.master.umask {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mode));
     }
     if config.master.max_fd > 0 {
         use nix::sys::resource::{setrlimit, Resource};
-        if let Err(e) = setrlimit(
+        setrlimit(
             Resource::RLIMIT_NOFILE,
             config.master.max_fd,
             config.master.max_fd,
-        ) {
-            return give_up(&format!("max-fd {}: {e}", config.master.max_fd), args, host);
-        }
+        )
+        .map_err(|e| format!("max-fd {}: {e}", config.master.max_fd))?;
     }
     if !config.master.honour_stdin {
         // As uWSGI: the application never reads the terminal or the service's stdin.
@@ -116,10 +146,13 @@ pub fn run(args: Vec<String>, host: PythonHost) -> i32 {
         config.logging.log_backupname.clone(),
     );
     if let (Some(path), false) = (&config.logging.logto, config.logging.logto_after_drop) {
-        if let Err(e) = log::redirect_to(path) {
-            return give_up(&format!("logto {}: {e}", path.display()), args, host);
-        }
+        log::redirect_to(path).map_err(|e| format!("logto {}: {e}", path.display()))?;
     }
+    Ok(())
+}
+
+/// Where and how lines are logged from now on.
+fn start_logging(config: &config::Config) {
     log::init(log::Settings {
         request_format: config.logging.log_format.clone(),
         strftime: config.logging.logformat_strftime,
@@ -143,16 +176,6 @@ pub fn run(args: Vec<String>, host: PythonHost) -> i32 {
             })
             .collect(),
     });
-    for message in &loaded.messages {
-        log::info(message);
-    }
-    for warning in &loaded.warnings {
-        log::warn(warning);
-    }
-    if let Err(message) = config::check_complete(&loaded.config) {
-        return give_up(&message.to_string(), args, host);
-    }
-    master::run(loaded.config, args, host, crate::worker::run)
 }
 
 /// `daemonize FILE`: detach (fork, setsid) and append all output to FILE. Under systemd

@@ -246,6 +246,25 @@ mod tests {
     }
 
     #[test]
+    fn a_lower_layers_error_is_wrapped_with_file_line_and_option() {
+        let err = build(&[entry("route", Some("^/old goto:/new"))]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "app.ini:5: option 'route' = '^/old goto:/new': routing action 'goto' is not provided (addheader, delheader, redirect, redirect-301, return, break, last, continue, rewrite, rewrite-last, addvar are)"
+        );
+        let cause = std::error::Error::source(&err).expect("the routing error is kept");
+        assert!(cause.is::<crate::routing::RuleError>(), "{cause:?}");
+        let err = build(&[entry("cron", Some("61 -1 -1 -1 -1 true"))]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "app.ini:5: option 'cron' = '61 -1 -1 -1 -1 true': minute 61 is outside 0..59"
+        );
+        assert!(
+            std::error::Error::source(&err).is_some_and(|c| c.is::<crate::sys::cron::CronError>())
+        );
+    }
+
+    #[test]
     fn real_file_quirks_start_with_warnings() {
         let loaded = build(&[
             entry("buffer-size", Some("32768  # bigger requests")),

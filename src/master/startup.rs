@@ -8,30 +8,6 @@ use super::*;
 use crate::config::{AppConfig, MasterConfig, TitlesConfig, WorkerParts};
 use crate::hooks::Hooks;
 
-/// Creates (or reuses) a FIFO for master commands, open without blocking.
-pub(super) fn open_fifo(path: &std::path::Path) -> Result<(OwnedFd, OwnedFd), String> {
-    use nix::fcntl::{open, OFlag};
-    use nix::sys::stat::Mode;
-    use std::os::unix::fs::FileTypeExt;
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_fifo() => {}
-        Ok(_) => {
-            return Err(format!(
-                "master-fifo {}: exists and is not a FIFO",
-                path.display()
-            ))
-        }
-        Err(_) => nix::unistd::mkfifo(path, Mode::S_IRUSR | Mode::S_IWUSR)
-            .map_err(|e| format!("master-fifo {}: {e}", path.display()))?,
-    }
-    let flags = OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
-    let read = open(path, OFlag::O_RDONLY | flags, Mode::empty())
-        .map_err(|e| format!("master-fifo {}: {e}", path.display()))?;
-    let write = open(path, OFlag::O_WRONLY | flags, Mode::empty())
-        .map_err(|e| format!("master-fifo {}: {e}", path.display()))?;
-    Ok((read, write))
-}
-
 /// How often STATUS= is refreshed with the request count.
 pub(super) const STATUS_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -41,34 +17,48 @@ pub type WorkerMain =
     fn(Identity, WorkerParts<'_>, &[net::Listener], Option<&interpreter::Apps>) -> !;
 
 /// Why start-up stopped before the master could run.
+#[derive(Debug)]
 pub(super) enum StartError {
     /// A step failed: `Generation::fail` decides what follows (exit with `status`, or in
     /// a reload keep the previous generation serving).
-    Step { message: String, status: i32 },
+    Step { cause: Cause, status: i32 },
     /// The step already reported and the process exits with this status (need-app on a
     /// first start).
     Exit(i32),
 }
 
+/// A failed step's own error (a hook's, a socket's, Python's...), or the step's words;
+/// its `Display` is what the log and STATUS= show.
+pub(super) type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 impl StartError {
-    fn step(message: impl Into<String>, status: i32) -> StartError {
+    pub(super) fn step(cause: impl Into<Cause>, status: i32) -> StartError {
         StartError::Step {
-            message: message.into(),
+            cause: cause.into(),
             status,
         }
     }
 
     /// A step that failed because of the configuration (see [`EXIT_CONFIG`]).
-    fn config(message: impl Into<String>) -> StartError {
-        StartError::step(message, EXIT_CONFIG)
+    pub(super) fn config(cause: impl Into<Cause>) -> StartError {
+        StartError::step(cause, EXIT_CONFIG)
     }
 }
 
 impl std::fmt::Display for StartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StartError::Step { message, .. } => f.write_str(message),
+            StartError::Step { cause, .. } => cause.fmt(f),
             StartError::Exit(status) => write!(f, "exiting with status {status}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartError::Step { cause, .. } => cause.source(),
+            StartError::Exit(_) => None,
         }
     }
 }
@@ -93,14 +83,15 @@ pub fn run(config: Config, args: Vec<String>, host: PythonHost, worker_main: Wor
     let parts = match prepare(&config, &args, &host, reloading, inherited) {
         Ok(parts) => parts,
         Err(StartError::Exit(status)) => return status,
-        Err(StartError::Step { message, status }) => {
-            return generation.fail(&config, args, host, &message, status)
+        Err(StartError::Step { cause, status }) => {
+            let message = cause.to_string();
+            return generation.fail(&config, args, host, &message, status);
         }
     };
     let (mut master, signal_fd) = match assemble(config, args, host, parts, generation) {
         Ok(assembled) => assembled,
-        Err(message) => {
-            log::error(&message);
+        Err(e) => {
+            log::error(&e.to_string());
             return 1;
         }
     };
@@ -133,7 +124,7 @@ fn prepare(
         .master
         .master_fifo
         .iter()
-        .map(|path| open_fifo(path))
+        .map(|path| fifo::open_fifo(path))
         .collect::<Result<Vec<_>, _>>()
         .map_err(StartError::config)?;
     settle_privileges(config, &listeners, &target)?;
@@ -303,8 +294,7 @@ fn start_python(
     )
     .map_err(|e| StartError::step(format!("cannot map the scoreboard: {e}"), 1))?;
     crate::uwsgi_api::set_scoreboard(board);
-    install_uwsgi_module(config, args, reloading)
-        .map_err(|message| StartError::step(message, 1))?;
+    install_uwsgi_module(config, args, reloading)?;
     if let Err(e) = Python::attach(crate::wsgi::journal_stream::install) {
         log::warn(&format!(
             "the application's output stays on the service's stream: {e}"
@@ -376,7 +366,7 @@ impl Master {
         ));
         if let Err(message) = self.config.hooks.run_phase(Phase::MasterStart) {
             if reloading {
-                self.hold_previous(&message);
+                self.hold_previous(&message.to_string());
             } else {
                 log::error(&format!("{message}; start aborted"));
                 self.exit_status = Some(1);
@@ -440,11 +430,11 @@ pub(super) fn activate_virtualenv(home: &std::path::Path) {
 
 /// `import uwsgi` (and uwsgidecorators) for the application, with `uwsgi.opt` built from
 /// the configuration as written.
-pub(super) fn install_uwsgi_module(
+fn install_uwsgi_module(
     config: &Config,
     args: &[String],
     reloading: bool,
-) -> Result<(), String> {
+) -> Result<(), StartError> {
     let mut entries = match crate::config::source::from_args(args) {
         Ok(crate::config::source::Request::Serve(entries)) => entries,
         _ => Vec::new(),
@@ -478,7 +468,7 @@ pub(super) fn install_uwsgi_module(
         buffer_size: config.request.buffer_size,
     };
     Python::attach(|py| crate::uwsgi_api::install(py, settings, &entries, reloading))
-        .map_err(|e| format!("cannot provide the uwsgi module: {e}"))
+        .map_err(|e| StartError::step(format!("cannot provide the uwsgi module: {e}"), 1))
 }
 
 /// Writes the pid to a temporary file renamed into place, so a reader never sees it

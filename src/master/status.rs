@@ -9,7 +9,7 @@ use super::*;
 pub(super) fn bind_stats(
     spec: Option<&str>,
     mode: stats::Mode,
-) -> Result<Option<stats::StatsServer>, String> {
+) -> Result<Option<stats::StatsServer>, stats::BindError> {
     let Some(spec) = spec else { return Ok(None) };
     let server = stats::StatsServer::bind(spec, mode)?;
     let what = match mode {

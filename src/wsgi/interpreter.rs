@@ -20,13 +20,60 @@ use crate::wsgi::host::PythonHost;
 #[cfg(not(feature = "extension"))]
 const BUILD_PYTHON: &str = env!("RWSGI_BUILD_PYTHON");
 
+/// Why CPython could not be made ready for the application (`initialize`).
+#[derive(Debug)]
+pub enum InitError {
+    /// A Python host's `os.environ` could not follow the process's environment.
+    Environ(PyErr),
+    /// `sys.argv` or `sys.path` could not be set.
+    Sys(PyErr),
+    /// The extension module cannot start an interpreter of its own.
+    NotEmbedding,
+    /// The interpreter's path or the home directory (which one) holds a NUL byte.
+    Nul(&'static str),
+    /// Py_InitializeFromConfig failed, with CPython's message.
+    Start(String),
+    /// `home`/`virtualenv` is not a directory.
+    NotADirectory(PathBuf),
+    /// The virtualenv has no interpreter in bin/.
+    NoInterpreter(PathBuf),
+}
+
+impl std::fmt::Display for InitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InitError::Environ(e) => write!(f, "cannot update os.environ: {e}"),
+            InitError::Sys(e) => write!(f, "cannot prepare sys: {e}"),
+            InitError::NotEmbedding => f.write_str(
+                "this build of rwsgi is a Python extension module: start it with 'python -m rwsgi'",
+            ),
+            InitError::Nul(what) => write!(f, "{what} path contains a NUL byte"),
+            InitError::Start(message) => write!(f, "cannot start Python: {message}"),
+            InitError::NotADirectory(home) => {
+                write!(f, "home/virtualenv '{}' is not a directory", home.display())
+            }
+            InitError::NoInterpreter(home) => {
+                write!(f, "virtualenv '{}' has no bin/python3", home.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for InitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            InitError::Environ(e) | InitError::Sys(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 /// Makes CPython ready to load the application, once per process tree, in the master,
 /// before any thread exists: the embedding binary starts it (PyConfig), a Python host
 /// already has; either way `sys` is then prepared for the application.
-pub fn initialize(app: &AppConfig, host: &PythonHost) -> Result<(), String> {
+pub fn initialize(app: &AppConfig, host: &PythonHost) -> Result<(), InitError> {
     if host.python_running() {
-        Python::attach(adopt_process_environment)
-            .map_err(|e| format!("cannot update os.environ: {e}"))?;
+        Python::attach(adopt_process_environment).map_err(InitError::Environ)?;
     } else {
         start_embedded(app)?;
     }
@@ -34,7 +81,7 @@ pub fn initialize(app: &AppConfig, host: &PythonHost) -> Result<(), String> {
         crate::log::info(&describe(py));
         prepare_sys(py, app)
     })
-    .map_err(|e| format!("cannot prepare sys: {e}"))
+    .map_err(InitError::Sys)
 }
 
 /// A Python host read its environment when it started, before the configuration's `env`
@@ -66,21 +113,21 @@ fn adopt_process_environment(py: Python<'_>) -> PyResult<()> {
 /// The extension module is built against the stable ABI, which has no PyConfig: there a
 /// running Python is the host and this is never called.
 #[cfg(feature = "extension")]
-fn start_embedded(_app: &AppConfig) -> Result<(), String> {
-    Err("this build of rwsgi is a Python extension module: start it with 'python -m rwsgi'".into())
+fn start_embedded(_app: &AppConfig) -> Result<(), InitError> {
+    Err(InitError::NotEmbedding)
 }
 
 /// Starts the embedded CPython with PyConfig: program name (which decides the prefix and a
 /// virtualenv's site-packages), no signal handlers of its own, unbuffered stdio.
 #[cfg(not(feature = "extension"))]
-fn start_embedded(app: &AppConfig) -> Result<(), String> {
+fn start_embedded(app: &AppConfig) -> Result<(), InitError> {
     let (program_name, python_home) = interpreter_paths(app.home.as_deref())?;
     let program_name = CString::new(program_name.as_os_str().as_encoded_bytes())
-        .map_err(|_| "interpreter path contains a NUL byte".to_string())?;
+        .map_err(|_| InitError::Nul("interpreter"))?;
     let python_home = python_home
         .map(|h| CString::new(h.as_os_str().as_encoded_bytes()))
         .transpose()
-        .map_err(|_| "home path contains a NUL byte".to_string())?;
+        .map_err(|_| InitError::Nul("home"))?;
     // SAFETY: PyConfig is plain C data initialised by PyConfig_InitPythonConfig; the string
     // setters copy their arguments; Py_InitializeFromConfig runs once, on this thread, before
     // any other Python call; PyEval_SaveThread then releases the GIL so `Python::attach`
@@ -120,7 +167,7 @@ fn start_embedded(app: &AppConfig) -> Result<(), String> {
                     .to_string_lossy()
                     .into_owned()
             };
-            return Err(format!("cannot start Python: {message}"));
+            return Err(InitError::Start(message));
         }
         ffi::PyEval_SaveThread();
     }
@@ -130,15 +177,12 @@ fn start_embedded(app: &AppConfig) -> Result<(), String> {
 #[cfg(not(feature = "extension"))]
 /// `program_name` decides which prefix and site-packages Python uses. A virtualenv is used
 /// by naming its interpreter (setting PyConfig.home to a venv fails: no `encodings`).
-fn interpreter_paths(home: Option<&Path>) -> Result<(PathBuf, Option<PathBuf>), String> {
+fn interpreter_paths(home: Option<&Path>) -> Result<(PathBuf, Option<PathBuf>), InitError> {
     let Some(home) = home else {
         return Ok((PathBuf::from(BUILD_PYTHON), None));
     };
     if !home.is_dir() {
-        return Err(format!(
-            "home/virtualenv '{}' is not a directory",
-            home.display()
-        ));
+        return Err(InitError::NotADirectory(home.to_path_buf()));
     }
     let home = std::path::absolute(home).unwrap_or_else(|_| home.to_path_buf());
     if home.join("pyvenv.cfg").is_file() {
@@ -148,10 +192,7 @@ fn interpreter_paths(home: Option<&Path>) -> Result<(PathBuf, Option<PathBuf>), 
                 return Ok((candidate, None));
             }
         }
-        return Err(format!(
-            "virtualenv '{}' has no bin/python3",
-            home.display()
-        ));
+        return Err(InitError::NoInterpreter(home));
     }
     Ok((PathBuf::from(BUILD_PYTHON), Some(home)))
 }
@@ -185,7 +226,7 @@ fn prepare_sys(py: Python<'_>, app: &AppConfig) -> PyResult<()> {
 }
 
 /// Imports the application named by `module` or `wsgi-file` and returns the callable.
-pub fn load_app(py: Python<'_>, app: &AppConfig) -> Result<Py<PyAny>, String> {
+fn load_app(py: Python<'_>, app: &AppConfig) -> Result<Py<PyAny>, String> {
     let (module, label) = if let Some(name) = &app.module {
         let module = py.import(name.as_str()).map_err(|e| {
             format!(
@@ -223,17 +264,28 @@ impl Apps {
 }
 
 /// Why `load_apps` failed: a `hook-pre-app`/`hook-post-app` (which ends the start), or the
-/// application itself (which `need-app` decides about).
+/// application itself (which `need-app` decides about). The application's failure is
+/// text: Python's traceback, rendered while the GIL was held.
 #[derive(Debug)]
 pub enum LoadError {
-    Hook(String),
+    Hook(crate::hooks::HookError),
     App(String),
 }
 
 impl std::fmt::Display for LoadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            LoadError::Hook(message) | LoadError::App(message) => f.write_str(message),
+            LoadError::Hook(e) => e.fmt(f),
+            LoadError::App(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LoadError::Hook(e) => Some(e),
+            LoadError::App(_) => None,
         }
     }
 }
@@ -326,7 +378,7 @@ fn load_paste(py: Python<'_>, spec: &str) -> Result<Py<PyAny>, String> {
 }
 
 /// The applications of `mount = /prefix=APP`, longest prefix first.
-pub fn load_mounts(py: Python<'_>, app: &AppConfig) -> Result<Vec<(String, Py<PyAny>)>, String> {
+fn load_mounts(py: Python<'_>, app: &AppConfig) -> Result<Vec<(String, Py<PyAny>)>, String> {
     let mut mounts = Vec::new();
     for (mountpoint, spec) in &app.mounts {
         let loaded = if spec.ends_with(".py") || spec.ends_with(".wsgi") {

@@ -77,6 +77,6 @@ pub(crate) fn route(config: &mut Config, v: &mut Value<'_>) -> Result<(), Config
     config
         .request
         .routes
-        .push(crate::routing::Rule::parse(v.option, &rule).map_err(|m| v.error(m))?);
+        .push(crate::routing::Rule::parse(v.option, &rule).map_err(|e| v.caused_by(e))?);
     Ok(())
 }

@@ -29,7 +29,7 @@ pub(crate) fn logger(config: &mut Config, v: &mut Value<'_>) -> Result<(), Confi
         Some((name, rest)) if !name.contains(':') => (Some(name), rest.trim()),
         _ => (None, value.as_str()),
     };
-    let destination = RequestLogger::parse(destination).map_err(|m| v.error(m))?;
+    let destination = RequestLogger::parse(destination).map_err(|e| v.caused_by(e))?;
     match (name, destination) {
         (Some(name), destination) => config
             .logging
@@ -58,7 +58,7 @@ pub(crate) fn log_encoder(config: &mut Config, v: &mut Value<'_>) -> Result<(), 
     // Not trimmed at the end: `prefix [app] ` keeps its space.
     v.non_empty()?;
     let value = v.text().trim_start().to_string();
-    crate::log::encoder::parse(&value).map_err(|m| v.error(m))?;
+    crate::log::encoder::parse(&value).map_err(|e| v.caused_by(e))?;
     if v.option == "log-encoder" {
         config.logging.log_encoders.push(value);
     } else {
@@ -77,7 +77,7 @@ pub(crate) fn logto2(config: &mut Config, v: &mut Value<'_>) -> Result<(), Confi
 /// `req-logger`.
 pub(crate) fn req_logger(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
     let value = v.non_empty()?;
-    config.logging.req_logger = Some(RequestLogger::parse(&value).map_err(|m| v.error(m))?);
+    config.logging.req_logger = Some(RequestLogger::parse(&value).map_err(|e| v.caused_by(e))?);
     Ok(())
 }
 
@@ -86,7 +86,7 @@ pub(crate) fn alarm_log(config: &mut Config, v: &mut Value<'_>) -> Result<(), Co
     config
         .alarms
         .log_alarms
-        .push(crate::alarms::parse_log_alarm(&v.non_empty()?).map_err(|m| v.error(m))?);
+        .push(crate::alarms::parse_log_alarm(&v.non_empty()?).map_err(|e| v.caused_by(e))?);
     Ok(())
 }
 

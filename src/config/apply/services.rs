@@ -13,7 +13,7 @@ use crate::config::model::Config;
 pub(crate) fn hook(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
     let (phase, exec_form) = crate::hooks::Phase::of_option(v.option).expect("checked");
     let value = v.non_empty()?;
-    let action = crate::hooks::Action::parse(&value, exec_form).map_err(|m| v.error(m))?;
+    let action = crate::hooks::Action::parse(&value, exec_form).map_err(|e| v.caused_by(e))?;
     config.hooks.add(
         phase,
         action,
@@ -25,7 +25,7 @@ pub(crate) fn hook(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigE
 /// `cron`, `unique-cron`.
 pub(crate) fn cron(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
     let rule = v.non_empty()?;
-    let job = crate::sys::cron::CronJob::parse(&rule).map_err(|m| v.error(m))?;
+    let job = crate::sys::cron::CronJob::parse(&rule).map_err(|e| v.caused_by(e))?;
     config.children.crons.push((job, v.option == "unique-cron"));
     Ok(())
 }
