@@ -559,3 +559,37 @@ fn status_page_renders_workers_and_a_moving_request_count_in_headless_chromium()
     assert_eq!(json["workers"].as_array().unwrap().len(), 2);
     eprintln!("status page screenshot: {}", screenshot.display());
 }
+
+/// A stats-http client slow to send its request (a loaded machine, a browser's early
+/// connection) still gets the page it asks for, and the master answers others meanwhile.
+#[test]
+fn a_slow_stats_http_client_gets_its_page_and_holds_no_one_up() {
+    use std::io::{Read, Write};
+    let stats_port = free_port();
+    let _server = pep3333_builder()
+        .args([
+            "--stats",
+            &format!("127.0.0.1:{stats_port}"),
+            "--stats-http",
+        ])
+        .http()
+        .start();
+    let stats: SocketAddr = format!("127.0.0.1:{stats_port}").parse().unwrap();
+    let mut slow = std::net::TcpStream::connect(stats).unwrap();
+    // Connected, silent: meanwhile another client is answered.
+    let quick = http_get(stats, "/status.json", "*/*");
+    assert_eq!(quick.status, 200);
+    assert!(quick.text().contains("\"workers\""), "{}", quick.text());
+    std::thread::sleep(Duration::from_millis(600));
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: s\r\nAccept: text/html\r\n\r\n")
+        .unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = String::new();
+    slow.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.contains("Content-Type: text/html"),
+        "the page, not the JSON document: {}",
+        &answer[..answer.len().min(300)]
+    );
+}

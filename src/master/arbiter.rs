@@ -13,12 +13,21 @@ impl Master {
             if let Some(status) = self.check_stop() {
                 return status;
             }
+            let waiting: Vec<_> = self
+                .stats
+                .iter()
+                .chain(&self.metrics)
+                .map(|server| server.waiting())
+                .collect();
             let mut fds = vec![
                 PollFd::new(signal_fd.as_fd(), PollFlags::POLLIN),
                 PollFd::new(self.notify_read.as_fd(), PollFlags::POLLIN),
             ];
             for server in self.stats.iter().chain(&self.metrics) {
                 fds.push(PollFd::new(server.fd(), PollFlags::POLLIN));
+            }
+            for client in waiting.iter().flat_map(|clients| clients.iter()) {
+                fds.push(PollFd::new(client.fd(), PollFlags::POLLIN));
             }
             for (read, _) in &self.fifos {
                 fds.push(PollFd::new(read.as_fd(), PollFlags::POLLIN));
@@ -28,7 +37,15 @@ impl Master {
                     .fd()
                     .map(|fd| PollFd::new(fd, PollFlags::POLLIN)),
             );
-            match poll(&mut fds, PollTimeout::from(self.poll_timeout_ms())) {
+            // A waiting stats client's time runs out without any event.
+            let timeout = match waiting.iter().any(|clients| !clients.is_empty()) {
+                true => self.poll_timeout_ms().min(100),
+                false => self.poll_timeout_ms(),
+            };
+            let polled = poll(&mut fds, PollTimeout::from(timeout));
+            drop(fds);
+            drop(waiting);
+            match polled {
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(e) => {
                     log::error(&format!("poll: {e}"));

@@ -35,6 +35,7 @@ mod slots;
 pub mod spoolers;
 mod startup;
 pub mod stats;
+mod stats_clients;
 mod status;
 
 use std::os::fd::{AsFd, OwnedFd};

@@ -12,9 +12,11 @@
 //! created as root nor bind a privileged port again.
 //!
 //! Owns: the stats socket (and handing it across a reload), request routing and the
-//! document's shape. Must not: block the master for long (the socket is non-blocking; a client gets 100 ms to send its request
-//! head and 200 ms to take the answer, one small write).
+//! document's shape. Must not: block the master (the socket is non-blocking; an HTTP
+//! client's head is read as it arrives, see `stats_clients`, and the answer is one write
+//! given 200 ms).
 
+use std::cell::RefCell;
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::PathBuf;
@@ -23,6 +25,7 @@ use std::sync::Mutex;
 use serde::Serialize;
 use socket2::Socket;
 
+use super::stats_clients::{Waiting, MAX_WAITING};
 use crate::config::ListenAddress;
 use crate::ipc::handoff::{self, StatsHandoff};
 
@@ -49,6 +52,8 @@ pub enum Page {
 pub struct StatsServer {
     listener: Socket,
     mode: Mode,
+    /// HTTP clients whose request head is still arriving.
+    waiting: RefCell<Vec<Waiting>>,
     /// The socket file to remove at exit, if rwsgi created one.
     pub path: Option<std::path::PathBuf>,
 }
@@ -135,6 +140,7 @@ impl StatsServer {
         Ok(StatsServer {
             listener,
             mode,
+            waiting: RefCell::default(),
             path,
         })
     }
@@ -155,34 +161,60 @@ impl StatsServer {
             .unwrap_or_default()
     }
 
-    /// Answers every waiting client; a document is built only when one asks for it.
+    /// Accepts new clients and answers every one ready: a raw client at once, an HTTP one
+    /// once its request head is in (or its time is up); a document is built only when one
+    /// asks for it.
     pub fn serve_pending(&self, document: impl Fn(Page) -> String) {
+        let mut waiting = self.waiting.borrow_mut();
         while let Ok((client, _)) = self.listener.accept() {
-            let _ = client.set_nonblocking(false);
-            let _ = client.set_read_timeout(Some(std::time::Duration::from_millis(100)));
-            let _ = client.set_write_timeout(Some(std::time::Duration::from_millis(200)));
-            let mut client = std::fs::File::from(std::os::fd::OwnedFd::from(client));
-            let page = match self.mode {
+            match self.mode {
                 Mode::Raw => {
+                    let (_, mut client) = Waiting::new(client).into_parts();
                     let _ = client.write_all(document(Page::Json).as_bytes());
-                    continue;
                 }
-                Mode::Metrics => Page::Metrics,
-                Mode::Http => route(&read_head(&mut client)),
-            };
-            let body = document(page);
-            let content_type = match page {
-                Page::Json | Page::PageData => "application/json",
-                Page::Metrics => super::metrics::CONTENT_TYPE,
-                Page::Html => "text/html; charset=utf-8",
-            };
-            let payload = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = client.write_all(payload.as_bytes());
+                Mode::Metrics => answer(
+                    Waiting::new(client).into_parts().1,
+                    Page::Metrics,
+                    &document,
+                ),
+                Mode::Http if waiting.len() >= MAX_WAITING => {
+                    answer(Waiting::new(client).into_parts().1, Page::Json, &document)
+                }
+                Mode::Http => waiting.push(Waiting::new(client)),
+            }
+        }
+        let now = std::time::Instant::now();
+        let mut index = 0;
+        while index < waiting.len() {
+            if waiting[index].read_ready(now) {
+                let (head, client) = waiting.swap_remove(index).into_parts();
+                answer(client, route(&head), &document);
+            } else {
+                index += 1;
+            }
         }
     }
+
+    /// The clients whose request head is awaited, to poll with the master's other
+    /// descriptors.
+    pub fn waiting(&self) -> std::cell::Ref<'_, Vec<Waiting>> {
+        self.waiting.borrow()
+    }
+}
+
+/// Writes `page` as an HTTP response and closes.
+fn answer(mut client: std::fs::File, page: Page, document: &impl Fn(Page) -> String) {
+    let body = document(page);
+    let content_type = match page {
+        Page::Json | Page::PageData => "application/json",
+        Page::Metrics => super::metrics::CONTENT_TYPE,
+        Page::Html => "text/html; charset=utf-8",
+    };
+    let payload = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = client.write_all(payload.as_bytes());
 }
 
 /// Sockets the previous master image passed on. A server adopts a copy; the originals stay
@@ -292,6 +324,7 @@ fn adopt(place: &str, mode: Mode) -> Option<StatsServer> {
     Some(StatsServer {
         listener,
         mode,
+        waiting: RefCell::default(),
         path: old.path.clone(),
     })
 }
@@ -306,6 +339,7 @@ pub fn take_handed(metrics: bool) -> Option<StatsServer> {
     Some(StatsServer {
         listener: old.socket,
         mode: old.mode,
+        waiting: RefCell::default(),
         path: old.path,
     })
 }
@@ -316,19 +350,6 @@ pub fn release_handed() {
 }
 
 /// The request head, as much as arrives within the read timeout (at most 8 KiB).
-fn read_head(client: &mut std::fs::File) -> String {
-    use std::io::Read;
-    let mut head = Vec::with_capacity(1024);
-    let mut buf = [0u8; 2048];
-    while head.len() < 8192 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match client.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-    }
-    String::from_utf8_lossy(&head).into_owned()
-}
-
 /// Which page an HTTP request head asks for: by path, and for `/` by Accept.
 pub fn route(head: &str) -> Page {
     let mut lines = head.split("\r\n");
