@@ -151,19 +151,7 @@ pub(super) fn assemble(
         }
     }
     let touch_mtimes = config.touch_reload.iter().map(|p| modified(p)).collect();
-    let master_daemons = config
-        .attach_daemons
-        .iter()
-        .map(|(command, stop_signal)| Daemon {
-            command: command.clone(),
-            stop_signal: Signal::try_from(*stop_signal).unwrap_or(Signal::SIGTERM),
-            pid: None,
-            start_at: Some(Instant::now()),
-            backoff: FIRST_BACKOFF,
-            started: Instant::now(),
-        })
-        .collect();
-    let jobs = jobs::Jobs::new(&config);
+    let children = children::Children::new(&config);
     let spoolers = spoolers::Spoolers::new(&config);
     let mules = mules::Mules::new(&config);
     let alarm_runs = alarm_runs::AlarmRuns::new(config.alarm_freq);
@@ -195,11 +183,10 @@ pub(super) fn assemble(
         metrics: parts.metrics,
         lifetime: parts.lifetime,
         recent_respawns: std::collections::VecDeque::new(),
-        daemons: master_daemons,
         fifos: parts.fifos,
         autoreload: parts.autoreload,
         next_status: Instant::now() + STATUS_INTERVAL,
-        jobs,
+        children,
         groups: groups::Groups::default(),
         alarm_runs,
         spoolers,

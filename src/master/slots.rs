@@ -59,39 +59,6 @@ impl Slot {
     }
 }
 
-/// How a child process ended, as waitpid reported it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Exit {
-    /// exit(CODE); 0 is a clean exit.
-    Code(i32),
-    Killed(Signal),
-}
-
-impl Exit {
-    /// Anything but exit status 0.
-    pub(super) fn failed(self) -> bool {
-        self != Exit::Code(0)
-    }
-
-    /// The exit status; 0 when killed by a signal.
-    pub(super) fn code(self) -> i32 {
-        match self {
-            Exit::Code(code) => code,
-            Exit::Killed(_) => 0,
-        }
-    }
-}
-
-impl std::fmt::Display for Exit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Exit::Code(0) => f.write_str("exited"),
-            Exit::Code(code) => write!(f, "exited with status {code}"),
-            Exit::Killed(signal) => write!(f, "killed by {signal}"),
-        }
-    }
-}
-
 /// A worker finishing its requests before it exits; its slot already has a successor.
 pub(super) struct Retiree {
     pub(super) pid: Pid,
@@ -105,27 +72,7 @@ impl Master {
         if !matches!(self.stopping, Stopping::No) {
             return;
         }
-        let now = Instant::now();
-        for daemon in &mut self.daemons {
-            if daemon.pid.is_some() || daemon.start_at.is_none_or(|at| at > now) {
-                continue;
-            }
-            match jobs::spawn_shell(&daemon.command) {
-                Ok(pid) => {
-                    log::info(&format!(
-                        "attach-daemon started (pid {pid}): {}",
-                        daemon.command
-                    ));
-                    daemon.pid = Some(pid);
-                    daemon.start_at = None;
-                    daemon.started = now;
-                }
-                Err(e) => {
-                    log::error(&format!("attach-daemon {}: {e}", daemon.command));
-                    daemon.start_at = Some(now + MAX_BACKOFF);
-                }
-            }
-        }
+        self.children.spawn_due();
         self.spoolers.spawn_due(&self.config);
         self.mules.spawn_due(&self.config);
         let now = Instant::now();
@@ -206,57 +153,36 @@ impl Master {
                     return;
                 }
             };
-            let (pid, exit) = match status {
-                WaitStatus::Exited(pid, code) => (pid, Exit::Code(code)),
-                WaitStatus::Signaled(pid, signal, _) => {
-                    if signal == Signal::SIGSEGV {
-                        for name in &self.config.alarm_segfault {
-                            crate::alarms::raise(name, &format!("process {pid} killed by SIGSEGV"));
-                        }
-                    }
-                    (pid, Exit::Killed(signal))
-                }
-                _ => continue,
+            let Some((pid, exit)) = Exit::from_wait(status) else {
+                continue;
             };
-            let (description, failed, code) = (exit.to_string(), exit.failed(), exit.code());
+            if exit == Exit::Killed(Signal::SIGSEGV) {
+                for name in &self.config.alarm_segfault {
+                    crate::alarms::raise(name, &format!("process {pid} killed by SIGSEGV"));
+                }
+            }
             if let Some(position) = self.retirees.iter().position(|r| r.pid == pid) {
                 let retiree = self.retirees.remove(position);
                 if let Some(entry) = retiree.entry {
                     self.board.release(entry);
                 }
                 log::info(&format!(
-                    "worker {} (pid {pid}) retired: {description}",
+                    "worker {} (pid {pid}) retired: {exit}",
                     retiree.id
                 ));
                 continue;
             }
-            if let Some(daemon) = self.daemons.iter_mut().find(|d| d.pid == Some(pid)) {
-                daemon.pid = None;
-                if daemon.started.elapsed() >= HEALTHY_LIFETIME {
-                    daemon.backoff = FIRST_BACKOFF;
-                }
-                daemon.start_at = Some(Instant::now() + daemon.backoff);
-                log::warn(&format!(
-                    "attach-daemon (pid {pid}) {description}; restarting in {} s: {}",
-                    daemon.backoff.as_secs(),
-                    daemon.command
-                ));
-                daemon.backoff = (daemon.backoff * 2).min(MAX_BACKOFF);
-                continue;
-            }
-            if self.jobs.reaped(pid, exit) || self.alarm_runs.reaped(pid, &description) {
+            if self.children.reaped(pid, exit) || self.alarm_runs.reaped(pid, exit) {
                 continue;
             }
             let stopping = !matches!(self.stopping, Stopping::No);
-            if self.spoolers.reaped(pid, &description, failed, stopping)
-                || self.mules.reaped(pid, &description, stopping)
-            {
+            if self.spoolers.reaped(pid, exit, stopping) || self.mules.reaped(pid, exit, stopping) {
                 continue;
             }
             if let Some(position) = self.previous.iter().position(|(p, _)| *p == pid) {
                 let (_, id) = self.previous.remove(position);
                 log::warn(&format!(
-                    "worker {id} (pid {pid}) of the previous image {description}"
+                    "worker {id} (pid {pid}) of the previous image {exit}"
                 ));
                 if self.held.is_some() {
                     // Its code is gone with the previous image: only a reload replaces it.
@@ -271,18 +197,12 @@ impl Master {
             let Some(index) = self.slots.iter().position(|s| s.pid == Some(pid)) else {
                 continue;
             };
-            self.on_slot_exit(index, pid, &description, failed, code);
+            self.on_slot_exit(index, pid, exit);
         }
     }
 
-    pub(super) fn on_slot_exit(
-        &mut self,
-        index: usize,
-        pid: Pid,
-        description: &str,
-        failed: bool,
-        code: i32,
-    ) {
+    pub(super) fn on_slot_exit(&mut self, index: usize, pid: Pid, exit: Exit) {
+        let (failed, code) = (exit.failed(), exit.code());
         let stopping = !matches!(self.stopping, Stopping::No);
         let slot = &mut self.slots[index];
         slot.pid = None;
@@ -292,7 +212,7 @@ impl Master {
         }
         let lived = slot.born.elapsed();
         if stopping {
-            log::info(&format!("worker {} (pid {pid}) {description}", slot.id));
+            log::info(&format!("worker {} (pid {pid}) {exit}", slot.id));
             return;
         }
         if code == crate::hooks::EXIT_HOOK_FAILED {
@@ -336,7 +256,7 @@ impl Master {
             slot.backoff = (slot.backoff * 2).min(MAX_BACKOFF);
             slot.respawn_at = Some(Instant::now() + delay);
             log::warn(&format!(
-                "worker {} (pid {pid}) {description} after {:.1} s; respawning in {} s",
+                "worker {} (pid {pid}) {exit} after {:.1} s; respawning in {} s",
                 slot.id,
                 lived.as_secs_f64(),
                 delay.as_secs()
@@ -349,7 +269,7 @@ impl Master {
         slot.respawn_at = Some(Instant::now());
         let level = if failed { log::warn } else { log::info };
         level(&format!(
-            "worker {} (pid {pid}) {description}; respawning",
+            "worker {} (pid {pid}) {exit}; respawning",
             slot.id
         ));
     }
@@ -427,7 +347,7 @@ impl Master {
         self.slots
             .iter()
             .filter_map(|s| s.pid)
-            .chain(self.daemons.iter().filter_map(|d| d.pid))
+            .chain(self.children.pids())
             .chain(self.retirees.iter().map(|r| r.pid))
             .chain(self.previous.iter().map(|(pid, _)| *pid))
             .collect()

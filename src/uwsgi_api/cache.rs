@@ -17,9 +17,10 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyModule, PyString};
 
-use super::shm::{self, Region, RobustMutex};
+use super::shm::RobustMutex;
 use crate::config::caches::CacheSpec;
 use crate::config::Config;
+use crate::sys::shared_mem::Region;
 
 /// "RWSGICA1": a mapping this code laid out (a store file from elsewhere is reset).
 const MAGIC: u64 = 0x3141_4347_5357_5752;
@@ -113,14 +114,14 @@ impl Cache {
     ) -> Result<Cache, String> {
         let (buckets, buckets_at, items_at, keys_at, values_at, len) = Cache::layout(&spec);
         let region = match (&spec.store, inherited) {
-            (Some(path), _) => shm::file(path, len)
+            (Some(path), _) => Region::file(path, len)
                 .map_err(|e| format!("cache '{}': store {}: {e}", spec.name, path.display()))?,
-            (None, Some((fd, size))) if size == len => match shm::inherited(fd, len) {
+            (None, Some((fd, size))) if size == len => match Region::inherited(fd, len) {
                 Some(region) => region,
-                None => shm::anonymous(&spec.name, len)
+                None => Region::memfd(&spec.name, len)
                     .map_err(|e| format!("cache '{}': {e}", spec.name))?,
             },
-            (None, _) => shm::anonymous(&spec.name, len)
+            (None, _) => Region::memfd(&spec.name, len)
                 .map_err(|e| format!("cache '{}': {len} bytes: {e}", spec.name))?,
         };
         let cache = Cache {

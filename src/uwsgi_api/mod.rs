@@ -207,21 +207,8 @@ fn install_decorators(py: Python<'_>, sys_modules: &Bound<'_, PyAny>) -> PyResul
 }
 
 /// A counter in an anonymous shared mapping, so every worker adds to the same one.
-pub(crate) fn shared_counter() -> nix::Result<&'static AtomicU64> {
-    use nix::sys::mman::{mmap_anonymous, MapFlags, ProtFlags};
-    let length = std::num::NonZeroUsize::new(4096).expect("non-zero");
-    // SAFETY: a fresh zero-filled shared mapping that is never unmapped; zero is a valid
-    // AtomicU64 and the page is 8-aligned, so the reference is valid for the process's life
-    // and fork shares rather than copies it.
-    unsafe {
-        let base = mmap_anonymous(
-            None,
-            length,
-            ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
-            MapFlags::MAP_SHARED,
-        )?;
-        Ok(&*(base.as_ptr() as *const AtomicU64))
-    }
+pub(crate) fn shared_counter() -> std::io::Result<&'static AtomicU64> {
+    Ok(&crate::sys::shared_mem::Region::anonymous(8)?.view(0, 1)[0])
 }
 
 /// `uwsgi.opt` as uWSGI builds it: each option as written (short forms by their long

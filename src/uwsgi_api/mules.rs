@@ -141,12 +141,11 @@ pub fn configure(config: &MuleConfig) -> Result<(), String> {
             ));
         }
     }
-    let region = super::shm::anonymous("mules", std::mem::size_of::<Area>())
+    let region = crate::sys::shared_mem::Region::anonymous(std::mem::size_of::<Area>())
         .map_err(|e| format!("mules: {e}"))?;
     // SAFETY: a fresh zeroed shared mapping the size of an Area (atomics and bytes, valid at
-    // zero), never unmapped (the region is leaked), so the reference lives with the process.
+    // zero), never unmapped, so the reference lives with the process.
     let area: &'static Area = unsafe { &*(region.base as *const Area) };
-    std::mem::forget(region);
     let _ = AREA.set(AreaRef(area));
     let _ = QUEUES.set(queues);
     Ok(())

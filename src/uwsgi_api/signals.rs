@@ -13,9 +13,10 @@ use std::time::{Duration, Instant, SystemTime};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyModule};
 
-use super::shm::{self, RobustMutex};
+use super::shm::RobustMutex;
 use crate::ipc::scoreboard::WorkerState;
 use crate::sys::cron::{CronJob, LocalMinute};
+use crate::sys::shared_mem::Region;
 
 const SIGNALS: usize = 256;
 const SOURCES: usize = 64;
@@ -78,17 +79,16 @@ pub fn configure() -> Result<(), String> {
     if AREA.get().is_some() {
         return Ok(());
     }
-    let region = shm::anonymous("signals", std::mem::size_of::<SignalArea>())
+    let region = Region::anonymous(std::mem::size_of::<SignalArea>())
         .map_err(|e| format!("signals: {e}"))?;
     let area = region.base as *mut SignalArea;
     // SAFETY: a fresh zeroed shared mapping big enough for a SignalArea (all atomics, valid
     // at zero); the mutex is initialised before any other process exists; the mapping is
-    // never unmapped (the region is leaked), so the reference lives as long as the process.
+    // never unmapped, so the reference lives as long as the process.
     let area: &'static SignalArea = unsafe {
         RobustMutex::init(std::ptr::addr_of_mut!((*area).sources_lock));
         &*area
     };
-    std::mem::forget(region);
     let _ = AREA.set(area);
     Ok(())
 }

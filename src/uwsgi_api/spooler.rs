@@ -21,6 +21,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyModule, PyTuple};
 
 use crate::config::SpoolerConfig;
+use crate::sys::shared_mem::Region;
 
 /// uWSGI's return codes for a spooler function.
 pub const SPOOL_OK: i64 = -2;
@@ -36,7 +37,7 @@ pub const UNPARSEABLE_DIR: &str = ".rwsgi-unparseable";
 
 /// Directories with spooler processes here, then the external ones.
 static DIRS: OnceLock<(Vec<PathBuf>, Vec<PathBuf>)> = OnceLock::new();
-static PIDS: OnceLock<&'static [AtomicI32; MAX_SPOOLERS]> = OnceLock::new();
+static PIDS: OnceLock<&'static [AtomicI32]> = OnceLock::new();
 static IN_SPOOLER: AtomicBool = AtomicBool::new(false);
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -57,11 +58,9 @@ pub fn configure(config: &SpoolerConfig) -> Result<(), String> {
     let external = absolute(&config.external)?;
     let _ = DIRS.set((dirs, external));
     if PIDS.get().is_none() {
-        let table = super::shared_counter().map_err(|e| format!("spooler pid table: {e}"))?;
-        // SAFETY: the page is 4096 zeroed, shared, never-unmapped bytes; 256 AtomicI32 take
-        // 1024 of them and zero is a valid AtomicI32.
-        let table = unsafe { &*(table as *const AtomicU64 as *const [AtomicI32; MAX_SPOOLERS]) };
-        let _ = PIDS.set(table);
+        let region = Region::anonymous(MAX_SPOOLERS * std::mem::size_of::<AtomicI32>())
+            .map_err(|e| format!("spooler pid table: {e}"))?;
+        let _ = PIDS.set(region.view(0, MAX_SPOOLERS));
     }
     Ok(())
 }
