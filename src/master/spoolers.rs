@@ -266,7 +266,7 @@ fn run_one(config: &Config, dir: &Path, path: &Path, id: usize) -> bool {
     let task = match api::parse(&data) {
         Ok(task) => task,
         Err(why) => {
-            set_aside(dir, path, &why);
+            set_aside(dir, path, &why.to_string());
             return false;
         }
     };

@@ -8,7 +8,9 @@
 //! signals the master. Only pyo3's limited-API (abi3) surface is used here.
 
 pub mod cache;
+pub mod error;
 pub mod locks;
+mod mule_pids;
 pub mod mules;
 pub mod shm;
 pub mod signals;
@@ -122,11 +124,12 @@ pub fn install(
         let total = shared_counter().map_err(|e| PyValueError::new_err(e.to_string()))?;
         let _ = TOTAL.set(total);
     }
-    cache::configure(config, is_a_reload).map_err(PyValueError::new_err)?;
-    locks::configure(config.locks + 1).map_err(PyValueError::new_err)?;
-    signals::configure().map_err(PyValueError::new_err)?;
-    spooler::configure(&config.spooler).map_err(PyValueError::new_err)?;
-    mules::configure(&config.mules).map_err(PyValueError::new_err)?;
+    let refused = |e: error::ConfigureError| PyValueError::new_err(e.to_string());
+    cache::configure(config, is_a_reload).map_err(refused)?;
+    locks::configure(config.locks + 1).map_err(refused)?;
+    signals::configure().map_err(refused)?;
+    spooler::configure(&config.spooler).map_err(refused)?;
+    mules::configure(&config.mules).map_err(refused)?;
     let module = PyModule::new(py, "uwsgi")?;
     module.add("opt", build_opt(py, entries)?)?;
     module.add("numproc", config.processes)?;
