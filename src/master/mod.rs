@@ -13,8 +13,8 @@
 //! cheaper.rs (how many workers the load asks for), checks.rs (periodic duties),
 //! reload.rs (re-exec and its hand-off), status.rs (STATUS=, SIGUSR1, the stats inputs),
 //! children.rs (attach-daemons, smart daemons and cron: one supervisor), backoff.rs (the
-//! respawn backoff every supervisor shares), exit.rs (how a child ended), groups.rs (process groups), spoolers.rs, stats.rs,
-//! metrics.rs, observe.rs, page.rs.
+//! respawn backoff every supervisor shares), exit.rs (how a child ended), groups.rs
+//! (process groups), spoolers.rs, mules.rs, stats.rs, metrics.rs, observe.rs, page.rs.
 
 use crate::hooks::Phase;
 

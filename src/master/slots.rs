@@ -6,7 +6,7 @@
 use super::*;
 
 // Respawning a worker that keeps failing backs off from 1 s, doubling, to 30 s.
-pub(super) use super::backoff::{FIRST_BACKOFF, HEALTHY_LIFETIME, MAX_BACKOFF};
+use super::backoff::{Backoff, FIRST_BACKOFF, HEALTHY_LIFETIME};
 
 /// A place for one worker; its process changes as workers are recycled.
 pub(super) struct Slot {
@@ -17,7 +17,7 @@ pub(super) struct Slot {
     pub(super) ready: bool,
     /// When the slot may fork again after a failure.
     pub(super) respawn_at: Option<Instant>,
-    pub(super) backoff: Duration,
+    pub(super) backoff: Backoff,
     /// Removed by SIGTTOU: not respawned.
     pub(super) retiring: bool,
     /// Killed by harakiri: respawn at once, not as a failure.
@@ -45,7 +45,7 @@ impl Slot {
             born: Instant::now(),
             ready: false,
             respawn_at,
-            backoff: FIRST_BACKOFF,
+            backoff: Backoff::default(),
             retiring: false,
             harakiri: false,
             harakiri_sigterm: None,
@@ -252,8 +252,7 @@ impl Master {
         self.record_respawn(id, pid.as_raw(), cause);
         let slot = &mut self.slots[index];
         if failed && !slot.harakiri && lived < HEALTHY_LIFETIME {
-            let delay = slot.backoff;
-            slot.backoff = (slot.backoff * 2).min(MAX_BACKOFF);
+            let delay = slot.backoff.step();
             slot.respawn_at = Some(Instant::now() + delay);
             log::warn(&format!(
                 "worker {} (pid {pid}) {exit} after {:.1} s; respawning in {} s",
@@ -264,7 +263,7 @@ impl Master {
             return;
         }
         if lived >= HEALTHY_LIFETIME {
-            slot.backoff = FIRST_BACKOFF;
+            slot.backoff.reset();
         }
         slot.respawn_at = Some(Instant::now());
         let level = if failed { log::warn } else { log::info };
