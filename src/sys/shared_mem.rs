@@ -79,14 +79,9 @@ impl Region {
     /// Fresh zero-filled memory backed by a memfd named `rwsgi-NAME` (close-on-exec until
     /// a reload hands it on).
     pub fn memfd(name: &str, len: usize) -> std::io::Result<Region> {
+        use nix::sys::memfd::{memfd_create, MFdFlags};
         let cname = CString::new(format!("rwsgi-{name}")).unwrap_or_default();
-        // SAFETY: memfd_create with a valid C string; the descriptor is owned from here on.
-        let fd = unsafe { libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: fd was just created and is owned by nobody else.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let fd = memfd_create(cname.as_c_str(), MFdFlags::MFD_CLOEXEC)?;
         nix::unistd::ftruncate(&fd, len as i64)?;
         let base = map(Some(fd.as_raw_fd()), len)?;
         Ok(Region {
