@@ -46,26 +46,6 @@ fn world_readable_tempdir() -> tempfile::TempDir {
     dir
 }
 
-/// Lets the unprivileged user reach pyenv's Python under /root for the test's duration
-/// (as in tests/systemd.rs).
-struct RootTraversable(u32);
-
-impl RootTraversable {
-    fn grant() -> RootTraversable {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata("/root").unwrap().permissions().mode();
-        std::fs::set_permissions("/root", std::fs::Permissions::from_mode(mode | 0o001)).unwrap();
-        RootTraversable(mode)
-    }
-}
-
-impl Drop for RootTraversable {
-    fn drop(&mut self) {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions("/root", std::fs::Permissions::from_mode(self.0));
-    }
-}
-
 #[test]
 fn a_good_configuration_passes_with_a_one_line_summary_and_the_app_imported_as_its_user() {
     let _traverse = RootTraversable::grant();

@@ -862,6 +862,33 @@ fn attach_daemon_runs_restarts_and_stops_with_the_server() {
     assert!(server.stop().success());
 }
 
+/// An attach-daemon that keeps failing is restarted after 1 s, then 2 s, then 4 s (the
+/// master's one backoff), not at a fixed pace.
+#[test]
+fn a_failing_attach_daemon_is_restarted_with_a_doubling_backoff() {
+    let mut server = pep3333_builder()
+        .args(["--attach-daemon", "exit 3"])
+        .http()
+        .start();
+    let log = server.wait_for_count("; restarting in ", 3, Duration::from_secs(15));
+    let waits: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("attach-daemon (pid"))
+        .map(|line| {
+            assert!(line.contains("exited with status 3"), "{line}");
+            line.split("; restarting in ")
+                .nth(1)
+                .unwrap()
+                .split(':')
+                .next()
+                .unwrap()
+        })
+        .take(3)
+        .collect();
+    assert_eq!(waits, ["1 s", "2 s", "4 s"], "{log}");
+    assert!(server.stop().success());
+}
+
 /// A server whose log goes to a file (logto, logger = file:): killed when dropped.
 struct FileLogged {
     child: std::process::Child,

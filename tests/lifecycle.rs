@@ -887,26 +887,6 @@ fn alarm_commands_are_stopped_with_their_group_on_reload_and_stop() {
     );
 }
 
-/// Lets the unprivileged user reach pyenv's Python under /root for the test's duration
-/// (as in tests/systemd.rs).
-struct RootTraversable(u32);
-
-impl RootTraversable {
-    fn grant() -> RootTraversable {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata("/root").unwrap().permissions().mode();
-        std::fs::set_permissions("/root", std::fs::Permissions::from_mode(mode | 0o001)).unwrap();
-        RootTraversable(mode)
-    }
-}
-
-impl Drop for RootTraversable {
-    fn drop(&mut self) {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions("/root", std::fs::Permissions::from_mode(self.0));
-    }
-}
-
 /// The worker pids in the stats document read from the unix socket `path`.
 fn stats_worker_pids(path: &std::path::Path) -> Vec<i64> {
     use std::io::Read;

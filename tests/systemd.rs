@@ -370,25 +370,6 @@ fn parse_entry(data: &[u8]) -> BTreeMap<String, String> {
     fields
 }
 
-/// Lets the unprivileged user reach pyenv's Python under /root for the test's duration.
-struct RootTraversable(u32);
-
-impl RootTraversable {
-    fn grant() -> RootTraversable {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata("/root").unwrap().permissions().mode();
-        std::fs::set_permissions("/root", std::fs::Permissions::from_mode(mode | 0o001)).unwrap();
-        RootTraversable(mode)
-    }
-}
-
-impl Drop for RootTraversable {
-    fn drop(&mut self) {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions("/root", std::fs::Permissions::from_mode(self.0));
-    }
-}
-
 fn status_fields(pid: i32) -> BTreeMap<String, String> {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap()

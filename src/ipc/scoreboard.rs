@@ -9,8 +9,9 @@
 //! Owns: the layout and atomic access. Must not: hold pointers into Python or anything a
 //! fork could invalidate; every field is a plain atomic so torn reads cannot happen.
 
-use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+
+use crate::sys::shared_mem::{Region, Shareable};
 
 /// Bytes of "METHOD /path" kept per request for logs.
 const DESCRIPTION_WORDS: usize = 16;
@@ -70,6 +71,12 @@ pub struct RequestSlot {
     description: [AtomicU64; DESCRIPTION_WORDS],
 }
 
+// SAFETY: each is made of atomic integers only (valid at zero, made for shared use), so the
+// scoreboard's shared memory can be viewed as arrays of them.
+unsafe impl Shareable for WorkerEntry {}
+unsafe impl Shareable for ListenerCounters {}
+unsafe impl Shareable for RequestSlot {}
+
 #[derive(Clone, Copy)]
 pub struct Scoreboard {
     workers: &'static [WorkerEntry],
@@ -84,43 +91,19 @@ pub fn now_ms() -> u64 {
 
 impl Scoreboard {
     /// Maps room for `capacity` workers of `threads` threads each, shared with every child.
-    pub fn new(capacity: usize, threads: usize) -> nix::Result<Scoreboard> {
-        use nix::sys::mman::{mmap_anonymous, MapFlags, ProtFlags};
+    pub fn new(capacity: usize, threads: usize) -> std::io::Result<Scoreboard> {
         let workers_len = capacity * std::mem::size_of::<WorkerEntry>();
         let requests_len = capacity * threads * std::mem::size_of::<RequestSlot>();
         let listeners_len = LISTENER_LABELS * std::mem::size_of::<ListenerCounters>();
-        let length = NonZeroUsize::new(workers_len + requests_len + listeners_len)
-            .expect("non-empty scoreboard");
-        // SAFETY: a fresh anonymous shared mapping, never unmapped, zero-filled by the
-        // kernel; all-zero bytes are valid atomics; WorkerEntry is 8-aligned and
-        // workers_len is a multiple of 8, so the RequestSlot array is aligned too, and
-        // the ListenerCounters after it (RequestSlot is made of u64s as well). The
-        // slices are 'static because the mapping lives as long as the process, and a fork
-        // shares it rather than copying it.
-        unsafe {
-            let base = mmap_anonymous(
-                None,
-                length,
-                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
-                MapFlags::MAP_SHARED,
-            )?;
-            let base = base.as_ptr() as *mut u8;
-            let workers = std::slice::from_raw_parts(base as *const WorkerEntry, capacity);
-            let requests = std::slice::from_raw_parts(
-                base.add(workers_len) as *const RequestSlot,
-                capacity * threads,
-            );
-            let listeners = std::slice::from_raw_parts(
-                base.add(workers_len + requests_len) as *const ListenerCounters,
-                LISTENER_LABELS,
-            );
-            Ok(Scoreboard {
-                workers,
-                requests,
-                listeners,
-                threads,
-            })
-        }
+        // WorkerEntry is 8-aligned and workers_len a multiple of 8, so the RequestSlot array
+        // is aligned too, and the ListenerCounters after it (RequestSlot is made of u64s).
+        let region = Region::anonymous(workers_len + requests_len + listeners_len)?;
+        Ok(Scoreboard {
+            workers: region.view(0, capacity),
+            requests: region.view(workers_len, capacity * threads),
+            listeners: region.view(workers_len + requests_len, LISTENER_LABELS),
+            threads,
+        })
     }
 
     pub fn capacity(&self) -> usize {

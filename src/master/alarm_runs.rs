@@ -19,6 +19,7 @@ use nix::errno::Errno;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
+use super::exit::Exit;
 use super::groups::Groups;
 use crate::alarms;
 use crate::log;
@@ -96,12 +97,12 @@ impl AlarmRuns {
 
     /// The master reaped `pid`: whether it led an alarm command's group. Its group is still
     /// watched until empty (its children may live on).
-    pub fn reaped(&mut self, pid: Pid, description: &str) -> bool {
+    pub(super) fn reaped(&mut self, pid: Pid, exit: Exit) -> bool {
         let Some((_, name)) = self.running.iter().find(|(p, _)| *p == pid) else {
             return false;
         };
-        if description != "exited" {
-            alarms::quietly(|| log::warn(&format!("alarm {name} (pid {pid}) {description}")));
+        if exit.failed() {
+            alarms::quietly(|| log::warn(&format!("alarm {name} (pid {pid}) {exit}")));
         }
         true
     }

@@ -226,7 +226,7 @@ impl Master {
         });
         self.notifier.stopping();
         self.stop_commands();
-        self.jobs.stop_smart_daemons(&mut self.groups);
+        self.children.stop_smart_daemons(&mut self.groups);
         self.mules.stop(&mut self.groups, Signal::SIGTERM);
         self.spoolers.stop(
             &mut self.groups,
@@ -258,13 +258,7 @@ impl Master {
     /// group; none is restarted (their pids are forgotten, so their exits are not taken for
     /// crashes).
     pub(super) fn stop_commands(&mut self) {
-        for daemon in &mut self.daemons {
-            if let Some(pid) = daemon.pid.take() {
-                daemon.start_at = None;
-                self.groups.stop(pid, daemon.stop_signal, "attach-daemon");
-            }
-        }
-        self.jobs.stop_crons(&mut self.groups);
+        self.children.stop(&mut self.groups);
         self.alarm_runs.stop(&mut self.groups);
     }
 

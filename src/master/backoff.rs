@@ -1,5 +1,7 @@
 //! The respawn backoff the master's supervised children share (workers' slots, spoolers,
-//! mules): 1 s, doubling to 30 s, back to the first step after a child that lived 10 s.
+//! mules, attach-daemons, smart-attach-daemons): 1 s, doubling to 30 s, back to the first
+//! step after a child that lived 10 s. A smart-attach-daemon's first step is its grace
+//! (5 s), so a command that daemonizes slowly is not started twice.
 //!
 //! Must not: fork, reap or log (the supervisors do); it only says how long to wait.
 
@@ -15,35 +17,49 @@ pub(super) const HEALTHY_LIFETIME: Duration = Duration::from_secs(10);
 /// One child's next wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Backoff {
+    first: Duration,
     next: Duration,
 }
 
 impl Default for Backoff {
     fn default() -> Backoff {
-        Backoff {
-            next: FIRST_BACKOFF,
-        }
+        Backoff::starting_at(FIRST_BACKOFF)
     }
 }
 
 impl Backoff {
+    /// A backoff whose first (and reset) wait is `first`, doubling to `MAX_BACKOFF`.
+    pub(super) fn starting_at(first: Duration) -> Backoff {
+        Backoff { first, next: first }
+    }
+
     /// The wait now, without stepping (a fork that failed is tried again after it).
     pub(super) fn current(&self) -> Duration {
         self.next
+    }
+
+    /// The wait now, stepping the next one up (doubled, at most `MAX_BACKOFF`).
+    pub(super) fn step(&mut self) -> Duration {
+        let delay = self.next;
+        self.next = (self.next * 2).min(MAX_BACKOFF);
+        delay
+    }
+
+    /// Back to the first wait (the child proved healthy).
+    pub(super) fn reset(&mut self) {
+        self.next = self.first;
     }
 
     /// The wait before respawning a child that lived `lived` and ended `failed` (a clean
     /// end respawns at once and resets), stepping the next one up.
     pub(super) fn after_exit(&mut self, lived: Duration, failed: bool) -> Duration {
         if lived >= HEALTHY_LIFETIME || !failed {
-            self.next = FIRST_BACKOFF;
+            self.reset();
         }
         if !failed {
             return Duration::ZERO;
         }
-        let delay = self.next;
-        self.next = (self.next * 2).min(MAX_BACKOFF);
-        delay
+        self.step()
     }
 }
 
@@ -62,5 +78,14 @@ mod tests {
         assert_eq!(backoff.after_exit(HEALTHY_LIFETIME, true), FIRST_BACKOFF);
         assert_eq!(backoff.after_exit(short, false), Duration::ZERO);
         assert_eq!(backoff.current(), FIRST_BACKOFF);
+    }
+
+    #[test]
+    fn a_backoff_starting_later_doubles_and_resets_to_its_own_first_step() {
+        let mut backoff = Backoff::starting_at(Duration::from_secs(5));
+        let waits: Vec<u64> = (0..4).map(|_| backoff.step().as_secs()).collect();
+        assert_eq!(waits, [5, 10, 20, 30]);
+        backoff.reset();
+        assert_eq!(backoff.current(), Duration::from_secs(5));
     }
 }

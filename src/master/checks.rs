@@ -24,7 +24,7 @@ impl Master {
     pub(super) fn periodic_checks(&mut self) {
         self.cheaper_check();
         if matches!(self.stopping, Stopping::No) {
-            self.jobs.tick();
+            self.children.tick();
             crate::uwsgi_api::signals::master_tick(&mut self.signal_clock);
         }
         self.check_listen_queues();

@@ -148,20 +148,7 @@ pub(super) fn assemble(
         .iter()
         .map(|p| modified(p))
         .collect();
-    let master_daemons = config
-        .children
-        .attach_daemons
-        .iter()
-        .map(|(command, stop_signal)| Daemon {
-            command: command.clone(),
-            stop_signal: Signal::try_from(*stop_signal).unwrap_or(Signal::SIGTERM),
-            pid: None,
-            start_at: Some(Instant::now()),
-            backoff: FIRST_BACKOFF,
-            started: Instant::now(),
-        })
-        .collect();
-    let jobs = jobs::Jobs::new(&config.children);
+    let children = children::Children::new(&config.children);
     let spoolers = spoolers::Spoolers::new(&config.spooler);
     let mules = mules::Mules::new(&config.mules);
     let alarm_runs = alarm_runs::AlarmRuns::new(config.alarms.alarm_freq);
@@ -193,11 +180,10 @@ pub(super) fn assemble(
         metrics: parts.metrics,
         lifetime: parts.lifetime,
         recent_respawns: std::collections::VecDeque::new(),
-        daemons: master_daemons,
         fifos: parts.fifos,
         autoreload: parts.autoreload,
         next_status: Instant::now() + STATUS_INTERVAL,
-        jobs,
+        children,
         groups: groups::Groups::default(),
         alarm_runs,
         spoolers,

@@ -12,8 +12,9 @@
 //! loop, notices, readiness, stopping), slots.rs (spawn, reap, backoff, retire),
 //! cheaper.rs (how many workers the load asks for), checks.rs (periodic duties),
 //! reload.rs (re-exec and its hand-off), status.rs (STATUS=, SIGUSR1, the stats inputs),
-//! jobs.rs (attach-daemons and cron), groups.rs (process groups), spoolers.rs, stats.rs,
-//! metrics.rs, observe.rs, page.rs.
+//! children.rs (attach-daemons, smart daemons and cron: one supervisor), backoff.rs (the
+//! respawn backoff every supervisor shares), exit.rs (how a child ended), groups.rs
+//! (process groups), spoolers.rs, mules.rs, stats.rs, metrics.rs, observe.rs, page.rs.
 
 use crate::hooks::Phase;
 
@@ -22,10 +23,11 @@ mod arbiter;
 mod backoff;
 mod cheaper;
 mod checks;
+mod children;
+mod exit;
 mod fifo;
 mod generation;
 mod groups;
-mod jobs;
 pub mod metrics;
 pub mod mules;
 mod observe;
@@ -58,6 +60,7 @@ use crate::net::{self, Inherited, InheritedFrom, Listener};
 use crate::systemd::Notifier;
 use crate::wsgi::host::{self, PythonHost};
 use crate::wsgi::interpreter;
+use exit::Exit;
 pub use generation::hold_after_failure;
 use generation::*;
 use reload::*;
@@ -128,14 +131,12 @@ pub struct Master {
     lifetime: metrics::Lifetime,
     /// The last respawns: (unix ms, worker id, new pid, cause), newest last.
     recent_respawns: std::collections::VecDeque<(u64, usize, i32, metrics::Cause)>,
-    /// attach-daemon: (command, pid while running, when to (re)start it, backoff).
-    daemons: Vec<Daemon>,
     /// master-fifo: (read end, a write end held so the FIFO never reads as closed).
     fifos: Vec<(OwnedFd, OwnedFd)>,
     /// py-autoreload: when to look next, and the module files with their mtimes.
     autoreload: Option<(Instant, Vec<ModuleFile>)>,
-    /// cron, unique-cron, smart-attach-daemon.
-    jobs: jobs::Jobs,
+    /// attach-daemon, smart-attach-daemon, cron, unique-cron.
+    children: children::Children,
     /// Process groups of daemons and commands being stopped.
     groups: groups::Groups,
     /// Alarm commands: started by the master alone, stopped with their groups.
@@ -147,15 +148,4 @@ pub struct Master {
     idle_cycles: u64,
     /// uwsgi.add_timer / add_rb_timer / add_cron / add_file_monitor state.
     signal_clock: crate::uwsgi_api::signals::MasterClock,
-}
-
-/// A command run beside the workers (attach-daemon).
-struct Daemon {
-    command: String,
-    /// attach-daemon2's stopsignal; SIGTERM otherwise.
-    stop_signal: Signal,
-    pid: Option<Pid>,
-    start_at: Option<Instant>,
-    backoff: Duration,
-    started: Instant,
 }

@@ -17,6 +17,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use super::backoff::Backoff;
+use super::exit::Exit;
 use super::groups::Groups;
 use crate::config::mules::{MuleConfig, MuleProgram};
 use crate::config::ForkedParts;
@@ -102,7 +103,7 @@ impl Mules {
     /// A child exited: if it was a mule, accounts for the message it held and schedules its
     /// respawn (not while `stopping`). A mule that ends on its own is respawned too, with
     /// the backoff unless it lived `HEALTHY_LIFETIME`.
-    pub fn reaped(&mut self, pid: Pid, description: &str, stopping: bool) -> bool {
+    pub(super) fn reaped(&mut self, pid: Pid, exit: Exit, stopping: bool) -> bool {
         let Some(process) = self.processes.iter_mut().find(|p| p.pid == Some(pid)) else {
             return false;
         };
@@ -110,7 +111,7 @@ impl Mules {
         api::set_pid(process.id, 0);
         api::after_death(process.id);
         if stopping {
-            log::info(&format!("mule {} (pid {pid}) {description}", process.id));
+            log::info(&format!("mule {} (pid {pid}) {exit}", process.id));
             return true;
         }
         // Even a mule that ends cleanly is a failure to the backoff: it is meant to run.
@@ -118,7 +119,7 @@ impl Mules {
         process.respawn_at = Some(Instant::now() + delay);
         process.respawns += 1;
         log::warn(&format!(
-            "mule {} (pid {pid}) {description}; respawning in {} s",
+            "mule {} (pid {pid}) {exit}; respawning in {} s",
             process.id,
             delay.as_secs()
         ));

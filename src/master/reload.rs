@@ -116,9 +116,7 @@ impl Master {
         log::error(&format!("reload failed: cannot exec: {error}"));
         report_reload(&format!("failed: cannot exec: {error}"));
         // This image goes on: its daemons start again.
-        for daemon in &mut self.daemons {
-            daemon.start_at = Some(Instant::now());
-        }
+        self.children.restart();
         self.spoolers.restart();
         self.mules.restart();
         self.notifier.ready(&self.status_text());

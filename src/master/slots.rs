@@ -6,7 +6,7 @@
 use super::*;
 
 // Respawning a worker that keeps failing backs off from 1 s, doubling, to 30 s.
-pub(super) use super::backoff::{FIRST_BACKOFF, HEALTHY_LIFETIME, MAX_BACKOFF};
+use super::backoff::{Backoff, FIRST_BACKOFF, HEALTHY_LIFETIME};
 
 /// A place for one worker; its process changes as workers are recycled.
 pub(super) struct Slot {
@@ -17,7 +17,7 @@ pub(super) struct Slot {
     pub(super) ready: bool,
     /// When the slot may fork again after a failure.
     pub(super) respawn_at: Option<Instant>,
-    pub(super) backoff: Duration,
+    pub(super) backoff: Backoff,
     /// Removed by SIGTTOU: not respawned.
     pub(super) retiring: bool,
     /// Killed by harakiri: respawn at once, not as a failure.
@@ -45,7 +45,7 @@ impl Slot {
             born: Instant::now(),
             ready: false,
             respawn_at,
-            backoff: FIRST_BACKOFF,
+            backoff: Backoff::default(),
             retiring: false,
             harakiri: false,
             harakiri_sigterm: None,
@@ -55,39 +55,6 @@ impl Slot {
             cheap: false,
             last_requests: 0,
             last_active: Instant::now(),
-        }
-    }
-}
-
-/// How a child process ended, as waitpid reported it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Exit {
-    /// exit(CODE); 0 is a clean exit.
-    Code(i32),
-    Killed(Signal),
-}
-
-impl Exit {
-    /// Anything but exit status 0.
-    pub(super) fn failed(self) -> bool {
-        self != Exit::Code(0)
-    }
-
-    /// The exit status; 0 when killed by a signal.
-    pub(super) fn code(self) -> i32 {
-        match self {
-            Exit::Code(code) => code,
-            Exit::Killed(_) => 0,
-        }
-    }
-}
-
-impl std::fmt::Display for Exit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Exit::Code(0) => f.write_str("exited"),
-            Exit::Code(code) => write!(f, "exited with status {code}"),
-            Exit::Killed(signal) => write!(f, "killed by {signal}"),
         }
     }
 }
@@ -105,27 +72,7 @@ impl Master {
         if !matches!(self.stopping, Stopping::No) {
             return;
         }
-        let now = Instant::now();
-        for daemon in &mut self.daemons {
-            if daemon.pid.is_some() || daemon.start_at.is_none_or(|at| at > now) {
-                continue;
-            }
-            match jobs::spawn_shell(&daemon.command) {
-                Ok(pid) => {
-                    log::info(&format!(
-                        "attach-daemon started (pid {pid}): {}",
-                        daemon.command
-                    ));
-                    daemon.pid = Some(pid);
-                    daemon.start_at = None;
-                    daemon.started = now;
-                }
-                Err(e) => {
-                    log::error(&format!("attach-daemon {}: {e}", daemon.command));
-                    daemon.start_at = Some(now + MAX_BACKOFF);
-                }
-            }
-        }
+        self.children.spawn_due();
         self.spoolers
             .spawn_due(self.config.forked_parts(), &self.config.spooler);
         self.mules.spawn_due(self.config.forked_parts());
@@ -212,57 +159,36 @@ impl Master {
                     return;
                 }
             };
-            let (pid, exit) = match status {
-                WaitStatus::Exited(pid, code) => (pid, Exit::Code(code)),
-                WaitStatus::Signaled(pid, signal, _) => {
-                    if signal == Signal::SIGSEGV {
-                        for name in &self.config.alarms.alarm_segfault {
-                            crate::alarms::raise(name, &format!("process {pid} killed by SIGSEGV"));
-                        }
-                    }
-                    (pid, Exit::Killed(signal))
-                }
-                _ => continue,
+            let Some((pid, exit)) = Exit::from_wait(status) else {
+                continue;
             };
-            let (description, failed, code) = (exit.to_string(), exit.failed(), exit.code());
+            if exit == Exit::Killed(Signal::SIGSEGV) {
+                for name in &self.config.alarms.alarm_segfault {
+                    crate::alarms::raise(name, &format!("process {pid} killed by SIGSEGV"));
+                }
+            }
             if let Some(position) = self.retirees.iter().position(|r| r.pid == pid) {
                 let retiree = self.retirees.remove(position);
                 if let Some(entry) = retiree.entry {
                     self.board.release(entry);
                 }
                 log::info(&format!(
-                    "worker {} (pid {pid}) retired: {description}",
+                    "worker {} (pid {pid}) retired: {exit}",
                     retiree.id
                 ));
                 continue;
             }
-            if let Some(daemon) = self.daemons.iter_mut().find(|d| d.pid == Some(pid)) {
-                daemon.pid = None;
-                if daemon.started.elapsed() >= HEALTHY_LIFETIME {
-                    daemon.backoff = FIRST_BACKOFF;
-                }
-                daemon.start_at = Some(Instant::now() + daemon.backoff);
-                log::warn(&format!(
-                    "attach-daemon (pid {pid}) {description}; restarting in {} s: {}",
-                    daemon.backoff.as_secs(),
-                    daemon.command
-                ));
-                daemon.backoff = (daemon.backoff * 2).min(MAX_BACKOFF);
-                continue;
-            }
-            if self.jobs.reaped(pid, exit) || self.alarm_runs.reaped(pid, &description) {
+            if self.children.reaped(pid, exit) || self.alarm_runs.reaped(pid, exit) {
                 continue;
             }
             let stopping = !matches!(self.stopping, Stopping::No);
-            if self.spoolers.reaped(pid, &description, failed, stopping)
-                || self.mules.reaped(pid, &description, stopping)
-            {
+            if self.spoolers.reaped(pid, exit, stopping) || self.mules.reaped(pid, exit, stopping) {
                 continue;
             }
             if let Some(position) = self.previous.iter().position(|(p, _)| *p == pid) {
                 let (_, id) = self.previous.remove(position);
                 log::warn(&format!(
-                    "worker {id} (pid {pid}) of the previous image {description}"
+                    "worker {id} (pid {pid}) of the previous image {exit}"
                 ));
                 if self.held.is_some() {
                     // Its code is gone with the previous image: only a reload replaces it.
@@ -277,18 +203,12 @@ impl Master {
             let Some(index) = self.slots.iter().position(|s| s.pid == Some(pid)) else {
                 continue;
             };
-            self.on_slot_exit(index, pid, &description, failed, code);
+            self.on_slot_exit(index, pid, exit);
         }
     }
 
-    pub(super) fn on_slot_exit(
-        &mut self,
-        index: usize,
-        pid: Pid,
-        description: &str,
-        failed: bool,
-        code: i32,
-    ) {
+    pub(super) fn on_slot_exit(&mut self, index: usize, pid: Pid, exit: Exit) {
+        let (failed, code) = (exit.failed(), exit.code());
         let stopping = !matches!(self.stopping, Stopping::No);
         let slot = &mut self.slots[index];
         slot.pid = None;
@@ -298,7 +218,7 @@ impl Master {
         }
         let lived = slot.born.elapsed();
         if stopping {
-            log::info(&format!("worker {} (pid {pid}) {description}", slot.id));
+            log::info(&format!("worker {} (pid {pid}) {exit}", slot.id));
             return;
         }
         if code == crate::hooks::EXIT_HOOK_FAILED {
@@ -338,11 +258,10 @@ impl Master {
         self.record_respawn(id, pid.as_raw(), cause);
         let slot = &mut self.slots[index];
         if failed && !slot.harakiri && lived < HEALTHY_LIFETIME {
-            let delay = slot.backoff;
-            slot.backoff = (slot.backoff * 2).min(MAX_BACKOFF);
+            let delay = slot.backoff.step();
             slot.respawn_at = Some(Instant::now() + delay);
             log::warn(&format!(
-                "worker {} (pid {pid}) {description} after {:.1} s; respawning in {} s",
+                "worker {} (pid {pid}) {exit} after {:.1} s; respawning in {} s",
                 slot.id,
                 lived.as_secs_f64(),
                 delay.as_secs()
@@ -350,12 +269,12 @@ impl Master {
             return;
         }
         if lived >= HEALTHY_LIFETIME {
-            slot.backoff = FIRST_BACKOFF;
+            slot.backoff.reset();
         }
         slot.respawn_at = Some(Instant::now());
         let level = if failed { log::warn } else { log::info };
         level(&format!(
-            "worker {} (pid {pid}) {description}; respawning",
+            "worker {} (pid {pid}) {exit}; respawning",
             slot.id
         ));
     }
@@ -433,7 +352,7 @@ impl Master {
         self.slots
             .iter()
             .filter_map(|s| s.pid)
-            .chain(self.daemons.iter().filter_map(|d| d.pid))
+            .chain(self.children.pids())
             .chain(self.retirees.iter().map(|r| r.pid))
             .chain(self.previous.iter().map(|(pid, _)| *pid))
             .collect()

@@ -18,6 +18,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
 use super::backoff::Backoff;
+use super::exit::Exit;
 use super::groups::Groups;
 use crate::config::{ForkedParts, SpoolerConfig};
 use crate::log;
@@ -95,7 +96,8 @@ impl Spoolers {
     }
 
     /// A child exited: if it was a spooler, schedules its respawn (not while `stopping`).
-    pub fn reaped(&mut self, pid: Pid, description: &str, failed: bool, stopping: bool) -> bool {
+    pub(super) fn reaped(&mut self, pid: Pid, exit: Exit, stopping: bool) -> bool {
+        let failed = exit.failed();
         let Some(index) = self.processes.iter().position(|p| p.pid == Some(pid)) else {
             return false;
         };
@@ -103,7 +105,7 @@ impl Spoolers {
         let process = &mut self.processes[index];
         process.pid = None;
         if stopping {
-            log::info(&format!("spooler {} (pid {pid}) {description}", index + 1));
+            log::info(&format!("spooler {} (pid {pid}) {exit}", index + 1));
             return true;
         }
         let delay = process.backoff.after_exit(process.born.elapsed(), failed);
@@ -111,7 +113,7 @@ impl Spoolers {
         process.respawns += 1;
         let level = if failed { log::warn } else { log::info };
         level(&format!(
-            "spooler {} (pid {pid}) {description}; respawning in {} s",
+            "spooler {} (pid {pid}) {exit}; respawning in {} s",
             index + 1,
             delay.as_secs()
         ));
@@ -268,7 +270,7 @@ fn run_one(spooler: &SpoolerConfig, dir: &Path, path: &Path, id: usize) -> bool 
     let task = match api::parse(&data) {
         Ok(task) => task,
         Err(why) => {
-            set_aside(dir, path, &why);
+            set_aside(dir, path, &why.to_string());
             return false;
         }
     };

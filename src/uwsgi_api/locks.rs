@@ -10,28 +10,29 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyModule;
 
-use super::shm::{self, RobustMutex};
+use super::error::ConfigureError;
+use super::shm::RobustMutex;
+use crate::sys::shared_mem::Region;
 
 static LOCKS: OnceLock<&'static [RobustMutex]> = OnceLock::new();
 
 /// Maps `count` locks (the master, before the application loads). Idempotent.
-pub fn configure(count: usize) -> Result<(), String> {
+pub fn configure(count: usize) -> Result<(), ConfigureError> {
     if LOCKS.get().is_some() {
         return Ok(());
     }
     let len = count * std::mem::size_of::<RobustMutex>();
-    let region = shm::anonymous("locks", len.max(1)).map_err(|e| format!("locks: {e}"))?;
+    let region = Region::anonymous(len).map_err(|e| ConfigureError::system("locks", e))?;
     let base = region.base as *mut RobustMutex;
     // SAFETY: the region holds `count` zeroed mutex slots (mmap'd, page-aligned); each is
-    // initialised before any other process exists; the region is never unmapped (it is
-    // leaked below), so the slice lives as long as the process.
+    // initialised before any other process exists; the region is never unmapped, so the
+    // slice lives as long as the process.
     let locks = unsafe {
         for index in 0..count {
             RobustMutex::init(base.add(index));
         }
         std::slice::from_raw_parts(base as *const RobustMutex, count)
     };
-    std::mem::forget(region);
     let _ = LOCKS.set(locks);
     Ok(())
 }

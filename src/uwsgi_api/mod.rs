@@ -8,7 +8,9 @@
 //! signals the master. Only pyo3's limited-API (abi3) surface is used here.
 
 pub mod cache;
+pub mod error;
 pub mod locks;
+mod mule_pids;
 pub mod mules;
 pub mod shm;
 pub mod signals;
@@ -138,11 +140,12 @@ pub fn install(
         let total = shared_counter().map_err(|e| PyValueError::new_err(e.to_string()))?;
         let _ = TOTAL.set(total);
     }
-    cache::configure(settings.api, is_a_reload).map_err(PyValueError::new_err)?;
-    locks::configure(settings.api.locks + 1).map_err(PyValueError::new_err)?;
-    signals::configure().map_err(PyValueError::new_err)?;
-    spooler::configure(settings.spooler).map_err(PyValueError::new_err)?;
-    mules::configure(settings.mules).map_err(PyValueError::new_err)?;
+    let refused = |e: error::ConfigureError| PyValueError::new_err(e.to_string());
+    cache::configure(settings.api, is_a_reload).map_err(refused)?;
+    locks::configure(settings.api.locks + 1).map_err(refused)?;
+    signals::configure().map_err(refused)?;
+    spooler::configure(settings.spooler).map_err(refused)?;
+    mules::configure(settings.mules).map_err(refused)?;
     let module = PyModule::new(py, "uwsgi")?;
     module.add("opt", build_opt(py, entries)?)?;
     module.add("numproc", settings.processes)?;
@@ -223,21 +226,8 @@ fn install_decorators(py: Python<'_>, sys_modules: &Bound<'_, PyAny>) -> PyResul
 }
 
 /// A counter in an anonymous shared mapping, so every worker adds to the same one.
-pub(crate) fn shared_counter() -> nix::Result<&'static AtomicU64> {
-    use nix::sys::mman::{mmap_anonymous, MapFlags, ProtFlags};
-    let length = std::num::NonZeroUsize::new(4096).expect("non-zero");
-    // SAFETY: a fresh zero-filled shared mapping that is never unmapped; zero is a valid
-    // AtomicU64 and the page is 8-aligned, so the reference is valid for the process's life
-    // and fork shares rather than copies it.
-    unsafe {
-        let base = mmap_anonymous(
-            None,
-            length,
-            ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
-            MapFlags::MAP_SHARED,
-        )?;
-        Ok(&*(base.as_ptr() as *const AtomicU64))
-    }
+pub(crate) fn shared_counter() -> std::io::Result<&'static AtomicU64> {
+    Ok(&crate::sys::shared_mem::Region::anonymous(8)?.view(0, 1)[0])
 }
 
 /// `uwsgi.opt` as uWSGI builds it: each option as written (short forms by their long

@@ -20,7 +20,7 @@
 
 use std::cell::{Cell, UnsafeCell};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -33,14 +33,14 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyModule, PyString};
 
+use super::error::ConfigureError;
+pub use super::mule_pids::{count, pid, set_pid, MAX_MULES};
 use crate::config::mules::MuleConfig;
 
 /// The largest message, as uWSGI's (64 KiB); a larger one raises ValueError.
 pub const MAX_MESSAGE: usize = 65536;
 /// Carries the queues' descriptors to the next master image at a reload.
 pub const RELOAD_MULES_VAR: &str = "RWSGI_RELOAD_MULE_QUEUES";
-/// Mules one server may have.
-pub const MAX_MULES: usize = 64;
 /// Slots per mule: threads of one mule that may hold a message at once, tracked.
 const SLOTS: usize = 4;
 /// Each record starts with this and its message's length (u32, little-endian), so a slot
@@ -79,7 +79,6 @@ struct Slot {
 
 #[repr(C)]
 struct Area {
-    pids: [AtomicI32; MAX_MULES],
     slots: [[Slot; SLOTS]; MAX_MULES],
 }
 
@@ -102,19 +101,21 @@ thread_local! {
 
 /// In the master at start, before any fork: the queues and the slots. Idempotent; a farm
 /// naming a mule that does not exist is refused.
-pub fn configure(config: &MuleConfig) -> Result<(), String> {
+pub fn configure(config: &MuleConfig) -> Result<(), ConfigureError> {
     let count = config.programs.len();
     if count == 0 || QUEUES.get().is_some() {
         return Ok(());
     }
     if count > MAX_MULES {
-        return Err(format!("{count} mules: at most {MAX_MULES}"));
+        return Err(ConfigureError::TooManyMules(count));
     }
     for (name, ids) in &config.farms {
         if let Some(id) = ids.iter().find(|id| **id > count) {
-            return Err(format!(
-                "farm {name}: mule {id} does not exist ({count} mule(s))"
-            ));
+            return Err(ConfigureError::NoSuchMule {
+                farm: name.clone(),
+                mule: *id,
+                count,
+            });
         }
     }
     let mut handed = inherited_queues();
@@ -141,12 +142,12 @@ pub fn configure(config: &MuleConfig) -> Result<(), String> {
             ));
         }
     }
-    let region = super::shm::anonymous("mules", std::mem::size_of::<Area>())
-        .map_err(|e| format!("mules: {e}"))?;
+    let region = crate::sys::shared_mem::Region::anonymous(std::mem::size_of::<Area>())
+        .map_err(|e| ConfigureError::system("mules", e))?;
     // SAFETY: a fresh zeroed shared mapping the size of an Area (atomics and bytes, valid at
-    // zero), never unmapped (the region is leaked), so the reference lives with the process.
+    // zero), never unmapped, so the reference lives with the process.
     let area: &'static Area = unsafe { &*(region.base as *const Area) };
-    std::mem::forget(region);
+    super::mule_pids::configure(count).map_err(|e| ConfigureError::system("mules", e))?;
     let _ = AREA.set(AreaRef(area));
     let _ = QUEUES.set(queues);
     Ok(())
@@ -248,23 +249,18 @@ fn drain(queue: &Queue) -> usize {
     count
 }
 
-fn queue() -> Result<Queue, String> {
+fn queue() -> Result<Queue, ConfigureError> {
     let (send, recv) = socketpair(
         AddressFamily::Unix,
         SockType::SeqPacket,
         None,
         SockFlag::SOCK_CLOEXEC,
     )
-    .map_err(|e| format!("mule queue: {e}"))?;
+    .map_err(|e| ConfigureError::system("mule queue", e))?;
     if setsockopt(&send, sockopt::SndBufForce, &QUEUE_BYTES).is_err() {
         let _ = setsockopt(&send, sockopt::SndBuf, &QUEUE_BYTES);
     }
     Ok(Queue { send, recv })
-}
-
-/// The number of mules configured.
-pub fn count() -> usize {
-    QUEUES.get().map_or(0, |q| q.mules.len())
 }
 
 /// This process's mule id (0: not a mule).
@@ -275,20 +271,6 @@ pub fn id() -> usize {
 /// Called first thing in a forked mule.
 pub fn enter_mule(id: usize) {
     MULE_ID.store(id, Ordering::Relaxed);
-}
-
-/// The master records mule `id`'s pid (0 while it is down).
-pub fn set_pid(id: usize, pid: i32) {
-    if let Some(slot) = AREA.get().and_then(|a| a.0.pids.get(id.wrapping_sub(1))) {
-        slot.store(pid, Ordering::Relaxed);
-    }
-}
-
-/// Mule `id`'s pid (0: down or no such mule).
-pub fn pid(id: usize) -> i32 {
-    AREA.get()
-        .and_then(|a| a.0.pids.get(id.wrapping_sub(1)))
-        .map_or(0, |p| p.load(Ordering::Relaxed))
 }
 
 /// Whether mule `id` belongs to farm `name`.

@@ -13,9 +13,11 @@ use std::time::{Duration, Instant, SystemTime};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyModule};
 
-use super::shm::{self, RobustMutex};
+use super::error::ConfigureError;
+use super::shm::RobustMutex;
 use crate::ipc::scoreboard::WorkerState;
 use crate::sys::cron::{CronJob, LocalMinute};
+use crate::sys::shared_mem::Region;
 
 const SIGNALS: usize = 256;
 const SOURCES: usize = 64;
@@ -36,7 +38,7 @@ const TARGET_MULE_ONE: u64 = 8;
 const TARGET_SPOOLER: u64 = 9;
 const TARGET_SPOOLERS: u64 = 10;
 /// Rows of the mules' and spoolers' pending tables: mules first, then spooler processes.
-const OTHERS: usize = super::mules::MAX_MULES + super::spooler::MAX_SPOOLERS;
+const OTHERS: usize = super::mule_pids::MAX_MULES + super::spooler::MAX_SPOOLERS;
 
 const KIND_TIMER: u32 = 1;
 const KIND_RB_TIMER: u32 = 2;
@@ -74,21 +76,20 @@ struct SignalArea {
 static AREA: OnceLock<&'static SignalArea> = OnceLock::new();
 
 /// Maps the signal area (the master, before the application loads). Idempotent.
-pub fn configure() -> Result<(), String> {
+pub fn configure() -> Result<(), ConfigureError> {
     if AREA.get().is_some() {
         return Ok(());
     }
-    let region = shm::anonymous("signals", std::mem::size_of::<SignalArea>())
-        .map_err(|e| format!("signals: {e}"))?;
+    let region = Region::anonymous(std::mem::size_of::<SignalArea>())
+        .map_err(|e| ConfigureError::system("signals", e))?;
     let area = region.base as *mut SignalArea;
     // SAFETY: a fresh zeroed shared mapping big enough for a SignalArea (all atomics, valid
     // at zero); the mutex is initialised before any other process exists; the mapping is
-    // never unmapped (the region is leaked), so the reference lives as long as the process.
+    // never unmapped, so the reference lives as long as the process.
     let area: &'static SignalArea = unsafe {
         RobustMutex::init(std::ptr::addr_of_mut!((*area).sources_lock));
         &*area
     };
-    std::mem::forget(region);
     let _ = AREA.set(area);
     Ok(())
 }
@@ -134,18 +135,18 @@ pub fn raise(signum: u8) -> usize {
 /// Mule and spooler targets: a mule that is down keeps its signals for its successor; the
 /// `mule` and `spooler` targets choose among the live ones (any mule if none is up).
 fn raise_to_others(area: &SignalArea, signum: u8, target: u64) -> usize {
-    let mules = super::mules::count();
+    let mules = super::mule_pids::count();
     let spooler_rows = |live: bool| -> Vec<usize> {
         (0..super::spooler::MAX_SPOOLERS)
             .filter(|i| !live || super::spooler::pid_of(*i) != 0)
-            .map(|i| super::mules::MAX_MULES + i)
+            .map(|i| super::mule_pids::MAX_MULES + i)
             .collect()
     };
     let turn = area.next_other.fetch_add(1, Ordering::Relaxed) as usize;
     let chosen: Vec<usize> = match target & 0xff {
         TARGET_MULE if mules > 0 => {
             let live: Vec<usize> = (0..mules)
-                .filter(|i| super::mules::pid(i + 1) != 0)
+                .filter(|i| super::mule_pids::pid(i + 1) != 0)
                 .collect();
             let pool = if live.is_empty() {
                 (0..mules).collect()
@@ -229,7 +230,7 @@ pub fn run_mule_signals(py: Python<'_>, id: usize) {
 
 /// In spooler process `index` (from 0): runs the uwsgi signals raised for it.
 pub fn run_spooler_signals(py: Python<'_>, index: usize) {
-    run_other(py, super::mules::MAX_MULES + index);
+    run_other(py, super::mule_pids::MAX_MULES + index);
 }
 
 /// Runs the handlers of `signals` in this worker (GIL taken); a raising one is logged.

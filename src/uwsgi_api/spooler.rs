@@ -20,7 +20,10 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyModule, PyTuple};
 
+use super::error::ConfigureError;
+pub use super::error::TaskError;
 use crate::config::SpoolerConfig;
+use crate::sys::shared_mem::Region;
 
 /// uWSGI's return codes for a spooler function.
 pub const SPOOL_OK: i64 = -2;
@@ -36,18 +39,18 @@ pub const UNPARSEABLE_DIR: &str = ".rwsgi-unparseable";
 
 /// Directories with spooler processes here, then the external ones.
 static DIRS: OnceLock<(Vec<PathBuf>, Vec<PathBuf>)> = OnceLock::new();
-static PIDS: OnceLock<&'static [AtomicI32; MAX_SPOOLERS]> = OnceLock::new();
+static PIDS: OnceLock<&'static [AtomicI32]> = OnceLock::new();
 static IN_SPOOLER: AtomicBool = AtomicBool::new(false);
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// In the master at start: makes the directories absolute, creates missing ones (as uWSGI
 /// does) and refuses any this process cannot write a task into, with its path and error.
-pub fn configure(config: &SpoolerConfig) -> Result<(), String> {
-    let absolute = |dirs: &[PathBuf]| -> Result<Vec<PathBuf>, String> {
+pub fn configure(config: &SpoolerConfig) -> Result<(), ConfigureError> {
+    let absolute = |dirs: &[PathBuf]| -> Result<Vec<PathBuf>, ConfigureError> {
         dirs.iter()
             .map(|dir| {
                 let dir = std::path::absolute(dir)
-                    .map_err(|e| format!("spooler {}: {e}", dir.display()))?;
+                    .map_err(|e| ConfigureError::system(format!("spooler {}", dir.display()), e))?;
                 prepare(&dir)?;
                 Ok(dir)
             })
@@ -57,32 +60,34 @@ pub fn configure(config: &SpoolerConfig) -> Result<(), String> {
     let external = absolute(&config.external)?;
     let _ = DIRS.set((dirs, external));
     if PIDS.get().is_none() {
-        let table = super::shared_counter().map_err(|e| format!("spooler pid table: {e}"))?;
-        // SAFETY: the page is 4096 zeroed, shared, never-unmapped bytes; 256 AtomicI32 take
-        // 1024 of them and zero is a valid AtomicI32.
-        let table = unsafe { &*(table as *const AtomicU64 as *const [AtomicI32; MAX_SPOOLERS]) };
-        let _ = PIDS.set(table);
+        let region = Region::anonymous(MAX_SPOOLERS * std::mem::size_of::<AtomicI32>())
+            .map_err(|e| ConfigureError::system("spooler pid table", e))?;
+        let _ = PIDS.set(region.view(0, MAX_SPOOLERS));
     }
     Ok(())
 }
 
 /// Creates `dir` if missing and checks a task can be written there (a probe file).
-fn prepare(dir: &Path) -> Result<(), String> {
+fn prepare(dir: &Path) -> Result<(), ConfigureError> {
     if !dir.is_dir() {
         if dir.exists() {
-            return Err(format!("spooler {}: not a directory", dir.display()));
+            return Err(ConfigureError::NotADirectory(dir.to_path_buf()));
         }
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("spooler {}: cannot create it: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            ConfigureError::system(format!("spooler {}: cannot create it", dir.display()), e)
+        })?;
         crate::log::info(&format!("spooler {}: created", dir.display()));
     }
     let probe = dir.join(format!(".rwsgi-probe-{}", std::process::id()));
     std::fs::write(&probe, b"")
         .and_then(|()| std::fs::remove_file(&probe))
         .map_err(|e| {
-            format!(
-                "spooler {}: not writable, tasks could not be spooled: {e}",
-                dir.display()
+            ConfigureError::system(
+                format!(
+                    "spooler {}: not writable, tasks could not be spooled",
+                    dir.display()
+                ),
+                e,
             )
         })
 }
@@ -137,30 +142,25 @@ impl Task {
 }
 
 /// Parses a task file's bytes; the error says what is wrong.
-pub fn parse(data: &[u8]) -> Result<Task, String> {
+pub fn parse(data: &[u8]) -> Result<Task, TaskError> {
     if data.len() < 4 {
-        return Err(format!(
-            "{} bytes: shorter than a packet header",
-            data.len()
-        ));
+        return Err(TaskError::TooShort(data.len()));
     }
     if data[0] != MODIFIER_SPOOLER {
-        return Err(format!("modifier1 {} is not a spooler task (17)", data[0]));
+        return Err(TaskError::NotATask(data[0]));
     }
     let size = u16::from_le_bytes([data[1], data[2]]) as usize;
     let Some(mut rest) = data.get(4..4 + size) else {
-        return Err(format!(
-            "header announces {size} bytes of variables; the file is shorter"
-        ));
+        return Err(TaskError::VariablesPastEnd(size));
     };
     let mut vars = Vec::new();
-    let take = |rest: &mut &[u8]| -> Result<Vec<u8>, String> {
+    let take = |rest: &mut &[u8]| -> Result<Vec<u8>, TaskError> {
         if rest.len() < 2 {
-            return Err("truncated variable length".to_string());
+            return Err(TaskError::TruncatedLength);
         }
         let length = u16::from_le_bytes([rest[0], rest[1]]) as usize;
         let Some(value) = rest.get(2..2 + length) else {
-            return Err("a variable runs past the header's size".to_string());
+            return Err(TaskError::VariablePastHeader);
         };
         let value = value.to_vec();
         *rest = &rest[2 + length..];
@@ -444,8 +444,21 @@ mod tests {
 
     #[test]
     fn garbage_and_oversize_are_refused() {
-        assert!(parse(b"hello world").is_err());
-        assert!(parse(&[17, 200, 0, 0, 1]).is_err());
+        let refused = |data: &[u8]| parse(data).err().unwrap();
+        assert_eq!(refused(b"hel"), TaskError::TooShort(3));
+        assert_eq!(
+            refused(b"hello world").to_string(),
+            "modifier1 104 is not a spooler task (17)"
+        );
+        assert_eq!(
+            refused(&[17, 200, 0, 0, 1]).to_string(),
+            "header announces 200 bytes of variables; the file is shorter"
+        );
+        assert_eq!(refused(&[17, 1, 0, 0, 1]), TaskError::TruncatedLength);
+        assert_eq!(
+            refused(&[17, 3, 0, 0, 5, 0, b'x']).to_string(),
+            "a variable runs past the header's size"
+        );
         let big = vec![(b"k".to_vec(), vec![b'x'; 70_000])];
         assert!(encode(&big, b"").is_err());
     }

@@ -80,32 +80,42 @@ def get_free_signal():
     raise Exception("No free uwsgi signal available")
 
 
-class signal:
-    """``@signal(num, target='')``: the function handles uwsgi signal ``num``."""
+class _signal_handler:
+    """Base of the decorators that make the function the handler of a uwsgi signal: the
+    number given (``signum=``), else the lowest free one, delivered to ``target``; then
+    ``_arm`` arranges for the signal to be raised (a timer, a cron entry, a file monitor)."""
 
-    def __init__(self, num, **kwargs):
+    def __init__(self, num, target):
         self.num = num
-        self.target = kwargs.get("target", "")
-
-    def __call__(self, function):
-        uwsgi.register_signal(self.num, self.target, function)
-        return function
-
-
-class timer:
-    """``@timer(seconds, target='', signum=None)``: called every ``seconds``."""
-
-    def __init__(self, seconds, **kwargs):
-        self.seconds = seconds
-        self.num = kwargs.get("signum", None)
-        self.target = kwargs.get("target", "")
+        self.target = target
 
     def __call__(self, function):
         if self.num is None:
             self.num = get_free_signal()
         uwsgi.register_signal(self.num, self.target, function)
-        uwsgi.add_timer(self.num, self.seconds)
+        self._arm()
         return function
+
+    def _arm(self):
+        pass
+
+
+class signal(_signal_handler):
+    """``@signal(num, target='')``: the function handles uwsgi signal ``num``."""
+
+    def __init__(self, num, **kwargs):
+        _signal_handler.__init__(self, num, kwargs.get("target", ""))
+
+
+class timer(_signal_handler):
+    """``@timer(seconds, target='', signum=None)``: called every ``seconds``."""
+
+    def __init__(self, seconds, **kwargs):
+        _signal_handler.__init__(self, kwargs.get("signum", None), kwargs.get("target", ""))
+        self.seconds = seconds
+
+    def _arm(self):
+        uwsgi.add_timer(self.num, self.seconds)
 
 
 class rbtimer(timer):
@@ -115,44 +125,30 @@ class rbtimer(timer):
         timer.__init__(self, seconds, **kwargs)
         self.iterations = kwargs.get("iterations", 0)
 
-    def __call__(self, function):
-        if self.num is None:
-            self.num = get_free_signal()
-        uwsgi.register_signal(self.num, self.target, function)
+    def _arm(self):
         uwsgi.add_rb_timer(self.num, self.seconds, self.iterations)
-        return function
 
 
-class cron:
+class cron(_signal_handler):
     """``@cron(minute, hour, day, month, weekday, target='')``: -1 is any, -N every N."""
 
     def __init__(self, minute, hour, day, month, weekday, **kwargs):
+        _signal_handler.__init__(self, kwargs.get("signum", None), kwargs.get("target", ""))
         self.fields = (minute, hour, day, month, weekday)
-        self.num = kwargs.get("signum", None)
-        self.target = kwargs.get("target", "")
 
-    def __call__(self, function):
-        if self.num is None:
-            self.num = get_free_signal()
-        uwsgi.register_signal(self.num, self.target, function)
+    def _arm(self):
         uwsgi.add_cron(self.num, *self.fields)
-        return function
 
 
-class filemon:
+class filemon(_signal_handler):
     """``@filemon(path, target='')``: called when the file or directory changes."""
 
     def __init__(self, path, **kwargs):
+        _signal_handler.__init__(self, kwargs.get("signum", None), kwargs.get("target", ""))
         self.path = path
-        self.num = kwargs.get("signum", None)
-        self.target = kwargs.get("target", "")
 
-    def __call__(self, function):
-        if self.num is None:
-            self.num = get_free_signal()
-        uwsgi.register_signal(self.num, self.target, function)
+    def _arm(self):
         uwsgi.add_file_monitor(self.num, self.path)
-        return function
 
 
 import pickle as _pickle

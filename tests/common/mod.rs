@@ -574,3 +574,38 @@ pub fn sha256_hex(data: &[u8]) -> String {
 pub fn parse_flat_json(text: &str) -> std::collections::BTreeMap<String, String> {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not a flat JSON object ({e}): {text}"))
 }
+
+/// Lets an unprivileged user (a server started as root that drops to `nobody`) reach
+/// pyenv's Python under /root while held: /root gets o+x, and its mode is restored when the
+/// last holder in this test binary drops it (tests run in parallel, so one test's drop must
+/// not take the access from another still running).
+pub struct RootTraversable(());
+
+/// Holders, and /root's mode before the first of them.
+static ROOT_TRAVERSABLE: Mutex<(usize, u32)> = Mutex::new((0, 0));
+
+impl RootTraversable {
+    pub fn grant() -> RootTraversable {
+        use std::os::unix::fs::PermissionsExt;
+        let mut held = ROOT_TRAVERSABLE.lock().unwrap_or_else(|e| e.into_inner());
+        if held.0 == 0 {
+            let mode = std::fs::metadata("/root").unwrap().permissions().mode();
+            std::fs::set_permissions("/root", std::fs::Permissions::from_mode(mode | 0o001))
+                .unwrap();
+            held.1 = mode;
+        }
+        held.0 += 1;
+        RootTraversable(())
+    }
+}
+
+impl Drop for RootTraversable {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        let mut held = ROOT_TRAVERSABLE.lock().unwrap_or_else(|e| e.into_inner());
+        held.0 -= 1;
+        if held.0 == 0 {
+            let _ = std::fs::set_permissions("/root", std::fs::Permissions::from_mode(held.1));
+        }
+    }
+}
