@@ -16,6 +16,7 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixDatagram;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -119,8 +120,14 @@ pub fn init(
     every: Duration,
 ) -> std::io::Result<()> {
     let mut failure = None;
+    let inherited = inherited_channel();
     let sender = if alarms.is_empty() {
         None
+    } else if let Some((sender, receiver)) = inherited {
+        // The previous image's channel: its workers, still finishing their requests after
+        // a reload, raise alarms on it, and this image runs them.
+        *RECEIVER.lock().unwrap_or_else(|e| e.into_inner()) = Some(receiver);
+        Some(sender)
     } else {
         match channel() {
             Ok((sender, receiver)) => {
@@ -150,6 +157,67 @@ fn channel() -> std::io::Result<(UnixDatagram, UnixDatagram)> {
     sender.set_nonblocking(true)?;
     receiver.set_nonblocking(true)?;
     Ok((sender, receiver))
+}
+
+/// The environment variable that carries the channel (`SENDER:RECEIVER` descriptors)
+/// across a reload's exec.
+pub const RELOAD_ALARMS_VAR: &str = "RWSGI_RELOAD_ALARMS";
+
+/// The channel the previous master image passed on (see `export_for_reload`), if any.
+fn inherited_channel() -> Option<(UnixDatagram, UnixDatagram)> {
+    use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+    let text = std::env::var(RELOAD_ALARMS_VAR).ok()?;
+    std::env::remove_var(RELOAD_ALARMS_VAR);
+    let (sender, receiver) = text.split_once(':')?;
+    let (sender, receiver) = (
+        sender.parse::<RawFd>().ok()?,
+        receiver.parse::<RawFd>().ok()?,
+    );
+    // SAFETY: the previous image cleared FD_CLOEXEC on exactly these two descriptors and
+    // exec'd this one; nothing else in this process owns them. CLOEXEC is set again.
+    let (sender, receiver) =
+        unsafe { (OwnedFd::from_raw_fd(sender), OwnedFd::from_raw_fd(receiver)) };
+    for fd in [&sender, &receiver] {
+        set_cloexec(fd, true);
+    }
+    Some((UnixDatagram::from(sender), UnixDatagram::from(receiver)))
+}
+
+fn set_cloexec(fd: &impl std::os::fd::AsFd, on: bool) {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+    let flags = if on {
+        FdFlag::FD_CLOEXEC
+    } else {
+        FdFlag::empty()
+    };
+    let _ = fcntl(fd, FcntlArg::F_SETFD(flags));
+}
+
+/// At a reload: the channel (this image's sending end and the master's `receiver`) is
+/// passed on to the next image, so alarms raised by the workers that finish their
+/// requests meanwhile still run. `keep_private` undoes it if the exec fails.
+pub fn export_for_reload(receiver: Option<&UnixDatagram>) {
+    let (Some(sender), Some(receiver)) = (TABLE.get().and_then(|t| t.sender.as_ref()), receiver)
+    else {
+        return;
+    };
+    set_cloexec(sender, false);
+    set_cloexec(receiver, false);
+    std::env::set_var(
+        RELOAD_ALARMS_VAR,
+        format!("{}:{}", sender.as_raw_fd(), receiver.as_raw_fd()),
+    );
+}
+
+/// After an exec that failed: the channel is close-on-exec again.
+pub fn keep_private(receiver: Option<&UnixDatagram>) {
+    std::env::remove_var(RELOAD_ALARMS_VAR);
+    if let Some(sender) = TABLE.get().and_then(|t| t.sender.as_ref()) {
+        set_cloexec(sender, true);
+    }
+    if let Some(receiver) = receiver {
+        set_cloexec(receiver, true);
+    }
 }
 
 /// The master's end of the channel (once; later calls get `None`).

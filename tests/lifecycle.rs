@@ -874,7 +874,17 @@ fn alarm_commands_are_stopped_with_their_group_on_reload_and_stop() {
     }
 
     assert_eq!(server.get("/error").status, 500);
-    let all = wait_for_pids(&pids, 4);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while recorded_pids(&pids).len() < 4 {
+        assert!(
+            Instant::now() < deadline,
+            "the second alarm never ran: {:?}\n{}",
+            recorded_pids(&pids),
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let all = recorded_pids(&pids);
     let second = all[2..4].to_vec();
     assert!(second.iter().all(|p| alive(*p)), "{second:?}");
     assert!(server.stop().success());
@@ -885,6 +895,44 @@ fn alarm_commands_are_stopped_with_their_group_on_reload_and_stop() {
         !log.contains("killing it"),
         "the stop signal (SIGTERM) stops the group, no SIGKILL needed:\n{log}"
     );
+}
+
+/// A worker of the previous generation finishing its request after a reload raises an
+/// alarm: the new master image runs it (the alarm channel is passed across the exec).
+#[test]
+fn an_alarm_raised_by_a_worker_finishing_after_a_reload_still_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let ran = dir.path().join("ran");
+    let alarm = format!("late cmd:echo ran >> {}", ran.display());
+    // The old worker logs this line when the new generation sends it SIGTERM.
+    let mut server = pep3333(
+        &[
+            "--alarm",
+            &alarm,
+            "--alarm-log",
+            r"late draining \(SIGTERM\)",
+        ],
+        1,
+    );
+    let slow = server.sleeping_in_background("5");
+    server.signal(1);
+    server.wait_for_log("reload complete", Duration::from_secs(30));
+    assert!(
+        !slow.is_finished(),
+        "the request ended before the reload completed: nothing tested\n{}",
+        server.log()
+    );
+    assert_eq!(slow.join().unwrap().status, 200);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ran.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the old worker's alarm never ran\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(server.stop().success());
 }
 
 /// The worker pids in the stats document read from the unix socket `path`.

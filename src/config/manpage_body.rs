@@ -444,7 +444,9 @@ member is left, and waits until the group is empty; a daemon the master stops is
 restarted, so after a reload exactly one instance of each runs. The master is the
 subreaper of what they leave behind. Alarm commands are started by the master, whichever
 process raised the alarm (a worker's log line), so \fBalarm\-freq\fR holds across workers;
-an alarm raised while the server stops or reloads is logged and not run. Smart daemons survive a reload (the next image finds
+an alarm raised while the server stops or reloads is logged and not run, and one raised by
+a previous generation's worker finishing its requests after a reload is run by the new
+master image (the channel is passed across the exec). Smart daemons survive a reload (the next image finds
 them by their pidfile) and are stopped, with their group, on stop. \fBattach\-daemon2\fR
 takes the keys \fBcmd\fR, \fBstopsignal\fR and \fBpidfile\fR; other keys are refused.
 .TP

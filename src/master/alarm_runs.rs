@@ -34,6 +34,16 @@ pub struct AlarmRuns {
 }
 
 impl AlarmRuns {
+    /// At a reload: the channel goes on to the next image (see `alarms::export_for_reload`).
+    pub fn hand_over(&self) {
+        alarms::export_for_reload(self.receiver.as_ref());
+    }
+
+    /// After a reload's exec failed.
+    pub fn keep_private(&self) {
+        alarms::keep_private(self.receiver.as_ref());
+    }
+
     /// Takes the channel's receiving end (this master image's; `None` without alarms).
     pub fn new(every: Duration) -> AlarmRuns {
         AlarmRuns {

@@ -103,6 +103,7 @@ impl Master {
         self.mules.stop(&mut self.groups, Signal::SIGTERM);
         self.groups.wait_all();
         self.mules.hand_over();
+        self.alarm_runs.hand_over();
         self.notifier.reloading();
         std::env::set_var(handoff::LISTENERS_VAR, exported);
         stats::export_for_reload(self.stats.iter().chain(&self.metrics));
@@ -125,5 +126,6 @@ impl Master {
         std::env::remove_var(metrics::LIFETIME_VAR);
         net::keep_private(&self.listeners);
         stats::keep_private(self.stats.iter().chain(&self.metrics));
+        self.alarm_runs.keep_private();
     }
 }
