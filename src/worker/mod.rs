@@ -5,10 +5,15 @@
 //! per-thread runtimes, accepting, draining on SIGTERM/SIGHUP or max-requests, and the
 //! worker's exit. Must not: fork, bind, or outlive the master.
 
+mod app;
 mod body;
 mod client;
 mod connection;
+mod head;
+mod request_log;
 mod respond;
+mod send;
+mod static_response;
 mod statics;
 
 use std::cell::Cell;
