@@ -37,17 +37,21 @@ SCENARIOS = {
 FIXED_RATE = os.path.join(ROOT, "target", "release", "examples", "fixed_rate")
 
 
+RWSGI_SERVERS = ("rwsgi", "rwsgi-wheel", "rwsgi-before")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def server_command(name, venv, port, sock, rwsgi, rwsgi_wheel=None):
+def server_command(name, venv, port, sock, rwsgi, rwsgi_wheel=None, rwsgi_before=None):
     py = os.path.join(venv, "bin")
-    if name in ("rwsgi", "rwsgi-wheel"):
-        # rwsgi-wheel: the wheel's extension module hosted by a virtualenv's python.
-        binary = rwsgi if name == "rwsgi" else rwsgi_wheel
+    if name in RWSGI_SERVERS:
+        # rwsgi-wheel: the wheel's extension module hosted by a virtualenv's python;
+        # rwsgi-before: another build (e.g. the commit before a refactor) in the same run.
+        binary = {"rwsgi": rwsgi, "rwsgi-wheel": rwsgi_wheel, "rwsgi-before": rwsgi_before}[name]
         return [binary, "--chdir", HERE, "--module", "app", "--processes", "2", "--disable-logging",
                 "--http-socket", f"127.0.0.1:{port}", "--socket", sock, "--listen", "1024"]
     if name == "uwsgi":
@@ -232,7 +236,7 @@ def measure(name, scenario, args, workdir):
     sock = os.path.join(workdir, f"{name}.sock")
     if os.path.exists(sock):
         os.unlink(sock)
-    cmd = server_command(name, args.venv, port, sock, args.rwsgi, args.rwsgi_wheel)
+    cmd = server_command(name, args.venv, port, sock, args.rwsgi, args.rwsgi_wheel, args.rwsgi_before)
     log = open(os.path.join(workdir, f"{name}-{scenario}.log"), "w")
     server = subprocess.Popen(cmd, cwd=HERE, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     nginx = None
@@ -246,7 +250,7 @@ def measure(name, scenario, args, workdir):
             cell["pss_mib"] = round(pss_mib(server.pid), 1)
         target = port
         if via_nginx:
-            nginx = start_nginx(workdir, name in ("rwsgi", "rwsgi-wheel", "uwsgi"), nginx_port, sock, port)
+            nginx = start_nginx(workdir, name in RWSGI_SERVERS + ("uwsgi",), nginx_port, sock, port)
             target = nginx_port
         run_wrk(target, path, extra, 1, args.connections)  # warm-up
         before = cpu_ns(server.pid)
@@ -353,6 +357,8 @@ def main():
     ap.add_argument("--rwsgi", default=os.path.join(ROOT, "target", "release", "rwsgi"))
     ap.add_argument("--rwsgi-wheel", default=os.path.join(ROOT, "target", "bench-wheel-venv", "bin", "rwsgi"),
                     help="the rwsgi command of a virtualenv the wheel is installed in (server rwsgi-wheel)")
+    ap.add_argument("--rwsgi-before", help="another rwsgi binary, run as server rwsgi-before "
+                    "(add it to --servers): compares two builds in one run")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     args = ap.parse_args()
     servers = args.servers.split(",")

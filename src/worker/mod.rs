@@ -155,10 +155,18 @@ impl Shared {
     /// `log-format = uwsgi`: (requests this worker served, requests all workers served,
     /// this thread's index) for uWSGI's request line.
     pub fn counters(&self) -> (u64, u64, usize) {
+        let board = &self.identity.board;
+        // The scoreboard counts a request when it ends, after its line is written, so this
+        // worker's share is taken from `served` (counted as each request begins): the line
+        // of a request that another thread of this worker logged just before is counted.
+        let this_worker = board
+            .entry(self.identity.entry)
+            .requests
+            .load(Ordering::Relaxed);
+        let served = self.served();
         (
-            self.served(),
-            // The current request is counted when it ends, after its line is written.
-            self.identity.board.total_requests() + 1,
+            served,
+            board.total_requests().saturating_sub(this_worker) + served,
             THREAD_INDEX.with(Cell::get),
         )
     }
