@@ -28,33 +28,65 @@ pub struct AlarmSpec {
     pub command: String,
 }
 
+/// Why an `alarm` or `alarm-log` value is refused.
+#[derive(Debug)]
+pub enum AlarmError {
+    /// `alarm` without a name and a definition.
+    Shape,
+    /// `alarm = NAME TYPE:...` of a type rwsgi does not run.
+    Type(String),
+    /// `alarm-log` without names and a pattern.
+    LogShape,
+    Pattern(regex::Error),
+}
+
+impl std::fmt::Display for AlarmError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AlarmError::Shape => f.write_str("expected NAME cmd:COMMAND"),
+            AlarmError::Type(kind) => write!(
+                f,
+                "alarm type '{kind}' is not provided; use cmd:COMMAND (the message arrives on its standard input)"
+            ),
+            AlarmError::LogShape => f.write_str("expected NAME REGEXP"),
+            AlarmError::Pattern(e) => write!(f, "invalid regular expression: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for AlarmError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AlarmError::Pattern(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 /// `alarm = NAME TYPE:ARGS`: only the `cmd` type runs here.
-pub fn parse_alarm(value: &str) -> Result<AlarmSpec, String> {
+pub fn parse_alarm(value: &str) -> Result<AlarmSpec, AlarmError> {
     let (name, definition) = value
         .trim()
         .split_once(char::is_whitespace)
-        .ok_or_else(|| "expected NAME cmd:COMMAND".to_string())?;
+        .ok_or(AlarmError::Shape)?;
     let definition = definition.trim();
     match definition.split_once(':') {
         Some(("cmd", command)) if !command.trim().is_empty() => Ok(AlarmSpec {
             name: name.to_string(),
             command: command.trim().to_string(),
         }),
-        Some((kind, _)) if kind != "cmd" => Err(format!(
-            "alarm type '{kind}' is not provided; use cmd:COMMAND (the message arrives on its standard input)"
-        )),
-        _ => Err("expected NAME cmd:COMMAND".into()),
+        Some((kind, _)) if kind != "cmd" => Err(AlarmError::Type(kind.to_string())),
+        _ => Err(AlarmError::Shape),
     }
 }
 
 /// `alarm-log` / `log-alarm = NAME[,NAME...] REGEXP`.
-pub fn parse_log_alarm(value: &str) -> Result<(Vec<String>, Regex), String> {
+pub fn parse_log_alarm(value: &str) -> Result<(Vec<String>, Regex), AlarmError> {
     let (names, pattern) = value
         .trim()
         .split_once(char::is_whitespace)
-        .ok_or_else(|| "expected NAME REGEXP".to_string())?;
-    let pattern =
-        Regex::new(pattern.trim()).map_err(|e| format!("invalid regular expression: {e}"))?;
+        .ok_or(AlarmError::LogShape)?;
+    let pattern = Regex::new(pattern.trim()).map_err(AlarmError::Pattern)?;
     Ok((names.split(',').map(str::to_string).collect(), pattern))
 }
 
@@ -229,6 +261,7 @@ mod tests {
         );
         assert!(parse_alarm("x curl:http://example.org")
             .unwrap_err()
+            .to_string()
             .contains("curl"));
         assert!(parse_alarm("lonely").is_err());
         let (names, pattern) = parse_log_alarm("a,b ^Traceback").unwrap();

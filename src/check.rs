@@ -98,7 +98,11 @@ pub fn run(args: &[String], entries: Vec<Entry>, host: &PythonHost) -> i32 {
     // runs this check again, so nothing is reported before).
     if let (Some(loaded), true) = (&loaded, errors.is_empty()) {
         let config = &loaded.config;
-        match crate::wsgi::host::follow_virtualenv(config.home.as_deref(), host, config.no_site) {
+        match crate::wsgi::host::follow_virtualenv(
+            config.app.home.as_deref(),
+            host,
+            config.app.no_site,
+        ) {
             Ok(crate::wsgi::host::Follow::Here) => {}
             Ok(crate::wsgi::host::Follow::Exec(command)) => {
                 report.note(origin_of(&entries, "home"), command.describe());
@@ -124,22 +128,17 @@ pub fn run(args: &[String], entries: Vec<Entry>, host: &PythonHost) -> i32 {
     if let Err(message) = config::check_complete(config) {
         report.error("configuration", message);
     }
-    let target = match crate::privileges::resolve(config) {
+    let target = match crate::privileges::resolve(&config.privileges) {
         Ok(target) => Some(target),
-        Err(message) => {
-            let option = if message.starts_with("gid") {
-                "gid"
-            } else {
-                "uid"
-            };
-            report.error(origin_of(&entries, option), message);
+        Err(e) => {
+            report.error(origin_of(&entries, e.option()), e);
             None
         }
     };
-    for (key, value) in &config.env {
+    for (key, value) in &config.app.env {
         std::env::set_var(key, value);
     }
-    if let Some(dir) = &config.chdir {
+    if let Some(dir) = &config.app.chdir {
         if let Err(e) = std::env::set_current_dir(dir) {
             report.error(
                 origin_of(&entries, "chdir"),
@@ -178,8 +177,8 @@ fn summary(report: &Report, entries: &[Entry], config: Option<&config::Config>) 
     let what = config.map_or(String::new(), |c| {
         format!(
             " ({} socket(s), {} worker(s))",
-            c.sockets.len(),
-            c.processes
+            c.listen.sockets.len(),
+            c.workers.processes
         )
     });
     let status = if report.errors > 0 {
@@ -207,13 +206,13 @@ fn summary(report: &Report, entries: &[Entry], config: Option<&config::Config>) 
 /// Every socket can be bound, or is listening already (the running server's, or a systemd
 /// socket unit's, which a reload keeps).
 fn check_sockets(config: &config::Config, entries: &[Entry], report: &mut Report) {
-    if config.sockets.is_empty() && std::env::var_os("LISTEN_FDS").is_none() {
+    if config.listen.sockets.is_empty() && std::env::var_os("LISTEN_FDS").is_none() {
         report.error(
             "configuration",
             "no socket to serve: set 'http-socket', 'http' or 'socket'",
         );
     }
-    for spec in &config.sockets {
+    for spec in &config.listen.sockets {
         let at = entries
             .iter()
             .rev()
@@ -236,7 +235,10 @@ fn check_sockets(config: &config::Config, entries: &[Entry], report: &mut Report
             Err(e) => report.error(&at, format!("cannot listen on {}: {e}", spec.address)),
         }
     }
-    for (option, spec) in [("stats", &config.stats), ("metrics", &config.metrics)] {
+    for (option, spec) in [
+        ("stats", &config.master.stats),
+        ("metrics", &config.master.metrics),
+    ] {
         let Some(spec) = spec else { continue };
         let at = origin_of(entries, option);
         match config::parse_address(spec) {
@@ -315,13 +317,13 @@ fn writable_dir(dir: &Path) -> std::io::Result<()> {
 /// What the master opens before dropping privileges: logto, pidfile, static directories
 /// must exist (their permissions for the user are checked again in the child).
 fn check_paths_as_root(config: &config::Config, entries: &[Entry], report: &mut Report) {
-    if let (Some(path), false) = (&config.logto, config.logto_after_drop) {
+    if let (Some(path), false) = (&config.logging.logto, config.logging.logto_after_drop) {
         check_writable_file(path, &origin_of(entries, "logto"), "logto", report);
     }
-    if let Some(path) = &config.pidfile {
+    if let Some(path) = &config.master.pidfile {
         check_writable_file(path, &origin_of(entries, "pidfile"), "pidfile", report);
     }
-    for map in &config.static_maps {
+    for map in &config.statics.static_maps {
         let option = if map.keep_prefix {
             "static-map2"
         } else {
@@ -338,7 +340,7 @@ fn check_paths_as_root(config: &config::Config, entries: &[Entry], report: &mut 
             );
         }
     }
-    for dir in &config.check_static {
+    for dir in &config.statics.check_static {
         if !dir.is_dir() {
             report.error(
                 origin_of(entries, "check-static"),
@@ -346,7 +348,7 @@ fn check_paths_as_root(config: &config::Config, entries: &[Entry], report: &mut 
             );
         }
     }
-    for dir in &config.pythonpath {
+    for dir in &config.app.pythonpath {
         if !dir.exists() {
             report.warning(
                 origin_of(entries, "pythonpath"),
@@ -436,8 +438,10 @@ fn child_checks(
     host: &PythonHost,
 ) -> i32 {
     let mut report = Report::default();
-    if !config.master_as_root {
-        if let Err(message) = crate::privileges::drop_to(target, &config.capabilities, false) {
+    if !config.privileges.master_as_root {
+        if let Err(message) =
+            crate::privileges::drop_to(target, &config.privileges.capabilities, false)
+        {
             report.error(
                 origin_of(entries, "uid"),
                 format!("cannot drop privileges: {message}"),
@@ -458,7 +462,7 @@ fn child_checks(
             nix::unistd::AccessFlags::R_OK | nix::unistd::AccessFlags::X_OK,
         )
     };
-    for map in &config.static_maps {
+    for map in &config.statics.static_maps {
         if let Err(e) = readable(&map.root) {
             report.error(
                 origin_of(entries, "static-map"),
@@ -469,14 +473,16 @@ fn child_checks(
             );
         }
     }
-    if let (Some(path), true) = (&config.logto, config.logto_after_drop) {
+    if let (Some(path), true) = (&config.logging.logto, config.logging.logto_after_drop) {
         check_writable_file(path, &origin_of(entries, "logto2"), "logto2", &mut report);
     }
-    if let Err(message) = crate::wsgi::interpreter::initialize(config, host) {
+    if let Err(message) = crate::wsgi::interpreter::initialize(&config.app, host) {
         report.error("python", message);
         return report.errors as i32;
     }
-    let loaded = pyo3::Python::attach(|py| crate::wsgi::interpreter::load_apps(py, config));
+    let loaded = pyo3::Python::attach(|py| {
+        crate::wsgi::interpreter::load_apps(py, &config.app, &config.hooks)
+    });
     if let Err(message) = loaded {
         let at = ["module", "wsgi-file", "mount"]
             .iter()

@@ -82,9 +82,91 @@ pub const EXIT_HOOK_FAILED: i32 = 78;
 /// How long `wait_for_*` waits before the hook fails (uWSGI's default).
 const WAIT_LIMIT: Duration = Duration::from_secs(10);
 
+/// Why a hook option's value is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionError {
+    /// No `ACTION:` in front (the whole value).
+    Shape(String),
+    /// `ACTION:` with nothing after it (the action's name).
+    NoArgument(String),
+    /// `write:`-like actions without `PATH TEXT` (the action's name).
+    PathAndText(String),
+    /// `putenv:` without `KEY=VALUE`.
+    Putenv,
+    /// An action rwsgi does not run (its name).
+    Unknown(String),
+}
+
+impl std::fmt::Display for ActionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ActionError::Shape(text) => write!(f, "expected ACTION:ARGUMENT, got '{text}'"),
+            ActionError::NoArgument(name) => write!(f, "hook action '{name}' needs an argument"),
+            ActionError::PathAndText(name) => write!(f, "{name}: expected PATH TEXT"),
+            ActionError::Putenv => f.write_str("putenv: expected KEY=VALUE"),
+            ActionError::Unknown(name) => write!(
+                f,
+                "hook action '{name}' is not provided (exec, mkdir, chdir, putenv, unlink, write, writen, append, appendn, create, print, wait_for_file, wait_for_dir, wait_for_fs are)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ActionError {}
+
+/// Why a hook failed when it ran: `hook TEXT: why`, TEXT as the configuration wrote it.
+#[derive(Debug)]
+pub struct HookError {
+    pub hook: String,
+    pub failure: Failure,
+}
+
+/// What went wrong running one action.
+#[derive(Debug)]
+pub enum Failure {
+    Io(std::io::Error),
+    /// `exec`: the command ended unsuccessfully.
+    Exited(std::process::ExitStatus),
+    /// `wait_for_*`: the path did not appear in time.
+    NotAppeared(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Io(e) => e.fmt(f),
+            Failure::Exited(status) => write!(f, "exited with {status}"),
+            Failure::NotAppeared(path) => {
+                write!(f, "{path} did not appear in {} s", WAIT_LIMIT.as_secs())
+            }
+        }
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Failure {
+        Failure::Io(e)
+    }
+}
+
+impl std::fmt::Display for HookError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "hook {}: {}", self.hook, self.failure)
+    }
+}
+
+impl std::error::Error for HookError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.failure {
+            Failure::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 impl Action {
     /// `text` is the option's value: `action:argument`, or a bare command for `exec-*`.
-    pub fn parse(text: &str, exec_form: bool) -> Result<Action, String> {
+    pub fn parse(text: &str, exec_form: bool) -> Result<Action, ActionError> {
         let text = text.trim();
         if exec_form {
             return Ok(Action::Exec(text.to_string()));
@@ -96,75 +178,62 @@ impl Action {
         }
         let (name, argument) = text
             .split_once(':')
-            .ok_or_else(|| format!("expected ACTION:ARGUMENT, got '{text}'"))?;
+            .ok_or_else(|| ActionError::Shape(text.to_string()))?;
         let argument = argument.trim().to_string();
         if argument.is_empty() {
-            return Err(format!("hook action '{name}' needs an argument"));
+            return Err(ActionError::NoArgument(name.to_string()));
         }
-        let path_and_text = |argument: &str| -> Result<(String, String), String> {
+        let path_and_text = |argument: &str| -> Result<(String, String), ActionError> {
             argument
                 .split_once(' ')
                 .map(|(p, t)| (p.to_string(), t.to_string()))
-                .ok_or_else(|| format!("{name}: expected PATH TEXT"))
+                .ok_or_else(|| ActionError::PathAndText(name.to_string()))
         };
         let action = match name {
             "exec" => Action::Exec(argument),
             "mkdir" => Action::Mkdir(argument),
             "chdir" => Action::Chdir(argument),
             "putenv" => {
-                let (key, value) = argument
-                    .split_once('=')
-                    .ok_or_else(|| "putenv: expected KEY=VALUE".to_string())?;
+                let (key, value) = argument.split_once('=').ok_or(ActionError::Putenv)?;
                 Action::Putenv(key.to_string(), value.to_string())
             }
             "unlink" => Action::Unlink(argument),
             "write" | "writen" | "append" | "appendn" => {
                 let (path, text) = path_and_text(&argument)?;
-                Action::Write(
-                    path,
-                    text,
-                    name.starts_with("append"),
-                    name.ends_with('n'),
-                )
+                Action::Write(path, text, name.starts_with("append"), name.ends_with('n'))
             }
             "create" => Action::Create(argument),
             "print" | "log" => Action::Print(argument),
             "wait_for_file" => Action::WaitFor(WaitKind::File, argument),
             "wait_for_dir" => Action::WaitFor(WaitKind::Dir, argument),
             "wait_for_fs" => Action::WaitFor(WaitKind::Path, argument),
-            other => {
-                return Err(format!(
-                    "hook action '{other}' is not provided (exec, mkdir, chdir, putenv, unlink, write, writen, append, appendn, create, print, wait_for_file, wait_for_dir, wait_for_fs are)"
-                ))
-            }
+            other => return Err(ActionError::Unknown(other.to_string())),
         };
         Ok(action)
     }
 
-    fn run(&self) -> Result<(), String> {
+    fn run(&self) -> Result<(), Failure> {
         match self {
             Action::Exec(command) => {
-                let status = crate::sys::shell::shell_command(command)
-                    .status()
-                    .map_err(|e| e.to_string())?;
+                let status = crate::sys::shell::shell_command(command).status()?;
                 if status.success() {
                     Ok(())
                 } else {
-                    Err(format!("exited with {status}"))
+                    Err(Failure::Exited(status))
                 }
             }
             Action::Mkdir(path) => match std::fs::create_dir(path) {
-                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e.to_string()),
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e.into()),
                 _ => Ok(()),
             },
-            Action::Chdir(path) => std::env::set_current_dir(path).map_err(|e| e.to_string()),
+            Action::Chdir(path) => Ok(std::env::set_current_dir(path)?),
             Action::Putenv(key, value) => {
                 // Hooks run while the process is single-threaded (before workers' threads).
                 std::env::set_var(key, value);
                 Ok(())
             }
             Action::Unlink(path) => match std::fs::remove_file(path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.to_string()),
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
                 _ => Ok(()),
             },
             Action::Write(path, text, append, newline) => {
@@ -174,20 +243,20 @@ impl Action {
                     .write(true)
                     .append(*append)
                     .truncate(!*append)
-                    .open(path)
-                    .map_err(|e| e.to_string())?;
+                    .open(path)?;
                 let mut data = text.clone();
                 if *newline {
                     data.push('\n');
                 }
-                file.write_all(data.as_bytes()).map_err(|e| e.to_string())
+                Ok(file.write_all(data.as_bytes())?)
             }
-            Action::Create(path) => std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
+            Action::Create(path) => {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)?;
+                Ok(())
+            }
             Action::Print(text) => {
                 crate::log::info(text);
                 Ok(())
@@ -205,10 +274,7 @@ impl Action {
                         return Ok(());
                     }
                     if Instant::now() >= deadline {
-                        return Err(format!(
-                            "{path} did not appear in {} s",
-                            WAIT_LIMIT.as_secs()
-                        ));
+                        return Err(Failure::NotAppeared(path.clone()));
                     }
                     std::thread::sleep(Duration::from_millis(100));
                 }
@@ -246,14 +312,17 @@ impl Hooks {
 
     /// Runs the phase's hooks in order. A failure in a fatal phase is returned (the caller
     /// exits); in the exit phase it is only logged.
-    pub fn run_phase(&self, phase: Phase) -> Result<(), String> {
+    pub fn run_phase(&self, phase: Phase) -> Result<(), HookError> {
         for (_, action, text) in self.0.iter().filter(|(p, _, _)| *p == phase) {
-            if let Err(e) = action.run() {
-                let message = format!("hook {text}: {e}");
+            if let Err(failure) = action.run() {
+                let error = HookError {
+                    hook: text.clone(),
+                    failure,
+                };
                 if phase.fatal() {
-                    return Err(message);
+                    return Err(error);
                 }
-                crate::log::warn(&message);
+                crate::log::warn(&error.to_string());
             }
         }
         Ok(())
@@ -295,7 +364,8 @@ mod tests {
         assert!(failing
             .run_phase(Phase::AsRoot)
             .unwrap_err()
-            .contains("exited"));
+            .to_string()
+            .starts_with("hook exec-as-root = false: exited with"));
         failing.add(
             Phase::AsUserAtexit,
             Action::parse("exec:false", false).unwrap(),
@@ -321,6 +391,7 @@ mod tests {
         );
         assert!(Action::parse("call:my_function", false)
             .unwrap_err()
+            .to_string()
             .contains("not provided"));
         assert!(Action::parse("mkdir:", false).is_err());
         assert!(Action::parse("nocolon", false).is_err());

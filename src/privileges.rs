@@ -7,8 +7,10 @@
 //! sockets it is asked to chown.
 
 use std::ffi::CString;
+use std::path::PathBuf;
 
 use caps::{CapSet, Capability, CapsHashSet};
+use nix::errno::Errno;
 use nix::unistd::{Gid, Group, Uid, User};
 
 use crate::net::Listener;
@@ -36,27 +38,128 @@ pub fn parse_capability(name: &str) -> Option<Capability> {
     caps::all().into_iter().find(|c| c.to_string() == wanted)
 }
 
-fn resolve_user(value: &str) -> Result<(Uid, Option<String>, Option<Gid>), String> {
+/// Why privileges cannot be resolved or dropped.
+#[derive(Debug)]
+pub enum PrivilegeError {
+    /// A `uid` (or `gid`) value that names nobody (`what` is `uid` or `gid`), or whose
+    /// lookup failed (`errno`).
+    Unknown {
+        what: &'static str,
+        value: String,
+        errno: Option<Errno>,
+    },
+    /// `chown-socket`: the owner could not be resolved.
+    ChownOwner(Box<PrivilegeError>),
+    /// `chown-socket`: a socket could not be given away.
+    Chown {
+        path: PathBuf,
+        errno: Errno,
+    },
+    /// A step of the drop failed (`initgroups`, `setgid 33`, `no-new-privileges`...).
+    Step {
+        step: String,
+        errno: Errno,
+    },
+    Capabilities(caps::errors::CapsError),
+    /// The user name cannot be passed to initgroups.
+    Name(std::ffi::NulError),
+    /// setuid returned success but the process still has another identity.
+    Ineffective(Uid),
+}
+
+impl PrivilegeError {
+    fn step(step: impl Into<String>) -> impl FnOnce(Errno) -> PrivilegeError {
+        let step = step.into();
+        move |errno| PrivilegeError::Step { step, errno }
+    }
+
+    /// The option the error is about (`uid` or `gid`), for `rwsgi --check`.
+    pub fn option(&self) -> &'static str {
+        match self {
+            PrivilegeError::Unknown { what, .. } => what,
+            PrivilegeError::ChownOwner(_) | PrivilegeError::Chown { .. } => "chown-socket",
+            _ => "uid",
+        }
+    }
+}
+
+impl std::fmt::Display for PrivilegeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PrivilegeError::Unknown {
+                what,
+                value,
+                errno: Some(errno),
+            } => write!(f, "{what} '{value}': {errno}"),
+            PrivilegeError::Unknown {
+                what: "uid", value, ..
+            } => write!(f, "uid '{value}': no such user"),
+            PrivilegeError::Unknown { what, value, .. } => {
+                write!(f, "{what} '{value}': no such group")
+            }
+            PrivilegeError::ChownOwner(e) => write!(f, "chown-socket: {e}"),
+            PrivilegeError::Chown { path, errno } => {
+                write!(f, "chown-socket {}: {errno}", path.display())
+            }
+            PrivilegeError::Step { step, errno } => write!(f, "{step}: {errno}"),
+            PrivilegeError::Capabilities(e) => write!(f, "capabilities: {e}"),
+            PrivilegeError::Name(e) => e.fmt(f),
+            PrivilegeError::Ineffective(uid) => write!(f, "setuid {uid} did not take effect"),
+        }
+    }
+}
+
+impl std::error::Error for PrivilegeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PrivilegeError::Unknown { errno: Some(e), .. }
+            | PrivilegeError::Chown { errno: e, .. }
+            | PrivilegeError::Step { errno: e, .. } => Some(e),
+            PrivilegeError::ChownOwner(e) => Some(e.as_ref()),
+            PrivilegeError::Capabilities(e) => Some(e),
+            PrivilegeError::Name(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<caps::errors::CapsError> for PrivilegeError {
+    fn from(e: caps::errors::CapsError) -> Self {
+        PrivilegeError::Capabilities(e)
+    }
+}
+
+fn resolve_user(value: &str) -> Result<(Uid, Option<String>, Option<Gid>), PrivilegeError> {
+    let unknown = |errno| PrivilegeError::Unknown {
+        what: "uid",
+        value: value.to_string(),
+        errno,
+    };
     let found = match value.parse::<u32>() {
         Ok(n) => User::from_uid(Uid::from_raw(n)),
         Err(_) => User::from_name(value),
     }
-    .map_err(|e| format!("uid '{value}': {e}"))?;
+    .map_err(|e| unknown(Some(e)))?;
     match (found, value.parse::<u32>()) {
         (Some(user), _) => Ok((user.uid, Some(user.name), Some(user.gid))),
         (None, Ok(n)) => Ok((Uid::from_raw(n), None, None)),
-        (None, Err(_)) => Err(format!("uid '{value}': no such user")),
+        (None, Err(_)) => Err(unknown(None)),
     }
 }
 
-fn resolve_group(value: &str) -> Result<Gid, String> {
+fn resolve_group(value: &str) -> Result<Gid, PrivilegeError> {
     if let Ok(n) = value.parse::<u32>() {
         return Ok(Gid::from_raw(n));
     }
+    let unknown = |errno| PrivilegeError::Unknown {
+        what: "gid",
+        value: value.to_string(),
+        errno,
+    };
     Group::from_name(value)
-        .map_err(|e| format!("gid '{value}': {e}"))?
+        .map_err(|e| unknown(Some(e)))?
         .map(|g| g.gid)
-        .ok_or_else(|| format!("gid '{value}': no such group"))
+        .ok_or_else(|| unknown(None))
 }
 
 /// The privilege options as written: `uid`, `gid`, and where each of `uid`, `gid` and
@@ -69,7 +172,7 @@ pub struct Wanted<'a> {
 }
 
 /// Checks `uid`/`gid` names up front, so a typo is a start-up error.
-pub fn resolve<'a>(wanted: impl Into<Wanted<'a>>) -> Result<Target, String> {
+pub fn resolve<'a>(wanted: impl Into<Wanted<'a>>) -> Result<Target, PrivilegeError> {
     let wanted = wanted.into();
     let (uid, user_name, _) = match wanted.uid {
         Some(value) => {
@@ -130,14 +233,15 @@ pub fn chown_sockets<'a>(
     listeners: &[Listener],
     spec: &str,
     wanted: impl Into<Wanted<'a>>,
-) -> Result<(), String> {
+) -> Result<(), PrivilegeError> {
     let (user, group) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
-    let (uid, _, primary) = resolve_user(user).map_err(|e| format!("chown-socket: {e}"))?;
+    let owner = |e| PrivilegeError::ChownOwner(Box::new(e));
+    let (uid, _, primary) = resolve_user(user).map_err(owner)?;
     let gid = match group {
-        Some(g) => Some(resolve_group(g).map_err(|e| format!("chown-socket: {e}"))?),
+        Some(g) => Some(resolve_group(g).map_err(owner)?),
         None => primary,
     };
     if !Uid::effective().is_root()
@@ -148,8 +252,10 @@ pub fn chown_sockets<'a>(
     }
     for listener in listeners {
         if let Some((path, _)) = &listener.created {
-            nix::unistd::chown(path, Some(uid), gid)
-                .map_err(|e| format!("chown-socket {}: {e}", path.display()))?;
+            nix::unistd::chown(path, Some(uid), gid).map_err(|errno| PrivilegeError::Chown {
+                path: path.clone(),
+                errno,
+            })?;
         }
     }
     Ok(())
@@ -160,13 +266,14 @@ pub fn drop_to(
     target: &Target,
     keep: &[Capability],
     no_new_privileges: bool,
-) -> Result<(), String> {
+) -> Result<(), PrivilegeError> {
     if target.uid.is_none() && target.gid.is_none() {
         if Uid::effective().is_root() {
             crate::log::warn("running as root: set 'uid' (and 'gid') to drop privileges");
         }
         if no_new_privileges {
-            nix::sys::prctl::set_no_new_privs().map_err(|e| format!("no-new-privileges: {e}"))?;
+            nix::sys::prctl::set_no_new_privs()
+                .map_err(PrivilegeError::step("no-new-privileges"))?;
         }
         return Ok(());
     }
@@ -178,7 +285,7 @@ pub fn drop_to(
     }
     let kept: CapsHashSet = keep.iter().copied().collect();
     if target.uid.is_some() && !kept.is_empty() {
-        nix::sys::prctl::set_keepcaps(true).map_err(|e| format!("keep capabilities: {e}"))?;
+        nix::sys::prctl::set_keepcaps(true).map_err(PrivilegeError::step("keep capabilities"))?;
     }
     // No process of this tree may regain a dropped capability through exec.
     for capability in caps::all() {
@@ -193,26 +300,25 @@ pub fn drop_to(
     }) {
         match &target.user_name {
             Some(name) => {
-                let name = CString::new(name.as_str()).map_err(|e| e.to_string())?;
-                nix::unistd::initgroups(&name, gid).map_err(|e| format!("initgroups: {e}"))?;
+                let name = CString::new(name.as_str()).map_err(PrivilegeError::Name)?;
+                nix::unistd::initgroups(&name, gid).map_err(PrivilegeError::step("initgroups"))?;
             }
-            None => nix::unistd::setgroups(&[gid]).map_err(|e| format!("setgroups: {e}"))?,
+            None => nix::unistd::setgroups(&[gid]).map_err(PrivilegeError::step("setgroups"))?,
         }
-        nix::unistd::setgid(gid).map_err(|e| format!("setgid {gid}: {e}"))?;
+        nix::unistd::setgid(gid).map_err(PrivilegeError::step(format!("setgid {gid}")))?;
     }
     if let Some(uid) = target.uid {
-        nix::unistd::setuid(uid).map_err(|e| format!("setuid {uid}: {e}"))?;
+        nix::unistd::setuid(uid).map_err(PrivilegeError::step(format!("setuid {uid}")))?;
         if Uid::current() != uid || Uid::effective() != uid {
-            return Err(format!("setuid {uid} did not take effect"));
+            return Err(PrivilegeError::Ineffective(uid));
         }
     }
-    caps::set(None, CapSet::Inheritable, &CapsHashSet::new())
-        .map_err(|e| format!("capabilities: {e}"))?;
+    caps::set(None, CapSet::Inheritable, &CapsHashSet::new())?;
     let _ = caps::clear(None, CapSet::Ambient);
-    caps::set(None, CapSet::Permitted, &kept).map_err(|e| format!("capabilities: {e}"))?;
-    caps::set(None, CapSet::Effective, &kept).map_err(|e| format!("capabilities: {e}"))?;
+    caps::set(None, CapSet::Permitted, &kept)?;
+    caps::set(None, CapSet::Effective, &kept)?;
     if no_new_privileges {
-        nix::sys::prctl::set_no_new_privs().map_err(|e| format!("no-new-privileges: {e}"))?;
+        nix::sys::prctl::set_no_new_privs().map_err(PrivilegeError::step("no-new-privileges"))?;
     }
     Ok(())
 }
@@ -236,5 +342,22 @@ mod tests {
             Some(Capability::CAP_NET_BIND_SERVICE)
         );
         assert_eq!(parse_capability("flying"), None);
+    }
+
+    #[test]
+    fn unknown_names_say_which_option() {
+        let user = resolve_user("no-such-user-rwsgi").unwrap_err();
+        assert_eq!(user.to_string(), "uid 'no-such-user-rwsgi': no such user");
+        assert_eq!(user.option(), "uid");
+        let group = resolve_group("no-such-group-rwsgi").unwrap_err();
+        assert_eq!(
+            group.to_string(),
+            "gid 'no-such-group-rwsgi': no such group"
+        );
+        assert_eq!(group.option(), "gid");
+        assert_eq!(
+            PrivilegeError::ChownOwner(Box::new(user)).to_string(),
+            "chown-socket: uid 'no-such-user-rwsgi': no such user"
+        );
     }
 }

@@ -76,18 +76,71 @@ pub struct Outcome {
     pub set_vars: Vec<(String, String)>,
 }
 
+/// Why a routing rule is refused.
+#[derive(Debug)]
+pub enum RuleError {
+    /// Not `HEAD ACTION`.
+    Shape,
+    /// A `route-if` head without `NAME:ARGS` (the head).
+    ConditionShape(String),
+    UnknownCondition(String),
+    /// A two-operand condition without `A;B` (its name).
+    TwoValues(String),
+    Pattern(regex::Error),
+    NotRouting(String),
+    /// `return`/`break:` without a status code (the action as written).
+    Status(String),
+    /// An action that needs a value (its name).
+    NeedsValue(String),
+    Header(String),
+    Assignment(String),
+    UnknownAction(String),
+}
+
+impl std::fmt::Display for RuleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RuleError::Shape => {
+                f.write_str("expected a condition or regular expression, then an action")
+            }
+            RuleError::ConditionShape(head) => {
+                write!(f, "condition '{head}' needs the form NAME:ARGS")
+            }
+            RuleError::UnknownCondition(name) => write!(f, "unknown route-if condition '{name}'"),
+            RuleError::TwoValues(name) => write!(f, "condition '{name}' needs two values: A;B"),
+            RuleError::Pattern(e) => write!(f, "invalid regular expression: {e}"),
+            RuleError::NotRouting(option) => write!(f, "'{option}' is not a routing option"),
+            RuleError::Status(text) => write!(f, "'{text}': expected an HTTP status code"),
+            RuleError::NeedsValue(name) => write!(f, "action '{name}' needs a value"),
+            RuleError::Header(header) => write!(f, "addheader '{header}': expected 'Name: value'"),
+            RuleError::Assignment(text) => write!(f, "addvar '{text}': expected KEY=VALUE"),
+            RuleError::UnknownAction(name) => write!(
+                f,
+                "routing action '{name}' is not provided (addheader, delheader, redirect, redirect-301, return, break, last, continue, rewrite, rewrite-last, addvar are)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RuleError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RuleError::Pattern(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 impl Rule {
     /// `option` is the configuration key (`route`, `route-if`, ...), `text` its value:
     /// `REGEXP ACTION` or, for route-if, `COND:ARGS ACTION`.
-    pub fn parse(option: &str, text: &str) -> Result<Rule, String> {
+    pub fn parse(option: &str, text: &str) -> Result<Rule, RuleError> {
         let text = text.trim();
         let (head, action_text) = text
             .split_once(char::is_whitespace)
             .map(|(h, a)| (h, a.trim()))
             .filter(|(_, a)| !a.is_empty())
-            .ok_or_else(|| {
-                "expected a condition or regular expression, then an action".to_string()
-            })?;
+            .ok_or(RuleError::Shape)?;
         let action = parse_action(action_text)?;
         let (subject, pattern) = match option {
             "route" => (Subject::Variable("PATH_INFO"), Some(head)),
@@ -97,7 +150,7 @@ impl Rule {
             "route-if" | "route-if-not" => {
                 let (name, args) = head
                     .split_once(':')
-                    .ok_or_else(|| format!("condition '{head}' needs the form NAME:ARGS"))?;
+                    .ok_or_else(|| RuleError::ConditionShape(head.to_string()))?;
                 let test = match name {
                     "equal" | "isequal" | "eq" | "==" => Test::Equal,
                     "startswith" | "starts_with" => Test::StartsWith,
@@ -105,20 +158,20 @@ impl Rule {
                     "contains" | "contain" => Test::Contains,
                     "regexp" | "re" => Test::Regexp,
                     "empty" => Test::Empty,
-                    other => return Err(format!("unknown route-if condition '{other}'")),
+                    other => return Err(RuleError::UnknownCondition(other.to_string())),
                 };
                 let (left, right) = match test {
                     Test::Empty => (args.to_string(), String::new()),
                     _ => args
                         .split_once(';')
                         .map(|(l, r)| (l.to_string(), r.to_string()))
-                        .ok_or_else(|| format!("condition '{name}' needs two values: A;B"))?,
+                        .ok_or_else(|| RuleError::TwoValues(name.to_string()))?,
                 };
                 let pattern = (test == Test::Regexp).then_some(right.as_str());
                 let regex = pattern
                     .map(Regex::new)
                     .transpose()
-                    .map_err(|e| format!("invalid regular expression: {e}"))?;
+                    .map_err(RuleError::Pattern)?;
                 let subject = Subject::Condition {
                     negate: option == "route-if-not",
                     test,
@@ -131,12 +184,12 @@ impl Rule {
                     action,
                 });
             }
-            other => return Err(format!("'{other}' is not a routing option")),
+            other => return Err(RuleError::NotRouting(other.to_string())),
         };
         let pattern = pattern
             .map(Regex::new)
             .transpose()
-            .map_err(|e| format!("invalid regular expression: {e}"))?;
+            .map_err(RuleError::Pattern)?;
         Ok(Rule {
             subject,
             pattern,
@@ -145,19 +198,19 @@ impl Rule {
     }
 }
 
-fn parse_action(text: &str) -> Result<Action, String> {
+fn parse_action(text: &str) -> Result<Action, RuleError> {
     let (name, argument) = text.split_once(':').unwrap_or((text, ""));
-    let status = |argument: &str| -> Result<u16, String> {
+    let status = |argument: &str| -> Result<u16, RuleError> {
         argument
             .split_whitespace()
             .next()
             .and_then(|code| code.parse::<u16>().ok())
             .filter(|code| (200..600).contains(code))
-            .ok_or_else(|| format!("'{text}': expected an HTTP status code"))
+            .ok_or_else(|| RuleError::Status(text.to_string()))
     };
-    let needs_argument = |argument: &str| -> Result<String, String> {
+    let needs_argument = |argument: &str| -> Result<String, RuleError> {
         if argument.trim().is_empty() {
-            Err(format!("action '{name}' needs a value"))
+            Err(RuleError::NeedsValue(name.to_string()))
         } else {
             Ok(argument.trim().to_string())
         }
@@ -166,7 +219,7 @@ fn parse_action(text: &str) -> Result<Action, String> {
         "addheader" => {
             let header = needs_argument(argument)?;
             if !header.contains(':') {
-                return Err(format!("addheader '{header}': expected 'Name: value'"));
+                return Err(RuleError::Header(header));
             }
             Action::AddHeader(header)
         }
@@ -189,15 +242,11 @@ fn parse_action(text: &str) -> Result<Action, String> {
         "addvar" => {
             let assignment = needs_argument(argument)?;
             if !assignment.contains('=') {
-                return Err(format!("addvar '{assignment}': expected KEY=VALUE"));
+                return Err(RuleError::Assignment(assignment));
             }
             Action::AddVar(assignment)
         }
-        other => {
-            return Err(format!(
-                "routing action '{other}' is not provided (addheader, delheader, redirect, redirect-301, return, break, last, continue, rewrite, rewrite-last, addvar are)"
-            ))
-        }
+        other => return Err(RuleError::UnknownAction(other.to_string())),
     })
 }
 
@@ -207,20 +256,43 @@ fn parse_action(text: &str) -> Result<Action, String> {
 pub fn evaluate(rules: &[Rule], variables: &dyn Variables) -> Outcome {
     let mut outcome = Outcome::default();
     for rule in rules {
-        let captures: Vec<String> = match &rule.subject {
+        let Some(captures) = rule.captures(outcome.rewrite.as_deref(), variables) else {
+            continue;
+        };
+        if rule.action.perform(&captures, variables, &mut outcome) == Scan::End {
+            break;
+        }
+    }
+    outcome
+}
+
+/// Whether the rules after an action still run.
+#[derive(Debug, PartialEq, Eq)]
+enum Scan {
+    Next,
+    End,
+}
+
+/// All groups of a match, unmatched ones empty: `$0`, `$1`...
+fn groups(found: regex::Captures<'_>) -> Vec<String> {
+    found
+        .iter()
+        .map(|m| m.map(|m| m.as_str().to_string()).unwrap_or_default())
+        .collect()
+}
+
+impl Rule {
+    /// The captures when the rule applies (its pattern matches or its condition holds),
+    /// none when it does not. `rewritten` is PATH_INFO as an earlier `rewrite` left it.
+    fn captures(&self, rewritten: Option<&str>, variables: &dyn Variables) -> Option<Vec<String>> {
+        match &self.subject {
             Subject::Variable(name) => {
-                let value = match (*name, &outcome.rewrite) {
-                    ("PATH_INFO", Some(rewritten)) => rewritten.clone(),
+                let value = match (*name, rewritten) {
+                    ("PATH_INFO", Some(rewritten)) => rewritten.to_string(),
                     _ => variables.get(name).unwrap_or_default(),
                 };
-                let regex = rule.pattern.as_ref().expect("route rules have a pattern");
-                match regex.captures(&value) {
-                    Some(found) => found
-                        .iter()
-                        .map(|m| m.map(|m| m.as_str().to_string()).unwrap_or_default())
-                        .collect(),
-                    None => continue,
-                }
+                let regex = self.pattern.as_ref().expect("route rules have a pattern");
+                regex.captures(&value).map(groups)
             }
             Subject::Condition {
                 negate,
@@ -237,26 +309,31 @@ pub fn evaluate(rules: &[Rule], variables: &dyn Variables) -> Outcome {
                     Test::EndsWith => left.ends_with(&right),
                     Test::Contains => left.contains(&right),
                     Test::Empty => left.is_empty(),
-                    Test::Regexp => match rule.pattern.as_ref().and_then(|r| r.captures(&left)) {
+                    Test::Regexp => match self.pattern.as_ref().and_then(|r| r.captures(&left)) {
                         Some(found) => {
-                            captures = found
-                                .iter()
-                                .map(|m| m.map(|m| m.as_str().to_string()).unwrap_or_default())
-                                .collect();
+                            captures = groups(found);
                             true
                         }
                         None => false,
                     },
                 };
-                if holds == *negate {
-                    continue;
-                }
-                captures
+                (holds != *negate).then_some(captures)
             }
-        };
-        match &rule.action {
+        }
+    }
+}
+
+impl Action {
+    /// Applies the action to the outcome; `Scan::End` when no later rule may run.
+    fn perform(
+        &self,
+        captures: &[String],
+        variables: &dyn Variables,
+        outcome: &mut Outcome,
+    ) -> Scan {
+        match self {
             Action::AddHeader(header) => {
-                let header = expand(header, &captures, variables);
+                let header = expand(header, captures, variables);
                 if let Some((name, value)) = header.split_once(':') {
                     outcome
                         .add_headers
@@ -265,26 +342,22 @@ pub fn evaluate(rules: &[Rule], variables: &dyn Variables) -> Outcome {
             }
             Action::DelHeader(name) => outcome
                 .remove_headers
-                .push(expand(name, &captures, variables)),
+                .push(expand(name, captures, variables)),
             Action::Redirect(status, target) => {
-                outcome.answer = Some((*status, Some(expand(target, &captures, variables))));
-                return outcome;
+                outcome.answer = Some((*status, Some(expand(target, captures, variables))));
+                return Scan::End;
             }
-            Action::Return(status) => {
+            Action::Return(status) | Action::Break(Some(status)) => {
                 outcome.answer = Some((*status, None));
-                return outcome;
-            }
-            Action::Break(Some(status)) => {
-                outcome.answer = Some((*status, None));
-                return outcome;
+                return Scan::End;
             }
             Action::Break(None) => {
                 outcome.close = true;
-                return outcome;
+                return Scan::End;
             }
-            Action::Last | Action::Continue => return outcome,
+            Action::Last | Action::Continue => return Scan::End,
             Action::Rewrite { path, last } => {
-                let rewritten = expand(path, &captures, variables);
+                let rewritten = expand(path, captures, variables);
                 // uWSGI's rewrite may carry a query string: it replaces QUERY_STRING.
                 match rewritten.split_once('?') {
                     Some((path, query)) => {
@@ -296,18 +369,18 @@ pub fn evaluate(rules: &[Rule], variables: &dyn Variables) -> Outcome {
                     None => outcome.rewrite = Some(rewritten),
                 }
                 if *last {
-                    return outcome;
+                    return Scan::End;
                 }
             }
             Action::AddVar(assignment) => {
-                let assignment = expand(assignment, &captures, variables);
+                let assignment = expand(assignment, captures, variables);
                 if let Some((key, value)) = assignment.split_once('=') {
                     outcome.set_vars.push((key.to_string(), value.to_string()));
                 }
             }
         }
+        Scan::Next
     }
-    outcome
 }
 
 /// `$1`..`$9` from the match, `${VAR}` from the request.
@@ -429,6 +502,29 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_ends_the_scan() {
+        let table = rules(&[
+            ("route", "^/gone return:410"),
+            ("route", "^/moved redirect:/new"),
+            ("route", "^/teapot break:418"),
+            ("route", ".* addheader:X-After: 1"),
+            ("route", ".* return:200"),
+        ]);
+        for (path, answer) in [
+            ("/gone", (410, None)),
+            ("/moved", (302, Some("/new".to_string()))),
+            ("/teapot", (418, None)),
+        ] {
+            let outcome = evaluate(&table, &request(path));
+            assert_eq!(outcome.answer, Some(answer), "{path}");
+            assert!(outcome.add_headers.is_empty(), "{path}: {outcome:?}");
+        }
+        let rest = evaluate(&table, &request("/other"));
+        assert_eq!(rest.answer, Some((200, None)));
+        assert_eq!(rest.add_headers, vec![("X-After".into(), "1".into())]);
+    }
+
+    #[test]
     fn rewrite_changes_the_path_later_rules_see() {
         let table = rules(&[
             ("route", "^/blog/(\\d+)$ rewrite:/post?id=$1"),
@@ -445,16 +541,21 @@ mod tests {
 
     #[test]
     fn bad_rules_are_refused_with_a_reason() {
-        assert!(Rule::parse("route", "^/x").unwrap_err().contains("action"));
-        assert!(Rule::parse("route", "^/x goto:foo")
-            .unwrap_err()
-            .contains("not provided"));
-        assert!(Rule::parse("route", "([ last")
-            .unwrap_err()
-            .contains("regular expression"));
-        assert!(Rule::parse("route-if", "frob:a;b last")
-            .unwrap_err()
-            .contains("frob"));
-        assert!(Rule::parse("route", "^/x return:abc").is_err());
+        let why = |option: &str, text: &str| Rule::parse(option, text).unwrap_err().to_string();
+        assert!(why("route", "^/x").contains("action"));
+        assert!(why("route", "^/x goto:foo").contains("not provided"));
+        assert!(why("route", "([ last").contains("regular expression"));
+        assert_eq!(
+            why("route-if", "frob:a;b last"),
+            "unknown route-if condition 'frob'"
+        );
+        assert_eq!(
+            why("route", "^/x return:abc"),
+            "'return:abc': expected an HTTP status code"
+        );
+        assert_eq!(
+            why("route", "^/x addheader:nocolon"),
+            "addheader 'nocolon': expected 'Name: value'"
+        );
     }
 }

@@ -135,46 +135,47 @@ fn key_is_conflict_marker(key: &str, value: Option<&str>) -> bool {
 /// that need another one, and the protocol of plain `socket` lines.
 fn relate(config: &mut Config, warnings: &mut Vec<String>) {
     let referenced = config
+        .alarms
         .log_alarms
         .iter()
         .flat_map(|(names, _)| names.iter())
-        .chain(&config.alarm_segfault)
-        .chain(&config.alarm_backlog);
+        .chain(&config.alarms.alarm_segfault)
+        .chain(&config.alarms.alarm_backlog);
     for name in referenced {
-        if !config.alarms.iter().any(|a| &a.name == name) {
+        if !config.alarms.alarms.iter().any(|a| &a.name == name) {
             warnings.push(format!(
                 "alarm '{name}' is not defined (or not honoured); define it with 'alarm = {name} cmd:COMMAND'"
             ));
         }
     }
-    for (mountpoint, _) in &config.mounts {
-        if !mountpoint.starts_with('/') && !config.vhost {
+    for (mountpoint, _) in &config.app.mounts {
+        if !mountpoint.starts_with('/') && !config.request.vhost {
             warnings.push(format!(
                 "mount '{mountpoint}' names a host: it is chosen only with 'vhost = true'"
             ));
         }
     }
-    for (name, _) in &config.log_routes {
-        if !config.named_loggers.iter().any(|(n, _)| n == name) {
+    for (name, _) in &config.logging.log_routes {
+        if !config.logging.named_loggers.iter().any(|(n, _)| n == name) {
             warnings.push(format!(
                 "log-route to an undefined logger '{name}' ignored; define it with 'logger = {name} file:PATH'"
             ));
         }
     }
-    if config.cheaper >= config.processes {
-        config.cheaper = 0;
+    if config.workers.cheaper >= config.workers.processes {
+        config.workers.cheaper = 0;
     }
-    for index in std::mem::take(&mut config.default_protocol_sockets) {
-        config.sockets[index].protocol = config.protocol;
+    for index in std::mem::take(&mut config.listen.default_protocol_sockets) {
+        config.listen.sockets[index].protocol = config.listen.protocol;
     }
 }
 
 /// Checks that need the whole configuration, run after `build` when the server is to start.
 pub fn check_complete(config: &Config) -> Result<(), NoApplication> {
-    if config.module.is_none()
-        && config.wsgi_file.is_none()
-        && config.paste.is_none()
-        && config.mounts.is_empty()
+    if config.app.module.is_none()
+        && config.app.wsgi_file.is_none()
+        && config.app.paste.is_none()
+        && config.app.mounts.is_empty()
     {
         return Err(NoApplication);
     }
@@ -211,22 +212,22 @@ mod tests {
         ])
         .unwrap();
         let c = loaded.config;
-        assert_eq!(c.processes, 4);
-        assert_eq!(c.module.as_deref(), Some("pkg.app"));
-        assert_eq!(c.callable, "make");
+        assert_eq!(c.workers.processes, 4);
+        assert_eq!(c.app.module.as_deref(), Some("pkg.app"));
+        assert_eq!(c.app.callable, "make");
         assert_eq!(
-            c.sockets[0].address,
+            c.listen.sockets[0].address,
             ListenAddress::Tcp("0.0.0.0:8000".parse().unwrap())
         );
-        assert_eq!(c.sockets[0].protocol, Protocol::Http);
+        assert_eq!(c.listen.sockets[0].protocol, Protocol::Http);
         assert_eq!(
-            c.sockets[1].address,
+            c.listen.sockets[1].address,
             ListenAddress::Unix("/run/app.sock".into())
         );
-        assert_eq!(c.chmod_socket, Some(0o666));
-        assert_eq!(c.buffer_size, 32768);
-        assert!(c.vacuum);
-        assert!(!c.lazy_apps);
+        assert_eq!(c.listen.chmod_socket, Some(0o666));
+        assert_eq!(c.request.buffer_size, 32768);
+        assert!(c.master.vacuum);
+        assert!(!c.app.lazy_apps);
     }
 
     #[test]
@@ -245,6 +246,25 @@ mod tests {
     }
 
     #[test]
+    fn a_lower_layers_error_is_wrapped_with_file_line_and_option() {
+        let err = build(&[entry("route", Some("^/old goto:/new"))]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "app.ini:5: option 'route' = '^/old goto:/new': routing action 'goto' is not provided (addheader, delheader, redirect, redirect-301, return, break, last, continue, rewrite, rewrite-last, addvar are)"
+        );
+        let cause = std::error::Error::source(&err).expect("the routing error is kept");
+        assert!(cause.is::<crate::routing::RuleError>(), "{cause:?}");
+        let err = build(&[entry("cron", Some("61 -1 -1 -1 -1 true"))]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "app.ini:5: option 'cron' = '61 -1 -1 -1 -1 true': minute 61 is outside 0..59"
+        );
+        assert!(
+            std::error::Error::source(&err).is_some_and(|c| c.is::<crate::sys::cron::CronError>())
+        );
+    }
+
+    #[test]
     fn real_file_quirks_start_with_warnings() {
         let loaded = build(&[
             entry("buffer-size", Some("32768  # bigger requests")),
@@ -253,10 +273,10 @@ mod tests {
             entry("procname-prefix-spaced", Some("shop")),
         ])
         .unwrap();
-        assert_eq!(loaded.config.buffer_size, 32768);
-        assert_eq!(loaded.config.module.as_deref(), Some("app"));
-        assert_eq!(loaded.config.callable, "app");
-        assert_eq!(loaded.config.procname_prefix, "shop ");
+        assert_eq!(loaded.config.request.buffer_size, 32768);
+        assert_eq!(loaded.config.app.module.as_deref(), Some("app"));
+        assert_eq!(loaded.config.app.callable, "app");
+        assert_eq!(loaded.config.titles.procname_prefix, "shop ");
         assert!(loaded.warnings[0].contains("inline comment after 'module' ignored"));
         assert!(loaded.warnings[1].contains("merge conflict marker"));
     }
@@ -268,8 +288,8 @@ mod tests {
             entry("threads", Some("true")),
         ])
         .unwrap();
-        assert_eq!(commented.config.max_requests, 1000);
-        assert_eq!(commented.config.threads, 1);
+        assert_eq!(commented.config.workers.max_requests, 1000);
+        assert_eq!(commented.config.workers.threads, 1);
         let err = build(&[entry("processes", Some("many"))]).unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -304,11 +324,11 @@ mod tests {
         let (config, notes) = with_defaults();
         assert!(notes.warnings.is_empty(), "{:?}", notes.warnings);
         assert!(notes.messages.is_empty(), "{:?}", notes.messages);
-        assert_eq!(config.processes, 1);
-        assert_eq!(config.listen_backlog, 100);
-        assert_eq!(config.callable, "application");
-        assert_eq!(config.busyness.max_percent, 50);
+        assert_eq!(config.workers.processes, 1);
+        assert_eq!(config.listen.listen_backlog, 100);
+        assert_eq!(config.app.callable, "application");
+        assert_eq!(config.workers.busyness.max_percent, 50);
         assert_eq!(config.spooler.frequency, Duration::from_secs(30));
-        assert!(config.file_wrapper && config.http_server_header);
+        assert!(config.request.file_wrapper && config.request.http_server_header);
     }
 }

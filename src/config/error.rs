@@ -17,11 +17,12 @@ pub struct ConfigError {
 #[derive(Debug)]
 pub enum ErrorKind {
     /// A value the option does not take. `option` is the name as the row or the line
-    /// spells it; `value` as written.
+    /// spells it; `value` as written; `reason` the lower layer's error (a parser's typed
+    /// error, kept as the `source`) or the option row's own words.
     Invalid {
         option: String,
         value: String,
-        reason: String,
+        reason: Reason,
     },
     /// An unknown option under `strict`, with the likely meant one.
     Unknown {
@@ -44,7 +45,25 @@ impl ConfigError {
             kind: ErrorKind::Invalid {
                 option: option.to_string(),
                 value: value.unwrap_or("").to_string(),
-                reason: reason.to_string(),
+                reason: Reason::Text(reason.to_string()),
+            },
+        }
+    }
+
+    /// As [`ConfigError::invalid`], keeping the lower layer's error itself (its message
+    /// is the reason; `source()` returns it).
+    pub fn caused_by(
+        origin: &Origin,
+        option: &str,
+        value: Option<&str>,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> ConfigError {
+        ConfigError {
+            origin: origin.clone(),
+            kind: ErrorKind::Invalid {
+                option: option.to_string(),
+                value: value.unwrap_or("").to_string(),
+                reason: Reason::Cause(Box::new(cause)),
             },
         }
     }
@@ -73,7 +92,34 @@ impl fmt::Display for ConfigError {
     }
 }
 
-impl std::error::Error for ConfigError {}
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            ErrorKind::Invalid {
+                reason: Reason::Cause(cause),
+                ..
+            } => Some(cause.as_ref()),
+            _ => None,
+        }
+    }
+}
+
+/// Why a value is refused: the option row's words, or a lower layer's typed error
+/// (a hook, a route, a cron rule, an alarm...) whose `Display` is the message.
+#[derive(Debug)]
+pub enum Reason {
+    Text(String),
+    Cause(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Text(text) => f.write_str(text),
+            Reason::Cause(cause) => cause.fmt(f),
+        }
+    }
+}
 
 impl From<SourceError> for ConfigError {
     fn from(e: SourceError) -> Self {

@@ -221,7 +221,7 @@ impl Master {
         );
         let deadline = Instant::now()
             + if graceful {
-                self.config.worker_reload_mercy
+                self.config.workers.worker_reload_mercy
             } else {
                 QUICK_STOP_MERCY
             };
@@ -272,14 +272,14 @@ impl Master {
     pub(super) fn cleanup(&mut self) {
         self.mules.report_undelivered("stop");
         let _ = self.config.hooks.run_phase(Phase::AsUserAtexit);
-        if self.config.vacuum {
+        if self.config.master.vacuum {
             net::vacuum(&self.listeners);
             for server in self.stats.iter().chain(&self.metrics) {
                 if let Some(path) = &server.path {
                     let _ = std::fs::remove_file(path);
                 }
             }
-            if let Some(path) = &self.config.pidfile {
+            if let Some(path) = &self.config.master.pidfile {
                 let _ = std::fs::remove_file(path);
             }
         }

@@ -129,7 +129,7 @@ impl Master {
     /// Once a tick: the configured algorithm's decision, carried out. No worker is added
     /// while a woken one is still starting.
     pub(super) fn cheaper_check(&mut self) {
-        if self.config.cheaper == 0 || !matches!(self.stopping, Stopping::No) {
+        if self.config.workers.cheaper == 0 || !matches!(self.stopping, Stopping::No) {
             return;
         }
         let now = Instant::now();
@@ -138,19 +138,22 @@ impl Master {
             .slots
             .iter()
             .any(|s| !s.cheap && !s.ready && s.pid.is_some());
-        if self.config.cheaper_busyness {
+        if self.config.workers.cheaper_busyness {
             if !starting {
                 self.busyness_check(now, &views);
             }
             return;
         }
-        let (minimum, step) = (self.config.cheaper, self.config.cheaper_step);
+        let (minimum, step) = (
+            self.config.workers.cheaper,
+            self.config.workers.cheaper_step,
+        );
         match spare(
             &views,
             starting,
             minimum,
             step,
-            self.config.cheaper_overload,
+            self.config.workers.cheaper_overload,
         ) {
             Decision::Start(count) => {
                 let added = self.wake_cheap_slots(count, now);
@@ -196,7 +199,7 @@ impl Master {
     /// The busyness algorithm's tick: a full listen queue adds workers at once; otherwise
     /// every `cheaper-overload` one cycle of [`busyness`] over the busy time measured.
     pub(super) fn busyness_check(&mut self, now: Instant, views: &[SlotView]) {
-        let thresholds = self.config.busyness.clone();
+        let thresholds = self.config.workers.busyness.clone();
         let queued: u64 = self
             .listeners
             .iter()
@@ -213,7 +216,7 @@ impl Master {
             return;
         }
         let cycle = now.duration_since(self.busyness_cycle);
-        if cycle < self.config.cheaper_overload {
+        if cycle < self.config.workers.cheaper_overload {
             return;
         }
         self.busyness_cycle = now;
@@ -231,8 +234,8 @@ impl Master {
             self.idle_cycles,
             &thresholds,
             views,
-            self.config.cheaper,
-            self.config.cheaper_step,
+            self.config.workers.cheaper,
+            self.config.workers.cheaper_step,
         );
         self.idle_cycles = quiet;
         match decision {

@@ -33,7 +33,7 @@ impl Master {
         let now = Instant::now();
         self.feed_watchdog(now);
         self.refresh_status(now);
-        if let Some(limit) = self.config.harakiri {
+        if let Some(limit) = self.config.workers.harakiri {
             self.check_harakiri(limit);
         }
         self.check_worker_lifetime();
@@ -44,13 +44,13 @@ impl Master {
 
     /// `alarm-backlog`: an alarm for each listener whose accept queue is full.
     fn check_listen_queues(&self) {
-        if self.config.alarm_backlog.is_empty() {
+        if self.config.alarms.alarm_backlog.is_empty() {
             return;
         }
         for listener in &self.listeners {
             let queue = net::queue::listen_queue(listener.fd.as_fd(), &listener.address);
             if let Some((waiting, limit)) = queue.filter(|(w, l)| *l > 0 && w >= l) {
-                for name in &self.config.alarm_backlog {
+                for name in &self.config.alarms.alarm_backlog {
                     crate::alarms::raise(
                         name,
                         &format!(
@@ -85,7 +85,7 @@ impl Master {
 
     /// `max-worker-lifetime`: ready workers older than it are recycled.
     fn check_worker_lifetime(&mut self) {
-        let Some(lifetime) = self.config.max_worker_lifetime else {
+        let Some(lifetime) = self.config.workers.max_worker_lifetime else {
             return;
         };
         if !matches!(self.stopping, Stopping::No) {
@@ -127,7 +127,12 @@ impl Master {
         if now < *due {
             return;
         }
-        *due = now + self.config.py_autoreload.unwrap_or(Duration::from_secs(1));
+        *due = now
+            + self
+                .config
+                .master
+                .py_autoreload
+                .unwrap_or(Duration::from_secs(1));
         let changed = files
             .iter()
             .find(|(path, modified)| {
@@ -146,6 +151,7 @@ impl Master {
         let mut touched = false;
         for (path, last) in self
             .config
+            .master
             .touch_reload
             .iter()
             .zip(self.touch_mtimes.iter_mut())
@@ -170,7 +176,7 @@ impl Master {
             };
             if let Some((thread, started, what)) = overdue(&self.board, entry, now, limit_ms) {
                 let seconds = now.saturating_sub(started) as f64 / 1000.0;
-                let grace = self.config.harakiri_graceful_timeout;
+                let grace = self.config.workers.harakiri_graceful_timeout;
                 match (grace, slot.harakiri_sigterm) {
                     (Some(grace), None) => {
                         log::error(&format!(

@@ -109,7 +109,7 @@ impl Generation {
         {
             Ok(assembled) => assembled,
             Err(error) => {
-                log::error(&error);
+                log::error(&error.to_string());
                 return status;
             }
         };
@@ -127,31 +127,29 @@ pub(super) fn assemble(
     host: PythonHost,
     parts: Parts,
     generation: Generation,
-) -> Result<(Master, nix::sys::signalfd::SignalFd), String> {
-    let signal_fd = signals::master_signalfd().map_err(|e| format!("cannot watch signals: {e}"))?;
+) -> Result<(Master, nix::sys::signalfd::SignalFd), StartError> {
+    let failed = |what: &'static str| move |e: Errno| StartError::step(format!("{what}: {e}"), 1);
+    let signal_fd = signals::master_signalfd().map_err(failed("cannot watch signals"))?;
     let board = match parts.board {
         Some(board) => board,
-        None => Scoreboard::new((config.processes * 2 + 16).max(64), config.threads)
-            .map_err(|e| format!("cannot map the scoreboard: {e}"))?,
+        None => Scoreboard::new(
+            (config.workers.processes * 2 + 16).max(64),
+            config.workers.threads,
+        )
+        .map_err(|e| StartError::step(format!("cannot map the scoreboard: {e}"), 1))?,
     };
     let (notify_read, notify_write) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
-            .map_err(|e| format!("cannot create the notify pipe: {e}"))?;
-    let mut slots: Vec<Slot> = (1..=config.processes)
-        .map(|id| Slot::new(id, Some(Instant::now())))
+            .map_err(failed("cannot create the notify pipe"))?;
+    let slots = initial_slots(&config.workers);
+    let touch_mtimes = config
+        .master
+        .touch_reload
+        .iter()
+        .map(|p| modified(p))
         .collect();
-    if config.cheaper > 0 {
-        let initial = config
-            .cheaper_initial
-            .unwrap_or(config.cheaper)
-            .clamp(1, config.processes);
-        for slot in slots.iter_mut().skip(initial) {
-            slot.cheap = true;
-            slot.respawn_at = None;
-        }
-    }
-    let touch_mtimes = config.touch_reload.iter().map(|p| modified(p)).collect();
     let master_daemons = config
+        .children
         .attach_daemons
         .iter()
         .map(|(command, stop_signal)| Daemon {
@@ -163,10 +161,10 @@ pub(super) fn assemble(
             started: Instant::now(),
         })
         .collect();
-    let jobs = jobs::Jobs::new(&config);
-    let spoolers = spoolers::Spoolers::new(&config);
-    let mules = mules::Mules::new(&config);
-    let alarm_runs = alarm_runs::AlarmRuns::new(config.alarm_freq);
+    let jobs = jobs::Jobs::new(&config.children);
+    let spoolers = spoolers::Spoolers::new(&config.spooler);
+    let mules = mules::Mules::new(&config.mules);
+    let alarm_runs = alarm_runs::AlarmRuns::new(config.alarms.alarm_freq);
     let master = Master {
         config,
         args,
@@ -209,4 +207,22 @@ pub(super) fn assemble(
         signal_clock: Default::default(),
     };
     Ok((master, signal_fd))
+}
+
+/// One slot per worker; with `cheaper`, those past `cheaper-initial` start cheap (unforked).
+fn initial_slots(workers: &crate::config::WorkersConfig) -> Vec<Slot> {
+    let mut slots: Vec<Slot> = (1..=workers.processes)
+        .map(|id| Slot::new(id, Some(Instant::now())))
+        .collect();
+    if workers.cheaper > 0 {
+        let initial = workers
+            .cheaper_initial
+            .unwrap_or(workers.cheaper)
+            .clamp(1, workers.processes);
+        for slot in slots.iter_mut().skip(initial) {
+            slot.cheap = true;
+            slot.respawn_at = None;
+        }
+    }
+    slots
 }

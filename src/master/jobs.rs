@@ -12,7 +12,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::groups::Groups;
-use crate::config::Config;
+use crate::config::ChildrenConfig;
 use crate::log;
 use crate::sys::cron::{CronJob, LocalMinute};
 
@@ -41,9 +41,9 @@ pub struct Jobs {
 }
 
 impl Jobs {
-    pub fn new(config: &Config) -> Jobs {
+    pub fn new(children: &ChildrenConfig) -> Jobs {
         Jobs {
-            crons: config
+            crons: children
                 .crons
                 .iter()
                 .map(|(job, unique)| Cron {
@@ -52,7 +52,7 @@ impl Jobs {
                     running: None,
                 })
                 .collect(),
-            smart: config
+            smart: children
                 .smart_attach_daemons
                 .iter()
                 .map(|(pidfile, command)| SmartDaemon {

@@ -215,6 +215,13 @@ fn render_requests(out: &mut String, listeners: &[ListenerSnapshot<'_>]) {
             );
         }
     }
+    render_durations(out, listeners);
+    render_bytes(out, listeners);
+    render_queues(out, listeners);
+}
+
+/// The request duration histogram, by listener.
+fn render_durations(out: &mut String, listeners: &[ListenerSnapshot<'_>]) {
     header(
         out,
         "rwsgi_request_duration_seconds",
@@ -247,6 +254,10 @@ fn render_requests(out: &mut String, listeners: &[ListenerSnapshot<'_>]) {
             "rwsgi_request_duration_seconds_count{{listener=\"{name}\"}} {cumulative}"
         );
     }
+}
+
+/// Bytes received and sent, by listener.
+fn render_bytes(out: &mut String, listeners: &[ListenerSnapshot<'_>]) {
     type Field = fn(&ListenerCounters) -> u64;
     let byte_metrics: [(&str, &str, Field); 2] = [
         (
@@ -271,6 +282,10 @@ fn render_requests(out: &mut String, listeners: &[ListenerSnapshot<'_>]) {
             );
         }
     }
+}
+
+/// The kernel's accept queues: waiting connections and their limit, by listener.
+fn render_queues(out: &mut String, listeners: &[ListenerSnapshot<'_>]) {
     header(
         out,
         "rwsgi_listen_queue",

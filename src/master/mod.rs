@@ -22,6 +22,7 @@ mod arbiter;
 mod backoff;
 mod cheaper;
 mod checks;
+mod fifo;
 mod generation;
 mod groups;
 mod jobs;

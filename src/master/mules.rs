@@ -18,8 +18,8 @@ use pyo3::types::PyBytes;
 
 use super::backoff::Backoff;
 use super::groups::Groups;
-use crate::config::mules::MuleProgram;
-use crate::config::Config;
+use crate::config::mules::{MuleConfig, MuleProgram};
+use crate::config::ForkedParts;
 use crate::log;
 use crate::uwsgi_api::mules as api;
 use crate::wsgi::interpreter;
@@ -42,10 +42,9 @@ pub struct Mules {
 pub type MuleStats = (usize, i32, u64);
 
 impl Mules {
-    pub fn new(config: &Config) -> Mules {
+    pub fn new(mules: &MuleConfig) -> Mules {
         let now = Instant::now();
-        let processes = config
-            .mules
+        let processes = mules
             .programs
             .iter()
             .take(api::count())
@@ -73,7 +72,7 @@ impl Mules {
     }
 
     /// Forks every mule that is due. Runs in the single-threaded master.
-    pub fn spawn_due(&mut self, config: &Config) {
+    pub fn spawn_due(&mut self, config: ForkedParts<'_>) {
         let now = Instant::now();
         for process in &mut self.processes {
             if process.pid.is_some() || process.respawn_at.is_none_or(|at| at > now) {
@@ -187,7 +186,7 @@ extern "C" fn on_sigterm(_: nix::libc::c_int) {
 }
 
 /// The mule process: never returns.
-fn child(config: &Config, id: usize, program: &MuleProgram) -> ! {
+fn child(config: ForkedParts<'_>, id: usize, program: &MuleProgram) -> ! {
     crate::master::signals::reset_in_child();
     // Its own process group, so stopping it stops what it started.
     let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
@@ -202,13 +201,20 @@ fn child(config: &Config, id: usize, program: &MuleProgram) -> ! {
     }
     api::enter_mule(id);
     log::set_mule_id(id);
-    if config.auto_procname {
-        crate::sys::title::set_process_name(&format!("{}rwsgi mule {id}", config.procname_prefix));
+    if config.titles.auto_procname {
+        crate::sys::title::set_process_name(&format!(
+            "{}rwsgi mule {id}",
+            config.titles.procname_prefix
+        ));
     }
-    if config.master_as_root {
+    if config.privileges.master_as_root {
         let master = nix::unistd::getppid();
-        let dropped = crate::privileges::resolve(config).and_then(|target| {
-            crate::privileges::drop_to(&target, &config.capabilities, config.no_new_privileges)
+        let dropped = crate::privileges::resolve(config.privileges).and_then(|target| {
+            crate::privileges::drop_to(
+                &target,
+                &config.privileges.capabilities,
+                config.privileges.no_new_privileges,
+            )
         });
         if let Err(message) = dropped {
             log::error(&format!("mule {id}: cannot drop privileges: {message}"));
@@ -219,8 +225,8 @@ fn child(config: &Config, id: usize, program: &MuleProgram) -> ! {
     crate::systemd::forget_in_child();
     interpreter::forget_environment(&crate::sys::shell::MASTER_ONLY_VARIABLES);
     let status = Python::attach(|py| {
-        if config.lazy_apps {
-            if let Err(e) = interpreter::load_apps(py, config) {
+        if config.app.lazy_apps {
+            if let Err(e) = interpreter::load_apps(py, config.app, config.hooks) {
                 log::error(&format!("mule {id}: cannot load the application: {e:?}"));
             }
         }

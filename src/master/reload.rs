@@ -35,6 +35,17 @@ pub(super) fn previous_generation() -> Vec<(Pid, usize)> {
         .collect()
 }
 
+/// Whether the command line (and the files it names) still reads as a valid server
+/// configuration; else why not, as the reload's refusal says it.
+fn configuration_reads(args: &[String]) -> Result<(), String> {
+    match crate::config::source::from_args(args).map_err(|e| e.to_string())? {
+        crate::config::source::Request::Serve(entries) => crate::config::build(&entries)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        _ => Err("the command line no longer describes a server".into()),
+    }
+}
+
 impl Master {
     /// Graceful reload: a new master image (same pid) re-reads the configuration and
     /// imports the application afresh, adopts the listening sockets (never closed, so no
@@ -53,15 +64,7 @@ impl Master {
                 let _ = std::env::set_current_dir(dir);
             }
         };
-        let checked = crate::config::source::from_args(&self.args)
-            .map_err(|e| e.to_string())
-            .and_then(|request| match request {
-                crate::config::source::Request::Serve(entries) => crate::config::build(&entries)
-                    .map_err(|e| e.to_string())
-                    .map(|_| ()),
-                _ => Err("the command line no longer describes a server".into()),
-            });
-        if let Err(message) = checked {
+        if let Err(message) = configuration_reads(&self.args) {
             log::error(&format!(
                 "{why}: reload refused, the configuration is invalid: {message}"
             ));

@@ -126,8 +126,9 @@ impl Master {
                 }
             }
         }
-        self.spoolers.spawn_due(&self.config);
-        self.mules.spawn_due(&self.config);
+        self.spoolers
+            .spawn_due(self.config.forked_parts(), &self.config.spooler);
+        self.mules.spawn_due(self.config.forked_parts());
         let now = Instant::now();
         for index in 0..self.slots.len() {
             let slot = &self.slots[index];
@@ -163,7 +164,12 @@ impl Master {
                     board: self.board,
                     notify,
                 };
-                (self.worker_main)(identity, &self.config, &self.listeners, self.app.as_ref());
+                (self.worker_main)(
+                    identity,
+                    self.config.worker_parts(),
+                    &self.listeners,
+                    self.app.as_ref(),
+                );
             }
             Ok(ForkResult::Parent { child }) => {
                 self.board
@@ -210,7 +216,7 @@ impl Master {
                 WaitStatus::Exited(pid, code) => (pid, Exit::Code(code)),
                 WaitStatus::Signaled(pid, signal, _) => {
                     if signal == Signal::SIGSEGV {
-                        for name in &self.config.alarm_segfault {
+                        for name in &self.config.alarms.alarm_segfault {
                             crate::alarms::raise(name, &format!("process {pid} killed by SIGSEGV"));
                         }
                     }
@@ -312,7 +318,7 @@ impl Master {
             }
             return;
         }
-        if code == EXIT_NO_APP && self.config.need_app {
+        if code == EXIT_NO_APP && self.config.app.need_app {
             log::error(&format!(
                 "worker {} (pid {pid}) could not load the application and need-app is set: stopping",
                 slot.id
@@ -357,7 +363,7 @@ impl Master {
     /// Moves a slot's worker to the retirees (signalling it unless it retires on its own)
     /// and lets the slot fork a successor at once.
     pub(super) fn retire_slot(&mut self, index: usize, signal_it: bool) {
-        let mercy = self.config.worker_reload_mercy;
+        let mercy = self.config.workers.worker_reload_mercy;
         let slot = &mut self.slots[index];
         let Some(pid) = slot.pid.take() else { return };
         if signal_it {
@@ -393,7 +399,7 @@ impl Master {
                 pid,
                 id,
                 entry: None,
-                deadline: Instant::now() + self.config.worker_reload_mercy,
+                deadline: Instant::now() + self.config.workers.worker_reload_mercy,
             });
         }
         log::info(

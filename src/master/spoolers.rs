@@ -19,7 +19,7 @@ use pyo3::types::{PyBytes, PyDict};
 
 use super::backoff::Backoff;
 use super::groups::Groups;
-use crate::config::Config;
+use crate::config::{ForkedParts, SpoolerConfig};
 use crate::log;
 use crate::uwsgi_api::spooler::{self as api, SPOOL_IGNORE, SPOOL_OK, SPOOL_RETRY};
 use crate::wsgi::interpreter;
@@ -38,11 +38,11 @@ pub struct Spoolers {
 }
 
 impl Spoolers {
-    pub fn new(config: &Config) -> Spoolers {
+    pub fn new(spooler: &SpoolerConfig) -> Spoolers {
         let now = Instant::now();
         let processes = api::dirs()
             .iter()
-            .flat_map(|dir| std::iter::repeat_n(dir, config.spooler.processes))
+            .flat_map(|dir| std::iter::repeat_n(dir, spooler.processes))
             .take(api::MAX_SPOOLERS)
             .map(|dir| Process {
                 dir: dir.clone(),
@@ -66,7 +66,7 @@ impl Spoolers {
     }
 
     /// Forks every spooler that is due. Runs in the single-threaded master.
-    pub fn spawn_due(&mut self, config: &Config) {
+    pub fn spawn_due(&mut self, config: ForkedParts<'_>, spooler: &SpoolerConfig) {
         let now = Instant::now();
         for index in 0..self.processes.len() {
             let process = &mut self.processes[index];
@@ -74,7 +74,7 @@ impl Spoolers {
                 continue;
             }
             match interpreter::fork_with_python() {
-                Ok(ForkResult::Child) => child(config, &process.dir, index + 1),
+                Ok(ForkResult::Child) => child(config, spooler, &process.dir, index + 1),
                 Ok(ForkResult::Parent { child }) => {
                     process.pid = Some(child);
                     process.respawn_at = None;
@@ -160,7 +160,7 @@ extern "C" fn on_sigterm(_: nix::libc::c_int) {
 }
 
 /// The spooler process: never returns.
-fn child(config: &Config, dir: &Path, id: usize) -> ! {
+fn child(config: ForkedParts<'_>, spooler: &SpoolerConfig, dir: &Path, id: usize) -> ! {
     crate::ipc::signals::reset_in_child();
     // Its own process group, so stopping it stops what its tasks started.
     let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
@@ -173,16 +173,20 @@ fn child(config: &Config, dir: &Path, id: usize) -> ! {
     let _ = unsafe { nix::sys::signal::sigaction(Signal::SIGTERM, &handler) };
     api::enter_spooler();
     log::set_spooler_id(id);
-    if config.auto_procname {
+    if config.titles.auto_procname {
         crate::sys::title::set_process_name(&format!(
             "{}rwsgi spooler {id}",
-            config.procname_prefix
+            config.titles.procname_prefix
         ));
     }
-    if config.master_as_root {
+    if config.privileges.master_as_root {
         let master = nix::unistd::getppid();
-        let dropped = crate::privileges::resolve(config).and_then(|target| {
-            crate::privileges::drop_to(&target, &config.capabilities, config.no_new_privileges)
+        let dropped = crate::privileges::resolve(config.privileges).and_then(|target| {
+            crate::privileges::drop_to(
+                &target,
+                &config.privileges.capabilities,
+                config.privileges.no_new_privileges,
+            )
         });
         if let Err(message) = dropped {
             log::error(&format!("spooler {id}: cannot drop privileges: {message}"));
@@ -193,12 +197,12 @@ fn child(config: &Config, dir: &Path, id: usize) -> ! {
     crate::systemd::forget_in_child();
     interpreter::forget_environment(&crate::sys::shell::MASTER_ONLY_VARIABLES);
     Python::attach(|py| {
-        if config.lazy_apps {
-            if let Err(e) = interpreter::load_apps(py, config) {
+        if config.app.lazy_apps {
+            if let Err(e) = interpreter::load_apps(py, config.app, config.hooks) {
                 log::error(&format!("spooler {id}: cannot load the application: {e:?}"));
             }
         }
-        for module in &config.spooler.imports {
+        for module in &spooler.imports {
             if let Err(e) = py.import(module.as_str()) {
                 log::error(&format!(
                     "spooler {id}: spooler-import {module}: {}",
@@ -211,21 +215,21 @@ fn child(config: &Config, dir: &Path, id: usize) -> ! {
     log::info(&format!("spooler {id} ready on {}", dir.display()));
     let mut done = 0u64;
     while !STOP.load(Ordering::Relaxed) {
-        for task in api::pending(dir, config.spooler.ordered) {
+        for task in api::pending(dir, spooler.ordered) {
             if STOP.load(Ordering::Relaxed) {
                 break;
             }
-            if run_one(config, dir, &task, id) {
+            if run_one(spooler, dir, &task, id) {
                 done += 1;
             }
-            if config.spooler.max_tasks > 0 && done >= config.spooler.max_tasks {
+            if spooler.max_tasks > 0 && done >= spooler.max_tasks {
                 log::info(&format!(
                     "spooler {id}: {done} tasks done (spooler-max-tasks): recycling"
                 ));
                 leave();
             }
         }
-        let until = Instant::now() + config.spooler.frequency;
+        let until = Instant::now() + spooler.frequency;
         while !STOP.load(Ordering::Relaxed) && Instant::now() < until {
             // uwsgi signals with the `spooler`/`spoolers` target, between tasks.
             Python::attach(|py| crate::uwsgi_api::signals::run_spooler_signals(py, id - 1));
@@ -242,7 +246,7 @@ fn leave() -> ! {
 }
 
 /// Runs `path` if no other spooler holds it and its `at` has come; true if it was run.
-fn run_one(config: &Config, dir: &Path, path: &Path, id: usize) -> bool {
+fn run_one(spooler: &SpoolerConfig, dir: &Path, path: &Path, id: usize) -> bool {
     use std::io::Read;
     use std::os::unix::fs::MetadataExt;
     let Ok(file) = std::fs::File::open(path) else {
@@ -274,7 +278,7 @@ fn run_one(config: &Config, dir: &Path, path: &Path, id: usize) -> bool {
     if at.is_some_and(|at| at > crate::sys::time::unix_now().as_secs_f64()) {
         return false;
     }
-    if let Some(chdir) = &config.spooler.chdir {
+    if let Some(chdir) = &spooler.chdir {
         if let Err(e) = std::env::set_current_dir(chdir) {
             log::error(&format!(
                 "spooler {id}: spooler-chdir {}: {e}",
@@ -282,8 +286,8 @@ fn run_one(config: &Config, dir: &Path, path: &Path, id: usize) -> bool {
             ));
         }
     }
-    if config.spooler.harakiri > 0 {
-        nix::unistd::alarm::set(config.spooler.harakiri);
+    if spooler.harakiri > 0 {
+        nix::unistd::alarm::set(spooler.harakiri);
     }
     let outcome = Python::attach(|py| call_spooler(py, path, &task));
     nix::unistd::alarm::cancel();

@@ -5,67 +5,60 @@
 //! Must not: fork workers (the arbiter does, once assembled).
 
 use super::*;
-
-/// Creates (or reuses) a FIFO for master commands, open without blocking.
-pub(super) fn open_fifo(path: &std::path::Path) -> Result<(OwnedFd, OwnedFd), String> {
-    use nix::fcntl::{open, OFlag};
-    use nix::sys::stat::Mode;
-    use std::os::unix::fs::FileTypeExt;
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_fifo() => {}
-        Ok(_) => {
-            return Err(format!(
-                "master-fifo {}: exists and is not a FIFO",
-                path.display()
-            ))
-        }
-        Err(_) => nix::unistd::mkfifo(path, Mode::S_IRUSR | Mode::S_IWUSR)
-            .map_err(|e| format!("master-fifo {}: {e}", path.display()))?,
-    }
-    let flags = OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
-    let read = open(path, OFlag::O_RDONLY | flags, Mode::empty())
-        .map_err(|e| format!("master-fifo {}: {e}", path.display()))?;
-    let write = open(path, OFlag::O_WRONLY | flags, Mode::empty())
-        .map_err(|e| format!("master-fifo {}: {e}", path.display()))?;
-    Ok((read, write))
-}
+use crate::config::{AppConfig, MasterConfig, TitlesConfig, WorkerParts};
+use crate::hooks::Hooks;
 
 /// How often STATUS= is refreshed with the request count.
 pub(super) const STATUS_INTERVAL: Duration = Duration::from_secs(5);
 
 /// A worker's entry point, run in each freshly forked worker; it never returns. entry.rs
 /// passes `worker::run`, so the master does not depend on the worker.
-pub type WorkerMain = fn(Identity, &Config, &[net::Listener], Option<&interpreter::Apps>) -> !;
+pub type WorkerMain =
+    fn(Identity, WorkerParts<'_>, &[net::Listener], Option<&interpreter::Apps>) -> !;
 
 /// Why start-up stopped before the master could run.
+#[derive(Debug)]
 pub(super) enum StartError {
     /// A step failed: `Generation::fail` decides what follows (exit with `status`, or in
     /// a reload keep the previous generation serving).
-    Step { message: String, status: i32 },
+    Step { cause: Cause, status: i32 },
     /// The step already reported and the process exits with this status (need-app on a
     /// first start).
     Exit(i32),
 }
 
+/// A failed step's own error (a hook's, a socket's, Python's...), or the step's words;
+/// its `Display` is what the log and STATUS= show.
+pub(super) type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 impl StartError {
-    fn step(message: impl Into<String>, status: i32) -> StartError {
+    pub(super) fn step(cause: impl Into<Cause>, status: i32) -> StartError {
         StartError::Step {
-            message: message.into(),
+            cause: cause.into(),
             status,
         }
     }
 
     /// A step that failed because of the configuration (see [`EXIT_CONFIG`]).
-    fn config(message: impl Into<String>) -> StartError {
-        StartError::step(message, EXIT_CONFIG)
+    pub(super) fn config(cause: impl Into<Cause>) -> StartError {
+        StartError::step(cause, EXIT_CONFIG)
     }
 }
 
 impl std::fmt::Display for StartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StartError::Step { message, .. } => f.write_str(message),
+            StartError::Step { cause, .. } => cause.fmt(f),
             StartError::Exit(status) => write!(f, "exiting with status {status}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartError::Step { cause, .. } => cause.source(),
+            StartError::Exit(_) => None,
         }
     }
 }
@@ -90,14 +83,15 @@ pub fn run(config: Config, args: Vec<String>, host: PythonHost, worker_main: Wor
     let parts = match prepare(&config, &args, &host, reloading, inherited) {
         Ok(parts) => parts,
         Err(StartError::Exit(status)) => return status,
-        Err(StartError::Step { message, status }) => {
-            return generation.fail(&config, args, host, &message, status)
+        Err(StartError::Step { cause, status }) => {
+            let message = cause.to_string();
+            return generation.fail(&config, args, host, &message, status);
         }
     };
     let (mut master, signal_fd) = match assemble(config, args, host, parts, generation) {
         Ok(assembled) => assembled,
-        Err(message) => {
-            log::error(&message);
+        Err(e) => {
+            log::error(&e.to_string());
             return 1;
         }
     };
@@ -119,24 +113,25 @@ fn prepare(
 ) -> Result<Parts, StartError> {
     enter_environment(config)?;
     let notifier = Notifier::from_environment();
-    name_master(config);
-    let target = crate::privileges::resolve(config)
-        .map(|target| crate::privileges::attainable(target, config))
+    name_master(&config.titles);
+    let target = crate::privileges::resolve(&config.privileges)
+        .map(|target| crate::privileges::attainable(target, &config.privileges))
         .map_err(StartError::config)?;
     let listeners = open_listeners(config, inherited, &notifier)?;
-    let (stats, metrics) = bind_stats_servers(config)?;
+    let (stats, metrics) = bind_stats_servers(&config.master)?;
     let lifetime = metrics::Lifetime::from_environment();
     let fifos = config
+        .master
         .master_fifo
         .iter()
-        .map(|path| open_fifo(path))
+        .map(|path| fifo::open_fifo(path))
         .collect::<Result<Vec<_>, _>>()
         .map_err(StartError::config)?;
     settle_privileges(config, &listeners, &target)?;
     let board = start_python(config, args, host, reloading, &notifier)?;
     let (app, app_failure) = load_app(config, reloading, &notifier, &listeners)?;
-    let autoreload = config.py_autoreload.map(|interval| {
-        if config.lazy_apps {
+    let autoreload = config.master.py_autoreload.map(|interval| {
+        if config.app.lazy_apps {
             log::warn("py-autoreload watches the modules the master imported; with lazy-apps that is none");
         }
         (Instant::now() + interval, Python::attach(interpreter::module_files))
@@ -157,18 +152,18 @@ fn prepare(
 
 /// Step: the virtualenv, the `exec-asap` hooks, `env` and `chdir`.
 fn enter_environment(config: &Config) -> Result<(), StartError> {
-    if let Some(home) = &config.home {
+    if let Some(home) = &config.app.home {
         activate_virtualenv(home);
     }
     config
         .hooks
         .run_phase(Phase::Asap)
         .map_err(|message| StartError::step(message, 1))?;
-    for (key, value) in &config.env {
+    for (key, value) in &config.app.env {
         // Single-threaded here: nothing else reads the environment concurrently.
         std::env::set_var(key, value);
     }
-    if let Some(dir) = &config.chdir {
+    if let Some(dir) = &config.app.chdir {
         std::env::set_current_dir(dir)
             .map_err(|e| StartError::config(format!("chdir {}: {e}", dir.display())))?;
     }
@@ -176,11 +171,11 @@ fn enter_environment(config: &Config) -> Result<(), StartError> {
 }
 
 /// Step: the master's process title (`auto-procname`, `procname-master`).
-fn name_master(config: &Config) {
-    if config.auto_procname {
-        let name = match (&config.procname_master, &config.procname) {
+fn name_master(titles: &TitlesConfig) {
+    if titles.auto_procname {
+        let name = match (&titles.procname_master, &titles.procname) {
             (Some(name), _) | (None, Some(name)) => name.clone(),
-            (None, None) => format!("{}rwsgi master", config.procname_prefix),
+            (None, None) => format!("{}rwsgi master", titles.procname_prefix),
         };
         crate::sys::title::set_process_name(&name);
     }
@@ -200,7 +195,7 @@ fn open_listeners(
     if notifier.enabled() {
         warn_unwritable(config);
     }
-    let listeners = net::listeners(config, inherited).map_err(StartError::config)?;
+    let listeners = net::listeners(&config.listen, inherited).map_err(StartError::config)?;
     if listeners.is_empty() {
         return Err(StartError::config(
             "no socket to serve: set 'http-socket', 'http' or 'socket'",
@@ -228,16 +223,16 @@ fn open_listeners(
 type StatsServers = (Option<stats::StatsServer>, Option<stats::StatsServer>);
 
 /// Step: the `stats` and `metrics` sockets.
-fn bind_stats_servers(config: &Config) -> Result<StatsServers, StartError> {
-    let stats_mode = if config.stats_http {
+fn bind_stats_servers(master: &MasterConfig) -> Result<StatsServers, StartError> {
+    let stats_mode = if master.stats_http {
         stats::Mode::Http
     } else {
         stats::Mode::Raw
     };
     let stats_server =
-        bind_stats(config.stats.as_deref(), stats_mode).map_err(StartError::config)?;
+        bind_stats(master.stats.as_deref(), stats_mode).map_err(StartError::config)?;
     let metrics_server =
-        bind_stats(config.metrics.as_deref(), stats::Mode::Metrics).map_err(StartError::config)?;
+        bind_stats(master.metrics.as_deref(), stats::Mode::Metrics).map_err(StartError::config)?;
     Ok((stats_server, metrics_server))
 }
 
@@ -248,10 +243,11 @@ fn settle_privileges(
     listeners: &[Listener],
     target: &crate::privileges::Target,
 ) -> Result<(), StartError> {
-    if let Some(owner) = &config.chown_socket {
-        crate::privileges::chown_sockets(listeners, owner, config).map_err(StartError::config)?;
+    if let Some(owner) = &config.privileges.chown_socket {
+        crate::privileges::chown_sockets(listeners, owner, &config.privileges)
+            .map_err(StartError::config)?;
     }
-    if let Some(path) = &config.pidfile {
+    if let Some(path) = &config.master.pidfile {
         write_pidfile(path).map_err(|e| {
             StartError::config(format!("cannot write pidfile {}: {e}", path.display()))
         })?;
@@ -260,12 +256,16 @@ fn settle_privileges(
         .hooks
         .run_phase(Phase::AsRoot)
         .map_err(|message| StartError::step(message, 1))?;
-    if !config.master_as_root {
-        crate::privileges::drop_to(target, &config.capabilities, config.no_new_privileges)
-            .map_err(|message| StartError::config(format!("cannot drop privileges: {message}")))?;
+    if !config.privileges.master_as_root {
+        crate::privileges::drop_to(
+            target,
+            &config.privileges.capabilities,
+            config.privileges.no_new_privileges,
+        )
+        .map_err(|message| StartError::config(format!("cannot drop privileges: {message}")))?;
     }
-    if config.logto_after_drop {
-        if let Some(path) = &config.logto {
+    if config.logging.logto_after_drop {
+        if let Some(path) = &config.logging.logto {
             log::redirect_to(path)
                 .map_err(|e| StartError::config(format!("logto2 {}: {e}", path.display())))?;
         }
@@ -285,14 +285,16 @@ fn start_python(
     notifier: &Notifier,
 ) -> Result<Scoreboard, StartError> {
     notifier.status("loading the application");
-    interpreter::initialize(config, host).map_err(StartError::config)?;
+    interpreter::initialize(&config.app, host).map_err(StartError::config)?;
     // Mapped before the application loads: `import uwsgi` at import time sees the workers'
     // table and the caches, and every worker forked later shares them.
-    let board = Scoreboard::new((config.processes * 2 + 16).max(64), config.threads)
-        .map_err(|e| StartError::step(format!("cannot map the scoreboard: {e}"), 1))?;
+    let board = Scoreboard::new(
+        (config.workers.processes * 2 + 16).max(64),
+        config.workers.threads,
+    )
+    .map_err(|e| StartError::step(format!("cannot map the scoreboard: {e}"), 1))?;
     crate::uwsgi_api::set_scoreboard(board);
-    install_uwsgi_module(config, args, reloading)
-        .map_err(|message| StartError::step(message, 1))?;
+    install_uwsgi_module(config, args, reloading)?;
     if let Err(e) = Python::attach(crate::wsgi::journal_stream::install) {
         log::warn(&format!(
             "the application's output stays on the service's stream: {e}"
@@ -309,12 +311,12 @@ fn load_app(
     notifier: &Notifier,
     listeners: &[Listener],
 ) -> Result<(Option<interpreter::Apps>, Option<String>), StartError> {
-    if config.lazy_apps {
+    if config.app.lazy_apps {
         return Ok((None, None));
     }
-    let message = match import_with_extended_timeout(notifier, config) {
+    let message = match import_with_extended_timeout(notifier, &config.app, &config.hooks) {
         Ok(app) => {
-            log::info(&format!("application loaded: {}", app_label(config)));
+            log::info(&format!("application loaded: {}", app_label(&config.app)));
             Python::attach(interpreter::freeze_heap);
             return Ok((Some(app), None));
         }
@@ -329,10 +331,10 @@ fn load_app(
     if reloading {
         return Err(StartError::step(summary, EXIT_NO_APP));
     }
-    if config.need_app {
+    if config.app.need_app {
         log::error("need-app is set: exiting");
         notifier.status(&format!("failed: {summary} (need-app)"));
-        if config.vacuum {
+        if config.master.vacuum {
             net::vacuum(listeners);
         }
         return Err(StartError::Exit(EXIT_NO_APP));
@@ -359,12 +361,12 @@ impl Master {
             } else {
                 "forking"
             },
-            self.config.processes,
-            self.config.threads
+            self.config.workers.processes,
+            self.config.workers.threads
         ));
         if let Err(message) = self.config.hooks.run_phase(Phase::MasterStart) {
             if reloading {
-                self.hold_previous(&message);
+                self.hold_previous(&message.to_string());
             } else {
                 log::error(&format!("{message}; start aborted"));
                 self.exit_status = Some(1);
@@ -378,13 +380,14 @@ impl Master {
 /// cannot write (the packaged unit's ProtectSystem=strict), before the write fails.
 pub(super) fn warn_unwritable(config: &Config) {
     let stats_path = config
+        .master
         .stats
         .as_deref()
         .filter(|spec| spec.contains('/'))
         .map(PathBuf::from);
     let paths = [
-        ("logto", config.logto.clone()),
-        ("pidfile", config.pidfile.clone()),
+        ("logto", config.logging.logto.clone()),
+        ("pidfile", config.master.pidfile.clone()),
         ("stats", stats_path),
     ];
     for (what, path) in paths {
@@ -427,11 +430,11 @@ pub(super) fn activate_virtualenv(home: &std::path::Path) {
 
 /// `import uwsgi` (and uwsgidecorators) for the application, with `uwsgi.opt` built from
 /// the configuration as written.
-pub(super) fn install_uwsgi_module(
+fn install_uwsgi_module(
     config: &Config,
     args: &[String],
     reloading: bool,
-) -> Result<(), String> {
+) -> Result<(), StartError> {
     let mut entries = match crate::config::source::from_args(args) {
         Ok(crate::config::source::Request::Serve(entries)) => entries,
         _ => Vec::new(),
@@ -456,8 +459,16 @@ pub(super) fn install_uwsgi_module(
             },
         );
     }
-    Python::attach(|py| crate::uwsgi_api::install(py, config, &entries, reloading))
-        .map_err(|e| format!("cannot provide the uwsgi module: {e}"))
+    let settings = crate::uwsgi_api::Settings {
+        api: &config.api,
+        spooler: &config.spooler,
+        mules: &config.mules,
+        processes: config.workers.processes,
+        threads: config.workers.threads,
+        buffer_size: config.request.buffer_size,
+    };
+    Python::attach(|py| crate::uwsgi_api::install(py, settings, &entries, reloading))
+        .map_err(|e| StartError::step(format!("cannot provide the uwsgi module: {e}"), 1))
 }
 
 /// Writes the pid to a temporary file renamed into place, so a reader never sees it
@@ -473,10 +484,11 @@ pub(super) fn write_pidfile(path: &std::path::Path) -> std::io::Result<()> {
 /// start-up time. The thread is joined before any fork, so the master forks single-threaded.
 pub(super) fn import_with_extended_timeout(
     notifier: &Notifier,
-    config: &Config,
+    app: &AppConfig,
+    hooks: &Hooks,
 ) -> Result<interpreter::Apps, interpreter::LoadError> {
     if !notifier.enabled() {
-        return Python::attach(|py| interpreter::load_apps(py, config));
+        return Python::attach(|py| interpreter::load_apps(py, app, hooks));
     }
     let done = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
@@ -491,17 +503,17 @@ pub(super) fn import_with_extended_timeout(
                 waited += Duration::from_millis(100);
             }
         });
-        let result = Python::attach(|py| interpreter::load_apps(py, config));
+        let result = Python::attach(|py| interpreter::load_apps(py, app, hooks));
         done.store(true, std::sync::atomic::Ordering::Relaxed);
         result
     })
 }
 
-pub(super) fn app_label(config: &Config) -> String {
-    match (&config.module, &config.wsgi_file) {
-        (Some(module), _) => format!("{module}:{}", config.callable),
-        (None, Some(file)) => format!("{}:{}", file.display(), config.callable),
-        _ => match &config.paste {
+pub(super) fn app_label(app: &AppConfig) -> String {
+    match (&app.module, &app.wsgi_file) {
+        (Some(module), _) => format!("{module}:{}", app.callable),
+        (None, Some(file)) => format!("{}:{}", file.display(), app.callable),
+        _ => match &app.paste {
             Some(spec) => format!("paste {spec}"),
             None => "mounts only".into(),
         },

@@ -75,22 +75,61 @@ pub struct SocketStats {
     pub queue: u32,
 }
 
+/// Why a `stats` or `metrics` socket cannot be had: `{what} {spec}: {cause}`.
+#[derive(Debug)]
+pub struct BindError {
+    /// `stats` or `metrics`.
+    pub what: &'static str,
+    /// The address as written.
+    pub spec: String,
+    pub cause: BindCause,
+}
+
+#[derive(Debug)]
+pub enum BindCause {
+    Address(crate::net::AddressError),
+    Bind(std::io::Error),
+}
+
+impl std::fmt::Display for BindError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: ", self.what, self.spec)?;
+        match &self.cause {
+            BindCause::Address(e) => e.fmt(f),
+            BindCause::Bind(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for BindError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.cause {
+            BindCause::Address(e) => Some(e),
+            BindCause::Bind(e) => Some(e),
+        }
+    }
+}
+
 impl StatsServer {
     /// Adopts the socket the previous master image passed on for this address, or binds
     /// one.
-    pub fn bind(spec: &str, mode: Mode) -> Result<StatsServer, String> {
-        let what = if mode == Mode::Metrics {
-            "metrics"
-        } else {
-            "stats"
+    pub fn bind(spec: &str, mode: Mode) -> Result<StatsServer, BindError> {
+        let failed = |cause| BindError {
+            what: if mode == Mode::Metrics {
+                "metrics"
+            } else {
+                "stats"
+            },
+            spec: spec.to_string(),
+            cause,
         };
         let address =
-            crate::config::parse_address(spec).map_err(|e| format!("{what} {spec}: {e}"))?;
+            crate::config::parse_address(spec).map_err(|e| failed(BindCause::Address(e)))?;
         if let Some(server) = adopt(&place(&address), mode) {
             return Ok(server);
         }
         let (fd, _, created) = crate::net::bind_listener(&address, 16, None)
-            .map_err(|e| format!("{what} {spec}: {e}"))?;
+            .map_err(|e| failed(BindCause::Bind(e)))?;
         let listener = Socket::from(fd);
         let path = created.map(|(path, _)| path);
         Ok(StatsServer {

@@ -9,7 +9,7 @@ use super::*;
 pub(super) fn bind_stats(
     spec: Option<&str>,
     mode: stats::Mode,
-) -> Result<Option<stats::StatsServer>, String> {
+) -> Result<Option<stats::StatsServer>, stats::BindError> {
     let Some(spec) = spec else { return Ok(None) };
     let server = stats::StatsServer::bind(spec, mode)?;
     let what = match mode {
@@ -28,7 +28,7 @@ impl Master {
             .map(|l| stats::SocketStats {
                 name: l.address.to_string(),
                 proto: l.protocol.to_string(),
-                backlog: self.config.listen_backlog,
+                backlog: self.config.listen.listen_backlog,
                 queue: net::queue::listen_queue(l.fd.as_fd(), &l.address).map_or(0, |q| q.0),
             })
             .collect();
@@ -48,7 +48,7 @@ impl Master {
                     exceptions: load(&record.exceptions),
                     harakiri_count: slot.harakiri_count,
                     respawn_count: slot.respawn_count,
-                    busy: (0..self.config.threads)
+                    busy: (0..self.config.workers.threads)
                         .map(|t| in_flight.iter().any(|(thread, _, _)| *thread == t))
                         .collect(),
                     tx: load(&record.tx),

@@ -11,37 +11,86 @@ enum Field {
     Every(u32),
 }
 
+/// Why a cron rule is refused; `field` names the field (`minute`, `hour`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CronError {
+    /// Fewer than the five time fields.
+    TooFewFields,
+    BadStep {
+        field: &'static str,
+        text: String,
+    },
+    NotANumber {
+        field: &'static str,
+        text: String,
+    },
+    OutOfRange {
+        field: &'static str,
+        value: u32,
+        range: std::ops::RangeInclusive<u32>,
+    },
+    NoCommand,
+}
+
+impl std::fmt::Display for CronError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CronError::TooFewFields => f.write_str("expected MIN HOUR DAY MONTH WEEKDAY COMMAND"),
+            CronError::BadStep { field, text } => write!(f, "{field} '{text}' is not a valid step"),
+            CronError::NotANumber { field, text } => {
+                write!(f, "{field} '{text}' is not a number, -1 or -N")
+            }
+            CronError::OutOfRange {
+                field,
+                value,
+                range,
+            } => write!(
+                f,
+                "{field} {value} is outside {}..{}",
+                range.start(),
+                range.end()
+            ),
+            CronError::NoCommand => f.write_str("expected a command after the five time fields"),
+        }
+    }
+}
+
+impl std::error::Error for CronError {}
+
 impl Field {
     fn parse(
         text: &str,
-        name: &str,
+        name: &'static str,
         range: std::ops::RangeInclusive<u32>,
-    ) -> Result<Field, String> {
-        let field = match text {
-            "-1" | "*" => Field::Any,
-            _ => {
-                if let Some(step) = text.strip_prefix("*/").or_else(|| text.strip_prefix('-')) {
-                    let step: u32 = step
-                        .parse()
-                        .ok()
-                        .filter(|s| *s > 0)
-                        .ok_or_else(|| format!("{name} '{text}' is not a valid step"))?;
-                    Field::Every(step)
-                } else {
-                    let value: u32 = text
-                        .parse()
-                        .map_err(|_| format!("{name} '{text}' is not a number, -1 or -N"))?;
-                    if !range.contains(&value) {
-                        return Err(format!(
-                            "{name} {value} is outside {}..{}",
-                            range.start(),
-                            range.end()
-                        ));
+    ) -> Result<Field, CronError> {
+        let field =
+            match text {
+                "-1" | "*" => Field::Any,
+                _ => {
+                    if let Some(step) = text.strip_prefix("*/").or_else(|| text.strip_prefix('-')) {
+                        let step: u32 = step.parse().ok().filter(|s| *s > 0).ok_or_else(|| {
+                            CronError::BadStep {
+                                field: name,
+                                text: text.to_string(),
+                            }
+                        })?;
+                        Field::Every(step)
+                    } else {
+                        let value: u32 = text.parse().map_err(|_| CronError::NotANumber {
+                            field: name,
+                            text: text.to_string(),
+                        })?;
+                        if !range.contains(&value) {
+                            return Err(CronError::OutOfRange {
+                                field: name,
+                                value,
+                                range,
+                            });
+                        }
+                        Field::Exactly(value)
                     }
-                    Field::Exactly(value)
                 }
-            }
-        };
+            };
         Ok(field)
     }
 
@@ -90,12 +139,10 @@ pub struct CronJob {
 }
 
 impl CronJob {
-    pub fn parse(rule: &str) -> Result<CronJob, String> {
+    pub fn parse(rule: &str) -> Result<CronJob, CronError> {
         let mut parts = rule.split_whitespace();
-        let mut field = |name: &str, range| -> Result<Field, String> {
-            let text = parts
-                .next()
-                .ok_or_else(|| "expected MIN HOUR DAY MONTH WEEKDAY COMMAND".to_string())?;
+        let mut field = |name: &'static str, range| -> Result<Field, CronError> {
+            let text = parts.next().ok_or(CronError::TooFewFields)?;
             Field::parse(text, name, range)
         };
         let minute = field("minute", 0..=59)?;
@@ -108,7 +155,7 @@ impl CronJob {
         }
         let command = parts.collect::<Vec<_>>().join(" ");
         if command.is_empty() {
-            return Err("expected a command after the five time fields".into());
+            return Err(CronError::NoCommand);
         }
         Ok(CronJob {
             minute,
@@ -159,12 +206,14 @@ mod tests {
 
     #[test]
     fn bad_rules_say_why() {
-        assert!(CronJob::parse("61 -1 -1 -1 -1 x")
-            .unwrap_err()
-            .contains("minute"));
-        assert!(CronJob::parse("0 -1 -1 -1 -1")
-            .unwrap_err()
-            .contains("command"));
-        assert!(CronJob::parse("0 -1").unwrap_err().contains("expected"));
+        let why = |rule: &str| CronJob::parse(rule).unwrap_err().to_string();
+        assert_eq!(why("61 -1 -1 -1 -1 x"), "minute 61 is outside 0..59");
+        assert_eq!(
+            why("0 -1 -1 -1 -1"),
+            "expected a command after the five time fields"
+        );
+        assert_eq!(why("0 -1"), "expected MIN HOUR DAY MONTH WEEKDAY COMMAND");
+        assert_eq!(why("0 */0 * * * x"), "hour '*/0' is not a valid step");
+        assert_eq!(why("0 x * * * y"), "hour 'x' is not a number, -1 or -N");
     }
 }

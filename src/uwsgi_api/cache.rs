@@ -19,7 +19,7 @@ use pyo3::types::{PyBytes, PyList, PyModule, PyString};
 
 use super::shm::{self, Region, RobustMutex};
 use crate::config::caches::CacheSpec;
-use crate::config::Config;
+use crate::config::ApiConfig;
 
 /// "RWSGICA1": a mapping this code laid out (a store file from elsewhere is reset).
 const MAGIC: u64 = 0x3141_4347_5357_5752;
@@ -478,15 +478,15 @@ impl Cache {
 }
 
 /// Maps every configured cache (master, before the application loads). Idempotent.
-pub fn configure(config: &Config, reloading: bool) -> Result<(), String> {
+pub fn configure(api: &ApiConfig, reloading: bool) -> Result<(), String> {
     if CACHES.get().is_some() {
         return Ok(());
     }
-    let mut specs = config.caches.clone();
-    if config.legacy_cache_items > 0 {
+    let mut specs = api.caches.clone();
+    if api.legacy_cache_items > 0 {
         specs.push(CacheSpec::legacy(
-            config.legacy_cache_items.max(2),
-            config.legacy_cache_blocksize,
+            api.legacy_cache_items.max(2),
+            api.legacy_cache_blocksize,
         ));
     }
     let handed: Vec<(String, i32, usize)> = std::env::var(RELOAD_CACHES_VAR)

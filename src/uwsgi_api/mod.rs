@@ -22,8 +22,9 @@ use pyo3::exceptions::{PyAttributeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyModule, PyTuple};
 
+use crate::config::mules::MuleConfig;
 use crate::config::source::Entry;
-use crate::config::Config;
+use crate::config::{ApiConfig, SpoolerConfig};
 use crate::ipc::scoreboard::{Scoreboard, WorkerState};
 
 /// The uWSGI API level this module follows (what `uwsgi.version` reports).
@@ -107,11 +108,26 @@ pub fn request_done() {
     }
 }
 
+/// What `install` needs of the configuration: the groups the module's shared parts are
+/// made from, and the figures it reports.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings<'a> {
+    pub api: &'a ApiConfig,
+    pub spooler: &'a SpoolerConfig,
+    pub mules: &'a MuleConfig,
+    /// `uwsgi.numproc`: the configured workers.
+    pub processes: usize,
+    /// `uwsgi.cores`: threads per worker.
+    pub threads: usize,
+    /// `uwsgi.buffer_size`.
+    pub buffer_size: usize,
+}
+
 /// Builds `uwsgi` (and `uwsgidecorators` unless the environment has its own) and inserts
 /// them into `sys.modules`. `entries` is the configuration as written, for `uwsgi.opt`.
 pub fn install(
     py: Python<'_>,
-    config: &Config,
+    settings: Settings<'_>,
     entries: &[Entry],
     is_a_reload: bool,
 ) -> PyResult<()> {
@@ -122,16 +138,16 @@ pub fn install(
         let total = shared_counter().map_err(|e| PyValueError::new_err(e.to_string()))?;
         let _ = TOTAL.set(total);
     }
-    cache::configure(config, is_a_reload).map_err(PyValueError::new_err)?;
-    locks::configure(config.locks + 1).map_err(PyValueError::new_err)?;
+    cache::configure(settings.api, is_a_reload).map_err(PyValueError::new_err)?;
+    locks::configure(settings.api.locks + 1).map_err(PyValueError::new_err)?;
     signals::configure().map_err(PyValueError::new_err)?;
-    spooler::configure(&config.spooler).map_err(PyValueError::new_err)?;
-    mules::configure(&config.mules).map_err(PyValueError::new_err)?;
+    spooler::configure(settings.spooler).map_err(PyValueError::new_err)?;
+    mules::configure(settings.mules).map_err(PyValueError::new_err)?;
     let module = PyModule::new(py, "uwsgi")?;
     module.add("opt", build_opt(py, entries)?)?;
-    module.add("numproc", config.processes)?;
-    module.add("cores", config.threads)?;
-    module.add("buffer_size", config.buffer_size)?;
+    module.add("numproc", settings.processes)?;
+    module.add("cores", settings.threads)?;
+    module.add("buffer_size", settings.buffer_size)?;
     module.add("started_on", crate::sys::time::unix_secs())?;
     let (major, minor, revision) = API_VERSION;
     module.add(

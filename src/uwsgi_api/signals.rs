@@ -415,7 +415,7 @@ fn add_cron(
 /// uWSGI's fields (-1: any, -N: every N) as a cron rule the master's parser reads.
 fn cron_job(fields: &[i64; 5]) -> Result<CronJob, String> {
     let rule: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
-    CronJob::parse(&format!("{} signal", rule.join(" ")))
+    CronJob::parse(&format!("{} signal", rule.join(" "))).map_err(|e| e.to_string())
 }
 
 #[pyfunction]

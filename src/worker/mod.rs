@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use pyo3::prelude::*;
 use tokio::sync::watch;
 
-use crate::config::Config;
+use crate::config::WorkerParts;
 use crate::ipc::scoreboard::WorkerState;
 use crate::ipc::{Identity, Notice, EXIT_NO_APP};
 use crate::net::Listener;
@@ -262,22 +262,22 @@ pub fn resident_bytes() -> Option<u64> {
 /// Runs a worker in a freshly forked child; never returns.
 pub fn run(
     identity: Identity,
-    config: &Config,
+    config: WorkerParts<'_>,
     listeners: &[Listener],
     preloaded: Option<&interpreter::Apps>,
 ) -> ! {
     set_up_process(&identity, config);
-    run_hooks_or_exit(config, crate::hooks::Phase::PostFork);
+    run_hooks_or_exit(config.hooks, crate::hooks::Phase::PostFork);
     let apps = load_apps(&identity, config, preloaded);
     // uwsgi.post_fork_hook (@postfork) once the application is in place: right after the
     // fork when it was preloaded, after loading it with lazy-apps.
     Python::attach(crate::uwsgi_api::run_post_fork_hook);
     let shared = Arc::new(Shared::new(config, identity, apps));
-    run_hooks_or_exit(config, crate::hooks::Phase::Accepting);
+    run_hooks_or_exit(config.hooks, crate::hooks::Phase::Accepting);
     if shared.identity.id == 1 {
-        run_hooks_or_exit(config, crate::hooks::Phase::Accepting1);
+        run_hooks_or_exit(config.hooks, crate::hooks::Phase::Accepting1);
     }
-    serve(&shared, config.threads, listeners);
+    serve(&shared, config.workers.threads, listeners);
     crate::log::info(&format!("served {} request(s); exiting", shared.served()));
     interpreter::worker_exit_hooks();
     std::process::exit(0);
@@ -285,23 +285,30 @@ pub fn run(
 
 /// The child becomes a worker: its log label and process title, signals reset, privileges
 /// dropped (master-as-root), and what only the master may keep forgotten.
-fn set_up_process(identity: &Identity, config: &Config) {
+fn set_up_process(identity: &Identity, config: WorkerParts<'_>) {
     crate::log::set_worker_id(identity.id);
     crate::uwsgi_api::enter_worker(identity.id, identity.entry);
-    if config.auto_procname {
-        let name = match &config.procname {
+    if config.titles.auto_procname {
+        let name = match &config.titles.procname {
             Some(name) => name.clone(),
-            None => format!("{}rwsgi worker {}", config.procname_prefix, identity.id),
+            None => format!(
+                "{}rwsgi worker {}",
+                config.titles.procname_prefix, identity.id
+            ),
         };
         crate::sys::title::set_process_name(&name);
     }
     crate::ipc::signals::reset_in_child();
-    if config.master_as_root {
+    if config.privileges.master_as_root {
         // Still single-threaded (no runtime, no Python thread yet), so the drop covers every
         // thread this worker will have.
         let master = nix::unistd::getppid();
-        let dropped = crate::privileges::resolve(config).and_then(|target| {
-            crate::privileges::drop_to(&target, &config.capabilities, config.no_new_privileges)
+        let dropped = crate::privileges::resolve(config.privileges).and_then(|target| {
+            crate::privileges::drop_to(
+                &target,
+                &config.privileges.capabilities,
+                config.privileges.no_new_privileges,
+            )
         });
         if let Err(message) = dropped {
             crate::log::error(&format!("cannot drop privileges: {message}"));
@@ -318,13 +325,13 @@ fn set_up_process(identity: &Identity, config: &Config) {
 /// worker stays and answers 500).
 fn load_apps(
     identity: &Identity,
-    config: &Config,
+    config: WorkerParts<'_>,
     preloaded: Option<&interpreter::Apps>,
 ) -> Option<interpreter::Apps> {
-    if !config.lazy_apps {
+    if !config.app.lazy_apps {
         return preloaded.map(|apps| Python::attach(|py| apps.clone_ref(py)));
     }
-    match Python::attach(|py| interpreter::load_apps(py, config)) {
+    match Python::attach(|py| interpreter::load_apps(py, config.app, config.hooks)) {
         Ok(apps) => Some(apps),
         Err(interpreter::LoadError::Hook(message)) => {
             crate::log::error(&format!("{message}; start aborted"));
@@ -333,7 +340,7 @@ fn load_apps(
         }
         Err(interpreter::LoadError::App(message)) => {
             crate::log::error(&message);
-            if config.need_app {
+            if config.app.need_app {
                 interpreter::worker_exit_hooks();
                 std::process::exit(EXIT_NO_APP);
             }
@@ -348,21 +355,22 @@ fn load_apps(
 
 impl Shared {
     /// What the worker's threads share, from the configuration.
-    fn new(config: &Config, identity: Identity, apps: Option<interpreter::Apps>) -> Shared {
+    fn new(config: WorkerParts<'_>, identity: Identity, apps: Option<interpreter::Apps>) -> Shared {
         let template = Python::attach(|py| {
             EnvironTemplate::new(
                 py,
-                config.threads > 1,
-                config.processes > 1,
-                config.file_wrapper,
+                config.workers.threads > 1,
+                config.workers.processes > 1,
+                config.request.file_wrapper,
             )
         })
         .unwrap_or_else(|e| {
             crate::log::error(&format!("cannot build the WSGI environ template: {e}"));
             std::process::exit(1);
         });
-        let retire_after = if config.max_requests > 0 {
-            config.max_requests + (identity.id as u64 - 1) * config.max_requests_delta
+        let retire_after = if config.workers.max_requests > 0 {
+            config.workers.max_requests
+                + (identity.id as u64 - 1) * config.workers.max_requests_delta
         } else {
             0
         };
@@ -373,39 +381,40 @@ impl Shared {
         Shared {
             app,
             mounts,
-            manage_script_name: config.manage_script_name,
-            vhost: config.vhost.then_some(config.vhost_host),
+            manage_script_name: config.request.manage_script_name,
+            vhost: config.request.vhost.then_some(config.request.vhost_host),
             template,
-            buffer_size: config.buffer_size,
-            limit_post: config.limit_post,
-            uwsgi_log_line: config.log_format.as_deref() == Some(crate::log::UWSGI_FORMAT),
-            log_requests: !config.disable_logging
-                || config.log_4xx
-                || config.log_5xx
-                || config.log_slow_ms > 0,
-            log_all: !config.disable_logging,
-            log_4xx: config.log_4xx,
-            log_5xx: config.log_5xx,
-            log_slow: (config.log_slow_ms > 0).then(|| Duration::from_millis(config.log_slow_ms)),
-            extra_headers: config.add_headers.clone(),
-            server_header: config.http_server_header,
-            memory_report: config.memory_report,
-            log_x_forwarded_for: config.log_x_forwarded_for,
-            so_keepalive: config.so_keepalive,
-            max_headers: config.http_max_headers,
-            header_timeout: config.http_header_timeout,
-            keepalive_timeout: config.http_keepalive_timeout,
-            io_timeout: config.socket_timeout,
+            buffer_size: config.request.buffer_size,
+            limit_post: config.request.limit_post,
+            uwsgi_log_line: config.logging.log_format.as_deref() == Some(crate::log::UWSGI_FORMAT),
+            log_requests: !config.logging.disable_logging
+                || config.logging.log_4xx
+                || config.logging.log_5xx
+                || config.logging.log_slow_ms > 0,
+            log_all: !config.logging.disable_logging,
+            log_4xx: config.logging.log_4xx,
+            log_5xx: config.logging.log_5xx,
+            log_slow: (config.logging.log_slow_ms > 0)
+                .then(|| Duration::from_millis(config.logging.log_slow_ms)),
+            extra_headers: config.request.add_headers.clone(),
+            server_header: config.request.http_server_header,
+            memory_report: config.logging.memory_report,
+            log_x_forwarded_for: config.logging.log_x_forwarded_for,
+            so_keepalive: config.request.so_keepalive,
+            max_headers: config.request.http_max_headers,
+            header_timeout: config.request.http_header_timeout,
+            keepalive_timeout: config.request.http_keepalive_timeout,
+            io_timeout: config.request.socket_timeout,
             identity,
             retire_after,
-            reload_on_rss_bytes: config.reload_on_rss_mib << 20,
-            reload_on_as_bytes: config.reload_on_as_mib << 20,
-            reload_on_exception: config.reload_on_exception,
-            no_default_app: config.no_default_app,
-            routes: config.routes.clone(),
-            proxy_protocol: config.proxy_protocol,
-            statics: statics::Settings::from_config(config),
-            min_lifetime: config.min_worker_lifetime,
+            reload_on_rss_bytes: config.workers.reload_on_rss_mib << 20,
+            reload_on_as_bytes: config.workers.reload_on_as_mib << 20,
+            reload_on_exception: config.workers.reload_on_exception,
+            no_default_app: config.request.no_default_app,
+            routes: config.request.routes.clone(),
+            proxy_protocol: config.request.proxy_protocol,
+            statics: statics::Settings::from(config.statics),
+            min_lifetime: config.workers.min_worker_lifetime,
             born: Instant::now(),
             served: AtomicU64::new(0),
             drain: watch::Sender::new(false),
@@ -440,11 +449,11 @@ fn serve(shared: &Arc<Shared>, threads: usize, listeners: &[Listener]) {
 
 /// Hooks in a worker: Python may be running, so the GIL is released while they run; a
 /// failing one ends the worker with `EXIT_HOOK_FAILED`, and the master ends the start.
-fn run_hooks_or_exit(config: &Config, phase: crate::hooks::Phase) {
-    if config.hooks.is_empty() {
+fn run_hooks_or_exit(hooks: &crate::hooks::Hooks, phase: crate::hooks::Phase) {
+    if hooks.is_empty() {
         return;
     }
-    if let Err(message) = config.hooks.run_phase(phase) {
+    if let Err(message) = hooks.run_phase(phase) {
         crate::log::error(&format!("{message}; start aborted"));
         interpreter::worker_exit_hooks();
         std::process::exit(crate::hooks::EXIT_HOOK_FAILED);

@@ -15,7 +15,7 @@ use std::time::UNIX_EPOCH;
 
 use regex::Regex;
 
-use crate::config::{Config, StaticMap};
+use crate::config::{StaticMap, StaticsConfig};
 
 /// A file found for a request.
 pub struct StaticFile {
@@ -47,36 +47,38 @@ pub struct Settings {
     pub gzip_dirs: Vec<PathBuf>,
 }
 
-impl Settings {
-    pub fn from_config(config: &Config) -> Settings {
+impl From<&StaticsConfig> for Settings {
+    fn from(statics: &StaticsConfig) -> Settings {
         let mut mime_types = HashMap::new();
-        for path in &config.mime_files {
+        for path in &statics.mime_files {
             match std::fs::read_to_string(path) {
                 Ok(text) => parse_mime_types(&text, &mut mime_types),
                 Err(e) => crate::log::warn(&format!("mime-file {}: {e}", path.display())),
             }
         }
         Settings {
-            maps: config.static_maps.clone(),
-            check: config.check_static.clone(),
-            index: config.static_index.clone(),
-            expires_by_type: config.static_expires.clone(),
-            expires_by_pattern: config.static_expires_patterns.clone(),
-            safe: config
+            maps: statics.static_maps.clone(),
+            check: statics.check_static.clone(),
+            index: statics.static_index.clone(),
+            expires_by_type: statics.static_expires.clone(),
+            expires_by_pattern: statics.static_expires_patterns.clone(),
+            safe: statics
                 .static_safe
                 .iter()
                 .filter_map(|p| p.canonicalize().ok())
                 .collect(),
             mime_types,
-            gzip_all: config.static_gzip_all,
-            gzip_dirs: config
+            gzip_all: statics.static_gzip_all,
+            gzip_dirs: statics
                 .static_gzip_dirs
                 .iter()
                 .filter_map(|p| p.canonicalize().ok())
                 .collect(),
         }
     }
+}
 
+impl Settings {
     pub fn enabled(&self) -> bool {
         !self.maps.is_empty() || !self.check.is_empty()
     }

@@ -229,55 +229,22 @@ pub fn follow_virtualenv(
         return Err(FollowError::NotADirectory(home.to_path_buf()));
     }
     let home = std::path::absolute(home).unwrap_or_else(|_| home.to_path_buf());
-    let venv_version = venv_version(&home)?;
-    let python = ["python3", "python"]
-        .iter()
-        .map(|name| home.join("bin").join(name))
-        .find(|candidate| candidate.exists());
+    let venv = Venv {
+        version: venv_version(&home)?,
+        home,
+        already_followed,
+    };
     match host {
-        PythonHost::Embedded => {
-            let Some(version) = venv_version else {
-                // A Python home, not a venv: PyConfig.home, as before.
-                return Ok(Follow::Here);
-            };
-            if Some(version) == parse_version(EMBEDDED_VERSION) {
-                return Ok(Follow::Here);
-            }
-            let installed = home.join("bin").join("rwsgi");
-            if installed.is_file() && !already_followed && version >= OLDEST_PYTHON {
-                std::env::set_var(FOLLOWED_VAR, &home);
-                return Ok(Follow::Exec(Command {
-                    reason: format!(
-                        "virtualenv '{}' uses Python {}.{} (this binary embeds {EMBEDDED_VERSION}): handing over to its own rwsgi",
-                        home.display(),
-                        version.0,
-                        version.1
-                    ),
-                    program: installed,
-                    leading: Vec::new(),
-                }));
-            }
-            if version < OLDEST_PYTHON {
-                return Err(FollowError::TooOld {
-                    venv: home,
-                    version,
-                });
-            }
-            Err(FollowError::Mismatch {
-                venv: home,
-                version,
-                ours: EMBEDDED_VERSION.to_string(),
-            })
-        }
+        PythonHost::Embedded => venv.follow_from_embedded(),
         PythonHost::Extension {
             package_dir,
             prefix,
             base_prefix,
-            version: host_version,
+            version,
             ..
         } => {
-            let same = |p: &Path| same_path(p, &home);
-            let served_here = if venv_version.is_some() {
+            let same = |p: &Path| same_path(p, &venv.home);
+            let served_here = if venv.version.is_some() {
                 same(prefix)
             } else {
                 same(prefix) || same(base_prefix)
@@ -285,36 +252,103 @@ pub fn follow_virtualenv(
             if served_here {
                 return Ok(here());
             }
-            if let Some(version) = venv_version {
-                if version < OLDEST_PYTHON {
-                    return Err(FollowError::TooOld {
-                        venv: home,
-                        version,
-                    });
-                }
-            }
-            let python = python.ok_or_else(|| FollowError::NoInterpreter(home.clone()))?;
-            if already_followed {
-                return Err(FollowError::StillMismatched { venv: home });
-            }
-            std::env::set_var(FOLLOWED_VAR, &home);
-            let theirs = venv_version
-                .map(|(major, minor)| format!("Python {major}.{minor}"))
-                .unwrap_or_else(|| "its own Python".to_string());
-            let reason = format!(
-                "home '{}' is served by {theirs} (this process runs Python {}.{} from {})",
-                home.display(),
-                host_version.0,
-                host_version.1,
-                prefix.display()
-            );
-            Ok(Follow::Exec(python_command(
-                &python,
-                package_dir,
-                no_site,
-                reason,
-            )))
+            venv.follow_from_extension(package_dir, prefix, *version, no_site)
         }
+    }
+}
+
+/// The configured `home`, as `follow_virtualenv` found it.
+struct Venv {
+    home: PathBuf,
+    /// Its `pyvenv.cfg` version; none for a Python installation (not a venv).
+    version: Option<(u32, u32)>,
+    /// This process is the hand-over's result already.
+    already_followed: bool,
+}
+
+impl Venv {
+    /// The embedding binary: serves a venv of its own Python, else hands over to the
+    /// venv's installed `rwsgi`, else says why neither can be done.
+    fn follow_from_embedded(self) -> Result<Follow, FollowError> {
+        let Some(version) = self.version else {
+            // A Python home, not a venv: PyConfig.home, as before.
+            return Ok(Follow::Here);
+        };
+        if Some(version) == parse_version(EMBEDDED_VERSION) {
+            return Ok(Follow::Here);
+        }
+        let home = self.home;
+        let installed = home.join("bin").join("rwsgi");
+        if installed.is_file() && !self.already_followed && version >= OLDEST_PYTHON {
+            std::env::set_var(FOLLOWED_VAR, &home);
+            return Ok(Follow::Exec(Command {
+                reason: format!(
+                    "virtualenv '{}' uses Python {}.{} (this binary embeds {EMBEDDED_VERSION}): handing over to its own rwsgi",
+                    home.display(),
+                    version.0,
+                    version.1
+                ),
+                program: installed,
+                leading: Vec::new(),
+            }));
+        }
+        if version < OLDEST_PYTHON {
+            return Err(FollowError::TooOld {
+                venv: home,
+                version,
+            });
+        }
+        Err(FollowError::Mismatch {
+            venv: home,
+            version,
+            ours: EMBEDDED_VERSION.to_string(),
+        })
+    }
+
+    /// The extension module in a Python that does not serve the venv: runs again under
+    /// the venv's interpreter.
+    fn follow_from_extension(
+        self,
+        package_dir: &Path,
+        prefix: &Path,
+        host_version: (u32, u32),
+        no_site: bool,
+    ) -> Result<Follow, FollowError> {
+        let home = self.home;
+        if let Some(version) = self.version {
+            if version < OLDEST_PYTHON {
+                return Err(FollowError::TooOld {
+                    venv: home,
+                    version,
+                });
+            }
+        }
+        let python = ["python3", "python"]
+            .iter()
+            .map(|name| home.join("bin").join(name))
+            .find(|candidate| candidate.exists())
+            .ok_or_else(|| FollowError::NoInterpreter(home.clone()))?;
+        if self.already_followed {
+            return Err(FollowError::StillMismatched { venv: home });
+        }
+        std::env::set_var(FOLLOWED_VAR, &home);
+        let theirs = self
+            .version
+            .map(|(major, minor)| format!("Python {major}.{minor}"))
+            .unwrap_or_else(|| "its own Python".to_string());
+        let reason = format!(
+            "home '{}' is served by {theirs} (this process runs Python {}.{} from {})",
+            home.display(),
+            host_version.0,
+            host_version.1,
+            prefix.display()
+        );
+        Ok(Follow::Exec(python_command(
+            &python,
+            package_dir,
+            no_site,
+            reason,
+        )))
     }
 }
 

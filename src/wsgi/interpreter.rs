@@ -12,28 +12,76 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyModule};
 
-use crate::config::Config;
+use crate::config::AppConfig;
+use crate::hooks::Hooks;
 use crate::wsgi::host::PythonHost;
 
 /// The interpreter this binary was built against (set by build.rs).
 #[cfg(not(feature = "extension"))]
 const BUILD_PYTHON: &str = env!("RWSGI_BUILD_PYTHON");
 
+/// Why CPython could not be made ready for the application (`initialize`).
+#[derive(Debug)]
+pub enum InitError {
+    /// A Python host's `os.environ` could not follow the process's environment.
+    Environ(PyErr),
+    /// `sys.argv` or `sys.path` could not be set.
+    Sys(PyErr),
+    /// The extension module cannot start an interpreter of its own.
+    NotEmbedding,
+    /// The interpreter's path or the home directory (which one) holds a NUL byte.
+    Nul(&'static str),
+    /// Py_InitializeFromConfig failed, with CPython's message.
+    Start(String),
+    /// `home`/`virtualenv` is not a directory.
+    NotADirectory(PathBuf),
+    /// The virtualenv has no interpreter in bin/.
+    NoInterpreter(PathBuf),
+}
+
+impl std::fmt::Display for InitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InitError::Environ(e) => write!(f, "cannot update os.environ: {e}"),
+            InitError::Sys(e) => write!(f, "cannot prepare sys: {e}"),
+            InitError::NotEmbedding => f.write_str(
+                "this build of rwsgi is a Python extension module: start it with 'python -m rwsgi'",
+            ),
+            InitError::Nul(what) => write!(f, "{what} path contains a NUL byte"),
+            InitError::Start(message) => write!(f, "cannot start Python: {message}"),
+            InitError::NotADirectory(home) => {
+                write!(f, "home/virtualenv '{}' is not a directory", home.display())
+            }
+            InitError::NoInterpreter(home) => {
+                write!(f, "virtualenv '{}' has no bin/python3", home.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for InitError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            InitError::Environ(e) | InitError::Sys(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 /// Makes CPython ready to load the application, once per process tree, in the master,
 /// before any thread exists: the embedding binary starts it (PyConfig), a Python host
 /// already has; either way `sys` is then prepared for the application.
-pub fn initialize(config: &Config, host: &PythonHost) -> Result<(), String> {
+pub fn initialize(app: &AppConfig, host: &PythonHost) -> Result<(), InitError> {
     if host.python_running() {
-        Python::attach(adopt_process_environment)
-            .map_err(|e| format!("cannot update os.environ: {e}"))?;
+        Python::attach(adopt_process_environment).map_err(InitError::Environ)?;
     } else {
-        start_embedded(config)?;
+        start_embedded(app)?;
     }
     Python::attach(|py| {
         crate::log::info(&describe(py));
-        prepare_sys(py, config)
+        prepare_sys(py, app)
     })
-    .map_err(|e| format!("cannot prepare sys: {e}"))
+    .map_err(InitError::Sys)
 }
 
 /// A Python host read its environment when it started, before the configuration's `env`
@@ -65,21 +113,21 @@ fn adopt_process_environment(py: Python<'_>) -> PyResult<()> {
 /// The extension module is built against the stable ABI, which has no PyConfig: there a
 /// running Python is the host and this is never called.
 #[cfg(feature = "extension")]
-fn start_embedded(_config: &Config) -> Result<(), String> {
-    Err("this build of rwsgi is a Python extension module: start it with 'python -m rwsgi'".into())
+fn start_embedded(_app: &AppConfig) -> Result<(), InitError> {
+    Err(InitError::NotEmbedding)
 }
 
 /// Starts the embedded CPython with PyConfig: program name (which decides the prefix and a
 /// virtualenv's site-packages), no signal handlers of its own, unbuffered stdio.
 #[cfg(not(feature = "extension"))]
-fn start_embedded(config: &Config) -> Result<(), String> {
-    let (program_name, python_home) = interpreter_paths(config.home.as_deref())?;
+fn start_embedded(app: &AppConfig) -> Result<(), InitError> {
+    let (program_name, python_home) = interpreter_paths(app.home.as_deref())?;
     let program_name = CString::new(program_name.as_os_str().as_encoded_bytes())
-        .map_err(|_| "interpreter path contains a NUL byte".to_string())?;
+        .map_err(|_| InitError::Nul("interpreter"))?;
     let python_home = python_home
         .map(|h| CString::new(h.as_os_str().as_encoded_bytes()))
         .transpose()
-        .map_err(|_| "home path contains a NUL byte".to_string())?;
+        .map_err(|_| InitError::Nul("home"))?;
     // SAFETY: PyConfig is plain C data initialised by PyConfig_InitPythonConfig; the string
     // setters copy their arguments; Py_InitializeFromConfig runs once, on this thread, before
     // any other Python call; PyEval_SaveThread then releases the GIL so `Python::attach`
@@ -93,7 +141,7 @@ fn start_embedded(config: &Config) -> Result<(), String> {
         // Application output reaches the log as it is written, not when a buffer fills.
         (*py_config).buffered_stdio = 0;
         (*py_config).parse_argv = 0;
-        if config.no_site {
+        if app.no_site {
             (*py_config).site_import = 0;
         }
         let mut status = ffi::PyConfig_SetBytesString(
@@ -119,7 +167,7 @@ fn start_embedded(config: &Config) -> Result<(), String> {
                     .to_string_lossy()
                     .into_owned()
             };
-            return Err(format!("cannot start Python: {message}"));
+            return Err(InitError::Start(message));
         }
         ffi::PyEval_SaveThread();
     }
@@ -129,15 +177,12 @@ fn start_embedded(config: &Config) -> Result<(), String> {
 #[cfg(not(feature = "extension"))]
 /// `program_name` decides which prefix and site-packages Python uses. A virtualenv is used
 /// by naming its interpreter (setting PyConfig.home to a venv fails: no `encodings`).
-fn interpreter_paths(home: Option<&Path>) -> Result<(PathBuf, Option<PathBuf>), String> {
+fn interpreter_paths(home: Option<&Path>) -> Result<(PathBuf, Option<PathBuf>), InitError> {
     let Some(home) = home else {
         return Ok((PathBuf::from(BUILD_PYTHON), None));
     };
     if !home.is_dir() {
-        return Err(format!(
-            "home/virtualenv '{}' is not a directory",
-            home.display()
-        ));
+        return Err(InitError::NotADirectory(home.to_path_buf()));
     }
     let home = std::path::absolute(home).unwrap_or_else(|_| home.to_path_buf());
     if home.join("pyvenv.cfg").is_file() {
@@ -147,24 +192,21 @@ fn interpreter_paths(home: Option<&Path>) -> Result<(PathBuf, Option<PathBuf>), 
                 return Ok((candidate, None));
             }
         }
-        return Err(format!(
-            "virtualenv '{}' has no bin/python3",
-            home.display()
-        ));
+        return Err(InitError::NoInterpreter(home));
     }
     Ok((PathBuf::from(BUILD_PYTHON), Some(home)))
 }
 
-fn prepare_sys(py: Python<'_>, config: &Config) -> PyResult<()> {
+fn prepare_sys(py: Python<'_>, app: &AppConfig) -> PyResult<()> {
     let sys = py.import("sys")?;
     let mut argv = vec!["rwsgi".to_string()];
-    if let Some(args) = &config.pyargv {
+    if let Some(args) = &app.pyargv {
         argv.extend(args.split_whitespace().map(str::to_string));
     }
     sys.setattr("argv", PyList::new(py, argv)?)?;
     let path = sys.getattr("path")?.cast_into::<PyList>()?;
     // The embedded interpreter does not put the application's directory on sys.path.
-    let mut front: Vec<String> = config
+    let mut front: Vec<String> = app
         .pythonpath
         .iter()
         .map(|p| {
@@ -184,8 +226,8 @@ fn prepare_sys(py: Python<'_>, config: &Config) -> PyResult<()> {
 }
 
 /// Imports the application named by `module` or `wsgi-file` and returns the callable.
-pub fn load_app(py: Python<'_>, config: &Config) -> Result<Py<PyAny>, String> {
-    let (module, label) = if let Some(name) = &config.module {
+fn load_app(py: Python<'_>, app: &AppConfig) -> Result<Py<PyAny>, String> {
+    let (module, label) = if let Some(name) = &app.module {
         let module = py.import(name.as_str()).map_err(|e| {
             format!(
                 "cannot import module '{name}': {}",
@@ -193,12 +235,12 @@ pub fn load_app(py: Python<'_>, config: &Config) -> Result<Py<PyAny>, String> {
             )
         })?;
         (module, format!("module '{name}'"))
-    } else if let Some(file) = &config.wsgi_file {
+    } else if let Some(file) = &app.wsgi_file {
         (load_file(py, file)?, format!("file '{}'", file.display()))
     } else {
         return Err("no application given: set 'module' or 'wsgi-file'".into());
     };
-    take_callable(py, &module, &label, &config.callable)
+    take_callable(py, &module, &label, &app.callable)
 }
 
 /// Every application the configuration names: the default one and the mounted ones.
@@ -222,17 +264,28 @@ impl Apps {
 }
 
 /// Why `load_apps` failed: a `hook-pre-app`/`hook-post-app` (which ends the start), or the
-/// application itself (which `need-app` decides about).
+/// application itself (which `need-app` decides about). The application's failure is
+/// text: Python's traceback, rendered while the GIL was held.
 #[derive(Debug)]
 pub enum LoadError {
-    Hook(String),
+    Hook(crate::hooks::HookError),
     App(String),
 }
 
 impl std::fmt::Display for LoadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            LoadError::Hook(message) | LoadError::App(message) => f.write_str(message),
+            LoadError::Hook(e) => e.fmt(f),
+            LoadError::App(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LoadError::Hook(e) => Some(e),
+            LoadError::App(_) => None,
         }
     }
 }
@@ -266,11 +319,11 @@ pub fn describe(py: Python<'_>) -> String {
 
 /// Imports `import` modules, then loads the default application (if `module`, `wsgi-file`
 /// or `paste` names one) and every mount; then `chdir2`.
-pub fn load_apps(py: Python<'_>, config: &Config) -> Result<Apps, LoadError> {
+pub fn load_apps(py: Python<'_>, app: &AppConfig, hooks: &Hooks) -> Result<Apps, LoadError> {
     // Hooks may run commands for a while: without the GIL, as any blocking call.
-    py.detach(|| config.hooks.run_phase(crate::hooks::Phase::PreApp))
+    py.detach(|| hooks.run_phase(crate::hooks::Phase::PreApp))
         .map_err(LoadError::Hook)?;
-    let assignments = config.hooks.assignments(crate::hooks::Phase::PreApp);
+    let assignments = hooks.assignments(crate::hooks::Phase::PreApp);
     if !assignments.is_empty() {
         let environ = py
             .import("os")
@@ -282,25 +335,25 @@ pub fn load_apps(py: Python<'_>, config: &Config) -> Result<Apps, LoadError> {
                 .map_err(|e| format!("hook putenv:{key}: {e}"))?;
         }
     }
-    for name in &config.imports {
+    for name in &app.imports {
         py.import(name.as_str())
             .map_err(|e| format!("import {name}: {}", format_exception(py, &e)))?;
     }
-    let default = if let Some(spec) = &config.paste {
+    let default = if let Some(spec) = &app.paste {
         Some(load_paste(py, spec)?)
-    } else if config.module.is_some() || config.wsgi_file.is_some() {
-        Some(load_app(py, config)?)
+    } else if app.module.is_some() || app.wsgi_file.is_some() {
+        Some(load_app(py, app)?)
     } else {
         None
     };
     let apps = Apps {
         default,
-        mounts: load_mounts(py, config)?,
+        mounts: load_mounts(py, app)?,
     };
-    if let Some(dir) = &config.chdir2 {
+    if let Some(dir) = &app.chdir2 {
         std::env::set_current_dir(dir).map_err(|e| format!("chdir2 {}: {e}", dir.display()))?;
     }
-    py.detach(|| config.hooks.run_phase(crate::hooks::Phase::PostApp))
+    py.detach(|| hooks.run_phase(crate::hooks::Phase::PostApp))
         .map_err(LoadError::Hook)?;
     Ok(apps)
 }
@@ -325,16 +378,16 @@ fn load_paste(py: Python<'_>, spec: &str) -> Result<Py<PyAny>, String> {
 }
 
 /// The applications of `mount = /prefix=APP`, longest prefix first.
-pub fn load_mounts(py: Python<'_>, config: &Config) -> Result<Vec<(String, Py<PyAny>)>, String> {
+fn load_mounts(py: Python<'_>, app: &AppConfig) -> Result<Vec<(String, Py<PyAny>)>, String> {
     let mut mounts = Vec::new();
-    for (mountpoint, spec) in &config.mounts {
-        let app = if spec.ends_with(".py") || spec.ends_with(".wsgi") {
+    for (mountpoint, spec) in &app.mounts {
+        let loaded = if spec.ends_with(".py") || spec.ends_with(".wsgi") {
             let module = load_file(py, Path::new(spec))?;
-            take_callable(py, &module, &format!("file '{spec}'"), &config.callable)?
+            take_callable(py, &module, &format!("file '{spec}'"), &app.callable)?
         } else {
             let (name, callable) = spec
                 .split_once(':')
-                .unwrap_or((spec.as_str(), config.callable.as_str()));
+                .unwrap_or((spec.as_str(), app.callable.as_str()));
             let module = py.import(name).map_err(|e| {
                 format!(
                     "mount {mountpoint}: cannot import module '{name}': {}",
@@ -343,7 +396,7 @@ pub fn load_mounts(py: Python<'_>, config: &Config) -> Result<Vec<(String, Py<Py
             })?;
             take_callable(py, &module, &format!("module '{name}'"), callable)?
         };
-        mounts.push((mountpoint.clone(), app));
+        mounts.push((mountpoint.clone(), loaded));
     }
     mounts.sort_by_key(|(mountpoint, _)| std::cmp::Reverse(mountpoint.len()));
     Ok(mounts)

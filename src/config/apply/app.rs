@@ -16,7 +16,7 @@ pub(crate) fn env(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigEr
         .split_once('=')
         .filter(|(k, _)| !k.is_empty())
         .ok_or_else(|| v.error("expected KEY=VALUE"))?;
-    config.env.push((key.to_string(), val.to_string()));
+    config.app.env.push((key.to_string(), val.to_string()));
     Ok(())
 }
 
@@ -32,13 +32,13 @@ pub(crate) fn mount(config: &mut Config, v: &mut Value<'_>) -> Result<(), Config
     } else {
         mountpoint.to_ascii_lowercase()
     };
-    config.mounts.push((mountpoint, app.to_string()));
+    config.app.mounts.push((mountpoint, app.to_string()));
     Ok(())
 }
 
 /// `py-autoreload`.
 pub(crate) fn py_autoreload(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
-    config.py_autoreload = v.optional_seconds()?;
+    config.master.py_autoreload = v.optional_seconds()?;
     Ok(())
 }
 
@@ -48,10 +48,10 @@ pub(crate) fn module(config: &mut Config, v: &mut Value<'_>) -> Result<(), Confi
     let value = v.non_empty()?;
     match value.split_once(':') {
         Some((module, callable)) => {
-            config.module = Some(module.to_string());
-            config.callable = callable.to_string();
+            config.app.module = Some(module.to_string());
+            config.app.callable = callable.to_string();
         }
-        None => config.module = Some(value),
+        None => config.app.module = Some(value),
     }
     Ok(())
 }
@@ -59,13 +59,13 @@ pub(crate) fn module(config: &mut Config, v: &mut Value<'_>) -> Result<(), Confi
 /// `wsgi-file`.
 pub(crate) fn wsgi_file(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
     v.strip_inline_comment();
-    config.wsgi_file = Some(PathBuf::from(v.non_empty()?));
+    config.app.wsgi_file = Some(PathBuf::from(v.non_empty()?));
     Ok(())
 }
 
 /// `callable`.
 pub(crate) fn callable(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
     v.strip_inline_comment();
-    config.callable = v.non_empty()?;
+    config.app.callable = v.non_empty()?;
     Ok(())
 }

@@ -20,6 +20,7 @@ pub(crate) fn add_header(config: &mut Config, v: &mut Value<'_>) -> Result<(), C
         .add_header(name.trim(), header_value.trim())
         .map_err(|e| v.error(e))?;
     config
+        .request
         .add_headers
         .push((name.trim().to_string(), header_value.trim().to_string()));
     Ok(())
@@ -32,7 +33,7 @@ pub(crate) fn static_map(config: &mut Config, v: &mut Value<'_>) -> Result<(), C
         .split_once('=')
         .filter(|(p, r)| p.starts_with('/') && !r.is_empty())
         .ok_or_else(|| v.error("expected /PREFIX=DIRECTORY"))?;
-    config.static_maps.push(StaticMap {
+    config.statics.static_maps.push(StaticMap {
         prefix: prefix.to_string(),
         root: PathBuf::from(root),
         keep_prefix: v.option == "static-map2",
@@ -50,7 +51,7 @@ pub(crate) fn static_expires_type(
         .split_once('=')
         .and_then(|(m, s)| Some((m.trim().to_string(), s.trim().parse::<u64>().ok()?)))
         .ok_or_else(|| v.error("expected MIME=SECONDS"))?;
-    config.static_expires.push((mime, seconds));
+    config.statics.static_expires.push((mime, seconds));
     Ok(())
 }
 
@@ -62,9 +63,11 @@ pub(crate) fn static_expires(config: &mut Config, v: &mut Value<'_>) -> Result<(
         .and_then(|(p, s)| Some((p.trim().to_string(), s.parse::<u64>().ok()?)))
         .ok_or_else(|| v.error("expected REGEXP SECONDS"))?;
     let pattern = regex::Regex::new(&pattern).map_err(|e| v.error(e))?;
-    config
-        .static_expires_patterns
-        .push((pattern, seconds, v.option == "static-expires-uri"));
+    config.statics.static_expires_patterns.push((
+        pattern,
+        seconds,
+        v.option == "static-expires-uri",
+    ));
     Ok(())
 }
 
@@ -72,7 +75,8 @@ pub(crate) fn static_expires(config: &mut Config, v: &mut Value<'_>) -> Result<(
 pub(crate) fn route(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
     let rule = v.non_empty()?;
     config
+        .request
         .routes
-        .push(crate::routing::Rule::parse(v.option, &rule).map_err(|m| v.error(m))?);
+        .push(crate::routing::Rule::parse(v.option, &rule).map_err(|e| v.caused_by(e))?);
     Ok(())
 }

@@ -13,7 +13,7 @@ use crate::log::RequestLogger;
 
 /// `log-date`.
 pub(crate) fn log_date(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
-    config.log_date = match v.value.as_deref().map(str::trim) {
+    config.logging.log_date = match v.value.as_deref().map(str::trim) {
         None | Some("") => Some(DEFAULT_LOG_DATE.to_string()),
         Some(v) if v.contains('%') => Some(v.to_string()),
         Some(_) => v.flag()?.then(|| DEFAULT_LOG_DATE.to_string()),
@@ -29,12 +29,15 @@ pub(crate) fn logger(config: &mut Config, v: &mut Value<'_>) -> Result<(), Confi
         Some((name, rest)) if !name.contains(':') => (Some(name), rest.trim()),
         _ => (None, value.as_str()),
     };
-    let destination = RequestLogger::parse(destination).map_err(|m| v.error(m))?;
+    let destination = RequestLogger::parse(destination).map_err(|e| v.caused_by(e))?;
     match (name, destination) {
-        (Some(name), destination) => config.named_loggers.push((name.to_string(), destination)),
-        (None, RequestLogger::File(path)) => config.logto = Some(path),
+        (Some(name), destination) => config
+            .logging
+            .named_loggers
+            .push((name.to_string(), destination)),
+        (None, RequestLogger::File(path)) => config.logging.logto = Some(path),
         (None, RequestLogger::Stdio) => {}
-        (None, RequestLogger::Syslog(tag)) => config.syslog = Some(tag),
+        (None, RequestLogger::Syslog(tag)) => config.logging.syslog = Some(tag),
     };
     Ok(())
 }
@@ -46,7 +49,7 @@ pub(crate) fn log_route(config: &mut Config, v: &mut Value<'_>) -> Result<(), Co
         .split_once(' ')
         .ok_or_else(|| v.error("expected NAME REGEXP"))?;
     let pattern = regex::Regex::new(pattern.trim()).map_err(|e| v.error(e))?;
-    config.log_routes.push((name.to_string(), pattern));
+    config.logging.log_routes.push((name.to_string(), pattern));
     Ok(())
 }
 
@@ -55,34 +58,35 @@ pub(crate) fn log_encoder(config: &mut Config, v: &mut Value<'_>) -> Result<(), 
     // Not trimmed at the end: `prefix [app] ` keeps its space.
     v.non_empty()?;
     let value = v.text().trim_start().to_string();
-    crate::log::encoder::parse(&value).map_err(|m| v.error(m))?;
+    crate::log::encoder::parse(&value).map_err(|e| v.caused_by(e))?;
     if v.option == "log-encoder" {
-        config.log_encoders.push(value);
+        config.logging.log_encoders.push(value);
     } else {
-        config.log_req_encoders.push(value);
+        config.logging.log_req_encoders.push(value);
     };
     Ok(())
 }
 
 /// `logto2`.
 pub(crate) fn logto2(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
-    config.logto = Some(PathBuf::from(v.non_empty()?));
-    config.logto_after_drop = true;
+    config.logging.logto = Some(PathBuf::from(v.non_empty()?));
+    config.logging.logto_after_drop = true;
     Ok(())
 }
 
 /// `req-logger`.
 pub(crate) fn req_logger(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
     let value = v.non_empty()?;
-    config.req_logger = Some(RequestLogger::parse(&value).map_err(|m| v.error(m))?);
+    config.logging.req_logger = Some(RequestLogger::parse(&value).map_err(|e| v.caused_by(e))?);
     Ok(())
 }
 
 /// `alarm-log`.
 pub(crate) fn alarm_log(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
     config
+        .alarms
         .log_alarms
-        .push(crate::alarms::parse_log_alarm(&v.non_empty()?).map_err(|m| v.error(m))?);
+        .push(crate::alarms::parse_log_alarm(&v.non_empty()?).map_err(|e| v.caused_by(e))?);
     Ok(())
 }
 
@@ -111,7 +115,7 @@ pub(crate) fn show_config(_: &mut Config, v: &mut Value<'_>) -> Result<(), Confi
 /// `alarm = NAME cmd:COMMAND`; another alarm type warns and is left out.
 pub(crate) fn alarm(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
     match crate::alarms::parse_alarm(&v.non_empty()?) {
-        Ok(alarm) => config.alarms.push(alarm),
+        Ok(alarm) => config.alarms.alarms.push(alarm),
         Err(message) => {
             let warning = format!("{}: alarm not honoured: {message}", v.entry.origin);
             v.warn(warning);

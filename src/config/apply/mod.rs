@@ -125,6 +125,16 @@ impl<'a> Value<'a> {
         )
     }
 
+    /// As [`Value::error`], wrapping a lower layer's typed error (kept as the `source`).
+    pub fn caused_by(&self, cause: impl std::error::Error + Send + Sync + 'static) -> ConfigError {
+        ConfigError::caused_by(
+            &self.entry.origin,
+            self.option,
+            self.value.as_deref(),
+            cause,
+        )
+    }
+
     pub fn warn(&mut self, warning: String) {
         self.notes.warnings.push(warning);
     }

@@ -12,31 +12,31 @@ pub(crate) fn max_worker_lifetime(
     config: &mut Config,
     v: &mut Value<'_>,
 ) -> Result<(), ConfigError> {
-    config.max_worker_lifetime = v.optional_seconds()?;
+    config.workers.max_worker_lifetime = v.optional_seconds()?;
     Ok(())
 }
 
 /// `procname-prefix`, `procname-prefix-spaced`.
 pub(crate) fn procname_prefix(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
-    config.procname_prefix = v.value.clone().unwrap_or_default();
+    config.titles.procname_prefix = v.value.clone().unwrap_or_default();
     if v.option == "procname-prefix-spaced" {
-        config.procname_prefix.push(' ');
+        config.titles.procname_prefix.push(' ');
     }
-    config.auto_procname = true;
+    config.titles.auto_procname = true;
     Ok(())
 }
 
 /// `procname`.
 pub(crate) fn procname(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
-    config.procname = Some(v.non_empty()?);
-    config.auto_procname = true;
+    config.titles.procname = Some(v.non_empty()?);
+    config.titles.auto_procname = true;
     Ok(())
 }
 
 /// `procname-master`.
 pub(crate) fn procname_master(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
-    config.procname_master = Some(v.non_empty()?);
-    config.auto_procname = true;
+    config.titles.procname_master = Some(v.non_empty()?);
+    config.titles.auto_procname = true;
     Ok(())
 }
 
@@ -45,7 +45,7 @@ pub(crate) fn harakiri_graceful_timeout(
     config: &mut Config,
     v: &mut Value<'_>,
 ) -> Result<(), ConfigError> {
-    config.harakiri_graceful_timeout = v.optional_seconds()?;
+    config.workers.harakiri_graceful_timeout = v.optional_seconds()?;
     Ok(())
 }
 
@@ -61,6 +61,6 @@ pub(crate) fn cheaper_algo(config: &mut Config, v: &mut Value<'_>) -> Result<(),
         v.warn(warning);
         return Ok(());
     }
-    config.cheaper_busyness = algo == "busyness";
+    config.workers.cheaper_busyness = algo == "busyness";
     Ok(())
 }

@@ -13,7 +13,7 @@ use crate::config::model::Config;
 pub(crate) fn hook(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
     let (phase, exec_form) = crate::hooks::Phase::of_option(v.option).expect("checked");
     let value = v.non_empty()?;
-    let action = crate::hooks::Action::parse(&value, exec_form).map_err(|m| v.error(m))?;
+    let action = crate::hooks::Action::parse(&value, exec_form).map_err(|e| v.caused_by(e))?;
     config.hooks.add(
         phase,
         action,
@@ -25,8 +25,8 @@ pub(crate) fn hook(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigE
 /// `cron`, `unique-cron`.
 pub(crate) fn cron(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
     let rule = v.non_empty()?;
-    let job = crate::sys::cron::CronJob::parse(&rule).map_err(|m| v.error(m))?;
-    config.crons.push((job, v.option == "unique-cron"));
+    let job = crate::sys::cron::CronJob::parse(&rule).map_err(|e| v.caused_by(e))?;
+    config.children.crons.push((job, v.option == "unique-cron"));
     Ok(())
 }
 
@@ -35,8 +35,11 @@ pub(crate) fn attach_daemon2(config: &mut Config, v: &mut Value<'_>) -> Result<(
     let value = v.non_empty()?;
     let (command, stop_signal, pidfile) = parse_attach_daemon2(&value).map_err(|m| v.error(m))?;
     match pidfile {
-        Some(pidfile) => config.smart_attach_daemons.push((pidfile, command)),
-        None => config.attach_daemons.push((command, stop_signal)),
+        Some(pidfile) => config
+            .children
+            .smart_attach_daemons
+            .push((pidfile, command)),
+        None => config.children.attach_daemons.push((command, stop_signal)),
     };
     Ok(())
 }
@@ -76,6 +79,7 @@ pub(crate) fn smart_attach_daemon(
         .filter(|(_, c)| !c.is_empty())
         .ok_or_else(|| v.error("expected PIDFILE COMMAND"))?;
     config
+        .children
         .smart_attach_daemons
         .push((PathBuf::from(pidfile), command.to_string()));
     Ok(())

@@ -17,10 +17,13 @@ pub(crate) fn socket(config: &mut Config, v: &mut Value<'_>) -> Result<(), Confi
         Protocol::Uwsgi
     };
     if v.option == "socket" {
-        config.default_protocol_sockets.push(config.sockets.len());
+        config
+            .listen
+            .default_protocol_sockets
+            .push(config.listen.sockets.len());
     }
     let address = crate::net::parse_address(&v.non_empty()?).map_err(|m| v.error(m))?;
-    config.sockets.push(SocketSpec {
+    config.listen.sockets.push(SocketSpec {
         address,
         protocol,
         origin: v.entry.origin.to_string(),
@@ -31,7 +34,7 @@ pub(crate) fn socket(config: &mut Config, v: &mut Value<'_>) -> Result<(), Confi
 
 /// `protocol`.
 pub(crate) fn protocol(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
-    config.protocol = match v.non_empty()?.as_str() {
+    config.listen.protocol = match v.non_empty()?.as_str() {
         "uwsgi" => Protocol::Uwsgi,
         "http" => Protocol::Http,
         _ => return Err(v.error("expected uwsgi or http")),
@@ -41,7 +44,7 @@ pub(crate) fn protocol(config: &mut Config, v: &mut Value<'_>) -> Result<(), Con
 
 /// `listen`.
 pub(crate) fn listen(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
-    config.listen_backlog = i32::try_from(v.number()?)
+    config.listen.listen_backlog = i32::try_from(v.number()?)
         .ok()
         .filter(|n| *n > 0)
         .ok_or_else(|| v.error("must be between 1 and 2147483647"))?;
@@ -52,14 +55,16 @@ pub(crate) fn listen(config: &mut Config, v: &mut Value<'_>) -> Result<(), Confi
 pub(crate) fn chown_socket(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
     let value = v.non_empty()?;
     match v.option {
-        "chown-socket" => config.chown_socket = Some(value),
-        "uid" => config.uid = Some(value),
-        _ => config.gid = Some(value),
+        "chown-socket" => config.privileges.chown_socket = Some(value),
+        "uid" => config.privileges.uid = Some(value),
+        _ => config.privileges.gid = Some(value),
     }
     config
+        .privileges
         .privilege_origins
         .retain(|(name, _)| *name != v.option);
     config
+        .privileges
         .privilege_origins
         .push((v.option, v.entry.origin.to_string()));
     Ok(())
@@ -71,14 +76,14 @@ pub(crate) fn buffer_size(config: &mut Config, v: &mut Value<'_>) -> Result<(), 
     if !(1024..=1 << 20).contains(&size) {
         return Err(v.error("must be between 1024 and 1048576 bytes"));
     }
-    config.buffer_size = size as usize;
+    config.request.buffer_size = size as usize;
     Ok(())
 }
 
 /// `http-max-headers`.
 pub(crate) fn http_max_headers(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
-    config.http_max_headers = v.number()? as usize;
-    if !(1..=crate::protocol::http::MAX_HEADERS).contains(&config.http_max_headers) {
+    config.request.http_max_headers = v.number()? as usize;
+    if !(1..=crate::protocol::http::MAX_HEADERS).contains(&config.request.http_max_headers) {
         return Err(v.error("must be between 1 and 256"));
     };
     Ok(())
@@ -94,7 +99,7 @@ pub(crate) fn cap(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigEr
     {
         let capability = crate::privileges::parse_capability(name)
             .ok_or_else(|| v.error(format!("unknown capability '{name}'")))?;
-        config.capabilities.push(capability);
+        config.privileges.capabilities.push(capability);
     }
     Ok(())
 }
@@ -102,7 +107,7 @@ pub(crate) fn cap(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigEr
 /// `umask`.
 pub(crate) fn umask(config: &mut Config, v: &mut Value<'_>) -> Result<(), ConfigError> {
     let value = v.non_empty()?;
-    config.umask = Some(
+    config.master.umask = Some(
         u32::from_str_radix(&value, 8)
             .ok()
             .filter(|m| *m <= 0o777)
