@@ -5,6 +5,8 @@
 //! Owns: the request record and its rendering. Must not: choose a destination beyond the
 //! sink `init` set up (`req-logger`, or the messages' one).
 
+use std::borrow::Cow;
+
 use super::{emit_line, encoder, worker_id, INFO, SINK, WARNING};
 
 thread_local! {
@@ -42,15 +44,17 @@ pub fn clear_logvars() {
     });
 }
 
-/// One served request, for the request log.
+/// One served request, for the request log. The worker builds it when the request arrives
+/// (its text borrowed from the request's buffer where that is valid UTF-8) and fills in the
+/// outcome when the request is answered.
 pub struct RequestRecord<'a> {
-    pub method: &'a str,
-    pub uri: &'a str,
-    pub proto: &'a str,
-    pub remote: &'a str,
-    pub host: &'a str,
-    pub user_agent: &'a str,
-    pub referer: &'a str,
+    pub method: Cow<'a, str>,
+    pub uri: Cow<'a, str>,
+    pub proto: Cow<'a, str>,
+    pub remote: Cow<'a, str>,
+    pub host: Cow<'a, str>,
+    pub user_agent: Cow<'a, str>,
+    pub referer: Cow<'a, str>,
     pub status: u16,
     pub bytes: u64,
     pub micros: u64,
@@ -156,12 +160,12 @@ pub fn request(record: &RequestRecord<'_>) {
         priority,
         &message,
         &[
-            ("REQUEST_METHOD", record.method),
-            ("REQUEST_URI", record.uri),
+            ("REQUEST_METHOD", record.method.as_ref()),
+            ("REQUEST_URI", record.uri.as_ref()),
             ("STATUS", &status),
             ("DURATION_US", &duration),
             ("RESPONSE_BYTES", &bytes),
-            ("REMOTE_ADDR", record.remote),
+            ("REMOTE_ADDR", record.remote.as_ref()),
             ("RSS_MIB", &rss),
         ][..if record.rss_mib.is_some() { 7 } else { 6 }],
         true,
@@ -203,13 +207,13 @@ mod tests {
     #[test]
     fn log_format_variables() {
         let record = RequestRecord {
-            method: "GET",
-            uri: "/x?y",
-            proto: "HTTP/1.1",
-            remote: "10.0.0.1",
-            host: "example.org",
-            user_agent: "curl/8",
-            referer: "",
+            method: "GET".into(),
+            uri: "/x?y".into(),
+            proto: "HTTP/1.1".into(),
+            remote: "10.0.0.1".into(),
+            host: "example.org".into(),
+            user_agent: "curl/8".into(),
+            referer: "".into(),
             status: 404,
             bytes: 12,
             micros: 2500,
@@ -237,13 +241,13 @@ mod tests {
             core: 0,
         };
         let record = RequestRecord {
-            method: "GET",
-            uri: "/ping/",
-            proto: "HTTP/1.1",
-            remote: "127.0.0.1",
-            host: "",
-            user_agent: "",
-            referer: "",
+            method: "GET".into(),
+            uri: "/ping/".into(),
+            proto: "HTTP/1.1".into(),
+            remote: "127.0.0.1".into(),
+            host: "".into(),
+            user_agent: "".into(),
+            referer: "".into(),
             status: 200,
             bytes: 2,
             micros: 6_400,

@@ -81,10 +81,31 @@ pub fn listeners<'a>(
     }
     let mut pool = inherited;
     let mut out = Vec::new();
-    // Sockets systemd passes (now or to the first image of this reload chain): where they
-    // are, for the warning about unix socket lines they make redundant.
-    let systemd_addresses: Vec<String> = pool
-        .iter()
+    let systemd_addresses = systemd_addresses(&pool);
+    for spec in config.sockets {
+        if out
+            .iter()
+            .any(|l: &Listener| l.configured == spec.address && l.protocol == spec.protocol)
+        {
+            // The same socket named twice (say in the unit's ExecStart and in the ini).
+            continue;
+        }
+        if let Some(listener) = take_inherited(&mut pool, spec)? {
+            out.push(listener);
+        } else if !left_to_systemd(spec, &systemd_addresses) {
+            out.push(bind_configured(spec, &config)?);
+        }
+    }
+    for item in pool {
+        out.extend(unclaimed(item, config.protocol)?);
+    }
+    Ok(out)
+}
+
+/// Where the sockets systemd passes (now or to the first image of this reload chain) are,
+/// for the warning about unix socket lines they make redundant.
+fn systemd_addresses(pool: &[Inherited]) -> Vec<String> {
+    pool.iter()
         .filter(|item| {
             matches!(
                 item.origin,
@@ -97,104 +118,113 @@ pub fn listeners<'a>(
         })
         .filter_map(|item| socket_address(item.fd.as_fd()).ok())
         .map(|address| address.to_string())
-        .collect();
-    for spec in config.sockets {
-        if out
-            .iter()
-            .any(|l: &Listener| l.configured == spec.address && l.protocol == spec.protocol)
-        {
-            // The same socket named twice (say in the unit's ExecStart and in the ini).
-            continue;
-        }
-        let position = pool.iter().position(|item| match &item.origin {
-            InheritedFrom::Reload {
-                configured,
-                protocol,
-                ..
-            } => *configured == spec.address && *protocol == spec.protocol,
-            InheritedFrom::Systemd { .. } => {
-                socket_address(item.fd.as_fd()).is_ok_and(|real| same_address(&real, &spec.address))
-            }
-        });
-        if let Some(position) = position {
-            let item = pool.remove(position);
-            let (created, from_systemd) = match item.origin {
-                InheritedFrom::Reload {
-                    created,
-                    from_systemd,
-                    ..
-                } => (created, from_systemd),
-                InheritedFrom::Systemd { .. } => (None, true),
-            };
-            let address = socket_address(item.fd.as_fd())
-                .map_err(|e| format!("inherited socket for {}: {e}", spec.address))?;
-            out.push(Listener {
-                fd: item.fd,
-                protocol: spec.protocol,
-                address,
-                configured: spec.address.clone(),
-                created,
-                from_systemd,
-            });
-            continue;
-        }
-        if !systemd_addresses.is_empty()
-            && spec.in_file
-            && matches!(spec.address, ListenAddress::Unix(_))
-        {
-            // An ini written for a root-started uWSGI names its own socket; under a socket
-            // unit the service cannot (and need not) create it. The command line (the
-            // unit's own ExecStart) is taken as meant.
-            crate::log::warn(&format!(
-                "{}: socket {} skipped: systemd passes this service its socket ({}); point nginx there, or drop the line",
-                spec.origin,
-                spec.address,
-                systemd_addresses.join(", ")
-            ));
-            continue;
-        }
-        let (fd, address, created) =
-            bind_listener(&spec.address, config.listen_backlog, config.chmod_socket).map_err(
-                |e| format!("cannot listen on {} ({}): {e}", spec.address, spec.protocol),
-            )?;
-        out.push(Listener {
-            fd,
-            protocol: spec.protocol,
-            address,
-            configured: spec.address.clone(),
-            created,
-            from_systemd: false,
-        });
-    }
-    for item in pool {
-        let address =
-            socket_address(item.fd.as_fd()).map_err(|e| format!("inherited socket: {e}"))?;
-        let protocol = match &item.origin {
-            InheritedFrom::Systemd { name } => match name.as_str() {
-                "http" | "http-socket" => Protocol::Http,
-                "uwsgi" | "uwsgi-socket" => Protocol::Uwsgi,
-                _ => config.protocol,
-            },
-            InheritedFrom::Reload {
-                from_systemd: true,
-                protocol,
-                ..
-            } => *protocol,
-            InheritedFrom::Reload { .. } => {
-                crate::log::info(&format!("socket {address} is no longer configured: closed"));
-                continue;
-            }
-        };
-        out.push(Listener {
-            fd: item.fd,
+        .collect()
+}
+
+/// The inherited socket for `spec`, taken out of the pool: the one the previous image held
+/// for it, or a systemd socket at its address.
+fn take_inherited(
+    pool: &mut Vec<Inherited>,
+    spec: &SocketSpec,
+) -> Result<Option<Listener>, String> {
+    let position = pool.iter().position(|item| match &item.origin {
+        InheritedFrom::Reload {
+            configured,
             protocol,
-            configured: address.clone(),
-            address,
-            created: None,
-            from_systemd: true,
-        });
+            ..
+        } => *configured == spec.address && *protocol == spec.protocol,
+        InheritedFrom::Systemd { .. } => {
+            socket_address(item.fd.as_fd()).is_ok_and(|real| same_address(&real, &spec.address))
+        }
+    });
+    let Some(position) = position else {
+        return Ok(None);
+    };
+    let item = pool.remove(position);
+    let (created, from_systemd) = match item.origin {
+        InheritedFrom::Reload {
+            created,
+            from_systemd,
+            ..
+        } => (created, from_systemd),
+        InheritedFrom::Systemd { .. } => (None, true),
+    };
+    let address = socket_address(item.fd.as_fd())
+        .map_err(|e| format!("inherited socket for {}: {e}", spec.address))?;
+    Ok(Some(Listener {
+        fd: item.fd,
+        protocol: spec.protocol,
+        address,
+        configured: spec.address.clone(),
+        created,
+        from_systemd,
+    }))
+}
+
+/// Whether a unix socket line of the ini is skipped (with a warning) because systemd
+/// passes the service its sockets.
+fn left_to_systemd(spec: &SocketSpec, systemd_addresses: &[String]) -> bool {
+    if systemd_addresses.is_empty()
+        || !spec.in_file
+        || !matches!(spec.address, ListenAddress::Unix(_))
+    {
+        return false;
     }
-    Ok(out)
+    // An ini written for a root-started uWSGI names its own socket; under a socket unit
+    // the service cannot (and need not) create it. The command line (the unit's own
+    // ExecStart) is taken as meant.
+    crate::log::warn(&format!(
+        "{}: socket {} skipped: systemd passes this service its socket ({}); point nginx there, or drop the line",
+        spec.origin,
+        spec.address,
+        systemd_addresses.join(", ")
+    ));
+    true
+}
+
+/// A fresh socket bound for `spec`.
+fn bind_configured(spec: &SocketSpec, config: &ListenSettings<'_>) -> Result<Listener, String> {
+    let (fd, address, created) =
+        bind_listener(&spec.address, config.listen_backlog, config.chmod_socket)
+            .map_err(|e| format!("cannot listen on {} ({}): {e}", spec.address, spec.protocol))?;
+    Ok(Listener {
+        fd,
+        protocol: spec.protocol,
+        address,
+        configured: spec.address.clone(),
+        created,
+        from_systemd: false,
+    })
+}
+
+/// An inherited socket no option claimed: a systemd socket is served (its protocol from its
+/// FileDescriptorName=, else `protocol`); one of a previous image's own is closed.
+fn unclaimed(item: Inherited, protocol: Protocol) -> Result<Option<Listener>, String> {
+    let address = socket_address(item.fd.as_fd()).map_err(|e| format!("inherited socket: {e}"))?;
+    let protocol = match &item.origin {
+        InheritedFrom::Systemd { name } => match name.as_str() {
+            "http" | "http-socket" => Protocol::Http,
+            "uwsgi" | "uwsgi-socket" => Protocol::Uwsgi,
+            _ => protocol,
+        },
+        InheritedFrom::Reload {
+            from_systemd: true,
+            protocol,
+            ..
+        } => *protocol,
+        InheritedFrom::Reload { .. } => {
+            crate::log::info(&format!("socket {address} is no longer configured: closed"));
+            return Ok(None);
+        }
+    };
+    Ok(Some(Listener {
+        fd: item.fd,
+        protocol,
+        configured: address.clone(),
+        address,
+        created: None,
+        from_systemd: true,
+    }))
 }
 
 /// The sockets a previous master image passed, kept as they were, without a configuration:

@@ -90,31 +90,16 @@ pub fn reason_phrase(status: u16) -> &'static str {
 pub fn parse_request(buf: &[u8], max_headers: usize) -> Result<Option<RequestHead>, HttpError> {
     let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut storage[..max_headers.min(MAX_HEADERS)]);
-    let len = match request.parse(buf) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => return Err(reject(431, "too many header fields")),
-        Err(httparse::Error::Version) => return Err(version_error(buf)),
-        Err(httparse::Error::HeaderName) => return Err(reject(400, "invalid header field name")),
-        Err(httparse::Error::HeaderValue) => return Err(reject(400, "invalid header field value")),
-        Err(httparse::Error::NewLine) => return Err(reject(400, "bare CR or malformed line end")),
-        Err(httparse::Error::Token) => return Err(reject(400, "invalid request line")),
-        Err(_) => return Err(reject(400, "malformed request")),
+    let Some(len) = parse_syntax(&mut request, buf)? else {
+        return Ok(None);
     };
     let base = buf.as_ptr() as usize;
-    let range_of = |s: &[u8]| {
-        let start = s.as_ptr() as usize - base;
-        start..start + s.len()
-    };
     let method = request.method.expect("complete request has a method");
     let target = request.path.expect("complete request has a target");
     let minor_version = request.version.expect("complete request has a version");
-    let method_range = range_of(method.as_bytes());
-    let target_range = range_of(target.as_bytes());
-
     let mut head = RequestHead {
-        method: method_range,
-        target: target_range.clone(),
+        method: range_in(base, method.as_bytes()),
+        target: range_in(base, target.as_bytes()),
         path: 0..0,
         query: 0..0,
         minor_version,
@@ -127,27 +112,72 @@ pub fn parse_request(buf: &[u8], max_headers: usize) -> Result<Option<RequestHea
         len,
     };
     split_target(buf, &mut head, method.as_bytes())?;
-
-    let mut content_length: Option<u64> = None;
-    let mut transfer_codings: Vec<&[u8]> = Vec::new();
-    let mut connection_close = false;
-    let mut connection_keep_alive = false;
+    let mut fields = HeaderFacts::default();
     for header in request.headers.iter() {
-        let name = header.name.as_bytes();
-        let value = trim_ows(header.value);
+        fields.note(
+            &mut head,
+            base,
+            header.name.as_bytes(),
+            trim_ows(header.value),
+        )?;
+    }
+    fields.decide(&mut head)?;
+    Ok(Some(head))
+}
+
+/// The request line and header syntax (httparse): the head's length once it is complete,
+/// `None` while it is not, or the status a syntax error deserves.
+fn parse_syntax<'b>(
+    request: &mut httparse::Request<'_, 'b>,
+    buf: &'b [u8],
+) -> Result<Option<usize>, HttpError> {
+    match request.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => Ok(Some(len)),
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(httparse::Error::TooManyHeaders) => Err(reject(431, "too many header fields")),
+        Err(httparse::Error::Version) => Err(version_error(buf)),
+        Err(httparse::Error::HeaderName) => Err(reject(400, "invalid header field name")),
+        Err(httparse::Error::HeaderValue) => Err(reject(400, "invalid header field value")),
+        Err(httparse::Error::NewLine) => Err(reject(400, "bare CR or malformed line end")),
+        Err(httparse::Error::Token) => Err(reject(400, "invalid request line")),
+        Err(_) => Err(reject(400, "malformed request")),
+    }
+}
+
+/// Where `s`, a slice of the buffer that starts at address `base`, lies in that buffer.
+fn range_in(base: usize, s: &[u8]) -> Range<usize> {
+    let start = s.as_ptr() as usize - base;
+    start..start + s.len()
+}
+
+/// What the header fields say about the body's framing and the connection, gathered in one
+/// pass and decided once every field is seen.
+#[derive(Default)]
+struct HeaderFacts<'b> {
+    content_length: Option<u64>,
+    transfer_codings: Vec<&'b [u8]>,
+    connection_close: bool,
+    connection_keep_alive: bool,
+}
+
+impl<'b> HeaderFacts<'b> {
+    /// Takes note of one field (`value` without its surrounding whitespace): framing and
+    /// connection options here, Host and Expect in the head, and the field itself in the
+    /// head's list unless its name holds a `_`.
+    fn note(
+        &mut self,
+        head: &mut RequestHead,
+        base: usize,
+        name: &[u8],
+        value: &'b [u8],
+    ) -> Result<(), HttpError> {
         if name.eq_ignore_ascii_case(b"content-length") {
-            for part in value.split(|b| *b == b',') {
-                let n = parse_content_length(trim_ows(part))?;
-                if content_length.is_some_and(|previous| previous != n) {
-                    return Err(reject(400, "conflicting Content-Length values"));
-                }
-                content_length = Some(n);
-            }
+            self.content_length(value)?;
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             for coding in value.split(|b| *b == b',') {
                 let coding = trim_ows(coding);
                 if !coding.is_empty() {
-                    transfer_codings.push(coding);
+                    self.transfer_codings.push(coding);
                 }
             }
         } else if name.eq_ignore_ascii_case(b"host") {
@@ -157,66 +187,89 @@ pub fn parse_request(buf: &[u8], max_headers: usize) -> Result<Option<RequestHea
             if !value.iter().all(|b| is_host_byte(*b)) {
                 return Err(reject(400, "invalid Host header"));
             }
-            head.host = Some(range_of(value));
+            head.host = Some(range_in(base, value));
         } else if name.eq_ignore_ascii_case(b"connection") {
             for option in value.split(|b| *b == b',') {
                 let option = trim_ows(option);
-                connection_close |= option.eq_ignore_ascii_case(b"close");
-                connection_keep_alive |= option.eq_ignore_ascii_case(b"keep-alive");
+                self.connection_close |= option.eq_ignore_ascii_case(b"close");
+                self.connection_keep_alive |= option.eq_ignore_ascii_case(b"keep-alive");
             }
         } else if name.eq_ignore_ascii_case(b"expect") {
             if value.eq_ignore_ascii_case(b"100-continue") {
-                head.expect_continue = minor_version == 1;
+                head.expect_continue = head.minor_version == 1;
             } else {
                 return Err(reject(417, "unsupported Expect"));
             }
         }
         // A `_` in a name would map to the same HTTP_* key as a `-`: a spoofing hazard
         // (X_Forwarded_For vs X-Forwarded-For). Like nginx and gunicorn, leave them out.
-        if name.contains(&b'_') {
-            continue;
+        if !name.contains(&b'_') {
+            head.headers.push(Header {
+                name: range_in(base, name),
+                value: range_in(base, value),
+            });
         }
-        head.headers.push(Header {
-            name: range_of(name),
-            value: range_of(value),
-        });
+        Ok(())
     }
 
-    if minor_version == 1 && head.host.is_none() {
-        return Err(reject(400, "HTTP/1.1 request without Host"));
+    /// One Content-Length field: a list of equal values is one value.
+    fn content_length(&mut self, value: &[u8]) -> Result<(), HttpError> {
+        for part in value.split(|b| *b == b',') {
+            let n = parse_content_length(trim_ows(part))?;
+            if self.content_length.is_some_and(|previous| previous != n) {
+                return Err(reject(400, "conflicting Content-Length values"));
+            }
+            self.content_length = Some(n);
+        }
+        Ok(())
     }
-    if !transfer_codings.is_empty() {
+
+    /// With every field seen: Host required in HTTP/1.1, the body's framing (RFC 9112 §6),
+    /// whether Expect still matters, and whether the connection stays open.
+    fn decide(self, head: &mut RequestHead) -> Result<(), HttpError> {
+        let minor_version = head.minor_version;
+        if minor_version == 1 && head.host.is_none() {
+            return Err(reject(400, "HTTP/1.1 request without Host"));
+        }
+        if !self.transfer_codings.is_empty() {
+            head.framing = self.chunked_framing(minor_version)?;
+        } else if let Some(n) = self.content_length {
+            head.declared_length = true;
+            head.framing = if n == 0 {
+                BodyFraming::None
+            } else {
+                BodyFraming::Length(n)
+            };
+        }
+        if head.framing == BodyFraming::None {
+            head.expect_continue = false;
+        }
+        head.keep_alive = if minor_version == 1 {
+            !self.connection_close
+        } else {
+            self.connection_keep_alive && !self.connection_close
+        };
+        Ok(())
+    }
+
+    /// A Transfer-Encoding request: only `chunked` alone, in HTTP/1.1, without
+    /// Content-Length.
+    fn chunked_framing(&self, minor_version: u8) -> Result<BodyFraming, HttpError> {
         if minor_version == 0 {
             return Err(reject(400, "Transfer-Encoding in an HTTP/1.0 request"));
         }
-        if content_length.is_some() {
+        if self.content_length.is_some() {
             return Err(reject(400, "both Content-Length and Transfer-Encoding"));
         }
-        let last = transfer_codings[transfer_codings.len() - 1];
+        let last = self.transfer_codings[self.transfer_codings.len() - 1];
         if !last.eq_ignore_ascii_case(b"chunked") {
             return Err(reject(400, "Transfer-Encoding does not end in chunked"));
         }
-        if transfer_codings.len() > 1 {
+        if self.transfer_codings.len() > 1 {
             return Err(reject(501, "unsupported transfer coding"));
         }
-        head.framing = BodyFraming::Chunked;
-    } else if let Some(n) = content_length {
-        head.declared_length = true;
-        head.framing = if n == 0 {
-            BodyFraming::None
-        } else {
-            BodyFraming::Length(n)
-        };
+        Ok(BodyFraming::Chunked)
     }
-    if head.framing == BodyFraming::None {
-        head.expect_continue = false;
-    }
-    head.keep_alive = if minor_version == 1 {
-        !connection_close
-    } else {
-        connection_keep_alive && !connection_close
-    };
-    Ok(Some(head))
 }
 
 /// What status a head that has outgrown the buffer gets: 414 while still in the request line.

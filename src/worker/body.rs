@@ -108,6 +108,15 @@ async fn read_more<S: AsyncRead + Unpin>(
     }
 }
 
+/// `limit-post` (0: none) for a body whose length is declared: one larger is refused before
+/// a byte of it is read.
+pub fn check_limit(length: u64, limit: u64) -> Result<(), BodyError> {
+    if limit > 0 && length > limit {
+        return Err(BodyError::Refuse(413, "body larger than limit-post"));
+    }
+    Ok(())
+}
+
 /// A body of exactly `length` bytes. `pending` holds bytes already read after the head;
 /// on return it holds whatever followed the body (a pipelined request).
 pub async fn read_exact_body<S: AsyncRead + Unpin>(

@@ -5,31 +5,33 @@
 //! per-thread runtimes, accepting, draining on SIGTERM/SIGHUP or max-requests, and the
 //! worker's exit. Must not: fork, bind, or outlive the master.
 
+mod accept;
+mod app;
 mod body;
 mod client;
 mod connection;
+mod head;
+mod request_log;
 mod respond;
+mod send;
+mod static_response;
 mod statics;
 
 use std::cell::Cell;
-use std::future::Future;
-use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
-use socket2::Socket;
-use tokio::io::Interest;
 use tokio::sync::watch;
 
-use crate::config::{ListenAddress, Protocol, WorkerParts};
+use crate::config::WorkerParts;
 use crate::ipc::scoreboard::WorkerState;
 use crate::ipc::{Identity, Notice, EXIT_NO_APP};
 use crate::net::Listener;
-use crate::wsgi::environ::{Endpoint, EnvironTemplate};
+use crate::wsgi::environ::EnvironTemplate;
 use crate::wsgi::interpreter;
-use client::ClientSocket;
+use accept::{accept_loop, duplicate, WorkerSocket};
 
 /// How long an idle keep-alive connection may still bring one last request (answered with
 /// `Connection: close`) once its worker drains: a client that just sent one is not cut off.
@@ -176,25 +178,6 @@ impl Shared {
         self.identity.board.description(self.identity.entry, thread)
     }
 
-    /// Whether this worker should leave the next connection to a less busy one: it holds
-    /// more than `ACCEPT_SLACK` connections over the least loaded ready worker. Keep-alive
-    /// connections stay where they were accepted, so an early imbalance would last.
-    fn should_defer_accept(&self) -> bool {
-        let entry = self.identity.board.entry(self.identity.entry);
-        let mine = entry.connections.load(Ordering::Relaxed);
-        self.identity
-            .board
-            .fewest_connections_elsewhere(self.identity.entry)
-            .is_some_and(|fewest| mine > fewest + ACCEPT_SLACK)
-    }
-
-    /// Counts an open client connection until the returned guard drops.
-    pub fn open_connection(self: &Arc<Self>) -> ConnectionCount {
-        let entry = self.identity.board.entry(self.identity.entry);
-        entry.connections.fetch_add(1, Ordering::Relaxed);
-        ConnectionCount(self.clone())
-    }
-
     /// What the stats server and metrics report: the listener, bytes received and sent,
     /// status, time taken, whether the app raised.
     pub fn account(&self, request: Accounted, took: Duration, exception: bool) {
@@ -283,6 +266,26 @@ pub fn run(
     listeners: &[Listener],
     preloaded: Option<&interpreter::Apps>,
 ) -> ! {
+    set_up_process(&identity, config);
+    run_hooks_or_exit(config.hooks, crate::hooks::Phase::PostFork);
+    let apps = load_apps(&identity, config, preloaded);
+    // uwsgi.post_fork_hook (@postfork) once the application is in place: right after the
+    // fork when it was preloaded, after loading it with lazy-apps.
+    Python::attach(crate::uwsgi_api::run_post_fork_hook);
+    let shared = Arc::new(Shared::new(config, identity, apps));
+    run_hooks_or_exit(config.hooks, crate::hooks::Phase::Accepting);
+    if shared.identity.id == 1 {
+        run_hooks_or_exit(config.hooks, crate::hooks::Phase::Accepting1);
+    }
+    serve(&shared, config.workers.threads, listeners);
+    crate::log::info(&format!("served {} request(s); exiting", shared.served()));
+    interpreter::worker_exit_hooks();
+    std::process::exit(0);
+}
+
+/// The child becomes a worker: its log label and process title, signals reset, privileges
+/// dropped (master-as-root), and what only the master may keep forgotten.
+fn set_up_process(identity: &Identity, config: WorkerParts<'_>) {
     crate::log::set_worker_id(identity.id);
     crate::uwsgi_api::enter_worker(identity.id, identity.entry);
     if config.titles.auto_procname {
@@ -315,101 +318,114 @@ pub fn run(
     }
     crate::systemd::forget_in_child();
     interpreter::forget_environment(&crate::sys::shell::MASTER_ONLY_VARIABLES);
-    run_hooks_or_exit(config.hooks, crate::hooks::Phase::PostFork);
-    let app = if config.app.lazy_apps {
-        match Python::attach(|py| interpreter::load_apps(py, config.app, config.hooks)) {
-            Ok(apps) => Some(apps),
-            Err(interpreter::LoadError::Hook(message)) => {
-                crate::log::error(&format!("{message}; start aborted"));
-                interpreter::worker_exit_hooks();
-                std::process::exit(crate::hooks::EXIT_HOOK_FAILED);
-            }
-            Err(interpreter::LoadError::App(message)) => {
-                crate::log::error(&message);
-                if config.app.need_app {
-                    interpreter::worker_exit_hooks();
-                    std::process::exit(EXIT_NO_APP);
-                }
-                // As without lazy-apps: the worker stays, answering 500, so the service
-                // is ready (and says why it serves errors) instead of respawning forever.
-                crate::log::warn("serving 500 to every request until the application loads (set need-app to exit instead)");
-                identity.notify_master(Notice::NoApp);
-                None
-            }
-        }
-    } else {
-        preloaded.map(|apps| Python::attach(|py| apps.clone_ref(py)))
-    };
-    // uwsgi.post_fork_hook (@postfork) once the application is in place: right after the
-    // fork when it was preloaded, after loading it with lazy-apps.
-    Python::attach(crate::uwsgi_api::run_post_fork_hook);
-    let template = Python::attach(|py| {
-        EnvironTemplate::new(
-            py,
-            config.workers.threads > 1,
-            config.workers.processes > 1,
-            config.request.file_wrapper,
-        )
-    })
-    .unwrap_or_else(|e| {
-        crate::log::error(&format!("cannot build the WSGI environ template: {e}"));
-        std::process::exit(1);
-    });
-    let retire_after = if config.workers.max_requests > 0 {
-        config.workers.max_requests + (identity.id as u64 - 1) * config.workers.max_requests_delta
-    } else {
-        0
-    };
-    let (app, mounts) = match app {
-        Some(apps) => (apps.default, apps.mounts),
-        None => (None, Vec::new()),
-    };
-    let shared = Arc::new(Shared {
-        app,
-        mounts,
-        manage_script_name: config.request.manage_script_name,
-        vhost: config.request.vhost.then_some(config.request.vhost_host),
-        template,
-        buffer_size: config.request.buffer_size,
-        limit_post: config.request.limit_post,
-        uwsgi_log_line: config.logging.log_format.as_deref() == Some(crate::log::UWSGI_FORMAT),
-        log_requests: !config.logging.disable_logging
-            || config.logging.log_4xx
-            || config.logging.log_5xx
-            || config.logging.log_slow_ms > 0,
-        log_all: !config.logging.disable_logging,
-        log_4xx: config.logging.log_4xx,
-        log_5xx: config.logging.log_5xx,
-        log_slow: (config.logging.log_slow_ms > 0)
-            .then(|| Duration::from_millis(config.logging.log_slow_ms)),
-        extra_headers: config.request.add_headers.clone(),
-        server_header: config.request.http_server_header,
-        memory_report: config.logging.memory_report,
-        log_x_forwarded_for: config.logging.log_x_forwarded_for,
-        so_keepalive: config.request.so_keepalive,
-        max_headers: config.request.http_max_headers,
-        header_timeout: config.request.http_header_timeout,
-        keepalive_timeout: config.request.http_keepalive_timeout,
-        io_timeout: config.request.socket_timeout,
-        identity,
-        retire_after,
-        reload_on_rss_bytes: config.workers.reload_on_rss_mib << 20,
-        reload_on_as_bytes: config.workers.reload_on_as_mib << 20,
-        reload_on_exception: config.workers.reload_on_exception,
-        no_default_app: config.request.no_default_app,
-        routes: config.request.routes.clone(),
-        proxy_protocol: config.request.proxy_protocol,
-        statics: statics::Settings::from(config.statics),
-        min_lifetime: config.workers.min_worker_lifetime,
-        born: Instant::now(),
-        served: AtomicU64::new(0),
-        drain: watch::Sender::new(false),
-    });
-    run_hooks_or_exit(config.hooks, crate::hooks::Phase::Accepting);
-    if shared.identity.id == 1 {
-        run_hooks_or_exit(config.hooks, crate::hooks::Phase::Accepting1);
+}
+
+/// The applications this worker serves: imported now with lazy-apps, else the master's.
+/// A failing hook ends the worker; so does a failing import with need-app (without it, the
+/// worker stays and answers 500).
+fn load_apps(
+    identity: &Identity,
+    config: WorkerParts<'_>,
+    preloaded: Option<&interpreter::Apps>,
+) -> Option<interpreter::Apps> {
+    if !config.app.lazy_apps {
+        return preloaded.map(|apps| Python::attach(|py| apps.clone_ref(py)));
     }
-    let extra_threads: Vec<_> = (1..config.workers.threads)
+    match Python::attach(|py| interpreter::load_apps(py, config.app, config.hooks)) {
+        Ok(apps) => Some(apps),
+        Err(interpreter::LoadError::Hook(message)) => {
+            crate::log::error(&format!("{message}; start aborted"));
+            interpreter::worker_exit_hooks();
+            std::process::exit(crate::hooks::EXIT_HOOK_FAILED);
+        }
+        Err(interpreter::LoadError::App(message)) => {
+            crate::log::error(&message);
+            if config.app.need_app {
+                interpreter::worker_exit_hooks();
+                std::process::exit(EXIT_NO_APP);
+            }
+            // As without lazy-apps: the worker stays, answering 500, so the service
+            // is ready (and says why it serves errors) instead of respawning forever.
+            crate::log::warn("serving 500 to every request until the application loads (set need-app to exit instead)");
+            identity.notify_master(Notice::NoApp);
+            None
+        }
+    }
+}
+
+impl Shared {
+    /// What the worker's threads share, from the configuration.
+    fn new(config: WorkerParts<'_>, identity: Identity, apps: Option<interpreter::Apps>) -> Shared {
+        let template = Python::attach(|py| {
+            EnvironTemplate::new(
+                py,
+                config.workers.threads > 1,
+                config.workers.processes > 1,
+                config.request.file_wrapper,
+            )
+        })
+        .unwrap_or_else(|e| {
+            crate::log::error(&format!("cannot build the WSGI environ template: {e}"));
+            std::process::exit(1);
+        });
+        let retire_after = if config.workers.max_requests > 0 {
+            config.workers.max_requests
+                + (identity.id as u64 - 1) * config.workers.max_requests_delta
+        } else {
+            0
+        };
+        let (app, mounts) = match apps {
+            Some(apps) => (apps.default, apps.mounts),
+            None => (None, Vec::new()),
+        };
+        Shared {
+            app,
+            mounts,
+            manage_script_name: config.request.manage_script_name,
+            vhost: config.request.vhost.then_some(config.request.vhost_host),
+            template,
+            buffer_size: config.request.buffer_size,
+            limit_post: config.request.limit_post,
+            uwsgi_log_line: config.logging.log_format.as_deref() == Some(crate::log::UWSGI_FORMAT),
+            log_requests: !config.logging.disable_logging
+                || config.logging.log_4xx
+                || config.logging.log_5xx
+                || config.logging.log_slow_ms > 0,
+            log_all: !config.logging.disable_logging,
+            log_4xx: config.logging.log_4xx,
+            log_5xx: config.logging.log_5xx,
+            log_slow: (config.logging.log_slow_ms > 0)
+                .then(|| Duration::from_millis(config.logging.log_slow_ms)),
+            extra_headers: config.request.add_headers.clone(),
+            server_header: config.request.http_server_header,
+            memory_report: config.logging.memory_report,
+            log_x_forwarded_for: config.logging.log_x_forwarded_for,
+            so_keepalive: config.request.so_keepalive,
+            max_headers: config.request.http_max_headers,
+            header_timeout: config.request.http_header_timeout,
+            keepalive_timeout: config.request.http_keepalive_timeout,
+            io_timeout: config.request.socket_timeout,
+            identity,
+            retire_after,
+            reload_on_rss_bytes: config.workers.reload_on_rss_mib << 20,
+            reload_on_as_bytes: config.workers.reload_on_as_mib << 20,
+            reload_on_exception: config.workers.reload_on_exception,
+            no_default_app: config.request.no_default_app,
+            routes: config.request.routes.clone(),
+            proxy_protocol: config.request.proxy_protocol,
+            statics: statics::Settings::from(config.statics),
+            min_lifetime: config.workers.min_worker_lifetime,
+            born: Instant::now(),
+            served: AtomicU64::new(0),
+            drain: watch::Sender::new(false),
+        }
+    }
+}
+
+/// Serves on `threads` event loops (this thread's, which also watches signals, and one per
+/// extra thread) until every one has drained; tells the master the worker is ready.
+fn serve(shared: &Arc<Shared>, threads: usize, listeners: &[Listener]) {
+    let extra_threads: Vec<_> = (1..threads)
         .map(|thread| {
             let shared = shared.clone();
             let sockets = duplicate(listeners);
@@ -425,13 +441,10 @@ pub fn run(
         .board
         .set_state(shared.identity.entry, WorkerState::Ready);
     shared.notify_master(Notice::Ready);
-    event_loop(&shared, duplicate(listeners), true);
+    event_loop(shared, duplicate(listeners), true);
     for thread in extra_threads {
         let _ = thread.join();
     }
-    crate::log::info(&format!("served {} request(s); exiting", shared.served()));
-    interpreter::worker_exit_hooks();
-    std::process::exit(0);
 }
 
 /// Hooks in a worker: Python may be running, so the GIL is released while they run; a
@@ -445,31 +458,6 @@ fn run_hooks_or_exit(hooks: &crate::hooks::Hooks, phase: crate::hooks::Phase) {
         interpreter::worker_exit_hooks();
         std::process::exit(crate::hooks::EXIT_HOOK_FAILED);
     }
-}
-
-struct WorkerSocket {
-    /// Position among the master's listeners (the metrics' listener label).
-    index: usize,
-    fd: OwnedFd,
-    protocol: Protocol,
-    address: ListenAddress,
-}
-
-fn duplicate(listeners: &[Listener]) -> Vec<WorkerSocket> {
-    listeners
-        .iter()
-        .enumerate()
-        .map(|(index, l)| WorkerSocket {
-            index,
-            fd: l
-                .fd
-                .as_fd()
-                .try_clone_to_owned()
-                .expect("dup a listening socket"),
-            protocol: l.protocol,
-            address: l.address.clone(),
-        })
-        .collect()
 }
 
 fn event_loop(shared: &Arc<Shared>, sockets: Vec<WorkerSocket>, handle_signals: bool) {
@@ -532,135 +520,6 @@ async fn uwsgi_signals(shared: Arc<Shared>) {
         let pending = crate::uwsgi_api::signals::take_pending(entry);
         if !pending.is_empty() {
             Python::attach(|py| crate::uwsgi_api::signals::run_handlers(py, &pending));
-        }
-    }
-}
-
-const ACCEPT_BATCH: usize = 1;
-/// Connections a worker may hold over the least loaded one before it defers accepting.
-const ACCEPT_SLACK: u64 = 2;
-/// A deferred connection is taken anyway after this long (the others may be stuck in Python).
-const ACCEPT_DEFER_LIMIT: Duration = Duration::from_millis(5);
-
-/// Keeps a worker's open-connection count while a connection lives.
-pub struct ConnectionCount(Arc<Shared>);
-
-impl Drop for ConnectionCount {
-    fn drop(&mut self) {
-        let entry = self.0.identity.board.entry(self.0.identity.entry);
-        entry.connections.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// Accepts on one listening socket until the worker drains. Accepted sockets are
-/// non-blocking from the start (accept4) and join epoll only if they ever have to wait.
-async fn accept_loop(shared: Arc<Shared>, socket: WorkerSocket) {
-    let listener = match client::watch(Socket::from(socket.fd), Interest::READABLE) {
-        Ok(listener) => listener,
-        Err(e) => {
-            crate::log::error(&format!("cannot watch listener {}: {e}", socket.address));
-            return;
-        }
-    };
-    let (server_name, server_port) = match &socket.address {
-        ListenAddress::Tcp(addr) => (addr.ip().to_string(), addr.port().to_string()),
-        ListenAddress::Unix(_) => ("localhost".to_string(), "80".to_string()),
-    };
-    let (server_name, server_port): (Arc<str>, Arc<str>) = (server_name.into(), server_port.into());
-    let tcp = matches!(socket.address, ListenAddress::Tcp(_));
-    let mut drain = shared.drain_signal();
-    let mut deferring_since: Option<Instant> = None;
-    loop {
-        let mut guard = tokio::select! {
-            biased;
-            _ = drain.wait_for(|d| *d) => return,
-            ready = listener.readable() => match ready {
-                Ok(guard) => guard,
-                Err(e) => {
-                    crate::log::error(&format!("listener {}: {e}", socket.address));
-                    return;
-                }
-            },
-        };
-        // One connection per turn: the worker then serves what is ready before it accepts
-        // again, so a burst of new connections spreads over every idle worker instead of
-        // piling onto whichever woke first.
-        if shared.should_defer_accept()
-            && deferring_since.is_none_or(|since| since.elapsed() < ACCEPT_DEFER_LIMIT)
-        {
-            deferring_since.get_or_insert_with(Instant::now);
-            drop(guard);
-            tokio::time::sleep(Duration::from_millis(1)).await;
-            continue;
-        }
-        deferring_since = None;
-        let mut back_off = false;
-        for _ in 0..ACCEPT_BATCH {
-            match listener
-                .get_ref()
-                .accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
-            {
-                Ok((client, peer)) => {
-                    let (remote_addr, remote_port) = match peer.as_socket() {
-                        Some(addr) => (addr.ip().to_string(), addr.port().to_string()),
-                        None => (String::new(), String::new()),
-                    };
-                    if tcp {
-                        let _ = client.set_tcp_nodelay(true);
-                        if shared.so_keepalive {
-                            let _ = client.set_keepalive(true);
-                        }
-                    }
-                    let endpoint = Endpoint {
-                        remote_addr,
-                        remote_port,
-                        server_name: server_name.clone(),
-                        server_port: server_port.clone(),
-                        listener: socket.index,
-                    };
-                    let count = shared.open_connection();
-                    let serve = connection::serve(
-                        ClientSocket::new(client),
-                        socket.protocol,
-                        endpoint,
-                        shared.clone(),
-                    );
-                    let mut serve = Box::pin(async move {
-                        serve.await;
-                        drop(count);
-                    });
-                    // A request already whole in the socket (nginx writes it as it
-                    // connects) is usually answered and closed in this first poll, with
-                    // no task spawned; one that has to wait goes on as its own task.
-                    let first =
-                        std::future::poll_fn(|cx| std::task::Poll::Ready(serve.as_mut().poll(cx)))
-                            .await;
-                    if first.is_pending() {
-                        tokio::task::spawn_local(serve);
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    guard.clear_ready();
-                    break;
-                }
-                Err(e)
-                    if matches!(
-                        e.raw_os_error(),
-                        Some(libc::ECONNABORTED) | Some(libc::EINTR)
-                    ) => {}
-                Err(e) => {
-                    crate::log::warn(&format!("accept on {}: {e}", socket.address));
-                    back_off = true;
-                    break;
-                }
-            }
-        }
-        drop(guard);
-        if back_off {
-            // Out of descriptors or memory: wait instead of spinning.
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        } else {
-            tokio::task::yield_now().await;
         }
     }
 }
