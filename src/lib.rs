@@ -5,6 +5,7 @@
 
 pub mod alarms;
 pub mod check;
+pub mod child;
 pub mod config;
 pub mod entry;
 pub mod hooks;

@@ -11,7 +11,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::sys::signal::Signal;
 use nix::unistd::{ForkResult, Pid};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -188,43 +188,10 @@ extern "C" fn on_sigterm(_: nix::libc::c_int) {
 
 /// The mule process: never returns.
 fn child(config: ForkedParts<'_>, id: usize, program: &MuleProgram) -> ! {
-    crate::master::signals::reset_in_child();
-    // Its own process group, so stopping it stops what it started.
-    let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
-    if *program == MuleProgram::Loop {
-        let handler = SigAction::new(
-            SigHandler::Handler(on_sigterm),
-            SaFlags::SA_RESTART,
-            SigSet::empty(),
-        );
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-        let _ = unsafe { nix::sys::signal::sigaction(Signal::SIGTERM, &handler) };
-    }
+    let on_sigterm = (*program == MuleProgram::Loop).then_some(on_sigterm as extern "C" fn(_));
+    crate::child::settle_helper(config, &format!("mule {id}"), on_sigterm);
     api::enter_mule(id);
     log::set_mule_id(id);
-    if config.titles.auto_procname {
-        crate::sys::title::set_process_name(&format!(
-            "{}rwsgi mule {id}",
-            config.titles.procname_prefix
-        ));
-    }
-    if config.privileges.master_as_root {
-        let master = nix::unistd::getppid();
-        let dropped = crate::privileges::resolve(config.privileges).and_then(|target| {
-            crate::privileges::drop_to(
-                &target,
-                &config.privileges.capabilities,
-                config.privileges.no_new_privileges,
-            )
-        });
-        if let Err(message) = dropped {
-            log::error(&format!("mule {id}: cannot drop privileges: {message}"));
-            std::process::exit(1);
-        }
-        crate::master::signals::die_with_master_again(master);
-    }
-    crate::systemd::forget_in_child();
-    interpreter::forget_environment(&crate::sys::shell::MASTER_ONLY_VARIABLES);
     let status = Python::attach(|py| {
         if config.app.lazy_apps {
             if let Err(e) = interpreter::load_apps(py, config.app, config.hooks) {

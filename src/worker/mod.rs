@@ -299,25 +299,10 @@ fn set_up_process(identity: &Identity, config: WorkerParts<'_>) {
         crate::sys::title::set_process_name(&name);
     }
     crate::ipc::signals::reset_in_child();
-    if config.privileges.master_as_root {
-        // Still single-threaded (no runtime, no Python thread yet), so the drop covers every
-        // thread this worker will have.
-        let master = nix::unistd::getppid();
-        let dropped = crate::privileges::resolve(config.privileges).and_then(|target| {
-            crate::privileges::drop_to(
-                &target,
-                &config.privileges.capabilities,
-                config.privileges.no_new_privileges,
-            )
-        });
-        if let Err(message) = dropped {
-            crate::log::error(&format!("cannot drop privileges: {message}"));
-            std::process::exit(1);
-        }
-        crate::ipc::signals::die_with_master_again(master);
-    }
-    crate::systemd::forget_in_child();
-    interpreter::forget_environment(&crate::sys::shell::MASTER_ONLY_VARIABLES);
+    // Still single-threaded (no runtime, no Python thread yet), so the drop covers every
+    // thread this worker will have.
+    crate::child::drop_privileges(config.privileges, "");
+    crate::child::forget_master_environment();
 }
 
 /// The applications this worker serves: imported now with lazy-apps, else the master's.
