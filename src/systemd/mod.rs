@@ -11,13 +11,29 @@ use std::time::Duration;
 
 use sd_notify::NotifyState;
 
+/// The sockets systemd passed could not be read (bad LISTEN_FDS, LISTEN_FDNAMES...).
+#[derive(Debug)]
+pub struct ActivationError(std::io::Error);
+
+impl std::fmt::Display for ActivationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "socket activation: {}", self.0)
+    }
+}
+
+impl std::error::Error for ActivationError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
 /// Takes the sockets systemd passed, with their names; clears the variables.
 /// Must run while the process is single-threaded (it changes the environment).
-pub fn take_listen_fds() -> Result<Vec<(OwnedFd, String)>, String> {
+pub fn take_listen_fds() -> Result<Vec<(OwnedFd, String)>, ActivationError> {
     // SAFETY: called at start-up from main's thread before any other thread exists, which
     // is remove_var's precondition.
-    let fds = unsafe { sd_notify::listen_fds_with_names_and_unset_env() }
-        .map_err(|e| format!("socket activation: {e}"))?;
+    let fds =
+        unsafe { sd_notify::listen_fds_with_names_and_unset_env() }.map_err(ActivationError)?;
     Ok(fds
         .map(|(fd, name)| {
             // SAFETY: systemd passed `fd` (LISTEN_PID matched this process) and nothing else

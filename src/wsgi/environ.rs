@@ -118,6 +118,32 @@ pub fn http_environ<'py>(
     set(&mut values, "SERVER_NAME", server_name)?;
     set(&mut values, "SERVER_PORT", server_port)?;
     env.set_item(intern!(py, "wsgi.url_scheme"), intern!(py, "http"))?;
+    add_headers(py, &env, strings, &mut values, buf, head)?;
+    if body_len > 0
+        || head.declared_length
+        || head.framing != crate::protocol::http::BodyFraming::None
+    {
+        set(
+            &mut values,
+            "CONTENT_LENGTH",
+            body_len.to_string().as_bytes(),
+        )?;
+    }
+    drop(values);
+    env.set_item(intern!(py, "wsgi.input"), Bound::new(py, input)?)?;
+    Ok(env)
+}
+
+/// The request's headers as `HTTP_*` keys (repeated ones joined, cookies with `; `), and
+/// `CONTENT_TYPE`; the framing headers are left out.
+fn add_headers(
+    py: Python<'_>,
+    env: &Bound<'_, PyDict>,
+    strings: &StringCache,
+    values: &mut Values<'_>,
+    buf: &[u8],
+    head: &RequestHead,
+) -> PyResult<()> {
     for header in &head.headers {
         let name = &buf[header.name.clone()];
         let value = &buf[header.value.clone()];
@@ -128,7 +154,8 @@ pub fn http_environ<'py>(
             continue;
         }
         if name.eq_ignore_ascii_case(b"content-type") {
-            set(&mut values, "CONTENT_TYPE", value)?;
+            let slot = strings.known("CONTENT_TYPE");
+            env.set_item(values.name(py, slot), values.value(py, slot, value)?)?;
             continue;
         }
         let key = cgi_header_key(name);
@@ -149,19 +176,7 @@ pub fn http_environ<'py>(
             None => env.set_item(key_str, value)?,
         }
     }
-    if body_len > 0
-        || head.declared_length
-        || head.framing != crate::protocol::http::BodyFraming::None
-    {
-        set(
-            &mut values,
-            "CONTENT_LENGTH",
-            body_len.to_string().as_bytes(),
-        )?;
-    }
-    drop(values);
-    env.set_item(intern!(py, "wsgi.input"), Bound::new(py, input)?)?;
-    Ok(env)
+    Ok(())
 }
 
 /// `example.com:8080` → (`example.com`, `8080`); `[::1]` keeps its brackets.
