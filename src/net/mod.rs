@@ -64,6 +64,58 @@ pub struct ListenSettings<'a> {
     pub protocol: Protocol,
 }
 
+/// Why the listening sockets could not be had.
+#[derive(Debug)]
+pub enum ListenError {
+    /// A socket systemd or the previous image passed could not be used (`address`: the
+    /// configured address it was taken for, if any).
+    Inherited {
+        address: Option<String>,
+        cause: io::Error,
+    },
+    /// A configured address could not be bound.
+    Bind {
+        address: String,
+        protocol: Protocol,
+        cause: io::Error,
+    },
+}
+
+impl ListenError {
+    fn inherited(address: Option<&ListenAddress>) -> impl FnOnce(io::Error) -> ListenError {
+        let address = address.map(ToString::to_string);
+        move |cause| ListenError::Inherited { address, cause }
+    }
+}
+
+impl std::fmt::Display for ListenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ListenError::Inherited {
+                address: None,
+                cause,
+            } => write!(f, "inherited socket: {cause}"),
+            ListenError::Inherited {
+                address: Some(address),
+                cause,
+            } => write!(f, "inherited socket for {address}: {cause}"),
+            ListenError::Bind {
+                address,
+                protocol,
+                cause,
+            } => write!(f, "cannot listen on {address} ({protocol}): {cause}"),
+        }
+    }
+}
+
+impl std::error::Error for ListenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ListenError::Inherited { cause, .. } | ListenError::Bind { cause, .. } => Some(cause),
+        }
+    }
+}
+
 /// Binds or adopts every configured socket. A configured address takes, in order: the
 /// socket the previous master image held for it (reload), a socket systemd passed whose
 /// real address is that address, or a fresh bind. systemd sockets that no option names
@@ -71,13 +123,13 @@ pub struct ListenSettings<'a> {
 pub fn listeners<'a>(
     settings: impl Into<ListenSettings<'a>>,
     inherited: Vec<Inherited>,
-) -> Result<Vec<Listener>, String> {
+) -> Result<Vec<Listener>, ListenError> {
     let config = settings.into();
     // systemd passes blocking sockets; a worker's event loop needs non-blocking ones.
     for item in &inherited {
         SockRef::from(&item.fd)
             .set_nonblocking(true)
-            .map_err(|e| format!("inherited socket: {e}"))?;
+            .map_err(ListenError::inherited(None))?;
     }
     let mut pool = inherited;
     let mut out = Vec::new();
@@ -126,7 +178,7 @@ fn systemd_addresses(pool: &[Inherited]) -> Vec<String> {
 fn take_inherited(
     pool: &mut Vec<Inherited>,
     spec: &SocketSpec,
-) -> Result<Option<Listener>, String> {
+) -> Result<Option<Listener>, ListenError> {
     let position = pool.iter().position(|item| match &item.origin {
         InheritedFrom::Reload {
             configured,
@@ -149,8 +201,8 @@ fn take_inherited(
         } => (created, from_systemd),
         InheritedFrom::Systemd { .. } => (None, true),
     };
-    let address = socket_address(item.fd.as_fd())
-        .map_err(|e| format!("inherited socket for {}: {e}", spec.address))?;
+    let address =
+        socket_address(item.fd.as_fd()).map_err(ListenError::inherited(Some(&spec.address)))?;
     Ok(Some(Listener {
         fd: item.fd,
         protocol: spec.protocol,
@@ -183,10 +235,18 @@ fn left_to_systemd(spec: &SocketSpec, systemd_addresses: &[String]) -> bool {
 }
 
 /// A fresh socket bound for `spec`.
-fn bind_configured(spec: &SocketSpec, config: &ListenSettings<'_>) -> Result<Listener, String> {
+fn bind_configured(
+    spec: &SocketSpec,
+    config: &ListenSettings<'_>,
+) -> Result<Listener, ListenError> {
     let (fd, address, created) =
-        bind_listener(&spec.address, config.listen_backlog, config.chmod_socket)
-            .map_err(|e| format!("cannot listen on {} ({}): {e}", spec.address, spec.protocol))?;
+        bind_listener(&spec.address, config.listen_backlog, config.chmod_socket).map_err(
+            |cause| ListenError::Bind {
+                address: spec.address.to_string(),
+                protocol: spec.protocol,
+                cause,
+            },
+        )?;
     Ok(Listener {
         fd,
         protocol: spec.protocol,
@@ -199,8 +259,8 @@ fn bind_configured(spec: &SocketSpec, config: &ListenSettings<'_>) -> Result<Lis
 
 /// An inherited socket no option claimed: a systemd socket is served (its protocol from its
 /// FileDescriptorName=, else `protocol`); one of a previous image's own is closed.
-fn unclaimed(item: Inherited, protocol: Protocol) -> Result<Option<Listener>, String> {
-    let address = socket_address(item.fd.as_fd()).map_err(|e| format!("inherited socket: {e}"))?;
+fn unclaimed(item: Inherited, protocol: Protocol) -> Result<Option<Listener>, ListenError> {
+    let address = socket_address(item.fd.as_fd()).map_err(ListenError::inherited(None))?;
     let protocol = match &item.origin {
         InheritedFrom::Systemd { name } => match name.as_str() {
             "http" | "http-socket" => Protocol::Http,
