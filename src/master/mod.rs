@@ -28,6 +28,7 @@ mod exit;
 mod fifo;
 mod generation;
 mod groups;
+mod life;
 pub mod metrics;
 pub mod mules;
 mod observe;

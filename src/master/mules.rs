@@ -8,17 +8,15 @@
 //! (through `uwsgi_api::mules::after_death`). Must not: carry messages (the kernel queues of
 //! `uwsgi_api::mules` do) or block the master (forks only; exits come back via `reaped`).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
-
 use nix::sys::signal::Signal;
 use nix::unistd::{ForkResult, Pid};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::backoff::Backoff;
 use super::exit::Exit;
 use super::groups::Groups;
+use super::life::{self, Life};
 use crate::config::mules::{MuleConfig, MuleProgram};
 use crate::config::ForkedParts;
 use crate::log;
@@ -28,11 +26,7 @@ use crate::wsgi::interpreter;
 struct Process {
     id: usize,
     program: MuleProgram,
-    pid: Option<Pid>,
-    respawn_at: Option<Instant>,
-    backoff: Backoff,
-    born: Instant,
-    respawns: u64,
+    life: Life,
 }
 
 pub struct Mules {
@@ -44,7 +38,6 @@ pub type MuleStats = (usize, i32, u64);
 
 impl Mules {
     pub fn new(mules: &MuleConfig) -> Mules {
-        let now = Instant::now();
         let processes = mules
             .programs
             .iter()
@@ -53,38 +46,32 @@ impl Mules {
             .map(|(index, program)| Process {
                 id: index + 1,
                 program: program.clone(),
-                pid: None,
-                respawn_at: Some(now),
-                backoff: Backoff::default(),
-                born: now,
-                respawns: 0,
+                life: Life::due_now(),
             })
             .collect();
         Mules { processes }
     }
 
     pub fn pids(&self) -> Vec<Pid> {
-        self.processes.iter().filter_map(|p| p.pid).collect()
+        life::pids(self.processes.iter().map(|p| &p.life))
     }
 
     /// When the next respawn is due, if any.
-    pub fn next_due(&self) -> Option<Instant> {
-        self.processes.iter().filter_map(|p| p.respawn_at).min()
+    pub fn next_due(&self) -> Option<std::time::Instant> {
+        life::next_due(self.processes.iter().map(|p| &p.life))
     }
 
     /// Forks every mule that is due. Runs in the single-threaded master.
     pub fn spawn_due(&mut self, config: ForkedParts<'_>) {
-        let now = Instant::now();
+        let now = std::time::Instant::now();
         for process in &mut self.processes {
-            if process.pid.is_some() || process.respawn_at.is_none_or(|at| at > now) {
+            if !process.life.is_due(now) {
                 continue;
             }
             match interpreter::fork_with_python() {
                 Ok(ForkResult::Child) => child(config, process.id, &process.program),
                 Ok(ForkResult::Parent { child }) => {
-                    process.pid = Some(child);
-                    process.respawn_at = None;
-                    process.born = now;
+                    process.life.forked(child, now);
                     api::set_pid(process.id, child.as_raw());
                     log::info(&format!(
                         "mule {} started (pid {child}): {}",
@@ -94,7 +81,7 @@ impl Mules {
                 }
                 Err(e) => {
                     log::error(&format!("cannot fork mule {}: {e}", process.id));
-                    process.respawn_at = Some(now + process.backoff.current());
+                    process.life.fork_failed(now);
                 }
             }
         }
@@ -104,20 +91,22 @@ impl Mules {
     /// respawn (not while `stopping`). A mule that ends on its own is respawned too, with
     /// the backoff unless it lived `HEALTHY_LIFETIME`.
     pub(super) fn reaped(&mut self, pid: Pid, exit: Exit, stopping: bool) -> bool {
-        let Some(process) = self.processes.iter_mut().find(|p| p.pid == Some(pid)) else {
+        let Some(process) = self
+            .processes
+            .iter_mut()
+            .find(|p| p.life.pid() == Some(pid))
+        else {
             return false;
         };
-        process.pid = None;
         api::set_pid(process.id, 0);
         api::after_death(process.id);
         if stopping {
+            process.life.ended_while_stopping();
             log::info(&format!("mule {} (pid {pid}) {exit}", process.id));
             return true;
         }
         // Even a mule that ends cleanly is a failure to the backoff: it is meant to run.
-        let delay = process.backoff.after_exit(process.born.elapsed(), true);
-        process.respawn_at = Some(Instant::now() + delay);
-        process.respawns += 1;
+        let delay = process.life.ended(true);
         log::warn(&format!(
             "mule {} (pid {pid}) {exit}; respawning in {} s",
             process.id,
@@ -130,8 +119,7 @@ impl Mules {
     /// messages still queued stay in the kernel (`report_undelivered` counts them at exit).
     pub fn stop(&mut self, groups: &mut Groups, signal: Signal) {
         for process in &mut self.processes {
-            process.respawn_at = None;
-            if let Some(pid) = process.pid.take() {
+            if let Some(pid) = process.life.stop() {
                 api::set_pid(process.id, 0);
                 groups.stop(pid, signal, &format!("mule {}", process.id));
             }
@@ -151,7 +139,7 @@ impl Mules {
         std::env::remove_var(api::RELOAD_MULES_VAR);
         api::keep_private();
         for process in &mut self.processes {
-            process.respawn_at = Some(Instant::now());
+            process.life.due_again();
         }
     }
 
@@ -166,7 +154,7 @@ impl Mules {
     pub fn stats(&self) -> Vec<MuleStats> {
         self.processes
             .iter()
-            .map(|p| (p.id, p.pid.map_or(0, |p| p.as_raw()), p.respawns))
+            .map(|p| (p.id, p.life.raw_pid(), p.life.respawns()))
             .collect()
     }
 }

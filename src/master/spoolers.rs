@@ -17,9 +17,9 @@ use nix::unistd::{ForkResult, Pid};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use super::backoff::Backoff;
 use super::exit::Exit;
 use super::groups::Groups;
+use super::life::{self, Life};
 use crate::config::{ForkedParts, SpoolerConfig};
 use crate::log;
 use crate::uwsgi_api::spooler::{self as api, SPOOL_IGNORE, SPOOL_OK, SPOOL_RETRY};
@@ -27,11 +27,7 @@ use crate::wsgi::interpreter;
 
 struct Process {
     dir: PathBuf,
-    pid: Option<Pid>,
-    respawn_at: Option<Instant>,
-    backoff: Backoff,
-    born: Instant,
-    respawns: u64,
+    life: Life,
 }
 
 pub struct Spoolers {
@@ -40,30 +36,25 @@ pub struct Spoolers {
 
 impl Spoolers {
     pub fn new(spooler: &SpoolerConfig) -> Spoolers {
-        let now = Instant::now();
         let processes = api::dirs()
             .iter()
             .flat_map(|dir| std::iter::repeat_n(dir, spooler.processes))
             .take(api::MAX_SPOOLERS)
             .map(|dir| Process {
                 dir: dir.clone(),
-                pid: None,
-                respawn_at: Some(now),
-                backoff: Backoff::default(),
-                born: now,
-                respawns: 0,
+                life: Life::due_now(),
             })
             .collect();
         Spoolers { processes }
     }
 
     pub fn pids(&self) -> Vec<Pid> {
-        self.processes.iter().filter_map(|p| p.pid).collect()
+        life::pids(self.processes.iter().map(|p| &p.life))
     }
 
     /// When the next respawn is due, if any.
     pub fn next_due(&self) -> Option<Instant> {
-        self.processes.iter().filter_map(|p| p.respawn_at).min()
+        life::next_due(self.processes.iter().map(|p| &p.life))
     }
 
     /// Forks every spooler that is due. Runs in the single-threaded master.
@@ -71,15 +62,13 @@ impl Spoolers {
         let now = Instant::now();
         for index in 0..self.processes.len() {
             let process = &mut self.processes[index];
-            if process.pid.is_some() || process.respawn_at.is_none_or(|at| at > now) {
+            if !process.life.is_due(now) {
                 continue;
             }
             match interpreter::fork_with_python() {
                 Ok(ForkResult::Child) => child(config, spooler, &process.dir, index + 1),
                 Ok(ForkResult::Parent { child }) => {
-                    process.pid = Some(child);
-                    process.respawn_at = None;
-                    process.born = now;
+                    process.life.forked(child, now);
                     api::set_pid(index, child.as_raw());
                     log::info(&format!(
                         "spooler {} started on {} (pid {child})",
@@ -89,7 +78,7 @@ impl Spoolers {
                 }
                 Err(e) => {
                     log::error(&format!("cannot fork spooler {}: {e}", index + 1));
-                    process.respawn_at = Some(now + process.backoff.current());
+                    process.life.fork_failed(now);
                 }
             }
         }
@@ -98,19 +87,21 @@ impl Spoolers {
     /// A child exited: if it was a spooler, schedules its respawn (not while `stopping`).
     pub(super) fn reaped(&mut self, pid: Pid, exit: Exit, stopping: bool) -> bool {
         let failed = exit.failed();
-        let Some(index) = self.processes.iter().position(|p| p.pid == Some(pid)) else {
+        let Some(index) = self
+            .processes
+            .iter()
+            .position(|p| p.life.pid() == Some(pid))
+        else {
             return false;
         };
         api::set_pid(index, 0);
         let process = &mut self.processes[index];
-        process.pid = None;
         if stopping {
+            process.life.ended_while_stopping();
             log::info(&format!("spooler {} (pid {pid}) {exit}", index + 1));
             return true;
         }
-        let delay = process.backoff.after_exit(process.born.elapsed(), failed);
-        process.respawn_at = Some(Instant::now() + delay);
-        process.respawns += 1;
+        let delay = process.life.ended(failed);
         let level = if failed { log::warn } else { log::info };
         level(&format!(
             "spooler {} (pid {pid}) {exit}; respawning in {} s",
@@ -124,8 +115,7 @@ impl Spoolers {
     /// none is respawned until `restart`.
     pub fn stop(&mut self, groups: &mut Groups, signal: Signal) {
         for (index, process) in self.processes.iter_mut().enumerate() {
-            process.respawn_at = None;
-            if let Some(pid) = process.pid.take() {
+            if let Some(pid) = process.life.stop() {
                 api::set_pid(index, 0);
                 groups.stop(pid, signal, "spooler");
             }
@@ -135,7 +125,7 @@ impl Spoolers {
     /// After a failed reload: the spoolers start again.
     pub fn restart(&mut self) {
         for process in &mut self.processes {
-            process.respawn_at = Some(Instant::now());
+            process.life.due_again();
         }
     }
 
@@ -145,9 +135,9 @@ impl Spoolers {
             .map(|p| {
                 (
                     p.dir.display().to_string(),
-                    p.pid.map_or(0, |p| p.as_raw()),
+                    p.life.raw_pid(),
                     api::pending(&p.dir, false).len(),
-                    p.respawns,
+                    p.life.respawns(),
                 )
             })
             .collect()
