@@ -30,14 +30,6 @@ fn check(dir: &Path, ini: &str, envs: &[(&str, &str)]) -> (i32, String, String) 
     )
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A directory nobody (the unprivileged user of these tests) may enter.
 fn world_readable_tempdir() -> tempfile::TempDir {
     use std::os::unix::fs::PermissionsExt;

@@ -658,11 +658,7 @@ fn stats_server_speaks_uwsgi_json_and_uwsgitop_reads_it() {
 
 #[test]
 fn stats_http_over_tcp() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let server = pep3333_server(&["--stats", &format!("127.0.0.1:{port}"), "--stats-http"]);
     let response = request(
         format!("127.0.0.1:{port}").parse().unwrap(),

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -216,14 +216,6 @@ fn metrics_count_requests_by_class_respawns_and_reloads_and_promtool_accepts_the
         sample(&text, "rwsgi_start_time_seconds")
     );
     promtool_check(&after);
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn url_encode(text: &str) -> String {

@@ -95,14 +95,6 @@ impl DatagramLog {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn socket_activation_readiness_and_stop() {
     let dir = tempfile::tempdir().unwrap();

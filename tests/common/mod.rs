@@ -12,6 +12,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -608,4 +609,35 @@ impl Drop for RootTraversable {
             let _ = std::fs::set_permissions("/root", std::fs::Permissions::from_mode(held.1));
         }
     }
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on, for an address rwsgi binds itself
+/// (`stats`, `metrics`, a configured `http-socket`). Taken below the kernel's ephemeral range
+/// (`ip_local_port_range`, 32768 and up by default): a port the kernel hands out for
+/// `bind(…:0)` or an outgoing connection of a test running alongside could otherwise be taken
+/// between this check and rwsgi's own bind (seen in CI-like runs: "Address already in use").
+/// Each test process walks its own stretch, so two of its threads never get the same one.
+pub fn free_port() -> u16 {
+    const STRETCH: u16 = 200;
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let first = 10_000 + (std::process::id() % 100) as u16 * STRETCH;
+    for _ in 0..STRETCH {
+        let port = first + NEXT.fetch_add(1, Ordering::Relaxed) % STRETCH;
+        if port >= ephemeral_low {
+            break;
+        }
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    // An unusual ephemeral range: let the kernel choose (and accept the small race).
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
