@@ -1,5 +1,6 @@
 //! Mules by behaviour: real servers running tests/apps/mule_app.py with mule processes
-//! (programmed ones running tests/apps/mule_echo.py and mule_once.py, and looping ones
+//! (programmed ones running tests/apps/mule_echo.py and mule_once.py, ones programmed by tests/apps/mule_decorated.py's
+//! decorators, and looping ones
 //! running @mulefunc calls), messages sent over HTTP, and what the mules did read back from
 //! the events they append to a file (and from the log, the stats document and /proc).
 
@@ -20,12 +21,16 @@ fn app(name: &str) -> String {
 }
 
 fn builder(out: &Path, extra: &[&str]) -> ServerBuilder {
+    builder_of("mule_app", out, extra)
+}
+
+fn builder_of(module: &str, out: &Path, extra: &[&str]) -> ServerBuilder {
     server()
         .args([
             "--chdir",
             apps_dir().to_str().unwrap(),
             "--module",
-            "mule_app",
+            module,
             "--processes",
             "2",
             "--env",
@@ -260,6 +265,55 @@ fn farm_messages_reach_one_of_its_mules() {
         got.iter().all(|e| e["mule"] == 2 || e["mule"] == 3),
         "only the farm's mules: {got:?}"
     );
+    server.stop();
+}
+
+/// `mule = module:callable`: the callable runs in the mule, which is respawned (a new pid)
+/// each time it returns.
+#[test]
+fn a_mule_callable_runs_and_is_respawned_when_it_returns() {
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("events.jsonl");
+    let mut server = builder(&out, &["--mule", "mule_once:run"]).start();
+    let called = wait_named(&server, &out, "called", 2);
+    assert!(called.iter().all(|e| e["mule"] == 1), "{called:?}");
+    assert_ne!(called[0]["pid"], called[1]["pid"], "respawned: {called:?}");
+    server.wait_for_log("mule 1 started", LIMIT);
+    server.stop();
+}
+
+/// uwsgidecorators' programmed mules: @mule(1) runs once in mule 1 (then its message loop),
+/// @muleloop(2) again and again in mule 2 (one process), @farm('pool') gets each message
+/// of farm pool in its mule, exactly once.
+#[test]
+fn mule_muleloop_and_farm_decorators_program_their_mules() {
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("events.jsonl");
+    let extra = ["--mules", "3", "--farm", "pool:3"];
+    let mut server = builder_of("mule_decorated", &out, &extra).start();
+    let looped = wait_named(&server, &out, "muleloop", 4);
+    assert!(looped.iter().all(|e| e["mule"] == 2), "{looped:?}");
+    assert!(
+        looped.iter().all(|e| e["pid"] == looped[0]["pid"]),
+        "one process loops, not a respawned one: {looped:?}"
+    );
+    for n in 0..5 {
+        ok(&server, &format!("/farm?farm=pool&text=p{n}"));
+    }
+    let farmed = wait_named(&server, &out, "farmed", 5);
+    assert_eq!(texts(&farmed), ["p0", "p1", "p2", "p3", "p4"]);
+    assert!(farmed.iter().all(|e| e["mule"] == 3), "{farmed:?}");
+    // Mule 1 went on to its message loop after @mule(1): a message still reaches it.
+    ok(&server, "/msg?to=1&text=after-once");
+    let hooked = wait_named(&server, &out, "hooked", 1);
+    assert_eq!(
+        (&hooked[0]["text"], &hooked[0]["mule"]),
+        (&"after-once".into(), &1.into())
+    );
+    let once = named(&out, "mule-once");
+    assert_eq!(once.len(), 1, "{once:?}");
+    assert_eq!(once[0]["mule"], 1);
+    assert_eq!(once[0]["pid"], hooked[0]["pid"], "the same mule 1");
     server.stop();
 }
 
