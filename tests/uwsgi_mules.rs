@@ -1,8 +1,8 @@
 //! Mules by behaviour: real servers running tests/apps/mule_app.py with mule processes
-//! (programmed ones running tests/apps/mule_echo.py and mule_once.py, ones programmed by tests/apps/mule_decorated.py's
-//! decorators, and looping ones
-//! running @mulefunc calls), messages sent over HTTP, and what the mules did read back from
-//! the events they append to a file (and from the log, the stats document and /proc).
+//! (programmed ones running tests/apps/mule_echo.py and mule_once.py, ones programmed by the
+//! decorators of tests/apps/mule_decorated.py, and looping ones running @mulefunc calls),
+//! messages sent over HTTP, and what the mules did read back from the events they append to
+//! a file (and from the log, the stats document and /proc).
 
 mod common;
 
