@@ -5,8 +5,8 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::io::{BufReader, Write};
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -745,16 +745,20 @@ fn threaded_workers_recycle_without_losing_requests() {
             std::thread::spawn(move || {
                 let mut outcomes = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
+                    let started = Instant::now();
                     let mut stream = connect(addr);
-                    let sent = stream
-                        .write_all(
-                            b"GET /sleep?0.02 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-                        )
-                        .is_ok();
-                    let response = sent
-                        .then(|| read_response(&mut BufReader::new(stream), false))
-                        .flatten();
-                    outcomes.push(response.map_or(0, |r| r.status));
+                    let outcome = match stream.write_all(
+                        b"GET /sleep?0.02 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                    ) {
+                        Err(e) => Err(format!("write: {e}")),
+                        Ok(()) => match read_response(&mut BufReader::new(stream), false) {
+                            Some(r) if r.status == 200 => Ok(()),
+                            Some(r) => Err(format!("status {}", r.status)),
+                            None => Err("no response".to_string()),
+                        },
+                    };
+                    outcomes
+                        .push(outcome.map_err(|e| format!("{e} after {:?}", started.elapsed())));
                 }
                 outcomes
             })
@@ -762,13 +766,79 @@ fn threaded_workers_recycle_without_losing_requests() {
         .collect();
     server.wait_for_count("retired: exited", 6, Duration::from_secs(60));
     stop.store(true, Ordering::Relaxed);
-    let outcomes: Vec<u16> = clients
+    let outcomes: Vec<Result<(), String>> = clients
         .into_iter()
         .flat_map(|c| c.join().unwrap())
         .collect();
-    let lost = outcomes.iter().filter(|s| **s != 200).count();
-    assert_eq!(lost, 0, "{lost} of {} requests failed", outcomes.len());
+    let lost: Vec<&String> = outcomes.iter().filter_map(|o| o.as_ref().err()).collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} requests failed: {lost:?}; log:\n{}",
+        lost.len(),
+        outcomes.len(),
+        server.log()
+    );
     assert!(outcomes.len() >= 240, "six workers' worth of requests");
+}
+
+/// Threaded workers recycled every 4 requests: each fresh worker's first requests build their
+/// environs on several threads at once. A thread that waited for the environ string cache's
+/// lock while holding the GIL, as the holder waited for the GIL, hung the worker for good
+/// (seen within a few thousand requests, every time, before the cache stopped waiting).
+#[test]
+fn threaded_workers_recycled_every_few_requests_never_hang() {
+    let server = pep3333(
+        &[
+            "--processes",
+            "2",
+            "--threads",
+            "4",
+            "--max-requests",
+            "4",
+            "--min-worker-lifetime",
+            "0",
+        ],
+        2,
+    );
+    let addr = server.addr();
+    let answered = Arc::new(AtomicUsize::new(0));
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let answered = answered.clone();
+            std::thread::spawn(move || -> Result<(), String> {
+                while answered.load(Ordering::Relaxed) < 4000 {
+                    let started = Instant::now();
+                    let mut stream = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+                    stream
+                        .set_read_timeout(Some(Duration::from_secs(10)))
+                        .unwrap();
+                    stream
+                        .write_all(b"GET /pid HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                        .map_err(|e| e.to_string())?;
+                    match read_response(&mut BufReader::new(stream), false) {
+                        Some(r) if r.status == 200 => answered.fetch_add(1, Ordering::Relaxed),
+                        other => {
+                            return Err(format!(
+                                "{:?} after {:?}",
+                                other.map(|r| r.status),
+                                started.elapsed()
+                            ))
+                        }
+                    };
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    let failures: Vec<String> = clients
+        .into_iter()
+        .filter_map(|c| c.join().unwrap().err())
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "after {} answers: {failures:?} (None: no answer)",
+        answered.load(Ordering::Relaxed)
+    );
 }
 
 /// A connection the worker accepted before it began to drain is owed its first request,

@@ -7,7 +7,7 @@
 //! what clients send: only the fixed key list below has slots, and a slot keeps one short
 //! value.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use pyo3::prelude::*;
 use pyo3::types::PyString;
@@ -96,10 +96,12 @@ pub struct StringCache {
     last: Mutex<LastValues>,
 }
 
-/// The per-request view of the cache: the lock is taken once per environ.
+/// The per-request view of the cache: the lock is taken once per environ, if it is free.
 pub struct Values<'a> {
     cache: &'a StringCache,
-    last: std::sync::MutexGuard<'a, LastValues>,
+    /// None when another thread of the worker holds the lock: this request's strings are
+    /// made afresh.
+    last: Option<MutexGuard<'a, LastValues>>,
 }
 
 impl StringCache {
@@ -149,14 +151,18 @@ impl StringCache {
         self.names[slot.0].bind(py).clone()
     }
 
+    /// Never waits for the lock. The caller holds the GIL, and the thread that holds the
+    /// lock may be waiting for the GIL: building an environ calls Python, which can let the
+    /// GIL go (pyo3 does while it interns a string the first time; a garbage collection can
+    /// run Python code). With `threads` > 1, waiting here hung every thread of a fresh
+    /// worker (tests/lifecycle.rs, threaded workers recycled every few requests).
     pub fn values(&self) -> Values<'_> {
-        Values {
-            cache: self,
-            last: self
-                .last
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        }
+        let last = match self.last.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        };
+        Values { cache: self, last }
     }
 }
 
@@ -173,7 +179,10 @@ impl Values<'_> {
         slot: Slot,
         bytes: &[u8],
     ) -> PyResult<Bound<'py, PyString>> {
-        let entry = &mut self.last[slot.0];
+        let Some(last) = self.last.as_mut() else {
+            return latin1(py, bytes);
+        };
+        let entry = &mut last[slot.0];
         if let Some((seen, string)) = entry {
             if **seen == *bytes {
                 return Ok(string.bind(py).clone());
