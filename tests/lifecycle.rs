@@ -718,25 +718,26 @@ fn worker_reload_mercy_kills_a_request_that_outlives_it() {
     assert_ne!(new, old, "{log}");
 }
 
+/// Two workers of 4 threads, recycled after `max_requests` requests each, however young.
+fn threaded_recycling(max_requests: &str) -> Server {
+    let args = [
+        "--processes",
+        "2",
+        "--threads",
+        "4",
+        "--max-requests",
+        max_requests,
+    ];
+    pep3333(&[&args[..], &["--min-worker-lifetime", "0"]].concat(), 2)
+}
+
 /// Workers with several threads: recycling (max-requests) while every thread has a request
 /// in flight loses nothing: each thread's request finishes before the worker goes. Each
 /// request has its own connection (Connection: close), so no keep-alive race can excuse a
 /// lost one: any request without a 200 is a failure.
 #[test]
 fn threaded_workers_recycle_without_losing_requests() {
-    let server = pep3333(
-        &[
-            "--processes",
-            "2",
-            "--threads",
-            "4",
-            "--max-requests",
-            "40",
-            "--min-worker-lifetime",
-            "0",
-        ],
-        2,
-    );
+    let server = threaded_recycling("40");
     let addr = server.addr();
     let stop = Arc::new(AtomicBool::new(false));
     let clients: Vec<_> = (0..8)
@@ -787,19 +788,7 @@ fn threaded_workers_recycle_without_losing_requests() {
 /// (seen within a few thousand requests, every time, before the cache stopped waiting).
 #[test]
 fn threaded_workers_recycled_every_few_requests_never_hang() {
-    let server = pep3333(
-        &[
-            "--processes",
-            "2",
-            "--threads",
-            "4",
-            "--max-requests",
-            "4",
-            "--min-worker-lifetime",
-            "0",
-        ],
-        2,
-    );
+    let server = threaded_recycling("4");
     let addr = server.addr();
     let answered = Arc::new(AtomicUsize::new(0));
     let clients: Vec<_> = (0..8)
