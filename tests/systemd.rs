@@ -127,11 +127,7 @@ fn socket_activation_readiness_and_stop() {
         .args(["--uwsgi-socket", own_path.to_str().unwrap()])
         .no_wait()
         .start();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !uwsgi_path.exists() {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_unix_listening(&uwsgi_path, Duration::from_secs(10));
     let inode = std::fs::metadata(&uwsgi_path).unwrap().ino();
     // The first request starts the server, as under systemd.
     let response = uwsgi_request(
@@ -532,11 +528,7 @@ fn passed_sockets_survive_a_reload() {
         ])
         .no_wait()
         .start();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !path.exists() {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_unix_listening(&path, Duration::from_secs(10));
     let inode = std::fs::metadata(&path).unwrap().ino();
     let before: i32 = uwsgi_request(&path, &nginx_vars("GET", "/import-pid", ""), b"")
         .text()
@@ -819,11 +811,7 @@ fn ini_unix_socket_lines_are_skipped_under_socket_activation() {
         .args(["--socket", passed.to_str().unwrap()])
         .no_wait()
         .start();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !passed.exists() {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_unix_listening(&passed, Duration::from_secs(10));
     let response = uwsgi_request(&passed, &nginx_vars("GET", "/ok", ""), b"");
     assert_eq!(response.status, 200, "{}", server.log());
     let log = server.wait_for_log("ready:", Duration::from_secs(10));

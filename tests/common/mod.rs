@@ -641,3 +641,28 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Waits until a unix stream socket at `path` listens. systemd-socket-activate creates the
+/// file at bind(), before listen(): a connection in between is refused (seen under load).
+/// Reads /proc/net/unix rather than connecting, because the first connection is what starts
+/// the activated server.
+pub fn wait_unix_listening(path: &Path, limit: Duration) {
+    // __SO_ACCEPTCON in the Flags column.
+    const LISTENING: u32 = 0x0001_0000;
+    let wanted = path.display().to_string();
+    let deadline = Instant::now() + limit;
+    loop {
+        let table = std::fs::read_to_string("/proc/net/unix").unwrap_or_default();
+        let listening = table.lines().skip(1).any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.len() >= 8
+                && fields[7] == wanted
+                && u32::from_str_radix(fields[3], 16).is_ok_and(|flags| flags & LISTENING != 0)
+        });
+        if listening {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{wanted} never listened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
