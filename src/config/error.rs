@@ -40,14 +40,7 @@ impl ConfigError {
         value: Option<&str>,
         reason: impl fmt::Display,
     ) -> ConfigError {
-        ConfigError {
-            origin: origin.clone(),
-            kind: ErrorKind::Invalid {
-                option: option.to_string(),
-                value: value.unwrap_or("").to_string(),
-                reason: Reason::Text(reason.to_string()),
-            },
-        }
+        ConfigError::invalid_for(origin, option, value, Reason::Text(reason.to_string()))
     }
 
     /// As [`ConfigError::invalid`], keeping the lower layer's error itself (its message
@@ -58,12 +51,21 @@ impl ConfigError {
         value: Option<&str>,
         cause: impl std::error::Error + Send + Sync + 'static,
     ) -> ConfigError {
+        ConfigError::invalid_for(origin, option, value, Reason::Cause(Box::new(cause)))
+    }
+
+    fn invalid_for(
+        origin: &Origin,
+        option: &str,
+        value: Option<&str>,
+        reason: Reason,
+    ) -> ConfigError {
         ConfigError {
             origin: origin.clone(),
             kind: ErrorKind::Invalid {
                 option: option.to_string(),
                 value: value.unwrap_or("").to_string(),
-                reason: Reason::Cause(Box::new(cause)),
+                reason,
             },
         }
     }
